@@ -1,0 +1,1 @@
+"""Ingest stage: turn bytes from the network into SourceItems (pure library, never imports app)."""

@@ -1,0 +1,1 @@
+"""Schedule import: pretalx/frab JSON, frab XML and iCalendar into Schedule records."""

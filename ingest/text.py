@@ -1,0 +1,28 @@
+"""Text normalisation for every source: raw text in, clean single-line-safe text out.
+
+>>> normalise_text("  hello\\u0000   world \\n\\n\\n again ")
+'hello world\\n\\nagain'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Bidi overrides and isolates can visually reorder text around them ("RTLO" spoofing);
+# zero-width characters hide content. Neither carries meaning in a backchannel note.
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None
+)
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def normalise_text(text: str) -> str:
+    """Strip control and invisible characters, collapse runs of whitespace, keep paragraph breaks."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = text.translate(_INVISIBLE)
+    text = "".join(ch for ch in text if ch == "\n" or ch == "\t" or unicodedata.category(ch) != "Cc")
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
