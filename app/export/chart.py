@@ -88,13 +88,11 @@ def build_activity_figure(talk: TalkSummary) -> Figure:
     peak = max(counts)
     top = max(peak * 1.3, 3)
     for burst in talk.bursts:
-        axes.axvspan(
-            burst.start.astimezone(tz), burst.end.astimezone(tz), color=_BURST, alpha=0.28, lw=0, zorder=1
-        )
+        axes.axvspan(burst.start.astimezone(tz), burst.end.astimezone(tz), color=_BURST, alpha=0.28, lw=0, zorder=1)
         axes.annotate(
             _label(burst.label) + f" ({burst.peak}/min)",
             xy=(burst.start.astimezone(tz), peak * 1.12),
-            fontsize=7,
+            fontsize=8,
             color="#8a5a00",
             fontfamily=_FONT_FAMILY,
             annotation_clip=False,

@@ -54,10 +54,7 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 def _question(entry: QuestionEntry, refs: References) -> list[str]:
     votes = f" · {entry.votes} vote{'s' if entry.votes != 1 else ''}" if entry.votes else ""
-    lines = [
-        f"- **{escape(entry.question.text)}** — {_author(entry.question)}{votes} "
-        f"{_refs([entry.question], refs)}"
-    ]
+    lines = [f"- **{escape(entry.question.text)}** — {_author(entry.question)}{votes} {_refs([entry.question], refs)}"]
     for answer in entry.answers:
         lines.append(f"  - {escape(answer.text)} — {_author(answer)} {_refs([answer], refs)}")
     if entry.marked_answered and not entry.answers:
@@ -105,9 +102,7 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
             if takeaway.votes:
                 extra.append(f"{takeaway.votes} vote{'s' if takeaway.votes != 1 else ''}")
             suffix = f" *({', '.join(extra)})*" if extra else ""
-            lines.append(
-                f"{number}. {escape(takeaway.text)}{suffix} {_refs(takeaway.citations, refs)}".rstrip()
-            )
+            lines.append(f"{number}. {escape(takeaway.text)}{suffix} {_refs(takeaway.citations, refs)}".rstrip())
         lines.append("")
 
     lines += [f"{h}# Questions", ""]
@@ -129,9 +124,7 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
     lines += [f"{h}# Activity", ""]
     if talk.activity:
         peak = max(talk.activity, key=lambda p: p.count)
-        lines.append(
-            f"Busiest minute: {format_clock(peak.minute, talk.time_zone)} with {peak.count} posts.  "
-        )
+        lines.append(f"Busiest minute: {format_clock(peak.minute, talk.time_zone)} with {peak.count} posts.  ")
     if talk.bursts:
         lines.append("Bursts:")
         lines.append("")
@@ -160,9 +153,7 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
             when = format_moment(citation.created_at, talk.time_zone)
             excerpt = escape(truncate(clean_line(citation.text), EXCERPT_LIMIT))
             post = link("post", citation.url) if http_url(citation.url) else "no link"
-            lines.append(
-                f"{number}. {_author(citation)} · {escape(citation.source)} · {when} — “{excerpt}” — {post}"
-            )
+            lines.append(f"{number}. {_author(citation)} · {escape(citation.source)} · {when} — “{excerpt}” — {post}")
         lines.append("")
     return lines
 
