@@ -39,7 +39,7 @@ def truncate(text: str, limit: int) -> str:
         return text
     cut = text[: limit - 1]
     space = cut.rfind(" ")
-    if space > limit // 2:
+    if not text[limit - 1].isspace() and space > limit // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
 

@@ -47,9 +47,7 @@ def at(minutes: float) -> datetime:
     return START + timedelta(minutes=minutes)
 
 
-def cite(
-    post_id: int, name: str, handle: str, text: str, minutes: float, url: str | None = None
-) -> Citation:
+def cite(post_id: int, name: str, handle: str, text: str, minutes: float, url: str | None = None) -> Citation:
     return Citation(
         post_id=post_id,
         author_name=name,

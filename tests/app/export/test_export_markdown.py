@@ -1,0 +1,139 @@
+"""The Markdown summary: what a reader sees, and that attendee text cannot add markup."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import (
+    ANSWER_TEXT,
+    ANSWERED_QUESTION,
+    EVENT_NAME,
+    OPEN_QUESTION,
+    TAKEAWAY_TEXT,
+    TALK_TITLE,
+)
+
+from app.export.markdown import escape, render_event_markdown, render_talk_markdown
+from app.export.summary import EventSummary, TalkSummary
+
+
+def section(markdown: str, heading: str) -> str:
+    """The text under ``heading`` up to the next heading of the same or a higher level."""
+    level = len(heading) - len(heading.lstrip("#"))
+    start = markdown.index(heading + "\n")
+    rest = markdown[start + len(heading) + 1 :]
+    end = re.search(rf"^#{{1,{level}}} ", rest, flags=re.MULTILINE)
+    return rest[: end.start()] if end else rest
+
+
+def test_talk_starts_with_its_title_and_details(talk: TalkSummary) -> None:
+    markdown = render_talk_markdown(talk)
+    assert markdown.startswith(f"# {TALK_TITLE}\n")
+    assert "**When:** Thu 14 May 2026, 10:00–10:45 (Europe/Berlin)" in markdown
+    assert "**Speakers:** Dr. Jane Example, Bob \\<script\\>alert(1)\\</script\\>" in markdown
+    assert "**Talk page:** <https://democon.example/2026/talk/STM42/>" in markdown
+
+
+def test_takeaways_are_grouped_by_topic_and_cite_numbered_sources(talk: TalkSummary) -> None:
+    takeaways = section(render_talk_markdown(talk), "## Takeaways")
+    hashing = section(takeaways, "### Hashing features")
+    assert f"1. {TAKEAWAY_TEXT} *(merged from 3 posts, 7 votes)* \\[1\\] \\[2\\] \\[3\\]" in hashing
+    assert "*Keyphrases:* hashing trick, no refit, partial\\_fit" in hashing
+
+
+def test_sources_list_names_authors_and_links_posts(talk: TalkSummary) -> None:
+    sources = section(render_talk_markdown(talk), "## Sources")
+    first = sources.strip().splitlines()[0]
+    assert first.startswith("1. Ada Lovelace (@ada@social.example) · mastodon · Thu 14 May 2026, 10:05")
+    assert first.endswith("[post](<https://social.example/@ada@social.example/101>)")
+
+
+def test_answered_questions_show_their_answers(talk: TalkSummary) -> None:
+    answered = section(render_talk_markdown(talk), "### Answered (1)")
+    assert f"- **{ANSWERED_QUESTION}**" in answered
+    assert f"  - {ANSWER_TEXT} — Speaker (@speaker@democon.example)" in answered
+
+
+def test_open_questions_are_listed_apart(talk: TalkSummary) -> None:
+    still_open = section(render_talk_markdown(talk), "### Still open (2)")
+    assert f"- **{OPEN_QUESTION}**" in still_open
+    assert ANSWERED_QUESTION not in still_open
+
+
+def test_activity_lists_bursts_and_counts(talk: TalkSummary) -> None:
+    activity = section(render_talk_markdown(talk), "## Activity")
+    assert "- 10:05–10:09: live demo (peak 11/min)" in activity
+    assert "**By source:** mastodon 10, notes 6, bluesky 4" in activity
+
+
+def test_empty_talk_says_there_is_nothing_yet(empty_talk: TalkSummary) -> None:
+    markdown = render_talk_markdown(empty_talk)
+    assert "*No takeaways yet.*" in markdown
+    assert "*No questions were asked.*" in markdown
+    assert "## Sources" not in markdown
+
+
+def test_event_document_has_an_index_and_every_talk(event: EventSummary) -> None:
+    markdown = render_event_markdown(event)
+    assert markdown.startswith(f"# {EVENT_NAME}\n")
+    for talk in event.all_talks:
+        assert f"## {escape(talk.title)}\n" in markdown
+    assert "### Takeaways\n\n#### Hashing features\n\n*Keyphrases:*" in markdown
+
+
+@pytest.mark.parametrize(
+    ("text", "literal"),
+    [
+        ("<script>alert(1)</script>", "\\<script\\>alert(1)\\</script\\>"),
+        ("[click](javascript:alert(1))", "\\[click\\](javascript:alert(1))"),
+        ("# heading", "\\# heading"),
+        ("1. list", "1\\. list"),
+        ("- item", "\\- item"),
+        ("a | b\nc", "a \\| b c"),
+        ("&#106;avascript", "\\&#106;avascript"),
+        ("![x](http://e.example/x.png)", "\\!\\[x\\](http://e.example/x.png)"),
+    ],
+)
+def test_escape_makes_markup_literal(text: str, literal: str) -> None:
+    assert escape(text) == literal
+
+
+@pytest.fixture(scope="module")
+def html(talk: TalkSummary) -> str:
+    """The talk's Markdown turned into HTML by a real CommonMark + GFM tables parser."""
+    markdown_it = pytest.importorskip("markdown_it")
+    return markdown_it.MarkdownIt("commonmark").enable("table").render(render_talk_markdown(talk))
+
+
+class TestRenderedThroughACommonMarkParser:
+    """Attendee text, once the Markdown is rendered, carries no injected markup."""
+
+    def test_no_raw_html_survives(self, html: str) -> None:
+        assert "<script" not in html
+        assert "<img" not in html
+
+    def test_links_are_http_only(self, html: str) -> None:
+        hrefs = re.findall(r'href="([^"]*)"', html)
+        assert hrefs
+        assert all(href.startswith(("https://", "http://")) for href in hrefs)
+
+    def test_headings_are_only_ours(self, html: str) -> None:
+        headings = re.findall(r"<h(\d)>(.*?)</h\1>", html)
+        assert headings == [
+            ("1", TALK_TITLE),
+            ("2", "Takeaways"),
+            ("3", "Hashing features"),
+            ("3", "# Stable ids a | b # not a heading | c |"),
+            ("2", "Questions"),
+            ("3", "Answered (1)"),
+            ("3", "Still open (2)"),
+            ("2", "Activity"),
+            ("2", "Top contributors"),
+            ("2", "Sources"),
+        ]
+
+    def test_table_rows_keep_their_columns(self, html: str) -> None:
+        rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.DOTALL)
+        assert rows
+        assert all(row.count("<td") in (0, 3) and row.count("<th") in (0, 3) for row in rows)
