@@ -1,0 +1,283 @@
+"""Bluesky Jetstream frames (JSON over WebSocket) in, SourceItems for posts under the event hashtags out.
+
+- Subscribes with ``wantedCollections=app.bsky.feed.post``; hashtags are filtered here, from
+  ``app.bsky.richtext.facet#tag`` facets, ``record.tags`` and ``#words`` in the text.
+- ``native_id`` is ``at://{did}/app.bsky.feed.post/{rkey}``; ``source`` is ``"bluesky"``.
+- The cursor is Jetstream's ``time_us`` (the highest seen). Reconnects rewind it a few seconds,
+  because events are not strictly ordered by ``time_us`` and the server replays inclusively;
+  replayed events already seen are dropped by a bounded ``(time_us, did, rkey)`` set.
+- Jetstream carries no handles: ``author_handle`` is the DID (the app may resolve it later).
+- Bridged posts: Bridgy Fed writes ``bridgyOriginalUrl`` into records it bridges from the
+  fediverse; it is kept as ``extra["bridged_from"]`` (the original status URL) so the app can
+  count a post bridged to both networks once (match it against a Mastodon post's url or uri).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import anyio
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
+
+from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
+from ingest.items import IncomingPost, ItemAction, SourceItem
+from ingest.source import SourceStats
+from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, carries_opt_out, hashtags_in_text, normalise_tag
+from ingest.sources.facets import facet_tags, render_html
+from ingest.text import normalise_text
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "bluesky"
+POST_COLLECTION = "app.bsky.feed.post"
+_HARD_FRAME_CAP_FACTOR = 16
+
+
+def post_uri(did: str, rkey: str) -> str:
+    return f"at://{did}/{POST_COLLECTION}/{rkey}"
+
+
+class JetstreamDecoder:
+    """Pure frame decoding, separate from the connection (and measured alone by the benchmark).
+
+    ``decode`` returns an item, or None for frames that are not posts under the hashtags;
+    it raises MalformedItem for frames it cannot understand.
+    """
+
+    def __init__(self, hashtags: Iterable[str], *, opt_out_tag: str = DEFAULT_OPT_OUT_TAG) -> None:
+        self.hashtags = frozenset(normalise_tag(tag) for tag in hashtags if normalise_tag(tag))
+        self.opt_out_tag = opt_out_tag
+        self.opted_out = 0  # posts under the hashtags that carried the opt-out tag
+
+    def decode(self, frame: bytes | str) -> tuple[int, SourceItem | None]:
+        """``(time_us, item or None)`` for one frame."""
+        try:
+            event = json.loads(frame)
+        except ValueError as exc:
+            raise MalformedItem("frame is not JSON") from exc
+        if not isinstance(event, dict):
+            raise MalformedItem("frame is not an object")
+        time_us = event.get("time_us")
+        did = event.get("did")
+        if not isinstance(time_us, int) or not isinstance(did, str):
+            raise MalformedItem("frame without time_us or did")
+        commit = event.get("commit")
+        if event.get("kind") != "commit" or not isinstance(commit, dict):
+            return time_us, None  # identity / account events
+        if commit.get("collection") != POST_COLLECTION:
+            return time_us, None
+        rkey, operation = commit.get("rkey"), commit.get("operation")
+        if not isinstance(rkey, str) or not rkey:
+            raise MalformedItem("commit without rkey")
+        uri = post_uri(did, rkey)
+        if operation == "delete":
+            # Whether the deleted post was under the hashtag is unknowable now; the sink ignores
+            # deletes of posts it never stored, and a delete must never be missed.
+            return time_us, SourceItem(ItemAction.DELETE, SOURCE, uri)
+        if operation not in ("create", "update"):
+            raise MalformedItem(f"unknown operation {operation!r}")
+        record = commit.get("record")
+        if not isinstance(record, dict):
+            raise MalformedItem("post commit without record")
+        text = record.get("text")
+        if not isinstance(text, str):
+            raise MalformedItem("post without text")
+        tags = self._tags(record, text)
+        if self.hashtags.isdisjoint(tags):
+            if operation == "update":  # an edit may have removed the hashtag: withdraw it
+                return time_us, SourceItem(ItemAction.DELETE, SOURCE, uri)
+            return time_us, None
+        if carries_opt_out(tags, text, self.opt_out_tag):
+            self.opted_out += 1
+            return time_us, SourceItem(ItemAction.DELETE, SOURCE, uri) if operation == "update" else None
+        post = self._to_post(did, rkey, uri, record, text, tags, time_us, edited=operation == "update")
+        return time_us, SourceItem(ItemAction.UPSERT, SOURCE, uri, post=post)
+
+    @staticmethod
+    def _tags(record: Mapping[str, Any], text: str) -> list[str]:
+        tags = facet_tags(text, record.get("facets"))
+        extra_tags = record.get("tags")
+        if isinstance(extra_tags, list):
+            tags.extend(normalise_tag(tag) for tag in extra_tags if isinstance(tag, str))
+        if "#" in text or "＃" in text:
+            tags.extend(hashtags_in_text(text))
+        return tags
+
+    @staticmethod
+    def _to_post(
+        did: str,
+        rkey: str,
+        uri: str,
+        record: Mapping[str, Any],
+        text: str,
+        tags: list[str],
+        time_us: int,
+        *,
+        edited: bool,
+    ) -> IncomingPost:
+        seen_at = datetime.fromtimestamp(time_us / 1_000_000, UTC)
+        created_at = seen_at
+        if isinstance(raw := record.get("createdAt"), str):
+            try:
+                created_at = datetime.fromisoformat(raw)
+                if created_at.tzinfo is None:
+                    created_at = created_at.replace(tzinfo=UTC)
+            except ValueError:
+                pass
+        langs = record.get("langs")
+        reply = record.get("reply")
+        parent = reply.get("parent") if isinstance(reply, Mapping) else None
+        reply_to = parent.get("uri") if isinstance(parent, Mapping) else None
+        extra: dict[str, str] = {"did": did}
+        if isinstance(original := record.get("bridgyOriginalUrl"), str) and original:
+            extra["bridged_from"] = original
+        return IncomingPost(
+            source=SOURCE,
+            native_id=uri,
+            text=normalise_text(text),
+            created_at=created_at,
+            html=render_html(text, record.get("facets")),
+            url=f"https://bsky.app/profile/{did}/post/{rkey}",
+            language=langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None,
+            author_handle=did,
+            author_url=f"https://bsky.app/profile/{did}",
+            reply_to=reply_to if isinstance(reply_to, str) else None,
+            sensitive=_has_self_label(record),
+            media_descriptions=_alt_texts(record.get("embed")),
+            tags=tuple(dict.fromkeys(tags)),
+            edited_at=seen_at if edited else None,
+            extra=extra,
+        )
+
+
+def _has_self_label(record: Mapping[str, Any]) -> bool:
+    labels = record.get("labels")
+    values = labels.get("values") if isinstance(labels, Mapping) else None
+    return isinstance(values, list) and any(isinstance(v, Mapping) and v.get("val") for v in values)
+
+
+def _alt_texts(embed: object) -> tuple[str, ...]:
+    if not isinstance(embed, Mapping):
+        return ()
+    if isinstance(media := embed.get("media"), Mapping):  # recordWithMedia
+        return _alt_texts(media)
+    images = embed.get("images")
+    if not isinstance(images, list):
+        return ()
+    return tuple(
+        alt.strip()
+        for image in images
+        if isinstance(image, Mapping) and isinstance(alt := image.get("alt"), str) and alt.strip()
+    )
+
+
+class JetstreamSource:
+    """Posts under any of ``hashtags`` from a Jetstream instance (``wss://…/subscribe``)."""
+
+    def __init__(
+        self,
+        url: str,
+        hashtags: Iterable[str],
+        *,
+        rewind: float = 5.0,
+        opt_out_tag: str = DEFAULT_OPT_OUT_TAG,
+        backfill_from: datetime | None = None,
+        max_frame_bytes: int = 1_000_000,
+        recv_timeout: float = 60.0,
+        open_timeout: float = 20.0,
+        dedupe_size: int = 50_000,
+    ) -> None:
+        parts = urlsplit(url)
+        self.url = parts._replace(path=parts.path.rstrip("/") or "/subscribe", query="").geturl()
+        self.decoder = JetstreamDecoder(hashtags, opt_out_tag=opt_out_tag)
+        self.name = f"bluesky:{parts.netloc}#{'+'.join(sorted(self.decoder.hashtags))}"
+        self.stats = SourceStats()
+        self.connected = False
+        self.progress: str | None = None
+        self.rewind = rewind
+        self.backfill_from = backfill_from
+        self.max_frame_bytes = max_frame_bytes
+        self.recv_timeout = recv_timeout
+        self.open_timeout = open_timeout
+        self._seen: OrderedDict[tuple[int, str, str], None] = OrderedDict()
+        self._dedupe_size = dedupe_size
+
+    def items(self, since: str | None) -> AsyncIterator[SourceItem]:
+        self.progress = None
+        return self._items(since)
+
+    def subscribe_url(self, since: str | None) -> str:
+        params = {"wantedCollections": POST_COLLECTION}
+        start: int | None = None
+        if since is not None and since.isdigit():
+            start = max(0, int(since) - int(self.rewind * 1_000_000))
+        elif since is None and self.backfill_from is not None:
+            start = int(self.backfill_from.timestamp() * 1_000_000)
+        if start is not None:
+            params["cursor"] = str(start)
+        return f"{self.url}?{urlencode(params)}"
+
+    async def _items(self, since: str | None) -> AsyncIterator[SourceItem]:
+        high_water = int(since) if since is not None and since.isdigit() else None
+        try:
+            ws = await connect(
+                self.subscribe_url(since),
+                max_size=self.max_frame_bytes * _HARD_FRAME_CAP_FACTOR,
+                open_timeout=self.open_timeout,
+                max_queue=256,
+                user_agent_header="Backchannel",
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (400, 401, 403, 404):
+                raise SourceRejected(f"{self.name}: subscribe refused (HTTP {status})") from exc
+            raise SourceUnavailable(f"{self.name}: subscribe HTTP {status}") from exc
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise SourceUnavailable(f"{self.name}: connect failed: {exc!r}") from exc
+        self.connected = True
+        try:
+            while True:
+                try:
+                    with anyio.fail_after(self.recv_timeout):
+                        frame = await ws.recv(decode=False)
+                except TimeoutError as exc:
+                    raise SourceUnavailable(f"{self.name}: silent for {self.recv_timeout}s") from exc
+                except WebSocketException as exc:
+                    raise SourceUnavailable(f"{self.name}: connection closed: {exc!r}") from exc
+                if len(frame) > self.max_frame_bytes:
+                    self.stats.malformed += 1
+                    logger.warning("jetstream.frame_oversized", extra={"source_name": self.name, "size": len(frame)})
+                    continue
+                opted_out = self.decoder.opted_out
+                try:
+                    time_us, item = self.decoder.decode(frame)
+                except MalformedItem as exc:
+                    self.stats.malformed += 1
+                    logger.debug("jetstream.malformed", extra={"source_name": self.name, "error": str(exc)})
+                    continue
+                self.stats.skipped += self.decoder.opted_out - opted_out
+                if high_water is None or time_us > high_water:
+                    high_water = time_us
+                if item is not None and not self._already_seen(time_us, item):
+                    yield SourceItem(item.action, item.source, item.native_id, item.post, cursor=str(high_water))
+                self.progress = str(high_water)
+        finally:
+            self.connected = False
+            with anyio.move_on_after(2, shield=True):
+                await ws.close()
+
+    def _already_seen(self, time_us: int, item: SourceItem) -> bool:
+        key = (time_us, item.native_id, item.action.value)
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > self._dedupe_size:
+            self._seen.popitem(last=False)
+        return False

@@ -1,0 +1,99 @@
+"""Bluesky rich text: post text plus facets (UTF-8 byte ranges) in, hashtags and safe HTML out.
+
+Facet indices count UTF-8 bytes, not characters, so slicing the Python string would cut
+"café #talk" in the wrong place; every range is applied to ``text.encode()``.
+
+>>> text = "café 🎤 #Talk"
+>>> facets = [{"index": {"byteStart": 11, "byteEnd": 16},
+...            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "Talk"}]}]
+>>> facet_tags(text, facets)
+['talk']
+>>> render_html(text, facets)
+'<p>café 🎤 <a href="https://bsky.app/hashtag/Talk" rel="nofollow noopener noreferrer">#Talk</a></p>'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from ingest.html import sanitise_html
+from ingest.sources.consent import normalise_tag
+
+TAG = "app.bsky.richtext.facet#tag"
+LINK = "app.bsky.richtext.facet#link"
+MENTION = "app.bsky.richtext.facet#mention"
+
+
+def _features(facet: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    features = facet.get("features")
+    return [f for f in features if isinstance(f, Mapping)] if isinstance(features, list) else []
+
+
+def _byte_range(facet: Mapping[str, Any], size: int) -> tuple[int, int] | None:
+    index = facet.get("index")
+    if not isinstance(index, Mapping):
+        return None
+    start, end = index.get("byteStart"), index.get("byteEnd")
+    if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= size:
+        return None
+    return start, end
+
+
+def facet_tags(text: str, facets: object) -> list[str]:
+    """Normalised hashtags declared by ``#tag`` facets (the tag feature names the tag itself)."""
+    if not isinstance(facets, list):
+        return []
+    tags = []
+    for facet in facets:
+        if not isinstance(facet, Mapping):
+            continue
+        for feature in _features(facet):
+            tag = feature.get("tag")
+            if feature.get("$type") == TAG and isinstance(tag, str) and normalise_tag(tag):
+                tags.append(normalise_tag(tag))
+    return tags
+
+
+def _href(feature: Mapping[str, Any]) -> str | None:
+    kind = feature.get("$type")
+    if kind == LINK and isinstance(uri := feature.get("uri"), str):
+        return uri
+    if kind == TAG and isinstance(tag := feature.get("tag"), str):
+        return f"https://bsky.app/hashtag/{quote(tag.lstrip('#'), safe='')}"
+    if kind == MENTION and isinstance(did := feature.get("did"), str):
+        return f"https://bsky.app/profile/{quote(did, safe=':')}"
+    return None
+
+
+def render_html(text: str, facets: object) -> str:
+    """The text as one escaped paragraph with links, mentions and tags linked; then sanitised.
+
+    Facets that overlap, run past the text or split a multi-byte character are ignored.
+    """
+    data = text.encode("utf-8")
+    spans: list[tuple[int, int, str]] = []
+    for facet in facets if isinstance(facets, list) else []:
+        if not isinstance(facet, Mapping) or (span := _byte_range(facet, len(data))) is None:
+            continue
+        href = next((h for f in _features(facet) if (h := _href(f)) is not None), None)
+        if href is not None:
+            spans.append((span[0], span[1], href))
+    spans.sort()
+    out: list[str] = []
+    position = 0
+    for start, end, href in spans:
+        if start < position:
+            continue
+        try:
+            before, label = data[position:start].decode(), data[start:end].decode()
+        except UnicodeDecodeError:
+            continue
+        out.append(escape(before, quote=False))
+        out.append(f'<a href="{escape(href)}">{escape(label, quote=False)}</a>')
+        position = end
+    out.append(escape(data[position:].decode("utf-8", "replace"), quote=False))
+    body = "".join(out).replace("\n", "<br>")
+    return sanitise_html(f"<p>{body}</p>")
