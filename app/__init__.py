@@ -1,0 +1,1 @@
+"""Backchannel's web app: API, live WebSocket, persistence and the glue between stages."""

@@ -1,0 +1,71 @@
+"""FastAPI dependencies as Annotated aliases: settings, unit of work, hub, caller identity."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.broadcast.broker import Broker
+from app.broadcast.hub import Hub
+from app.services.tokens import client_key
+from app.services.unit_of_work import UnitOfWork
+from app.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _maker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.sessionmaker  # type: ignore[no-any-return]
+
+
+def _engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def _broker(request: Request) -> Broker:
+    return request.app.state.broker  # type: ignore[no-any-return]
+
+
+def _hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+async def _uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with request.app.state.sessionmaker() as session:
+        uow = UnitOfWork(session, request.app.state.broker)
+        try:
+            yield uow
+        finally:
+            await uow.rollback()  # a no-op after commit; undoes anything a failed request left
+
+
+def _bearer(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _client(
+    request: Request,
+    x_client_id: Annotated[str | None, Header(max_length=200, description="A stable random id per browser")] = None,
+) -> str:
+    # Votes count once per client: the browser's own random id when it sends one, else its address.
+    raw = x_client_id or request.cookies.get("bc_client") or (request.client.host if request.client else "unknown")
+    return client_key(raw)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_maker)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+BrokerDep = Annotated[Broker, Depends(_broker)]
+HubDep = Annotated[Hub, Depends(_hub)]
+UoW = Annotated[UnitOfWork, Depends(_uow)]
+BearerToken = Annotated[str | None, Depends(_bearer)]
+ClientKey = Annotated[str, Depends(_client)]

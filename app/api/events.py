@@ -1,0 +1,44 @@
+"""Event routes: create an event (organizer token shown once) and read it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.api.deps import BearerToken, SettingsDep, UoW
+from app.api.schemas import SLUG_PATTERN, EventCreate, EventCreated, EventList
+from app.errors import Forbidden, Unauthorized
+from app.services import events as event_service
+from app.services.payloads import EventRead, event_read
+from app.services.tokens import hash_token, token_matches
+from app.store import events as event_store
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
+
+
+@router.post("", status_code=201, response_model=EventCreated)
+async def create_event(body: EventCreate, uow: UoW, settings: SettingsDep, token: BearerToken) -> EventCreated:
+    """Create an event. Returns its organizer token once; only a hash is stored."""
+    if settings.admin_token:
+        if not token:
+            raise Unauthorized("creating events needs the instance admin token")
+        if not token_matches(token, hash_token(settings.admin_token)):
+            raise Forbidden("wrong admin token")
+    event, organizer_token = await event_service.create_event(uow.session, **body.model_dump())
+    await uow.commit()
+    return EventCreated(event=event_read(event), organizer_token=organizer_token)
+
+
+@router.get("", response_model=EventList)
+async def list_events(uow: UoW) -> EventList:
+    """List events, newest first."""
+    return EventList(items=[event_read(e) for e in await event_store.list_all(uow.session)])
+
+
+@router.get("/{slug}", response_model=EventRead)
+async def read_event(slug: Slug, uow: UoW) -> EventRead:
+    """Read one event; `last_id` is the newest live frame id, for resuming the WebSocket."""
+    return event_read(await event_service.get_event(uow.session, slug))

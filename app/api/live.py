@@ -1,0 +1,106 @@
+"""The live WebSocket: replay what a follower missed, then stream frames, with heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from app.broadcast.hub import RESYNC, Hub, Subscriber
+from app.errors import NotFound
+from app.services import events as event_service
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["live"])
+
+MAX_BATCH = 64
+
+
+def _int_param(ws: WebSocket, name: str) -> int | None:
+    raw = ws.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    value = int(raw)  # ValueError is answered with a policy-violation close below
+    if value < 0 or value > 2**53:
+        raise ValueError(name)
+    return value
+
+
+async def _write(ws: WebSocket, sub: Subscriber, heartbeat: float) -> None:
+    """Drain the follower's queue; frames that piled up go out as one JSON array message."""
+    while True:
+        try:
+            text = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat)
+        except TimeoutError:
+            beat = {"id": None, "type": "heartbeat", "data": {"ts": time.time()}}
+            await ws.send_text(json.dumps(beat, separators=(",", ":")))
+            continue
+        if text is None:
+            return
+        batch = [text]
+        while len(batch) < MAX_BATCH and not sub.queue.empty():
+            nxt = sub.queue.get_nowait()
+            if nxt is None:
+                await ws.send_text(batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]")
+                return
+            batch.append(nxt)
+        await ws.send_text(batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]")
+
+
+async def _read(ws: WebSocket) -> None:
+    """Followers only listen; anything they send is read and dropped so disconnects are seen."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+@router.websocket("/ws/events/{slug}")
+async def follow_event(ws: WebSocket, slug: str) -> None:
+    """Frames `{"id","type","data"}`; connect with `?after=<id>` to resume, `?talk=<id>` for one talk."""
+    settings: Settings = ws.app.state.settings
+    hub: Hub = ws.app.state.hub
+    try:
+        after = _int_param(ws, "after")
+        talk_id = _int_param(ws, "talk")
+    except ValueError:
+        await ws.close(code=1008, reason="after and talk must be non-negative integers")
+        return
+    async with ws.app.state.sessionmaker() as session:
+        try:
+            event = await event_service.get_event(session, slug)
+        except NotFound:
+            await ws.close(code=4404, reason=f"no event {slug!r}"[:120])
+            return
+    assert event.id is not None
+    sub = await hub.attach(event.id, event.slug, after=after, talk_id=talk_id)
+    await ws.accept()
+    if sub is None:
+        await ws.send_text(RESYNC)
+        await ws.close(code=4409, reason="resync")
+        return
+    writer = asyncio.create_task(_write(ws, sub, settings.ws_heartbeat_seconds))
+    reader = asyncio.create_task(_read(ws))
+    try:
+        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                if not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
+                    logger.warning("live.socket_failed", extra={"event_slug": slug, "error": repr(exc)})
+    finally:
+        hub.detach(event.id, sub)
+        for task in (writer, reader):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close(code=4409 if sub.overflowed else 1000)

@@ -1,0 +1,97 @@
+"""Post routes: attendees post notes and questions, list, upvote and delete their own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from app.api.deps import ClientKey, UoW
+from app.api.events import Slug
+from app.api.schemas import NoteCreate, NoteCreated, PostKindFilter, PostPage, VoteRead
+from app.errors import InvalidInput, NotFound
+from app.services import events as event_service
+from app.services import posts as post_service
+from app.services.payloads import post_read
+from app.services.tokens import hash_token, new_token
+from app.store import posts as post_store
+from ingest.sources.notes import note_item
+
+router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
+
+PostId = Annotated[int, Path(ge=1, le=2**53)]
+
+
+@router.post("", status_code=201, response_model=NoteCreated)
+async def create_note(slug: Slug, body: NoteCreate, uow: UoW, client: ClientKey) -> NoteCreated:
+    """Post a note or a question. Returns the post and a delete token (shown once)."""
+    event = await event_service.get_event(uow.session, slug)
+    talk_ref = None
+    if body.talk_id is not None:
+        if await post_service.resolve_talk(uow, event, str(body.talk_id)) is None:
+            raise NotFound(f"no talk {body.talk_id} in event {slug!r}", field="talk_id")
+        talk_ref = str(body.talk_id)
+    parent = await post_service.get_post(uow, event, body.reply_to) if body.reply_to is not None else None
+    item = note_item(
+        body.text,
+        client_handle=f"anon-{client[:12]}",
+        display_name=body.display_name,
+        talk_ref=talk_ref,
+        question=body.kind == "question",
+    )
+    delete_token = new_token()
+    applied = await post_service.apply_item(uow, event, item, delete_token_hash=hash_token(delete_token), parent=parent)
+    if applied is None:
+        raise InvalidInput("the note is empty once control characters are removed", field="text")
+    post = applied.post
+    await uow.commit()
+    author = await post_store.get_author(uow.session, post.author_id)
+    return NoteCreated(post=post_read(post, author, event.slug), delete_token=delete_token)
+
+
+@router.get("", response_model=PostPage)
+async def list_posts(
+    slug: Slug,
+    uow: UoW,
+    talk: Annotated[int | None, Query(ge=1, le=2**53, description="Only this talk's posts")] = None,
+    hallway: Annotated[bool, Query(description="Only posts tied to no talk")] = False,
+    kind: Annotated[PostKindFilter | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="Only posts created at or after this time")] = None,
+    cursor: Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> PostPage:
+    """Visible posts, newest first, with cursor pagination."""
+    event = await event_service.get_event(uow.session, slug)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    items, next_cursor = await post_service.list_posts(
+        uow, event, talk_id=talk, hallway=hallway, kind=kind, since=since, cursor=cursor, limit=limit
+    )
+    return PostPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/{post_id}/upvote", response_model=VoteRead)
+async def upvote(slug: Slug, post_id: PostId, uow: UoW, client: ClientKey) -> VoteRead:
+    """Upvote a post; each client counts once (409 on a second vote)."""
+    event = await event_service.get_event(uow.session, slug)
+    post = await post_service.get_post(uow, event, post_id)
+    await post_service.upvote(uow, event, post, client)
+    await uow.commit()
+    assert post.id is not None
+    return VoteRead(id=post.id, upvotes=post.upvotes)
+
+
+@router.delete("/{post_id}", status_code=204, response_class=Response)
+async def delete_post(
+    slug: Slug,
+    post_id: PostId,
+    uow: UoW,
+    x_delete_token: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Delete your own post with the delete token you got when posting."""
+    event = await event_service.get_event(uow.session, slug)
+    post = await post_service.get_post(uow, event, post_id)
+    await post_service.delete_own(uow, event, post, x_delete_token)
+    await uow.commit()
+    return Response(status_code=204)

@@ -1,0 +1,141 @@
+"""Wire models for requests; responses reuse the shapes in app.services.payloads."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.services.payloads import EventRead, PostRead, TalkRead
+
+MAX_POST_CHARS = 1000
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_HASHTAG = re.compile(r"^#?[^\W][\w]{0,99}$")
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from exc
+    return value
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a UTC offset, e.g. 2026-05-04T10:00:00+02:00")
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_time_zone)]
+HttpUrl = Annotated[str | None, Field(default=None, max_length=1000), AfterValidator(_http_url)]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EventCreate(Strict):
+    slug: str = Field(pattern=SLUG_PATTERN, description="URL name: lower-case letters, digits and dashes")
+    name: str = Field(min_length=1, max_length=200)
+    hashtags: list[Annotated[str, Field(max_length=101)]] = Field(default_factory=list, max_length=10)
+    time_zone: TimeZone = "UTC"
+    starts_on: date | None = None
+    ends_on: date | None = None
+    description: str = Field(default="", max_length=5000)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        cleaned: list[str] = []
+        for tag in tags:
+            if not _HASHTAG.match(tag):
+                raise ValueError(f"{tag!r} is not a hashtag (letters, digits and _ only)")
+            bare = tag.removeprefix("#").lower()
+            if bare not in cleaned:
+                cleaned.append(bare)
+        return cleaned
+
+    @model_validator(mode="after")
+    def _dates(self) -> EventCreate:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        return self
+
+
+class EventCreated(BaseModel):
+    event: EventRead
+    organizer_token: str = Field(description="Shown once. Send it as `Authorization: Bearer <token>`.")
+
+
+class TalkCreate(Strict):
+    guid: str | None = Field(default=None, min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=500)
+    start: AwareDatetime
+    end: AwareDatetime
+    subtitle: str | None = Field(default=None, max_length=500)
+    abstract: str = Field(default="", max_length=20_000)
+    room: str | None = Field(default=None, max_length=200)
+    track: str | None = Field(default=None, max_length=200)
+    speakers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=50)
+    code: str | None = Field(default=None, max_length=100)
+    url: HttpUrl = None
+    feedback_url: HttpUrl = None
+    language: str | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _order(self) -> TalkCreate:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class NoteCreate(Strict):
+    text: str = Field(min_length=1, max_length=MAX_POST_CHARS)
+    kind: Literal["note", "question"] = "note"
+    talk_id: int | None = Field(default=None, ge=1, le=2**53)
+    display_name: str | None = Field(default=None, max_length=60)
+    reply_to: int | None = Field(default=None, ge=1, le=2**53, description="Answer this post")
+
+
+class NoteCreated(BaseModel):
+    post: PostRead
+    delete_token: str = Field(description="Shown once. Send it as `X-Delete-Token` to delete the post.")
+
+
+class PostPage(BaseModel):
+    items: list[PostRead]
+    next_cursor: str | None
+
+
+class VoteRead(BaseModel):
+    id: int
+    upvotes: int
+
+
+class TalkList(BaseModel):
+    items: list[TalkRead]
+
+
+class EventList(BaseModel):
+    items: list[EventRead]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+PostKindFilter = Literal["question", "takeaway", "answer", "feedback", "other"]

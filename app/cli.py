@@ -1,0 +1,122 @@
+"""The `backchannel` command: serve, demo, and the worker and organizer commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from app.logs import configure_logging
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+class CommandError(Exception):
+    """A one-line message for the user; the command exits non-zero."""
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> None:
+    from app.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        ws_max_size=settings.ws_max_message_bytes,
+        ws_per_message_deflate=False,  # compression halves fan-out throughput and triples memory
+        proxy_headers=True,
+    )
+
+
+async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
+    from app.broadcast.broker import create_broker
+    from app.services.demo import ensure_demo_event
+    from app.services.unit_of_work import UnitOfWork
+    from app.store.db import create_engine, migrate, sessionmaker
+
+    engine = create_engine(settings)
+    try:
+        await migrate(engine)
+        broker = create_broker(settings.broker_url)
+        await broker.connect()
+        async with sessionmaker(engine)() as session:
+            uow = UnitOfWork(session, broker)
+            event, token = await ensure_demo_event(
+                uow, slug=settings.demo_slug, seed=settings.demo_seed, speed=settings.demo_speed
+            )
+            await uow.commit()
+        await broker.close()
+        return event.slug, token
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    if args.no_workers:
+        settings = settings.model_copy(update={"pipeline_in_process": False})
+    _serve(settings, host=args.host or settings.host, port=args.port if args.port is not None else settings.port)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    updates: dict[str, object] = {"pipeline_in_process": True}
+    if args.speed is not None:
+        updates["demo_speed"] = args.speed
+    if args.seed is not None:
+        updates["demo_seed"] = args.seed
+    settings = settings.model_copy(update=updates)
+    slug, token = asyncio.run(_prepare_demo(settings))
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    sys.stderr.write(f"\n  Backchannel demo: open http://{host}:{port}/e/{slug}\n")
+    if token:
+        sys.stderr.write(f"  Organizer token for {slug} (shown once): {token}\n")
+    sys.stderr.write("\n")
+    _serve(settings, host=host, port=port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backchannel", description="Backchannel: conference conversation → learning")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web app (with ingest and clustering in process by default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-workers", action="store_true", help="API only; run `backchannel ingest/cluster` apart")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="create a generated conference and serve it live")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--speed", type=float, help="pace multiplier; 1 is a realistic 12 posts a minute")
+    demo.add_argument("--seed", type=int)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic's message names the variable
+        sys.stderr.write(f"backchannel: invalid configuration: {exc}\n".replace("\n\n", "\n"))
+        return 2
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        args.func(args, settings)
+    except CommandError as exc:
+        sys.stderr.write(f"backchannel: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

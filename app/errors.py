@@ -1,0 +1,92 @@
+"""Domain errors with HTTP status codes, and the handlers that render every error as JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class BackchannelError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers: dict[str, str] = {}
+
+
+class NotFound(BackchannelError):
+    status_code = 404
+
+
+class Conflict(BackchannelError):
+    status_code = 409
+
+
+class Unauthorized(BackchannelError):
+    status_code = 401
+
+
+class Forbidden(BackchannelError):
+    status_code = 403
+
+
+class InvalidInput(BackchannelError):
+    status_code = 422
+
+
+class TooManyRequests(BackchannelError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+def _body(message: str, field: str | None = None, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"message": message}
+    if field:
+        detail["field"] = field
+    if errors is not None:
+        detail["errors"] = errors
+    return {"error": detail}
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BackchannelError)
+    async def _domain(_: Request, exc: BackchannelError) -> JSONResponse:
+        return JSONResponse(_body(exc.message, exc.field), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}"
+        return JSONResponse(_body(message, first["field"], errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("request.failed", extra={"path": request.url.path})
+        return JSONResponse(_body("internal error"), status_code=500)

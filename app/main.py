@@ -1,0 +1,94 @@
+"""The composition root of the web process: create_app(settings) builds everything in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from app.api import events, health, live, pages, posts, talks
+from app.api.pages import WEB_DIR
+from app.broadcast.broker import create_broker
+from app.broadcast.hub import Hub
+from app.errors import install_error_handlers
+from app.pipeline.ingest import IngestSupervisor
+from app.security import SecurityHeaders
+from app.settings import Settings, get_settings
+from app.store.db import create_engine, migrate, sessionmaker
+from app.store.live import StoreLiveLog
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        await migrate(engine)
+        maker = sessionmaker(engine)
+        broker = create_broker(settings.broker_url, history=settings.broker_history)
+        await broker.connect()
+        hub = Hub(broker, StoreLiveLog(maker), ring_size=settings.live_ring_size, queue_size=settings.ws_queue_size)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = maker
+        app.state.broker = broker
+        app.state.hub = hub
+        tasks: list[asyncio.Task[None]] = []
+        app.state.ingest = None
+        if settings.pipeline_in_process:
+            ingest = IngestSupervisor(maker, broker)
+            app.state.ingest = ingest
+            tasks.append(asyncio.create_task(ingest.run(), name="ingest"))
+        logger.info("app.started", extra={"database": engine.url.get_backend_name(), "broker": settings.broker_url})
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            await hub.close()
+            await broker.close()
+            await engine.dispose()
+            logger.info("app.stopped")
+
+    app = FastAPI(
+        title="Backchannel",
+        version="0.1.0",
+        summary="The live conversation around a conference, turned into learning.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    # The more specific mount first: Starlette matches mounts in order.
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Backchannel API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    for module in (health, events, talks, posts, live, pages):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""The arrows between stages: sources → store (ingest) and store → clusterer → broker (cluster)."""

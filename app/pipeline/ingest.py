@@ -1,0 +1,146 @@
+"""The ingest arrow: run every configured source into the store, commit, then publish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.broadcast.broker import Broker
+from app.pipeline.sources import build_source
+from app.services.posts import apply_items
+from app.services.unit_of_work import UnitOfWork
+from app.store.tables import Cursor, Event, Source
+from app.store.types import utcnow
+from ingest.items import SourceItem
+from ingest.runner import SourceRunner, SourceStatus
+from ingest.source import AcceptResult
+
+logger = logging.getLogger(__name__)
+
+
+class StorePostSink:
+    """PostSink for one event: applies a batch in one transaction, publishes after commit."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], broker: Broker, event_id: int) -> None:
+        self.maker = maker
+        self.broker = broker
+        self.event_id = event_id
+
+    async def accept(self, batch: Sequence[SourceItem]) -> AcceptResult:
+        async with self.maker() as session:
+            uow = UnitOfWork(session, self.broker)
+            event = await session.get(Event, self.event_id)
+            if event is None:
+                return AcceptResult(ignored=len(batch))
+            try:
+                result = await apply_items(uow, event, batch)
+                await uow.commit()
+            except BaseException:
+                await uow.rollback()
+                raise
+        return result
+
+
+class StoreCursorStore:
+    """CursorStore on the Cursor table; saved only after the sink has committed the batch."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self.maker = maker
+
+    async def load(self, source_key: str) -> str | None:
+        async with self.maker() as session:
+            row = await session.get(Cursor, source_key)
+            return row.position if row else None
+
+    async def save(self, source_key: str, cursor: str) -> None:
+        async with self.maker() as session:
+            row = await session.get(Cursor, source_key)
+            if row is None:
+                row = Cursor(source_key=source_key, position=cursor)
+            else:
+                row.position = cursor
+                row.updated_at = utcnow()
+            session.add(row)
+            await session.commit()
+
+
+def source_key(row: Source) -> str:
+    return f"event{row.event_id}:source{row.id}:{row.kind}"
+
+
+@dataclass
+class _Running:
+    runner: SourceRunner
+    task: asyncio.Task[None]
+    config: dict[str, object]
+
+
+class IngestSupervisor:
+    """Keeps one runner per active source row; one failing source never stops the others."""
+
+    def __init__(
+        self, maker: async_sessionmaker[AsyncSession], broker: Broker, *, reconcile_every: float = 3.0
+    ) -> None:
+        self.maker = maker
+        self.broker = broker
+        self.reconcile_every = reconcile_every
+        self.cursors = StoreCursorStore(maker)
+        self._running: dict[int, _Running] = {}
+
+    def statuses(self) -> dict[int, SourceStatus]:
+        return {source_id: r.runner.status for source_id, r in self._running.items()}
+
+    async def _active_sources(self) -> list[Source]:
+        async with self.maker() as session:
+            return list((await session.exec(select(Source).where(Source.paused == False))).all())  # noqa: E712
+
+    async def reconcile(self) -> None:
+        rows = {row.id: row for row in await self._active_sources() if row.id is not None}
+        for source_id in list(self._running):
+            running = self._running[source_id]
+            row = rows.get(source_id)
+            if row is None or row.config != running.config or running.task.done():
+                await self._stop(source_id)
+        for source_id, row in rows.items():
+            if source_id in self._running:
+                continue
+            try:
+                source = await build_source(row, self.maker)
+            except ValueError as exc:
+                logger.warning("ingest.source_invalid", extra={"source_id": source_id, "error": str(exc)})
+                continue
+            runner = SourceRunner(
+                source, StorePostSink(self.maker, self.broker, row.event_id), self.cursors, source_key=source_key(row)
+            )
+            task = asyncio.create_task(runner.run(), name=f"source:{source_id}")
+            self._running[source_id] = _Running(runner, task, dict(row.config))
+            logger.info("ingest.source_started", extra={"source_id": source_id, "kind": row.kind})
+
+    async def _stop(self, source_id: int) -> None:
+        running = self._running.pop(source_id)
+        running.runner.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(running.task), timeout=5)
+        except (TimeoutError, Exception):
+            running.task.cancel()
+            with contextlib.suppress(BaseException):
+                await running.task
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self.reconcile()
+                except Exception:
+                    logger.exception("ingest.reconcile_failed")
+                await asyncio.sleep(self.reconcile_every)
+        finally:
+            for source_id in list(self._running):
+                await self._stop(source_id)

@@ -1,0 +1,1 @@
+"""Use cases shared by HTTP routes and workers. Services take a session and never commit."""

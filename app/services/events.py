@@ -1,0 +1,60 @@
+"""Event use cases: create an event, find it, check the organizer token."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import Conflict, Forbidden, NotFound, Unauthorized
+from app.services.tokens import hash_token, new_token, token_matches
+from app.store import events as event_store
+from app.store.tables import Event
+
+
+async def create_event(
+    session: AsyncSession,
+    *,
+    slug: str,
+    name: str,
+    hashtags: list[str],
+    time_zone: str = "UTC",
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+    description: str = "",
+) -> tuple[Event, str]:
+    """Create an event and return it with its organizer token (shown once, stored hashed)."""
+    if await event_store.get_by_slug(session, slug) is not None:
+        raise Conflict(f"an event with slug {slug!r} already exists", field="slug")
+    token = new_token()
+    event = Event(
+        slug=slug,
+        name=name,
+        hashtags=hashtags,
+        time_zone=time_zone,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        description=description,
+        organizer_token_hash=hash_token(token),
+    )
+    session.add(event)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"an event with slug {slug!r} already exists", field="slug") from exc
+    return event, token
+
+
+async def get_event(session: AsyncSession, slug: str) -> Event:
+    event = await event_store.get_by_slug(session, slug)
+    if event is None:
+        raise NotFound(f"no event {slug!r}", field="slug")
+    return event
+
+
+def require_organizer(event: Event, token: str | None) -> None:
+    if not token:
+        raise Unauthorized("organizer token required (Authorization: Bearer <token>)")
+    if not token_matches(token, event.organizer_token_hash):
+        raise Forbidden("this token does not organize this event")

@@ -1,0 +1,125 @@
+"""What API responses and live frames carry: one shape per aggregate, shared by both."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.store.tables import Author, Event, Post, Talk
+
+
+class AuthorRead(BaseModel):
+    name: str | None
+    handle: str | None
+    url: str | None
+
+
+class PostRead(BaseModel):
+    id: int
+    version: int
+    event: str
+    source: str
+    kind: str
+    text: str
+    url: str | None
+    language: str | None
+    talk_id: int | None
+    talk_confidence: float | None
+    topic_id: int | None
+    reply_to_id: int | None
+    author: AuthorRead
+    created_at: datetime
+    edited_at: datetime | None
+    upvotes: int
+    boosts: int
+    sensitive: bool
+    spoiler_text: str | None
+    media_descriptions: list[str]
+    pinned: bool
+    status: str
+
+
+class TalkRead(BaseModel):
+    id: int
+    guid: str
+    version: int
+    title: str
+    subtitle: str | None
+    abstract: str
+    room: str | None
+    track: str | None
+    start: datetime
+    end: datetime
+    speakers: list[str]
+    code: str | None
+    url: str | None
+    feedback_url: str | None
+    language: str | None
+    cancelled: bool
+
+
+class EventRead(BaseModel):
+    slug: str
+    name: str
+    hashtags: list[str]
+    time_zone: str
+    starts_on: date | None
+    ends_on: date | None
+    description: str
+    last_id: int
+
+
+def post_read(post: Post, author: Author | None, event_slug: str) -> PostRead:
+    assert post.id is not None
+    return PostRead(
+        id=post.id,
+        version=post.version,
+        event=event_slug,
+        source=post.source,
+        kind=post.kind,
+        text=post.text,
+        url=post.url,
+        language=post.language,
+        talk_id=post.talk_id,
+        talk_confidence=post.talk_confidence,
+        topic_id=post.topic_id,
+        reply_to_id=post.reply_to_id,
+        author=AuthorRead(
+            name=author.display_name if author else None,
+            handle=author.handle if author else None,
+            url=author.url if author else None,
+        ),
+        created_at=post.created_at,
+        edited_at=post.edited_at,
+        upvotes=post.upvotes,
+        boosts=post.boosts,
+        sensitive=post.sensitive,
+        spoiler_text=post.spoiler_text,
+        media_descriptions=list(post.media_descriptions or []),
+        pinned=post.pinned,
+        status=post.status,
+    )
+
+
+def talk_read(talk: Talk) -> TalkRead:
+    assert talk.id is not None
+    return TalkRead.model_validate(talk, from_attributes=True)
+
+
+def event_read(event: Event) -> EventRead:
+    return EventRead(
+        slug=event.slug,
+        name=event.name,
+        hashtags=list(event.hashtags or []),
+        time_zone=event.time_zone,
+        starts_on=event.starts_on,
+        ends_on=event.ends_on,
+        description=event.description,
+        last_id=event.last_seq,
+    )
+
+
+def frame_data(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

@@ -1,0 +1,26 @@
+"""Secret tokens: shown once, stored only as a hash, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(token: str | None, token_hash: str | None) -> bool:
+    if not token or not token_hash:
+        return False
+    return hmac.compare_digest(hash_token(token), token_hash)
+
+
+def client_key(raw: str) -> str:
+    """A stable pseudonymous key for a browser or client; the raw id is never stored."""
+    return hashlib.sha256(("client:" + raw).encode()).hexdigest()[:32]

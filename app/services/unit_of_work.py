@@ -1,0 +1,50 @@
+"""A unit of work: one session plus the live frames to publish once it has committed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.broadcast.broker import Broker
+from app.broadcast.hub import Frame, channel_name
+from app.errors import Conflict
+from app.store import live as live_store
+from app.store.tables import Event
+
+logger = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, broker: Broker) -> None:
+        self.session = session
+        self.broker = broker
+        self._pending: list[tuple[str, Frame]] = []
+
+    async def emit(self, event: Event, type_: str, data: dict[str, Any], *, talk_id: int | None = None) -> Frame:
+        """Record a live frame in the same transaction as the change it describes."""
+        assert event.id is not None
+        frame = await live_store.append(self.session, event.id, type_, data, talk_id)
+        self._pending.append((channel_name(event.slug), frame))
+        return frame
+
+    async def commit(self) -> None:
+        """Commit, then publish. A failed publish loses nothing: followers catch up from the log."""
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            self._pending.clear()
+            raise Conflict("this change conflicts with one made at the same time; nothing was saved") from exc
+        pending, self._pending = self._pending, []
+        for channel, frame in pending:
+            try:
+                await self.broker.publish(channel, frame.text)
+            except Exception as exc:  # the broker is best-effort by design
+                logger.warning("live.publish_failed", extra={"channel": channel, "error": str(exc)})
+
+    async def rollback(self) -> None:
+        self._pending.clear()
+        await self.session.rollback()

@@ -1,0 +1,65 @@
+"""The one source of configuration: BACKCHANNEL_* environment variables into a Settings object."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults are the embedded mode: a SQLite file under ./var and an in-process broker."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKCHANNEL_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/backchannel.db"
+    broker_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_base_url: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = False
+    # Run ingest and clustering inside the web process (embedded mode); False for `serve --no-workers`.
+    pipeline_in_process: bool = True
+    admin_token: str | None = None  # when set, creating an event needs it
+
+    # Live delivery
+    ws_queue_size: int = Field(default=512, ge=8)  # frames buffered per socket before it is cut off
+    ws_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    ws_max_message_bytes: int = Field(default=4096, ge=64)
+    live_ring_size: int = Field(default=5000, ge=10)  # recent frames per event kept in memory for resume
+    live_log_retention: int = Field(default=100_000, ge=100)  # frames per event kept in the database
+    broker_history: int = Field(default=10_000, ge=10)  # messages per channel the broker retains
+
+    # Demo
+    demo_speed: float = Field(default=60.0, gt=0)  # simulated seconds per real second
+    demo_seed: int = 7
+    demo_slug: str = "democon"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        # People paste plain DSNs; the app needs the async drivers.
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url.removeprefix(prefix)
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite or ":memory:" in self.database_url:
+            return None
+        return Path(self.database_url.split("///", 1)[1])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Only entry points call this; tests build Settings(...) explicitly."""
+    return Settings()

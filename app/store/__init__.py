@@ -1,0 +1,1 @@
+"""Persistence: tables, engine and the queries, one module per aggregate."""

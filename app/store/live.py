@@ -1,0 +1,69 @@
+"""Queries on the live-event log: allocate ids, append frames, read them back for resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.broadcast.hub import Frame
+from app.store.tables import Event, LiveEvent
+
+
+def encode_frame(seq: int, type_: str, data: dict[str, Any]) -> str:
+    return json.dumps({"id": seq, "type": type_, "data": data}, separators=(",", ":"), default=str)
+
+
+async def allocate_seq(session: AsyncSession, event_id: int) -> int:
+    # The UPDATE takes the event row's lock until commit, so ids are handed out in commit order
+    # per event: once id n is visible, every smaller id is visible too.
+    result = await session.execute(
+        update(Event).where(Event.id == event_id).values(last_seq=Event.last_seq + 1).returning(Event.last_seq)
+    )
+    return int(result.scalar_one())
+
+
+async def append(session: AsyncSession, event_id: int, type_: str, data: dict[str, Any], talk_id: int | None) -> Frame:
+    seq = await allocate_seq(session, event_id)
+    session.add(LiveEvent(event_id=event_id, seq=seq, type=type_, talk_id=talk_id, data=data))
+    return Frame(seq=seq, talk_id=talk_id, text=encode_frame(seq, type_, data))
+
+
+async def prune(session: AsyncSession, event_id: int, keep: int) -> int:
+    newest = (await session.execute(select(Event.last_seq).where(Event.id == event_id))).scalar_one()
+    result = await session.execute(
+        delete(LiveEvent).where(LiveEvent.event_id == event_id, LiveEvent.seq <= newest - keep)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class StoreLiveLog:
+    """The hub's window on the durable log (implements app.broadcast.hub.LiveLog)."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self.maker = maker
+
+    async def frames_after(self, event_id: int, after: int, limit: int) -> Sequence[Frame]:
+        async with self.maker() as session:
+            rows = (
+                await session.execute(
+                    select(LiveEvent.seq, LiveEvent.type, LiveEvent.data, LiveEvent.talk_id)
+                    .where(LiveEvent.event_id == event_id, LiveEvent.seq > after)
+                    .order_by(LiveEvent.seq)
+                    .limit(limit)
+                )
+            ).all()
+        return [Frame(seq=r.seq, talk_id=r.talk_id, text=encode_frame(r.seq, r.type, r.data)) for r in rows]
+
+    async def last_seq(self, event_id: int) -> int:
+        async with self.maker() as session:
+            value = (await session.execute(select(Event.last_seq).where(Event.id == event_id))).scalar_one_or_none()
+        return int(value or 0)
+
+    async def count(self, event_id: int) -> int:
+        async with self.maker() as session:
+            return int((await session.execute(select(func.count()).where(LiveEvent.event_id == event_id))).scalar_one())

@@ -1,0 +1,97 @@
+"""Queries on posts, authors and votes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.store.tables import Author, Post, Vote
+
+
+async def get(session: AsyncSession, post_id: int) -> Post | None:
+    return await session.get(Post, post_id)
+
+
+async def get_by_native(session: AsyncSession, source: str, native_id: str) -> Post | None:
+    return (await session.exec(select(Post).where(Post.source == source, Post.native_id == native_id))).first()
+
+
+async def get_author(session: AsyncSession, author_id: int | None) -> Author | None:
+    return None if author_id is None else await session.get(Author, author_id)
+
+
+async def upsert_author(
+    session: AsyncSession, source: str, handle: str, display_name: str | None, url: str | None
+) -> Author:
+    author = (await session.exec(select(Author).where(Author.source == source, Author.handle == handle))).first()
+    if author is None:
+        author = Author(source=source, handle=handle, display_name=display_name, url=url)
+        session.add(author)
+        await session.flush()
+    elif (display_name and display_name != author.display_name) or (url and url != author.url):
+        author.display_name = display_name or author.display_name
+        author.url = url or author.url
+        session.add(author)
+    return author
+
+
+async def authors_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Author]:
+    if not ids:
+        return {}
+    rows = (await session.exec(select(Author).where(col(Author.id).in_(set(ids))))).all()
+    return {a.id: a for a in rows if a.id is not None}
+
+
+async def list_posts(
+    session: AsyncSession,
+    event_id: int,
+    *,
+    talk_id: int | None = None,
+    hallway: bool = False,
+    kind: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+    statuses: Sequence[str] = ("visible",),
+) -> list[Post]:
+    stmt = select(Post).where(Post.event_id == event_id, col(Post.status).in_(statuses))
+    if talk_id is not None:
+        stmt = stmt.where(Post.talk_id == talk_id)
+    elif hallway:
+        stmt = stmt.where(col(Post.talk_id).is_(None))
+    if kind is not None:
+        stmt = stmt.where(Post.kind == kind)
+    if since is not None:
+        stmt = stmt.where(Post.created_at >= since)
+    if before_id is not None:
+        stmt = stmt.where(col(Post.id) < before_id)
+    stmt = stmt.order_by(col(Post.id).desc()).limit(limit)
+    return list((await session.exec(stmt)).all())
+
+
+async def link_orphan_replies(session: AsyncSession, parent: Post) -> list[int]:
+    """Replies that arrived before their parent point at it now."""
+    rows = (
+        await session.exec(
+            select(Post.id).where(
+                Post.source == parent.source,
+                Post.reply_to_native == parent.native_id,
+                col(Post.reply_to_id).is_(None),
+            )
+        )
+    ).all()
+    ids = [i for i in rows if i is not None]
+    if ids:
+        await session.execute(
+            update(Post).where(col(Post.id).in_(ids)).values(reply_to_id=parent.id, version=Post.version + 1)
+        )
+    return ids
+
+
+async def has_vote(session: AsyncSession, post_id: int, client_key: str) -> bool:
+    stmt = select(Vote.id).where(Vote.post_id == post_id, Vote.client_key == client_key)
+    return (await session.exec(stmt)).first() is not None
