@@ -27,12 +27,17 @@ NAME_LIMIT = 80
 # Entries carry a fixed timestamp so the same summary always gives the same archive listing.
 _ENTRY_TIME = (2000, 1, 1, 0, 0, 0)
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
+# Latin letters that NFKD does not decompose into ASCII.
+_TRANSLITERATE = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE",
+                                "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH"})  # fmt: skip
 
 
 def safe_name(text: str, fallback_seed: str) -> str:
     """A file name stem of ``[a-z0-9-]`` only: no dots, slashes or drive letters survive, so a
     title like ``../../etc/passwd`` cannot escape the archive's folder."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    ascii_text = (
+        unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE)).encode("ascii", "ignore").decode("ascii").lower()
+    )
     name = _NOT_NAME.sub("-", ascii_text).strip("-")[:NAME_LIMIT].rstrip("-")
     if not name:
         name = "talk-" + hashlib.sha256(fallback_seed.encode("utf-8")).hexdigest()[:12]

@@ -6,10 +6,10 @@ import csv
 import io
 
 import pytest
-from conftest import FORMULAS
 
 from app.export.csv_export import COLUMNS, neutralise, render_event_csv, render_talk_csv
 from app.export.summary import EventSummary, TalkSummary
+from tests.app.export.examples import FORMULAS
 
 
 def read(data: bytes) -> list[dict[str, str]]:

@@ -7,10 +7,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import ANSWER_TEXT, ANSWERED_QUESTION, OPEN_QUESTION, TAKEAWAY_TEXT, TALK_TITLE
 
 from app.export.json_export import SCHEMA_VERSION, load_schema, render_event_json, render_talk_json
 from app.export.summary import EventSummary, TalkSummary
+from tests.app.export.examples import ANSWER_TEXT, ANSWERED_QUESTION, OPEN_QUESTION, TAKEAWAY_TEXT, TALK_TITLE
 
 
 @pytest.fixture(scope="module")

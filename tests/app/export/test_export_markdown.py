@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import (
+
+from app.export.markdown import escape, render_event_markdown, render_talk_markdown
+from app.export.summary import EventSummary, TalkSummary
+from tests.app.export.examples import (
     ANSWER_TEXT,
     ANSWERED_QUESTION,
     EVENT_NAME,
@@ -13,9 +16,6 @@ from conftest import (
     TAKEAWAY_TEXT,
     TALK_TITLE,
 )
-
-from app.export.markdown import escape, render_event_markdown, render_talk_markdown
-from app.export.summary import EventSummary, TalkSummary
 
 
 def section(markdown: str, heading: str) -> str:

@@ -1,0 +1,67 @@
+"""The activity chart: posts per minute with bursts labelled, as SVG and PNG, drawn without pyplot."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from app.export.chart import build_activity_figure, render_activity_png, render_activity_svg
+from app.export.summary import Burst, TalkSummary
+from tests.app.export.examples import BURST_LABEL, START
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_svg_is_a_standalone_document(talk: TalkSummary) -> None:
+    svg = render_activity_svg(talk)
+    assert svg.startswith(b"<?xml")
+    assert b"<svg" in svg
+    assert b"<script" not in svg
+
+
+def test_png_is_a_png(talk: TalkSummary) -> None:
+    assert render_activity_png(talk).startswith(PNG_SIGNATURE)
+
+
+def test_bars_count_posts_per_minute(talk: TalkSummary) -> None:
+    [axes] = build_activity_figure(talk).axes
+    [bars] = axes.containers
+    heights = sorted(int(bar.get_height()) for bar in bars)
+    assert heights == sorted(p.count for p in talk.activity)
+
+
+def test_bursts_are_labelled_with_their_peak(talk: TalkSummary) -> None:
+    [axes] = build_activity_figure(talk).axes
+    labels = [text.get_text() for text in axes.texts]
+    assert f"{BURST_LABEL} (11/min)" in labels
+
+
+def test_hostile_burst_labels_are_drawn_literally(talk: TalkSummary) -> None:
+    """``$x^2$`` is not parsed as math, bidi overrides are dropped, missing glyphs do not warn."""
+    label = "$x^2$ \u202eevil \u5c71\u7530 \U0001f600"
+    burst = Burst(start=START, end=START + timedelta(minutes=2), peak=3, label=label)
+    hostile = dataclasses.replace(talk, bursts=(burst,))
+    [axes] = build_activity_figure(hostile).axes
+    [text] = axes.texts
+    assert text.get_text().startswith("$x^2$ evil ")
+    assert render_activity_png(hostile).startswith(PNG_SIGNATURE)
+
+
+def test_empty_talk_says_no_posts_yet(empty_talk: TalkSummary) -> None:
+    [axes] = build_activity_figure(empty_talk).axes
+    assert [text.get_text() for text in axes.texts] == ["No posts yet"]
+    assert render_activity_svg(empty_talk).startswith(b"<?xml")
+
+
+def test_drawing_does_not_touch_pyplot() -> None:
+    code = (
+        "import sys; sys.path.insert(0, 'tests/app/export');"
+        "from tests.app.export.examples import build_talk_summary;"
+        "from app.export.chart import render_activity_png, render_activity_svg;"
+        "render_activity_png(build_talk_summary()); render_activity_svg(build_talk_summary());"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
