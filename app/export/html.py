@@ -30,7 +30,7 @@ class TalkView:
     talk: TalkSummary
     refs: References
     anchor: str  # prefix for in-page ids, unique per talk in an event document
-    chart_uri: str
+    chart_uri: str  # empty when the talk has no activity to chart
     level: int  # heading level of the talk title
 
 
@@ -64,7 +64,13 @@ def chart_data_uri(talk: TalkSummary) -> str:
 
 
 def _view(talk: TalkSummary, *, anchor: str, level: int) -> TalkView:
-    return TalkView(talk=talk, refs=number_citations(talk), anchor=anchor, chart_uri=chart_data_uri(talk), level=level)
+    return TalkView(
+        talk=talk,
+        refs=number_citations(talk),
+        anchor=anchor,
+        chart_uri=chart_data_uri(talk) if talk.activity else "",
+        level=level,
+    )
 
 
 def render_talk_html(talk: TalkSummary) -> str:
