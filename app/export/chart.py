@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 
-from app.export.summary import TalkSummary
+from app.export.summary import ActivityPoint, TalkSummary
 from app.export.text import clean_line, truncate
 from app.export.times import zone
 
@@ -28,6 +28,8 @@ _INK = "#333333"
 _GRID = "#d9d9d9"
 WIDTH_INCHES = 7.2
 HEIGHT_INCHES = 2.6
+MAX_BARS = 240
+_BUCKET_SIZES = (1, 2, 5, 10, 15, 30, 60, 120, 240, 720, 1440)
 
 
 @cache
@@ -49,8 +51,10 @@ def _label(text: str) -> str:
 def build_activity_figure(talk: TalkSummary) -> Figure:
     """The chart as a figure; callers pick the output format."""
     tz = zone(talk.time_zone)
-    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), layout="constrained")
+    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES))
     FigureCanvasAgg(figure)
+    # Fixed margins rather than constrained layout: that would draw every chart twice.
+    figure.subplots_adjust(left=0.075, right=0.99, top=0.97, bottom=0.11)
     axes = figure.add_subplot()
     axes.set_facecolor("white")
     for side in ("top", "right"):
@@ -80,9 +84,11 @@ def build_activity_figure(talk: TalkSummary) -> Figure:
         )
         return figure
 
-    minutes = [p.minute.astimezone(tz) for p in points]
-    counts = [p.count for p in points]
-    first, last = _x_range(talk, minutes)
+    first, last = _x_range(talk, [points[0].minute.astimezone(tz), points[-1].minute.astimezone(tz)])
+    bucket = _bucket_minutes(last - first)
+    minutes, counts = _bucketed(points, first, bucket)
+    if bucket > 1:
+        axes.set_ylabel(f"posts / {bucket} minutes", fontsize=8, color=_INK, fontfamily=_FONT_FAMILY)
     if talk.start is not None and talk.end is not None:
         axes.axvspan(talk.start.astimezone(tz), talk.end.astimezone(tz), color=_TALK_SPAN, zorder=0, lw=0)
     peak = max(counts)
@@ -98,12 +104,16 @@ def build_activity_figure(talk: TalkSummary) -> Figure:
             annotation_clip=False,
             parse_math=False,
         )
-    axes.bar(minutes, counts, width=timedelta(seconds=50), align="edge", color=_BAR, zorder=2)
+    axes.bar(minutes, counts, width=timedelta(seconds=50 * bucket), align="edge", color=_BAR, zorder=2)
     axes.set_xlim(first, last)
     axes.set_ylim(0, top)
     locator = mdates.AutoDateLocator(tz=tz, minticks=4, maxticks=9)
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    # Clock times on the ticks; the date only where a day starts (hallway charts span days).
+    formatter = mdates.ConciseDateFormatter(
+        locator, tz=tz, show_offset=False, zero_formats=["", "%Y", "%b", "%d %b", "%H:%M", "%H:%M"]
+    )
+    axes.xaxis.set_major_formatter(formatter)
     axes.yaxis.set_major_locator(_integer_locator())
     return figure
 
@@ -114,6 +124,24 @@ def _x_range(talk: TalkSummary, minutes: list[datetime]) -> tuple[datetime, date
     candidates_start = [minutes[0]] + ([talk.start.astimezone(tz)] if talk.start else [])
     candidates_end = [minutes[-1] + timedelta(minutes=1)] + ([talk.end.astimezone(tz)] if talk.end else [])
     return min(candidates_start) - timedelta(minutes=1), max(candidates_end) + timedelta(minutes=1)
+
+
+def _bucket_minutes(span: timedelta) -> int:
+    """Minutes per bar: one for a talk, more when the chart spans hours, so bars stay visible."""
+    wanted = span / timedelta(minutes=1) / MAX_BARS
+    return next((size for size in _BUCKET_SIZES if size >= wanted), _BUCKET_SIZES[-1])
+
+
+def _bucketed(points: list[ActivityPoint], origin: datetime, bucket: int) -> tuple[list[datetime], list[int]]:
+    """Per-minute counts summed into ``bucket``-minute bars aligned on ``origin``."""
+    if bucket == 1:
+        return [p.minute.astimezone(origin.tzinfo) for p in points], [p.count for p in points]
+    sums: dict[int, int] = {}
+    for point in points:
+        index = int((point.minute - origin) / timedelta(minutes=bucket))
+        sums[index] = sums.get(index, 0) + point.count
+    starts = [origin + timedelta(minutes=bucket * index) for index in sorted(sums)]
+    return starts, [sums[index] for index in sorted(sums)]
 
 
 def _integer_locator() -> mdates.ticker.MaxNLocator:

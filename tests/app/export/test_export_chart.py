@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from app.export.chart import build_activity_figure, render_activity_png, render_activity_svg
-from app.export.summary import Burst, TalkSummary
+from app.export.summary import ActivityPoint, Burst, TalkSummary
 from tests.app.export.examples import BURST_LABEL, START
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -65,3 +65,14 @@ def test_drawing_does_not_touch_pyplot() -> None:
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
+
+
+def test_long_spans_are_summed_into_wider_bars(talk: TalkSummary) -> None:
+    """A hallway chart over two days stays readable: at most 240 bars, and the axis says how wide."""
+    activity = tuple(ActivityPoint(minute=START + timedelta(minutes=7 * i), count=1) for i in range(400))
+    long = dataclasses.replace(talk, start=None, end=None, bursts=(), activity=activity)
+    [axes] = build_activity_figure(long).axes
+    [bars] = axes.containers
+    assert len(bars) <= 240
+    assert sum(int(bar.get_height()) for bar in bars) == 400
+    assert axes.get_ylabel() == "posts / 15 minutes"
