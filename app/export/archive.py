@@ -20,7 +20,6 @@ from app.export.csv_export import render_event_csv
 from app.export.html import render_event_html, render_talk_html
 from app.export.json_export import render_talk_json
 from app.export.markdown import render_event_index_markdown, render_talk_markdown
-from app.export.pdf import render_talk_pdf
 from app.export.summary import EventSummary, TalkSummary
 
 NAME_LIMIT = 80
@@ -75,6 +74,9 @@ def _talk_entries(talk: TalkSummary, stem: str, include_pdf: bool) -> Iterator[t
     yield f"{stem}.html", lambda: render_talk_html(talk)
     yield f"{stem}.json", lambda: render_talk_json(talk)
     if include_pdf:
+        # Imported on use: WeasyPrint needs the Pango system library; archives without PDFs must not.
+        from app.export.pdf import render_talk_pdf
+
         yield f"{stem}.pdf", lambda: render_talk_pdf(talk)
 
 

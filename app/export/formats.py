@@ -10,7 +10,6 @@ from app.export.csv_export import render_event_csv, render_talk_csv
 from app.export.html import render_event_html, render_talk_html
 from app.export.json_export import render_event_json, render_talk_json
 from app.export.markdown import render_event_markdown, render_talk_markdown
-from app.export.pdf import render_event_pdf, render_talk_pdf
 from app.export.summary import EventSummary, TalkSummary
 
 
@@ -33,6 +32,20 @@ CONTENT_TYPES: dict[ExportFormat, str] = {
 }
 FILE_EXTENSIONS: dict[ExportFormat, str] = {fmt: f".{fmt.value}" for fmt in ExportFormat}
 TALK_FORMATS = tuple(fmt for fmt in ExportFormat if fmt is not ExportFormat.ZIP)
+
+
+def render_talk_pdf(summary: TalkSummary) -> bytes:
+    # Imported on use: WeasyPrint needs the Pango system library, and the other formats must keep
+    # working on a machine without it (and start faster).
+    from app.export.pdf import render_talk_pdf as render
+
+    return render(summary)
+
+
+def render_event_pdf(summary: EventSummary) -> bytes:
+    from app.export.pdf import render_event_pdf as render  # on use: see render_talk_pdf
+
+    return render(summary)
 
 
 def _utf8(render: Callable[[TalkSummary], str]) -> Callable[[TalkSummary], bytes]:

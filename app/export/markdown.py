@@ -34,13 +34,12 @@ def link(label: str, url: str | None) -> str:
 
 
 def _author(citation: Citation) -> str:
+    """``Name (@handle)``; handles are shown as given when they already start with ``@``."""
     name = escape(citation.author_name) or "anonymous"
-    handle = escape(citation.author_handle)
-    return (
-        f"{name} (@{handle})"
-        if handle and not citation.author_handle.startswith("@")
-        else (f"{name} ({handle})" if handle else name)
-    )
+    handle = citation.author_handle.strip()
+    if not handle:
+        return name
+    return f"{name} ({escape(handle if handle.startswith('@') else '@' + handle)})"
 
 
 def _refs(citations: tuple[Citation, ...] | list[Citation], refs: References) -> str:
