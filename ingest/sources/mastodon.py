@@ -115,6 +115,7 @@ class MastodonSource:
         self._uris: OrderedDict[str, str] = OrderedDict()  # local id -> uri ("" for boosts)
         self._known_limit = known_statuses
         self._high_water: str | None = None
+        self._caught_up: set[str] = set()  # ids delivered by this connection's catch-up
 
     # -- the Source protocol -------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ class MastodonSource:
 
     async def _items(self, since: str | None) -> AsyncIterator[SourceItem]:
         self._high_water = since
+        self._caught_up = set()
         owns_client = self._client is None
         client = self._client or httpx.AsyncClient(timeout=self._request_timeout)
         try:
@@ -200,6 +202,7 @@ class MastodonSource:
                 if isinstance(status_id, str) and status_id:
                     ids.append(status_id)
                     self._advance(status_id)
+                    self._caught_up.add(status_id)
                 for item in self._on_status(status, edited=False):
                     yield item
             next_min = _prev_min_id(response) or (max(ids, key=_id_key) if ids else None)
@@ -230,6 +233,7 @@ class MastodonSource:
     async def _poll(self, client: httpx.AsyncClient) -> AsyncIterator[SourceItem]:
         while True:
             await anyio.sleep(self.poll_interval)
+            self._caught_up.clear()  # only a stream needs it
             async for item in self._catch_up(client):
                 yield item
 
@@ -368,6 +372,10 @@ class MastodonSource:
                 continue
             status_id = status.get("id") if isinstance(status, dict) else None
             if event == "update" and isinstance(status_id, str) and status_id:
+                if status_id in self._caught_up:
+                    # Published between opening the stream and the catch-up: already delivered.
+                    self._caught_up.discard(status_id)
+                    continue
                 self._advance(status_id)
             for item in self._on_status(status, edited=event == "status.update"):
                 yield item

@@ -296,6 +296,8 @@ class JetstreamServer:
         finally:
             if client in self._clients:
                 self._clients.remove(client)
+            send.close()
+            receive.close()
 
     async def _control(self, request: Request) -> Response:
         operation = request.path_params["operation"]

@@ -394,6 +394,8 @@ class MastodonServer:
     def _unsubscribe(self, subscriber: _Subscriber) -> None:
         if subscriber in self._subscribers:
             self._subscribers.remove(subscriber)
+        subscriber.send.close()
+        subscriber.receive.close()
 
     def _authorised(self, headers: Any, query: Any) -> bool:
         if self.require_token is None:
