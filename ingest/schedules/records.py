@@ -49,3 +49,5 @@ class Schedule:
     end: date | None = None
     rooms: tuple[str, ...] = field(default=())
     version: str | None = None
+    # Problems that did not stop the import (schema mismatches, ignored fields, assumed time zone).
+    warnings: tuple[str, ...] = ()
