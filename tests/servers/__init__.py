@@ -9,6 +9,12 @@ In-process use (same event loop as the test)::
     async with JetstreamServer() as jetstream:                  # jetstream.url = "ws://127.0.0.1:PORT/subscribe"
         uri = jetstream.publish_post("Bonjour #pycon"); jetstream.delete_post(uri)
 
+From synchronous code (a Playwright sync test, a thread), run them on an anyio blocking portal::
+
+    with anyio.from_thread.start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(MastodonServer()) as mastodon:
+        portal.call(lambda: mastodon.publish("Seen in the browser #pycon"))
+
 Separate process: ``python -m tests.servers.mastodon --port N`` / ``python -m tests.servers.jetstream --port N``;
 both then accept the same operations as JSON over ``POST /_control/...`` (see each module).
 """
