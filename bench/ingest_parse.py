@@ -12,9 +12,16 @@ import json
 import logging
 import random
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.sources.bluesky import JetstreamDecoder
+import anyio
+
+from ingest.items import SourceItem
+from ingest.runner import SourceRunner
+from ingest.source import AcceptResult, CursorStore, PostSink
+from ingest.sources.bluesky import JetstreamDecoder, JetstreamSource
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +96,50 @@ def parse_rate(frames: list[bytes]) -> float:
     return len(frames) / (time.perf_counter() - started)
 
 
+async def replay_rate(frames: list[bytes], sink: PostSink, cursors: CursorStore, *, batch_size: int = 500) -> float:
+    """Items/s from a local Jetstream replaying ``frames`` through the real source and runner into ``sink``.
+
+    Counts the items the source yields (posts under the hashtag and deletes), timed from the first
+    connection until the last one is accepted.
+    """
+    from tests.servers.jetstream import JetstreamServer  # the bench reuses the test relay
+
+    decoder = JetstreamDecoder([HASHTAG])
+    expected = sum(1 for frame in frames if decoder.decode(frame)[1] is not None)
+    async with JetstreamServer() as server:
+        server.log_frames(frames)
+        source = JetstreamSource(server.url, [HASHTAG], backfill_from=datetime(1970, 1, 2, tzinfo=UTC))
+        runner = SourceRunner(source, sink, cursors, source_key="bench:jetstream", batch_size=batch_size)
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run)
+            while source.stats.accepted < expected:
+                await anyio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            runner.stop()
+    return expected / elapsed
+
+
+class _CountingSink:
+    async def accept(self, batch: Sequence[SourceItem]) -> AcceptResult:
+        return AcceptResult(created=len(batch))
+
+
+class _MemoryCursors:
+    def __init__(self) -> None:
+        self.cursors: dict[str, str] = {}
+
+    async def load(self, source_key: str) -> str | None:
+        return self.cursors.get(source_key)
+
+    async def save(self, source_key: str, cursor: str) -> None:
+        self.cursors[source_key] = cursor
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20_000, help="generated frames added to the recordings")
+    parser.add_argument("--replay", action="store_true", help="also replay them through a local Jetstream")
     args = parser.parse_args(argv)
     frames = recorded_frames() + generated_frames(args.frames)
     raw_json_rate(frames[:1000])  # warm up
@@ -100,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"jetstream frames: {len(frames)}")  # noqa: T201
     print(f"raw json.loads:   {raw:,.0f} frames/s")  # noqa: T201
     print(f"source decode:    {decoded:,.0f} frames/s ({decoded / raw:.0%} of raw JSON)")  # noqa: T201
+    if args.replay:
+        replayed = anyio.run(replay_rate, frames, _CountingSink(), _MemoryCursors())
+        print(f"replay via WebSocket + runner into a no-op sink: {replayed:,.0f} items/s")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -142,6 +142,15 @@ class JetstreamServer:
                 client.send.send_nowait(logged)
         return event
 
+    def log_frames(self, frames: Iterable[bytes | str]) -> int:
+        """Append recorded or generated frames verbatim (for replays with ``cursor``); returns how many."""
+        count = 0
+        for frame in frames:
+            text = frame.decode() if isinstance(frame, bytes) else frame
+            self._append(json.loads(text), frame=text)
+            count += 1
+        return count
+
     def publish_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Log and deliver any event; ``time_us`` is assigned when missing."""
         event.setdefault("time_us", self._now_us())
