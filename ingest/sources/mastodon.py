@@ -134,6 +134,7 @@ class MastodonSource:
                 async for item in self._catch_up(client):
                     yield item
                     self.progress = self._high_water
+                self.progress = self._high_water  # statuses skipped for consent need no second look
                 if events is None:
                     async for item in self._poll(client):
                         yield item
@@ -236,6 +237,8 @@ class MastodonSource:
             self._caught_up.clear()  # only a stream needs it
             async for item in self._catch_up(client):
                 yield item
+                self.progress = self._high_water
+            self.progress = self._high_water
 
     # -- streaming -----------------------------------------------------------------------------
 
