@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypeVar
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -80,6 +81,7 @@ class _SinkFailed(Exception):
 
 
 Sleep = Callable[[float], Awaitable[None]]
+_T = TypeVar("_T")
 
 
 class SourceRunner:
@@ -159,12 +161,15 @@ class SourceRunner:
 
     async def run(self) -> None:
         """Run until ``stop()`` or a permanent error (state ``failed``, error in ``status``)."""
-        self._cursor = await self.cursors.load(self.source_key)
+        loaded = False
         while not self._stop_requested:
             self._state = SourceState.CONNECTING
             started = self._clock()
             retry_after: float | None = None
             try:
+                if not loaded:
+                    self._cursor = await self._store_call(self.cursors.load(self.source_key))
+                    loaded = True
                 await self._run_once()
                 if self._stop_requested:
                     break
@@ -291,7 +296,7 @@ class SourceRunner:
                 break
         cursor = next((item.cursor for item in reversed(batch) if item.cursor is not None), None)
         if cursor is not None and cursor != self._cursor:
-            await self.cursors.save(self.source_key, cursor)
+            await self._store_call(self.cursors.save(self.source_key, cursor))
             self._cursor = cursor
 
     async def _save_progress(self) -> None:
@@ -299,8 +304,16 @@ class SourceRunner:
         # cursor covers has been committed.
         progress = getattr(self.source, "progress", None)
         if isinstance(progress, str) and progress != self._cursor:
-            await self.cursors.save(self.source_key, progress)
+            await self._store_call(self.cursors.save(self.source_key, progress))
             self._cursor = progress
+
+    @staticmethod
+    async def _store_call(call: Awaitable[_T]) -> _T:
+        """Cursor-store errors are the database's, transient like the sink's."""
+        try:
+            return await call
+        except Exception as exc:
+            raise _SinkFailed(f"cursor store failed: {exc!r}") from exc
 
 
 def _as_datetime(timestamp: float | None) -> datetime | None:

@@ -163,3 +163,29 @@ async def test_stop_commits_the_batch_in_hand(tmp_path: Path) -> None:
         runner.stop()
     assert len(sink.posts) == 3
     assert await runner.cursors.load("script:1") == "3"
+
+
+class FlakyCursorStore(JsonFileCursorStore):
+    """A cursor table that is briefly unreachable."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    async def save(self, source_key: str, cursor: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database is locked")
+        await super().save(source_key, cursor)
+
+
+async def test_a_failing_cursor_store_is_retried_like_the_sink(tmp_path: Path) -> None:
+    source = ScriptedSource(4)
+    sink, clock = ListSink(), FakeClock()
+    cursors = FlakyCursorStore(tmp_path / "cursors.json", failures=1)
+    runner = SourceRunner(source, sink, cursors, source_key="script:1", clock=clock.time, sleep=clock.sleep)
+    async with running(runner):
+        await settle(sink, lambda s: len(s.posts) == 4)
+        await eventually(lambda: cursors.saves == [("script:1", "4")])
+    assert runner.status.state is SourceState.STOPPED
+    assert "cursor store failed" in (runner.status.last_error or "")
