@@ -9,6 +9,9 @@ Identity and cursors:
   up over REST with ``min_id`` from the cursor (rewound a little, because remote statuses get
   ids from their publication time and can land just below it), then reads the stream.
 
+Known gap: edits made while no stream was open are only seen if the status is re-read (it was
+published within ``catch_up_rewind`` of the cursor); Mastodon offers no "changed since" query.
+
 Deletes: the stream's ``delete`` payload is an instance-local id. A bounded map local id → uri
 resolves it to a DELETE of the uri. An id the map does not know (seen before a restart, or
 never seen) becomes a DELETE whose ``native_id`` is ``local_ref(domain, id)``
@@ -159,6 +162,8 @@ class MastodonSource:
         streaming = None
         try:
             response = await client.get(f"{self.instance_url}/api/v2/instance", headers=self._headers())
+            if response.status_code >= 500 or response.status_code == 429:
+                raise SourceUnavailable(f"{self.name}: instance HTTP {response.status_code}")
             if response.status_code == 200:
                 body = response.json()
                 domain = str(body.get("domain") or domain)
