@@ -26,17 +26,30 @@ RESYNC = json.dumps({"id": None, "type": "resync", "data": {"reason": "gap"}}, s
 _CLOSE: None = None
 
 
+HALLWAY = 0  # the scope of a post tied to no talk
+
+
+def frame_scope(type_: str, data: dict[str, object]) -> int | None:
+    """Which talk a frame concerns: a talk id, HALLWAY, or None for event-wide frames."""
+    if "talk_id" not in data:
+        return None
+    talk_id = data["talk_id"]
+    if talk_id is None:
+        return HALLWAY if type_.startswith("post.") else None
+    return int(talk_id)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     seq: int
-    talk_id: int | None
+    talk_id: int | None  # the frame's scope, see frame_scope
     text: str  # encoded once, sent to every follower as is
 
     @classmethod
     def decode(cls, text: str) -> Frame:
         payload = json.loads(text)
         data = payload.get("data") or {}
-        return cls(seq=int(payload["id"]), talk_id=data.get("talk_id"), text=text)
+        return cls(seq=int(payload["id"]), talk_id=frame_scope(str(payload.get("type", "")), data), text=text)
 
 
 class LiveLog(Protocol):

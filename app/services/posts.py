@@ -49,7 +49,7 @@ async def publish_post(uow: UnitOfWork, event: Event, post: Post, type_: str) ->
     author = await post_store.get_author(uow.session, post.author_id)
     view = post_read(post, author, event.slug)
     if post.status == "visible":
-        await uow.emit(event, type_, frame_data(view), talk_id=post.talk_id)
+        await uow.emit(event, type_, frame_data(view))
     return view
 
 
@@ -140,7 +140,7 @@ async def remove_post(uow: UnitOfWork, event: Event, post: Post) -> None:
     post.version += 1
     uow.session.add(post)
     if was_visible:
-        await uow.emit(event, "post.deleted", {"id": post.id, "version": post.version}, talk_id=post.talk_id)
+        await uow.emit(event, "post.deleted", {"id": post.id, "version": post.version, "talk_id": post.talk_id})
 
 
 async def apply_item(
@@ -211,8 +211,7 @@ async def upvote(uow: UnitOfWork, event: Event, post: Post, client_key: str) -> 
     await uow.emit(
         event,
         "post.upvoted",
-        {"id": post.id, "version": post.version, "upvotes": post.upvotes},
-        talk_id=post.talk_id,
+        {"id": post.id, "version": post.version, "upvotes": post.upvotes, "talk_id": post.talk_id},
     )
     return post
 
@@ -235,7 +234,7 @@ def decode_cursor(cursor: str) -> int:
         if not raw.startswith("p"):
             raise ValueError(raw)
         value = int(raw[1:])
-        if value < 0:
+        if not 0 <= value <= 2**53:
             raise ValueError(raw)
         return value
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

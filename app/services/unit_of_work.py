@@ -23,10 +23,14 @@ class UnitOfWork:
         self.broker = broker
         self._pending: list[tuple[str, Frame]] = []
 
-    async def emit(self, event: Event, type_: str, data: dict[str, Any], *, talk_id: int | None = None) -> Frame:
-        """Record a live frame in the same transaction as the change it describes."""
+    async def emit(self, event: Event, type_: str, data: dict[str, Any]) -> Frame:
+        """Record a live frame in the same transaction as the change it describes.
+
+        A frame whose data has a ``talk_id`` key concerns that talk (or the hallway when None);
+        frames without one go to every follower of the event.
+        """
         assert event.id is not None
-        frame = await live_store.append(self.session, event.id, type_, data, talk_id)
+        frame = await live_store.append(self.session, event.id, type_, data)
         self._pending.append((channel_name(event.slug), frame))
         return frame
 

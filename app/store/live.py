@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.broadcast.hub import Frame
+from app.broadcast.hub import Frame, frame_scope
 from app.store.tables import Event, LiveEvent
 
 
@@ -27,8 +27,9 @@ async def allocate_seq(session: AsyncSession, event_id: int) -> int:
     return int(result.scalar_one())
 
 
-async def append(session: AsyncSession, event_id: int, type_: str, data: dict[str, Any], talk_id: int | None) -> Frame:
+async def append(session: AsyncSession, event_id: int, type_: str, data: dict[str, Any]) -> Frame:
     seq = await allocate_seq(session, event_id)
+    talk_id = frame_scope(type_, data)
     session.add(LiveEvent(event_id=event_id, seq=seq, type=type_, talk_id=talk_id, data=data))
     return Frame(seq=seq, talk_id=talk_id, text=encode_frame(seq, type_, data))
 

@@ -1,23 +1,14 @@
-"""The `backchannel` command: serve, demo, and the worker and organizer commands."""
+"""`backchannel serve` and `backchannel demo`: run the web process."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
-from collections.abc import Sequence
 
 import uvicorn
 
-from app.logs import configure_logging
-from app.settings import Settings, get_settings
-
-logger = logging.getLogger(__name__)
-
-
-class CommandError(Exception):
-    """A one-line message for the user; the command exits non-zero."""
+from app.settings import Settings
 
 
 def _serve(settings: Settings, *, host: str, port: int) -> None:
@@ -80,10 +71,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     _serve(settings, host=host, port=port)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backchannel", description="Backchannel: conference conversation → learning")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the web app (with ingest and clustering in process by default)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -96,27 +84,3 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, help="pace multiplier; 1 is a realistic 12 posts a minute")
     demo.add_argument("--seed", type=int)
     demo.set_defaults(func=cmd_demo)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = get_settings()
-    except Exception as exc:  # pydantic's message names the variable
-        sys.stderr.write(f"backchannel: invalid configuration: {exc}\n".replace("\n\n", "\n"))
-        return 2
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    try:
-        args.func(args, settings)
-    except CommandError as exc:
-        sys.stderr.write(f"backchannel: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
