@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from app.api import events, health, live, pages, posts, talks
+from app.api import digests, events, health, live, pages, posts, talks
 from app.api.pages import WEB_DIR
 from app.broadcast.broker import create_broker
 from app.broadcast.hub import Hub
@@ -89,6 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
 
-    for module in (health, events, talks, posts, live, pages):
+    for module in (health, events, talks, posts, digests, live, pages):
         app.include_router(module.router)
     return app

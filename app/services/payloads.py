@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.store.tables import Author, Event, Post, Talk
+from app.store.tables import Author, Event, Post, Talk, TalkDigest
 
 
 class AuthorRead(BaseModel):
@@ -123,3 +123,54 @@ def event_read(event: Event) -> EventRead:
 
 def frame_data(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+class TopicRead(BaseModel):
+    id: int
+    talk_id: int | None
+    label: str
+    keyphrases: list[str]
+    size: int
+
+
+class TakeawayRead(BaseModel):
+    topic_id: int | None
+    label: str
+    keyphrases: list[str]
+    text: str
+    kind: str
+    count: int  # posts merged into this takeaway (near-duplicates, boosts)
+    votes: int
+    score: float
+    post_ids: list[int]  # the posts it cites, most representative first
+
+
+class BurstRead(BaseModel):
+    start: datetime
+    end: datetime
+    peak: int
+    label: str
+
+
+class DigestRead(BaseModel):
+    """What the clustering stage says about one talk, or the hallway when talk_id is None."""
+
+    talk_id: int | None
+    version: int
+    topics: list[TopicRead]
+    takeaways: list[TakeawayRead]
+    activity: list[tuple[datetime, int]]  # posts per minute
+    bursts: list[BurstRead]
+    updated_at: datetime
+
+
+def digest_read(digest: TalkDigest) -> DigestRead:
+    return DigestRead(
+        talk_id=digest.talk_id,
+        version=digest.version,
+        topics=[TopicRead.model_validate(t) for t in digest.topics],
+        takeaways=[TakeawayRead.model_validate(t) for t in digest.takeaways],
+        activity=[(a[0], a[1]) for a in digest.activity],  # type: ignore[misc]
+        bursts=[BurstRead.model_validate(b) for b in digest.bursts],
+        updated_at=digest.updated_at,
+    )

@@ -163,3 +163,21 @@ class ModelState(SQLModel, table=True):
     state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     last_post_id: int = 0
     updated_at: datetime = _utc(default_factory=utcnow)
+
+
+class TalkDigest(SQLModel, table=True):
+    """What the clustering stage says about one talk (or the hallway, talk_id NULL): topics,
+    takeaways, activity and bursts, as the page and the exports show them."""
+
+    __table_args__ = (UniqueConstraint("event_id", "talk_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    talk_id: int | None = Field(default=None, foreign_key="talk.id")
+    talk_key: int = 0  # talk_id, or 0 for the hallway: a unique key that NULL could not give
+    topics: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    takeaways: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    activity: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    bursts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    updated_at: datetime = _utc(default_factory=utcnow)
