@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks: list[asyncio.Task[None]] = []
         app.state.ingest = None
         if settings.pipeline_in_process:
-            ingest = IngestSupervisor(maker, broker)
+            ingest = IngestSupervisor(maker, broker, reconcile_every=settings.ingest_reconcile_seconds)
             app.state.ingest = ingest
             tasks.append(asyncio.create_task(ingest.run(), name="ingest"))
         logger.info("app.started", extra={"database": engine.url.get_backend_name(), "broker": settings.broker_url})

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     # Run ingest and clustering inside the web process (embedded mode); False for `serve --no-workers`.
     pipeline_in_process: bool = True
     admin_token: str | None = None  # when set, creating an event needs it
+    ingest_reconcile_seconds: float = Field(default=3.0, gt=0)  # how soon source changes take effect
 
     # Live delivery
     ws_queue_size: int = Field(default=512, ge=8)  # frames buffered per socket before it is cut off
@@ -32,6 +33,17 @@ class Settings(BaseSettings):
     live_ring_size: int = Field(default=5000, ge=10)  # recent frames per event kept in memory for resume
     live_log_retention: int = Field(default=100_000, ge=100)  # frames per event kept in the database
     broker_history: int = Field(default=10_000, ge=10)  # messages per channel the broker retains
+
+    # Organizers
+    schedule_max_bytes: int = Field(default=20_000_000, ge=1000)  # uploaded or fetched schedule files
+    schedule_fetch_timeout: float = Field(default=30.0, gt=0)
+    schedule_fetch_allow_private: bool = False  # allow schedule URLs on loopback/private addresses (tests)
+    schedule_schema_dir: str | None = None  # c3voc schemas; problems they find become import warnings
+    exports_public: bool = True  # summaries of public posts; False makes exports organizer-only
+    # Per-client rate limits (the `limits` library's notation, e.g. "10/minute;100/hour").
+    rate_limit_posts: str = "20/minute;300/hour"
+    rate_limit_votes: str = "120/minute"
+    rate_limit_exports: str = "30/minute"
 
     # Demo
     demo_speed: float = Field(default=60.0, gt=0)  # simulated seconds per real second
@@ -48,6 +60,14 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
+
+    @field_validator("rate_limit_posts", "rate_limit_votes", "rate_limit_exports")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        parse_many(value)  # raises ValueError naming what it could not read
+        return value
 
     @property
     def is_sqlite(self) -> bool:
