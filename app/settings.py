@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     rate_limit_exports: str = "30/minute"
 
     # Demo
-    demo_speed: float = Field(default=60.0, gt=0)  # simulated seconds per real second
+    demo_speed: float = Field(default=5.0, gt=0)  # pace multiplier: 1 is a realistic 12 posts a minute
     demo_seed: int = 7
     demo_slug: str = "democon"
 
