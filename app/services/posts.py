@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.services import moderation
 from app.services.payloads import PostRead, frame_data, post_read
 from app.services.tokens import token_matches
 from app.services.unit_of_work import UnitOfWork
 from app.store import posts as post_store
 from app.store import talks as talk_store
-from app.store.tables import Event, Post, Vote
+from app.store.tables import Event, Post, PostAlias, Vote
 from app.store.types import utcnow
 from clustering.kinds import classify_kind
 from ingest.items import IncomingPost, ItemAction, SourceItem
@@ -92,11 +93,12 @@ async def _create(
         spoiler_text=incoming.spoiler_text,
         media_descriptions=list(incoming.media_descriptions),
         tags=list(incoming.tags),
-        status="held" if event.premoderation and incoming.source != "demo" else "visible",
         delete_token_hash=delete_token_hash,
         created_at=incoming.created_at,
         edited_at=incoming.edited_at,
     )
+    verdict = await moderation.judge(uow, event, post, author_handle=incoming.author_handle)
+    post.status, post.moderation_reason = verdict.status, verdict.reason
     session.add(post)
     await session.flush()
     for child_id in await post_store.link_orphan_replies(session, post):
@@ -143,6 +145,18 @@ async def remove_post(uow: UnitOfWork, event: Event, post: Post) -> None:
         await uow.emit(event, "post.deleted", {"id": post.id, "version": post.version, "talk_id": post.talk_id})
 
 
+def _local_ref(incoming: IncomingPost) -> str | None:
+    # Mastodon reports deletes of statuses it cannot map to a uri by instance + local id.
+    instance, local_id = incoming.extra.get("instance"), incoming.extra.get("local_id")
+    return f"mastodon-local:{instance}/{local_id}" if instance and local_id else None
+
+
+async def _remember_alias(uow: UnitOfWork, post: Post, incoming: IncomingPost) -> None:
+    alias = _local_ref(incoming)
+    if alias and post.id is not None and await uow.session.get(PostAlias, (post.source, alias)) is None:
+        uow.session.add(PostAlias(source=post.source, alias=alias, post_id=post.id))
+
+
 async def apply_item(
     uow: UnitOfWork,
     event: Event,
@@ -153,6 +167,9 @@ async def apply_item(
 ) -> Applied | None:
     """Apply one source item idempotently: the same item twice changes nothing the second time."""
     existing = await post_store.get_by_native(uow.session, item.source, item.native_id)
+    if existing is None and item.native_id.startswith("mastodon-local:"):
+        alias = await uow.session.get(PostAlias, (item.source, item.native_id))
+        existing = await post_store.get(uow.session, alias.post_id) if alias is not None else None
     if item.action == ItemAction.DELETE:
         if existing is not None and existing.status != "deleted":
             await remove_post(uow, event, existing)
@@ -163,10 +180,12 @@ async def apply_item(
         return None
     if existing is None:
         post = await _create(uow, event, incoming, delete_token_hash, parent)
+        await _remember_alias(uow, post, incoming)
         await publish_post(uow, event, post, "post.created")
         return Applied(post, True)
     if existing.status == "deleted" or existing.event_id != event.id:
         return None
+    await _remember_alias(uow, existing, incoming)
     if _update(existing, incoming):
         uow.session.add(existing)
         await publish_post(uow, event, existing, "post.updated")

@@ -64,6 +64,8 @@ class Author(SQLModel, table=True):
     handle: str = Field(max_length=300)
     display_name: str | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=1000)
+    # Not named among top contributors in summaries (set by the privacy erase, or by the author's opt-out tag).
+    opted_out: bool = False
 
 
 class Post(SQLModel, table=True):
@@ -100,6 +102,8 @@ class Post(SQLModel, table=True):
     status: str = Field(default="visible", max_length=20)
     pinned: bool = False
     delete_token_hash: str | None = Field(default=None, max_length=128)
+    # Why moderation hid or held it (blocked author, filter, caps, pre-moderation); shown in the queue.
+    moderation_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime = _utc()
     edited_at: datetime | None = _utc(default=None, nullable=True)
     received_at: datetime = _utc(default_factory=utcnow)
@@ -137,6 +141,16 @@ class Source(SQLModel, table=True):
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     paused: bool = False
     created_at: datetime = _utc(default_factory=utcnow)
+    # The runner's last reported status, persisted so any replica can show it (scale-out).
+    state: str | None = Field(default=None, max_length=20)
+    last_error: str | None = Field(default=None, max_length=1000)
+    last_item_at: datetime | None = _utc(default=None, nullable=True)
+    lag_seconds: float | None = None
+    accepted: int = 0
+    skipped: int = 0
+    malformed: int = 0
+    reconnects: int = 0
+    status_at: datetime | None = _utc(default=None, nullable=True)
 
 
 class Cursor(SQLModel, table=True):
@@ -181,3 +195,46 @@ class TalkDigest(SQLModel, table=True):
     bursts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = 1
     updated_at: datetime = _utc(default_factory=utcnow)
+
+
+class ModerationPolicy(SQLModel, table=True):
+    """An event's automatic moderation rules, applied when a post arrives."""
+
+    event_id: int = Field(foreign_key="event.id", primary_key=True)
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    patterns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    max_hashtags: int | None = None
+    max_posts_per_minute: int | None = None  # per author
+    updated_at: datetime = _utc(default_factory=utcnow)
+
+
+class BlockedAuthor(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("event_id", "source", "handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    source: str = Field(max_length=40)
+    handle: str = Field(max_length=300)
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One moderator action: who, what, on what, when, with which details."""
+
+    __table_args__ = (Index("ix_auditentry_event_id_id", "event_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id")
+    actor: str = Field(default="organizer", max_length=40)
+    action: str = Field(max_length=40)
+    target: str = Field(default="", max_length=400)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class PostAlias(SQLModel, table=True):
+    """Other ids a source may use for a stored post (Mastodon's per-instance status ids)."""
+
+    source: str = Field(primary_key=True, max_length=40)
+    alias: str = Field(primary_key=True, max_length=500)
+    post_id: int = Field(foreign_key="post.id", index=True)

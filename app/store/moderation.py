@@ -1,0 +1,83 @@
+"""Queries for moderation: the event's policy, blocked authors, the audit log, held and per-author posts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.store.tables import AuditEntry, Author, BlockedAuthor, ModerationPolicy, Post
+
+
+async def get_policy(session: AsyncSession, event_id: int) -> ModerationPolicy | None:
+    # session.get hits the identity map after the first call: cheap enough for every arriving post.
+    return await session.get(ModerationPolicy, event_id)
+
+
+async def is_blocked(session: AsyncSession, event_id: int, source: str, handle: str) -> bool:
+    stmt = select(BlockedAuthor.id).where(
+        BlockedAuthor.event_id == event_id, BlockedAuthor.source == source, BlockedAuthor.handle == handle
+    )
+    return (await session.exec(stmt)).first() is not None
+
+
+async def get_block(session: AsyncSession, event_id: int, source: str, handle: str) -> BlockedAuthor | None:
+    stmt = select(BlockedAuthor).where(
+        BlockedAuthor.event_id == event_id, BlockedAuthor.source == source, BlockedAuthor.handle == handle
+    )
+    return (await session.exec(stmt)).first()
+
+
+async def list_blocks(session: AsyncSession, event_id: int) -> list[BlockedAuthor]:
+    stmt = select(BlockedAuthor).where(BlockedAuthor.event_id == event_id).order_by(col(BlockedAuthor.id))
+    return list((await session.exec(stmt)).all())
+
+
+async def find_author(session: AsyncSession, source: str, handle: str) -> Author | None:
+    return (await session.exec(select(Author).where(Author.source == source, Author.handle == handle))).first()
+
+
+async def author_posts(
+    session: AsyncSession, event_id: int, author_id: int, statuses: Sequence[str] | None = None
+) -> list[Post]:
+    stmt = select(Post).where(Post.event_id == event_id, Post.author_id == author_id)
+    if statuses is not None:
+        stmt = stmt.where(col(Post.status).in_(statuses))
+    return list((await session.exec(stmt.order_by(col(Post.id)))).all())
+
+
+async def count_author_posts_between(
+    session: AsyncSession, event_id: int, author_id: int, start: datetime, end: datetime
+) -> int:
+    stmt = select(func.count()).where(
+        Post.event_id == event_id,
+        Post.author_id == author_id,
+        Post.created_at >= start,
+        Post.created_at <= end,
+        Post.status != "deleted",
+    )
+    return int((await session.exec(stmt)).one())
+
+
+async def held_posts(session: AsyncSession, event_id: int, limit: int) -> list[Post]:
+    stmt = select(Post).where(Post.event_id == event_id, Post.status == "held").order_by(col(Post.id)).limit(limit)
+    return list((await session.exec(stmt)).all())
+
+
+async def hidden_posts(session: AsyncSession, event_id: int, limit: int) -> list[Post]:
+    stmt = (
+        select(Post)
+        .where(Post.event_id == event_id, Post.status == "hidden")
+        .order_by(col(Post.id).desc())
+        .limit(limit)
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def audit_entries(session: AsyncSession, event_id: int, *, before_id: int | None, limit: int) -> list[AuditEntry]:
+    stmt = select(AuditEntry).where(AuditEntry.event_id == event_id)
+    if before_id is not None:
+        stmt = stmt.where(col(AuditEntry.id) < before_id)
+    return list((await session.exec(stmt.order_by(col(AuditEntry.id).desc()).limit(limit))).all())
