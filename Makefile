@@ -37,8 +37,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Twice: embedded (SQLite + memory), then the behaviour tests in scale-out mode (PostgreSQL + Redis)
+# when .ci/run or the developer sets BACKCHANNEL_TEST_DATABASE_URL / BACKCHANNEL_TEST_REDIS_URL.
 test: $(STAMP) system-deps lint
-	$(BIN)/pytest
+	env -u BACKCHANNEL_TEST_DATABASE_URL -u BACKCHANNEL_TEST_REDIS_URL $(BIN)/pytest
+	@if [ -n "$$BACKCHANNEL_TEST_DATABASE_URL$$BACKCHANNEL_TEST_REDIS_URL" ]; then \
+	  echo "== scale-out: $$BACKCHANNEL_TEST_DATABASE_URL + $$BACKCHANNEL_TEST_REDIS_URL"; \
+	  $(BIN)/pytest tests/app tests/scaleout; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +24,95 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'backchannel.db'}"
+TEST_DATABASE_URL = os.environ.get("BACKCHANNEL_TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("BACKCHANNEL_TEST_REDIS_URL")
+
+
+def _pg_dsn(url: str, database: str | None = None) -> str:
+    """SQLAlchemy's URL as asyncpg takes it, optionally naming another database."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _pg_admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg_dsn(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _migrate_template(url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.store.db import migrate
+
+    engine = create_async_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """One migrated database per test run; each test gets a copy of it (CREATE DATABASE … TEMPLATE)."""
+    if not TEST_DATABASE_URL:
+        yield None
+        return
+    from sqlalchemy.engine import make_url
+
+    name = f"bc_tpl_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(_migrate_template(make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)))
+        yield name
+    finally:
+        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
-def broker_url() -> str:
-    return "memory://"
+def database_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
+    """SQLite in the test's folder, or a fresh PostgreSQL database when BACKCHANNEL_TEST_DATABASE_URL is set."""
+    if not TEST_DATABASE_URL or postgres_template is None:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'backchannel.db'}"
+        return
+    from sqlalchemy.engine import make_url
+
+    name = f"bc_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    try:
+        yield make_url(TEST_DATABASE_URL).set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
+    finally:
+        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """The in-process broker, or Redis Streams under a key prefix of its own (BACKCHANNEL_TEST_REDIS_URL)."""
+    if not TEST_REDIS_URL:
+        yield "memory://"
+        return
+    import redis
+
+    prefix = f"bc-test-{uuid.uuid4().hex[:12]}:"
+    separator = "&" if "?" in TEST_REDIS_URL else "?"
+    yield f"{TEST_REDIS_URL}{separator}prefix={prefix}"
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+    except redis.RedisError:
+        pass  # a test that stopped Redis leaves nothing behind anyway
+    finally:
+        client.close()
 
 
 @pytest.fixture
