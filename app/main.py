@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app.api import digests, events, health, live, pages, posts, talks
+from app.api import metrics as metrics_api
 from app.api.pages import WEB_DIR
 from app.broadcast.broker import create_broker
 from app.broadcast.hub import Hub
@@ -91,4 +92,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, events, talks, posts, digests, live, pages):
         app.include_router(module.router)
+    app.include_router(metrics_api.router)
     return app

@@ -73,6 +73,9 @@ class RedisStreamsBroker:
         self._owns_client = client is None
         # Seconds between a message's publish (its stream id's clock) and its delivery here.
         self.lag_seconds = 0.0
+        # After a failed publish, fail fast for a moment: a post must not wait on a dead Redis.
+        self.retry_after = 1.0
+        self._down_until = 0.0
 
     def key(self, channel: str) -> str:
         return f"{self.key_prefix}{channel}"
@@ -108,6 +111,8 @@ class RedisStreamsBroker:
 
     async def publish(self, channel: str, message: str) -> str:
         key = self.key(channel)
+        if time.monotonic() < self._down_until:
+            raise BrokerUnavailable("redis: unavailable moments ago; not retrying yet")
         try:
             if self.max_age is None:
                 return str(await self.client.xadd(key, {_FIELD: message}, maxlen=self.history, approximate=True))
@@ -118,6 +123,7 @@ class RedisStreamsBroker:
                 message_id, _ = await pipe.execute()
             return str(message_id)
         except _UNAVAILABLE as exc:
+            self._down_until = time.monotonic() + self.retry_after
             raise BrokerUnavailable(f"redis: {exc}") from exc
 
     async def _read(self, key: str, position: tuple[int, int]) -> tuple[dict[str, Any] | None, list[Any]]:

@@ -1,0 +1,124 @@
+"""`backchannel ingest` and `backchannel cluster`: the pipeline stages as their own processes (scale-out mode)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.cli.errors import CommandError
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# What a worker does with the engine, session maker, broker and a stop signal; returns at stop.
+Body = Callable[[Any, Any, Any, asyncio.Event], Awaitable[None]]
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def _serve_metrics(port: int | None, metrics: Any) -> None:
+    """Expose this worker's metrics on ``port`` (Prometheus scrapes each process)."""
+    if port is None:
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics)
+    start_http_server(port, registry=registry)
+
+
+async def run_worker(settings: Settings, role: str, body: Body) -> None:
+    """Open the store and broker, run ``body`` until SIGTERM/SIGINT, then close everything."""
+    from app.broadcast.broker import create_broker
+    from app.store.db import create_engine, migrate, sessionmaker
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    engine = create_engine(settings)
+    try:
+        await migrate(engine)
+        broker = create_broker(settings.broker_url, history=settings.broker_history)
+        await broker.connect()
+        try:
+            logger.info("worker.started", extra={"role": role, "database": engine.url.get_backend_name()})
+            await body(engine, sessionmaker(engine), broker, stop)
+        finally:
+            await broker.close()
+    finally:
+        await engine.dispose()
+        logger.info("worker.stopped", extra={"role": role})
+
+
+def ingest_body(metrics_port: int | None) -> Body:
+    from app.metrics import ProcessMetrics
+    from app.pipeline.ingest import IngestSupervisor
+
+    async def body(engine: Any, maker: Any, broker: Any, stop: asyncio.Event) -> None:
+        supervisor = IngestSupervisor(maker, broker)
+        _serve_metrics(metrics_port, ProcessMetrics(broker=broker, ingest=supervisor, role="ingest"))
+        task = asyncio.create_task(supervisor.run(), name="ingest")
+        await asyncio.wait({task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        # Cancelling run() stops every runner and waits for it: a batch in flight is committed
+        # (or rolled back whole) and its cursor saved before the process exits.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return body
+
+
+def cluster_body(metrics_port: int | None, poll_interval: float) -> Body:
+    from app.metrics import ProcessMetrics
+    from app.pipeline.lease import LeasedWorker, create_leases
+
+    try:
+        from app.pipeline.cluster import ClusterPipeline
+    except ImportError as exc:
+        raise CommandError(f"the clustering pipeline is not available: {exc}") from exc
+
+    async def body(engine: Any, maker: Any, broker: Any, stop: asyncio.Event) -> None:
+        pipeline = ClusterPipeline(maker, broker)
+        _serve_metrics(metrics_port, ProcessMetrics(broker=broker, cluster=pipeline, role="cluster"))
+        worker = LeasedWorker(
+            create_leases(engine),
+            pipeline.events,
+            pipeline.run_event,
+            name=f"cluster@{socket.gethostname()}:{os.getpid()}",
+            poll_interval=poll_interval,
+        )
+        await worker.run(stop)
+
+    return body
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(run_worker(settings, "ingest", ingest_body(args.metrics_port)))
+
+
+def cmd_cluster(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(run_worker(settings, "cluster", cluster_body(args.metrics_port, args.poll_interval)))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = sub.add_parser("ingest", help="run every configured source into the store (scale-out worker)")
+    ingest.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    ingest.set_defaults(func=cmd_ingest)
+
+    cluster = sub.add_parser("cluster", help="cluster posts by talk and topic; one owner per event (scale-out worker)")
+    cluster.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    cluster.add_argument(
+        "--poll-interval", type=float, default=1.0, help="seconds between looking for events to own (takeover time)"
+    )
+    cluster.set_defaults(func=cmd_cluster)
