@@ -7,19 +7,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import UoW
 from app.api.events import Slug
 from app.api.posts import PostId
-from app.errors import BackchannelError
+from app.api.talks import TalkId
+from app.errors import BackchannelError, NotFound
 from app.services import events as event_service
 from app.services import posts as post_service
-from app.services.pages import build_event_page
+from app.services.pages import KINDS, Filters, TalkPage, build_event_page, build_talk_page
+from app.services.payloads import AuthorRead
 from app.services.tokens import client_key, hash_token, new_token
 from app.store import events as event_store
+from app.store.tables import Event
 from ingest.sources.notes import note_item
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -32,7 +35,17 @@ def _local(value: datetime, zone: object) -> str:
     return value.astimezone(zone).strftime("%H:%M")  # type: ignore[arg-type]
 
 
+def _author(author: AuthorRead) -> str:
+    # in-app notes carry a pseudonymous handle derived from the browser id; it means nothing to readers
+    if author.name:
+        return author.name
+    if author.handle and not author.handle.startswith("anon-"):
+        return author.handle
+    return "Anonymous"
+
+
 templates.env.filters["local_time"] = _local
+templates.env.filters["author"] = _author
 
 
 def _client_cookie(request: Request, response: Response) -> str:
@@ -51,15 +64,97 @@ async def index(request: Request, uow: UoW) -> Response:
     return templates.TemplateResponse(request, "index.html", {"events": events})
 
 
+FilterText = Annotated[str, Query(max_length=200)]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 @router.get("/e/{slug}", response_class=HTMLResponse)
-async def event_page(request: Request, slug: Slug, uow: UoW, error: str | None = None) -> Response:
+async def event_page(
+    request: Request,
+    slug: Slug,
+    uow: UoW,
+    error: Annotated[str, Query(max_length=500)] = "",
+    room: FilterText = "",
+    track: FilterText = "",
+    kind: FilterText = "",
+    lang: FilterText = "",
+) -> Response:
+    """The follower's page: on now and next, takeaways by topic, questions, trending topics, the feed."""
     event = await event_service.get_event(uow.session, slug)
-    page = await build_event_page(uow.session, event)
-    response = templates.TemplateResponse(
-        request, "event.html", {"page": page, "error": (error or "")[:200]}, headers={"Cache-Control": "no-store"}
-    )
+    filters = Filters(room=room, track=track, kind=kind if kind in KINDS else "", language=lang)
+    page = await build_event_page(uow.session, event, filters)
+    response = templates.TemplateResponse(request, "event.html", {"page": page, "error": error[:200]}, headers=NO_STORE)
     _client_cookie(request, response)
     return response
+
+
+async def _talk_page(uow: UoW, event: Event, talk_id: int) -> TalkPage:
+    page = await build_talk_page(uow.session, event, talk_id)
+    if page is None:
+        raise NotFound(f"no talk {talk_id} in event {event.slug!r}", field="talk_id")
+    return page
+
+
+@router.get("/e/{slug}/talks/{talk_id}", response_class=HTMLResponse)
+async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW) -> Response:
+    """Everything about one talk: takeaways, topics, questions and answers, activity."""
+    event = await event_service.get_event(uow.session, slug)
+    page = await _talk_page(uow, event, talk_id)
+    response = templates.TemplateResponse(request, "talk.html", {"page": page}, headers=NO_STORE)
+    _client_cookie(request, response)
+    return response
+
+
+@router.get("/e/{slug}/parts/talks/{talk_id}", response_class=HTMLResponse)
+async def talk_parts(
+    request: Request,
+    slug: Slug,
+    talk_id: TalkId,
+    uow: UoW,
+    limit: Annotated[int, Query(ge=1, le=50)] = 3,
+    sources: Annotated[int, Query(ge=0, le=1)] = 1,
+) -> Response:
+    """One talk's takeaways and timeline as HTML fragments; the live script swaps them in."""
+    event = await event_service.get_event(uow.session, slug)
+    page = await _talk_page(uow, event, talk_id)
+    context = {"page": page, "limit": limit, "show_sources": bool(sources)}
+    return templates.TemplateResponse(request, "_parts.html", context, headers=NO_STORE)
+
+
+@router.get("/e/{slug}/wall", response_class=HTMLResponse)
+async def wall_page(
+    request: Request, slug: Slug, uow: UoW, layout: Annotated[str, Query(max_length=20)] = "single"
+) -> Response:
+    """The projector view: current talks in large type, one at a time or one column per room."""
+    event = await event_service.get_event(uow.session, slug)
+    page = await build_event_page(uow.session, event)
+    panels = [c for c in page.cards if c.state == "now"] or [c for c in page.cards if c.state == "next"]
+    layout = "rooms" if layout == "rooms" else "single"
+    if layout == "rooms":
+        panels = sorted(panels, key=lambda c: c.talk.room or "")
+    context = {
+        "page": page,
+        "panels": panels,
+        "layout": layout,
+        "rotate": 1 if layout == "single" and len(panels) > 1 else 0,
+        "post_url": f"{request.url.netloc}/e/{event.slug}",
+    }
+    return templates.TemplateResponse(request, "wall.html", context, headers=NO_STORE)
+
+
+@router.get("/e/{slug}/organize", response_class=HTMLResponse)
+async def organize_page(request: Request, slug: Slug, uow: UoW) -> Response:
+    """The organizer console; it holds no secrets: the organizer pastes the token in the browser."""
+    event = await event_service.get_event(uow.session, slug)
+    return templates.TemplateResponse(request, "organize.html", {"event": event}, headers=NO_STORE)
+
+
+@router.get("/embed/{slug}/talks/{talk_id}", response_class=HTMLResponse)
+async def embed_talk(request: Request, slug: Slug, talk_id: TalkId, uow: UoW) -> Response:
+    """A minimal widget of one talk's live takeaways, for other sites to frame."""
+    event = await event_service.get_event(uow.session, slug)
+    page = await _talk_page(uow, event, talk_id)
+    return templates.TemplateResponse(request, "embed.html", {"page": page}, headers=NO_STORE)
 
 
 @router.post("/e/{slug}/posts")

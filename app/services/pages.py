@@ -1,18 +1,111 @@
-"""What the server-rendered pages show: talks on now and next, recent posts, open questions."""
+"""What the server-rendered pages show: an event, one talk, the wall and the embed, built from the store."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.services.payloads import PostRead, TalkRead, post_read, talk_read
+from app.services.payloads import DigestRead, PostRead, TalkRead, TopicRead, digest_read, post_read, talk_read
+from app.store import digests as digest_store
 from app.store import posts as post_store
 from app.store import talks as talk_store
 from app.store.tables import Event
 from app.store.types import utcnow
+
+KINDS = ("question", "takeaway")
+TIMELINE_WIDTH = 300
+TIMELINE_HEIGHT = 48
+MAX_CITED = 5  # cited posts shown under one takeaway
+MAX_FETCHED_CITATIONS = 60  # cited posts looked up one by one when they are not among the recent posts
+
+
+@dataclass(slots=True)
+class Filters:
+    room: str = ""
+    track: str = ""
+    kind: str = ""  # "" | "question" | "takeaway"
+    language: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.room or self.track or self.kind or self.language)
+
+    def admits_talk(self, talk: TalkRead) -> bool:
+        if self.room and talk.room != self.room:
+            return False
+        if self.track and talk.track != self.track:
+            return False
+        return not (self.language and talk.language and not _same_language(talk.language, self.language))
+
+    def admits_post(self, post: PostRead, talks: dict[int, TalkRead]) -> bool:
+        if self.kind and post.kind != self.kind:
+            return False
+        if self.language and not (post.language and _same_language(post.language, self.language)):
+            return False
+        if self.room or self.track:
+            talk = talks.get(post.talk_id) if post.talk_id is not None else None
+            return talk is not None and self.admits_talk(talk)
+        return True
+
+
+def _same_language(a: str, b: str) -> bool:
+    return a.split("-")[0].lower() == b.split("-")[0].lower()
+
+
+@dataclass(slots=True)
+class TakeawayView:
+    label: str
+    text: str
+    kind: str
+    count: int
+    votes: int
+    post_ids: list[int]
+    sources: list[PostRead]
+
+
+@dataclass(slots=True)
+class TopicGroup:
+    id: int | None
+    label: str
+    keyphrases: list[str]
+    size: int
+    takeaways: list[TakeawayView]
+
+
+@dataclass(slots=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    minute: datetime
+    count: int
+
+
+@dataclass(slots=True)
+class BurstBox:
+    x: float
+    width: float
+    label: str
+    peak: int
+    start: datetime
+
+
+@dataclass(slots=True)
+class Timeline:
+    bars: list[Bar]
+    bursts: list[BurstBox]
+    total: int
+    peak: int
+    start: datetime
+    end: datetime
+    width: int = TIMELINE_WIDTH
+    height: int = TIMELINE_HEIGHT
 
 
 @dataclass(slots=True)
@@ -20,6 +113,32 @@ class TalkCard:
     talk: TalkRead
     state: str  # "now" | "next" | "later" | "past"
     posts: list[PostRead] = field(default_factory=list)
+    topics: list[TopicGroup] = field(default_factory=list)
+    timeline: Timeline | None = None
+    digest_version: int = 0
+
+
+@dataclass(slots=True)
+class RoomNow:
+    room: str
+    now: TalkRead | None
+    next: TalkRead | None
+
+
+@dataclass(slots=True)
+class TrendingTopic:
+    label: str
+    keyphrases: list[str]
+    size: int
+    talks: list[TalkRead]  # the talks where it comes up; empty for the hallway
+    hallway: bool = False
+
+
+@dataclass(slots=True)
+class Options:
+    rooms: list[str]
+    tracks: list[str]
+    languages: list[str]
 
 
 @dataclass(slots=True)
@@ -31,7 +150,24 @@ class EventPage:
     feed: list[PostRead]
     questions: list[PostRead]
     answers: dict[int, list[PostRead]]
-    rooms: list[str]
+    rooms: list[RoomNow]
+    trending: list[TrendingTopic]
+    hallway: list[TopicGroup]
+    filters: Filters
+    options: Options
+    talks: dict[int, TalkRead]
+
+
+@dataclass(slots=True)
+class TalkPage:
+    event: Event
+    zone: ZoneInfo
+    now: datetime
+    card: TalkCard
+    topics: list[TopicRead]
+    questions: list[PostRead]
+    answers: dict[int, list[PostRead]]
+    feed: list[PostRead]
 
 
 def _state(talk: TalkRead, now: datetime, next_start: dict[str | None, datetime]) -> str:
@@ -44,37 +180,271 @@ def _state(talk: TalkRead, now: datetime, next_start: dict[str | None, datetime]
     return "next" if next_start.get(talk.room) == talk.start else "later"
 
 
-async def build_event_page(session: AsyncSession, event: Event, *, per_talk: int = 5, feed_size: int = 50) -> EventPage:
-    assert event.id is not None
-    now = utcnow()
-    talks = [talk_read(t) for t in await talk_store.list_for_event(session, event.id)]
+def _states(talks: list[TalkRead], now: datetime) -> dict[int, str]:
     next_start: dict[str | None, datetime] = {}
-    for talk in talks:
+    for talk in sorted(talks, key=lambda t: t.start):
         if talk.start > now and not talk.cancelled and talk.room not in next_start:
             next_start[talk.room] = talk.start
-    posts = await post_store.list_posts(session, event.id, limit=500)
-    authors = await post_store.authors_by_id(session, [p.author_id for p in posts if p.author_id])
-    views = [post_read(p, authors.get(p.author_id) if p.author_id else None, event.slug) for p in posts]
-    cards = {t.id: TalkCard(talk=t, state=_state(t, now, next_start)) for t in talks}
-    for view in views:
-        card = cards.get(view.talk_id) if view.talk_id is not None else None
-        if card is not None and len(card.posts) < per_talk and view.kind != "answer":
-            card.posts.append(view)
+    return {t.id: _state(t, now, next_start) for t in talks}
+
+
+def _minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
+def build_timeline(talk: TalkRead | None, activity: list[tuple[datetime, int]], digest: DigestRead | None) -> Timeline:
+    """Bars for posts per minute over the talk (stretched to any activity outside it), bursts as shaded spans."""
+    counts = {_minute(m): c for m, c in activity if c > 0}
+    times = list(counts)
+    edges = ([talk.start, talk.end] if talk else []) + times + [t + timedelta(minutes=1) for t in times]
+    start = min(edges, default=utcnow())
+    end = max(edges, default=start)
+    span = max((end - start).total_seconds() / 60, 1.0)
+    unit = TIMELINE_WIDTH / span
+    peak = max(counts.values(), default=0)
+    bars = [
+        Bar(
+            x=round((m - start).total_seconds() / 60 * unit, 2),
+            y=round(TIMELINE_HEIGHT - max(1.0, c / peak * (TIMELINE_HEIGHT - 4)), 2),
+            width=round(max(unit * 0.8, 1.0), 2),
+            height=round(max(1.0, c / peak * (TIMELINE_HEIGHT - 4)), 2),
+            minute=m,
+            count=c,
+        )
+        for m, c in sorted(counts.items())
+    ]
+    bursts = []
+    for burst in digest.bursts if digest else []:
+        x = max(0.0, (burst.start - start).total_seconds() / 60 * unit)
+        width = max(2.0, (burst.end - burst.start).total_seconds() / 60 * unit)
+        bursts.append(
+            BurstBox(
+                x=round(x, 2),
+                width=round(min(width, TIMELINE_WIDTH - x), 2),
+                label=burst.label,
+                peak=burst.peak,
+                start=burst.start,
+            )
+        )
+    return Timeline(bars=bars, bursts=bursts, total=sum(counts.values()), peak=peak, start=start, end=end)
+
+
+def _activity_from_posts(posts: list[PostRead]) -> list[tuple[datetime, int]]:
+    counts = Counter(_minute(p.created_at) for p in posts)
+    return sorted(counts.items())
+
+
+async def _cited(
+    session: AsyncSession, ids: list[int], known: dict[int, PostRead], event: Event, budget: list[int]
+) -> list[PostRead]:
+    """The posts a takeaway cites, visible ones only: from the recent posts, else looked up (within a budget)."""
+    found: list[PostRead] = []
+    for post_id in ids[:MAX_CITED]:
+        view = known.get(post_id)
+        if view is None and budget[0] > 0:
+            budget[0] -= 1
+            post = await post_store.get(session, post_id)
+            if post is not None and post.event_id == event.id:
+                author = await post_store.get_author(session, post.author_id)
+                view = post_read(post, author, event.slug)
+                known[post_id] = view
+        if view is not None and view.status == "visible":
+            found.append(view)
+    return found
+
+
+async def _topic_groups(
+    session: AsyncSession,
+    digest: DigestRead,
+    known: dict[int, PostRead],
+    event: Event,
+    budget: list[int],
+    *,
+    kind: str = "",
+) -> list[TopicGroup]:
+    """Takeaways grouped by topic, biggest topic first, each citing its source posts."""
+    topics = {t.id: t for t in digest.topics}
+    groups: dict[int | None, TopicGroup] = {}
+    for takeaway in sorted(digest.takeaways, key=lambda t: -t.score):
+        if kind and takeaway.kind != kind:
+            continue
+        topic = topics.get(takeaway.topic_id) if takeaway.topic_id is not None else None
+        group = groups.get(takeaway.topic_id)
+        if group is None:
+            group = TopicGroup(
+                id=takeaway.topic_id,
+                label=topic.label if topic else takeaway.label,
+                keyphrases=list(topic.keyphrases if topic else takeaway.keyphrases)[:6],
+                size=topic.size if topic else takeaway.count,
+                takeaways=[],
+            )
+            groups[takeaway.topic_id] = group
+        sources = await _cited(session, takeaway.post_ids, known, event, budget)
+        group.takeaways.append(
+            TakeawayView(
+                label=takeaway.label,
+                text=takeaway.text,
+                kind=takeaway.kind,
+                count=takeaway.count,
+                votes=takeaway.votes,
+                post_ids=takeaway.post_ids,
+                sources=sources,
+            )
+        )
+    return sorted(groups.values(), key=lambda g: -g.size)
+
+
+def _trending(
+    digests: Iterable[DigestRead], talks: dict[int, TalkRead], shown: set[int], limit: int = 12
+) -> list[TrendingTopic]:
+    """Topics across the event, biggest first; one topic raised in several talks counts once, summed."""
+    merged: dict[str, TrendingTopic] = {}
+    for digest in digests:
+        if digest.talk_id is not None and digest.talk_id not in shown:
+            continue
+        for topic in digest.topics:
+            if not topic.label:
+                continue
+            entry = merged.setdefault(topic.label.casefold(), TrendingTopic(topic.label, topic.keyphrases[:4], 0, []))
+            entry.size += topic.size
+            talk = talks.get(topic.talk_id if topic.talk_id is not None else digest.talk_id or 0)
+            if talk is not None and talk not in entry.talks:
+                entry.talks.append(talk)
+            elif digest.talk_id is None:
+                entry.hallway = True
+    return sorted(merged.values(), key=lambda t: -t.size)[:limit]
+
+
+def _answers(views: list[PostRead]) -> dict[int, list[PostRead]]:
     answers: dict[int, list[PostRead]] = {}
     for view in reversed(views):
         if view.kind == "answer" and view.reply_to_id is not None:
             answers.setdefault(view.reply_to_id, []).append(view)
-    questions = sorted((v for v in views if v.kind == "question"), key=lambda v: (-v.upvotes, -v.id))[:30]
-    order = {"now": 0, "next": 1, "later": 2, "past": 3}
-    ordered = sorted(cards.values(), key=lambda c: (order[c.state], c.talk.start, c.talk.room or ""))
-    rooms = sorted({t.room for t in talks if t.room})
+    return answers
+
+
+async def _views(
+    session: AsyncSession, event: Event, *, talk_id: int | None = None, limit: int = 500
+) -> list[PostRead]:
+    assert event.id is not None
+    posts = await post_store.list_posts(session, event.id, talk_id=talk_id, limit=limit)
+    authors = await post_store.authors_by_id(session, [p.author_id for p in posts if p.author_id])
+    return [post_read(p, authors.get(p.author_id) if p.author_id else None, event.slug) for p in posts]
+
+
+def _rooms(talks: list[TalkRead], states: dict[int, str]) -> list[RoomNow]:
+    by_room: dict[str, RoomNow] = {}
+    for talk in sorted(talks, key=lambda t: t.start):
+        if not talk.room:
+            continue
+        slot = by_room.setdefault(talk.room, RoomNow(room=talk.room, now=None, next=None))
+        if states[talk.id] == "now" and slot.now is None:
+            slot.now = talk
+        elif states[talk.id] == "next" and slot.next is None:
+            slot.next = talk
+    return [by_room[r] for r in sorted(by_room)]
+
+
+async def build_event_page(
+    session: AsyncSession, event: Event, filters: Filters | None = None, *, per_talk: int = 5, feed_size: int = 50
+) -> EventPage:
+    assert event.id is not None
+    filters = filters or Filters()
+    now = utcnow()
+    all_talks = [talk_read(t) for t in await talk_store.list_for_event(session, event.id)]
+    states = _states(all_talks, now)
+    talk_map = {t.id: t for t in all_talks}
+    views = await _views(session, event)
+    known = {v.id: v for v in views}
+    digests = {d.talk_id: digest_read(d) for d in await digest_store.list_for_event(session, event.id)}
+    budget = [MAX_FETCHED_CITATIONS]
+    shown = [v for v in views if filters.admits_post(v, talk_map)]
+    talks = [t for t in all_talks if filters.admits_talk(t)]
+    by_talk: dict[int, list[PostRead]] = {}
+    for view in views:
+        if view.talk_id is not None:
+            by_talk.setdefault(view.talk_id, []).append(view)
+    order = {"now": 0, "next": 1, "past": 2, "later": 3}
+    cards: list[TalkCard] = []
+    # Now and next first, then the most recent past talks (their takeaways are what followers catch up on).
+    for talk in sorted(
+        talks,
+        key=lambda t: (
+            order[states[t.id]],
+            -t.start.timestamp() if states[t.id] == "past" else t.start.timestamp(),
+            t.room or "",
+        ),
+    ):
+        digest = digests.get(talk.id)
+        card = TalkCard(talk=talk, state=states[talk.id], digest_version=digest.version if digest else 0)
+        card.posts = [v for v in by_talk.get(talk.id, []) if v.kind != "answer" and filters.admits_post(v, talk_map)][
+            :per_talk
+        ]
+        if digest and filters.kind != "question":
+            card.topics = await _topic_groups(session, digest, known, event, budget, kind=filters.kind)
+        activity = digest.activity if digest and digest.activity else _activity_from_posts(by_talk.get(talk.id, []))
+        card.timeline = build_timeline(talk, activity, digest)
+        cards.append(card)
+    trending = _trending(digests.values(), talk_map, {c.talk.id for c in cards})
+    hallway_digest = digests.get(None)
+    hallway = []
+    if hallway_digest and not (filters.room or filters.track) and filters.kind != "question":
+        hallway = await _topic_groups(session, hallway_digest, known, event, budget, kind=filters.kind)
+    questions = sorted((v for v in shown if v.kind == "question"), key=lambda v: (-v.upvotes, -v.id))[:30]
+    languages = sorted(
+        {v.language.split("-")[0].lower() for v in views if v.language}
+        | {t.language.split("-")[0].lower() for t in all_talks if t.language}
+    )
     return EventPage(
         event=event,
         zone=ZoneInfo(event.time_zone),
         now=now,
-        cards=ordered,
-        feed=views[:feed_size],
+        cards=cards,
+        feed=shown[:feed_size],
         questions=questions,
-        answers=answers,
-        rooms=rooms,
+        answers=_answers(views),
+        rooms=_rooms(all_talks, states),
+        trending=trending[:12],
+        hallway=hallway,
+        filters=filters,
+        options=Options(
+            rooms=sorted({t.room for t in all_talks if t.room}),
+            tracks=sorted({t.track for t in all_talks if t.track}),
+            languages=languages,
+        ),
+        talks=talk_map,
+    )
+
+
+async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> TalkPage | None:
+    """Everything about one talk; None when the event has no such talk."""
+    assert event.id is not None
+    row = await talk_store.get(session, event.id, talk_id)
+    if row is None:
+        return None
+    now = utcnow()
+    talk = talk_read(row)
+    siblings = [talk_read(t) for t in await talk_store.list_for_event(session, event.id)]
+    state = _states(siblings, now).get(talk.id, "later")
+    views = await _views(session, event, talk_id=talk.id)
+    known = {v.id: v for v in views}
+    stored = await digest_store.get(session, event.id, talk.id)
+    digest = digest_read(stored) if stored else None
+    card = TalkCard(talk=talk, state=state, digest_version=digest.version if digest else 0)
+    card.posts = [v for v in views if v.kind != "answer"][:5]
+    if digest:
+        card.topics = await _topic_groups(session, digest, known, event, [MAX_FETCHED_CITATIONS])
+    card.timeline = build_timeline(
+        talk, digest.activity if digest and digest.activity else _activity_from_posts(views), digest
+    )
+    questions = sorted((v for v in views if v.kind == "question"), key=lambda v: (-v.upvotes, -v.id))[:50]
+    return TalkPage(
+        event=event,
+        zone=ZoneInfo(event.time_zone),
+        now=now,
+        card=card,
+        topics=sorted(digest.topics, key=lambda t: -t.size) if digest else [],
+        questions=questions,
+        answers=_answers(views),
+        feed=views[:100],
     )

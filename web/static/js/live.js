@@ -1,5 +1,5 @@
-// Backchannel live page: keeps the server-rendered page current over the WebSocket.
-// User text is only ever inserted with textContent, never as HTML.
+// Backchannel live pages (event, talk, wall, embed): keeps the server-rendered page current over the WebSocket.
+// User text is only ever inserted with textContent (or as inert server-rendered HTML), never as script.
 (() => {
   "use strict";
   const body = document.body;
@@ -9,6 +9,11 @@
   const FEED_CAP = 200;
   const PER_TALK = 5;
   const zone = body.dataset.tz || "UTC";
+  const talkOnly = body.dataset.talk || "";          // talk page and embed: one talk's frames
+  const readonly = body.dataset.readonly === "1";    // wall and embed: no buttons
+  const filterKind = body.dataset.filterKind || "";
+  const filterLang = (body.dataset.filterLang || "").toLowerCase();
+  const filterTalks = (body.dataset.filterTalks || "").trim() ? new Set(body.dataset.filterTalks.trim().split(/\s+/)) : null;
   const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone });
 
   // ---- identity kept in this browser ----
@@ -26,7 +31,7 @@
     localStorage.setItem(`bc_voted:${slug}`, JSON.stringify([...voted]));
   };
 
-  // ---- connection indicator ----
+  // ---- connection indicator (quiet: a dot and a word) ----
   const conn = document.getElementById("conn");
   const setConn = (state, text) => {
     if (!conn) return;
@@ -34,6 +39,20 @@
     if (state) conn.classList.add(state);
     conn.querySelector(".label").textContent = text;
   };
+
+  // ---- a polite, throttled announcement of new items for screen readers ----
+  const announcer = document.getElementById("announcer");
+  let unannounced = 0;
+  let announceTimer = null;
+  function announce() {
+    unannounced += 1;
+    if (!announcer || announceTimer) return;
+    announceTimer = setTimeout(() => {
+      announceTimer = null;
+      announcer.textContent = unannounced === 1 ? "1 new post" : `${unannounced} new posts`;
+      unannounced = 0;
+    }, 10000);
+  }
 
   // ---- rendering ----
   const el = (tag, cls, text) => {
@@ -44,18 +63,22 @@
   };
 
   function renderPost(p, anchor) {
-    const li = el("li", `post kind-${p.kind}`);
+    const li = el("li", `post kind-${p.kind}${p.pinned ? " pinned" : ""}`);
     if (anchor) li.id = `post-${p.id}`;
     li.dataset.postId = p.id;
     li.dataset.version = p.version;
     li.dataset.talkId = p.talk_id ?? "";
     li.dataset.kind = p.kind;
+    li.dataset.replyTo = p.reply_to_id ?? "";
+    li.dataset.lang = p.language ?? "";
     const meta = el("p", "meta");
-    meta.append(el("span", "author", p.author.name || p.author.handle || "Anonymous"), " ");
+    const handle = p.author.handle && !p.author.handle.startsWith("anon-") ? p.author.handle : "";
+    meta.append(el("span", "author", p.author.name || handle || "Anonymous"), " ");
     meta.append(el("span", "source", `via ${p.source}`), " ");
     const time = el("time", null, timeFmt.format(new Date(p.created_at)));
     time.dateTime = p.created_at;
     meta.append(time);
+    if (p.pinned) meta.append(" ", el("span", "badge pin", "pinned"));
     if (p.kind !== "other") meta.append(" ", el("span", "badge", p.kind));
     li.append(meta);
     if (p.spoiler_text) {
@@ -65,17 +88,19 @@
     } else {
       li.append(el("p", "text", p.text));
     }
-    const form = el("form", "vote");
-    form.method = "post";
-    form.action = `/e/${slug}/posts/${p.id}/upvote`;
-    const button = el("button", "upvote");
-    button.type = "submit";
-    button.setAttribute("aria-label", `Upvote (${p.upvotes} so far)`);
-    const arrow = el("span", null, "▲");
-    arrow.setAttribute("aria-hidden", "true");
-    button.append(arrow, " ", el("span", "count", p.upvotes));
-    form.append(button);
-    li.append(form);
+    if (!readonly) {
+      const form = el("form", "vote");
+      form.method = "post";
+      form.action = `/e/${slug}/posts/${p.id}/upvote`;
+      const button = el("button", "upvote");
+      button.type = "submit";
+      button.setAttribute("aria-label", `Upvote (${p.upvotes} so far)`);
+      const arrow = el("span", null, "▲");
+      arrow.setAttribute("aria-hidden", "true");
+      button.append(arrow, " ", el("span", "count", p.upvotes));
+      form.append(button);
+      li.append(form);
+    }
     decorate(li);
     return li;
   }
@@ -84,7 +109,8 @@
     const id = li.dataset.postId;
     const button = li.querySelector(".upvote");
     if (button) button.setAttribute("aria-pressed", voted.has(id) ? "true" : "false");
-    if (mine[id]) {
+    if (li.dataset.replyTo && mine[li.dataset.replyTo]) li.classList.add("answer-to-mine");
+    if (mine[id] && !readonly) {
       li.classList.add("mine");
       if (!li.querySelector(".delete")) {
         const del = el("button", "delete", "Delete my post");
@@ -96,6 +122,7 @@
   }
 
   const allCopies = (id) => document.querySelectorAll(`.post[data-post-id="${CSS.escape(String(id))}"]`);
+  const capOf = (list, fallback) => Number(list.dataset.cap || fallback);
 
   function upsertInto(list, p, { prepend = true, cap = FEED_CAP, anchor = false } = {}) {
     if (!list) return;
@@ -108,15 +135,27 @@
     }
     fresh.classList.add("fresh");
     if (prepend) list.prepend(fresh); else list.append(fresh);
-    while (list.children.length > cap) list.lastElementChild.remove();
+    while (list.children.length > capOf(list, cap)) list.lastElementChild.remove();
   }
 
+  function admitted(p) {
+    if (talkOnly && String(p.talk_id ?? "") !== talkOnly) return false;
+    if (mine[String(p.id)]) return true; // your own posts always show
+    if (filterKind && p.kind !== filterKind) return false;
+    if (filterLang && !(p.language || "").toLowerCase().startsWith(filterLang)) return false;
+    if (filterTalks && !filterTalks.has(String(p.talk_id ?? ""))) return false;
+    return true;
+  }
+
+  let newestPost = 0;
   function applyPost(p) {
-    if (p.status && p.status !== "visible") { removePost(p.id); return; }
+    if ((p.status && p.status !== "visible") || !admitted(p)) { removePost(p.id); return; }
     for (const copy of allCopies(p.id)) {
       if (Number(copy.dataset.version) >= p.version) return; // already newer or same: nothing to do
     }
-    upsertInto(document.getElementById("feed-list"), p, { anchor: true });
+    const isNew = allCopies(p.id).length === 0;
+    newestPost = Math.max(newestPost, p.id);
+    upsertInto(document.getElementById("feed-list"), p, { anchor: !readonly });
     // the talk card it belongs to (and only that one)
     for (const copy of document.querySelectorAll(`.talk-posts > .post[data-post-id="${p.id}"]`)) {
       if (copy.closest(".card")?.dataset.talkId !== String(p.talk_id ?? "")) copy.remove();
@@ -125,18 +164,20 @@
       upsertInto(document.querySelector(`.card[data-talk-id="${p.talk_id}"] .talk-posts`), p, { cap: PER_TALK });
     }
     const questions = document.getElementById("questions");
-    if (p.kind === "question") {
+    if (questions && p.kind === "question") {
       upsertInto(questions, p, { cap: 30 });
       document.getElementById("questions-empty")?.remove();
-    } else if (p.kind === "answer" && p.reply_to_id != null && questions) {
+    } else if (questions && p.kind === "answer" && p.reply_to_id != null) {
       const question = questions.querySelector(`:scope > .post[data-post-id="${p.reply_to_id}"]`);
       if (question) {
         const existing = questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`);
         const fresh = renderPost(p, false);
-        if (mine[String(p.reply_to_id)]) fresh.classList.add("answer-to-mine");
         if (existing) existing.replaceWith(fresh); else question.after(fresh);
       }
+    } else if (questions) {
+      questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`)?.remove(); // no longer a question
     }
+    if (isNew) announce();
   }
 
   function removePost(id) { for (const copy of allCopies(id)) copy.remove(); }
@@ -146,16 +187,61 @@
       const count = copy.querySelector(".count");
       if (count) count.textContent = String(d.upvotes);
       copy.querySelector(".upvote")?.setAttribute("aria-label", `Upvote (${d.upvotes} so far)`);
-      copy.dataset.version = String(Math.max(Number(copy.dataset.version), d.version));
+      copy.dataset.version = String(Math.max(Number(copy.dataset.version), d.version || 0));
     }
   }
 
   function applyTalk(t) {
     const card = document.querySelector(`.card[data-talk-id="${t.id}"]`);
     if (!card) { scheduleRefresh(); return; }
-    card.querySelector(".title").textContent = t.title;
+    const title = card.querySelector(".title a") || card.querySelector(".title");
+    if (title) title.textContent = t.title;
     const room = card.querySelector(".room");
     if (room) room.textContent = t.room || "";
+    if (card.dataset.start !== undefined && (card.dataset.start !== t.start || card.dataset.end !== t.end)) scheduleRefresh();
+  }
+
+  // ---- swapping server-rendered parts: each element with data-part replaces its namesake by id ----
+  function swapParts(doc) {
+    for (const fresh of doc.querySelectorAll("[data-part][id]")) {
+      const current = document.getElementById(fresh.id);
+      if (!current) continue;
+      if (fresh.dataset.version && current.dataset.version && Number(fresh.dataset.version) < Number(current.dataset.version)) continue;
+      const openSources = new Set([...current.querySelectorAll("details[open] [data-post-ids], details[open]")].map((d) => d.closest("[data-post-ids]")?.dataset.postIds));
+      const node = document.importNode(fresh, true);
+      // keep the disclosures a reader opened
+      for (const item of node.querySelectorAll("[data-post-ids]")) {
+        if (openSources.has(item.dataset.postIds)) item.querySelector("details")?.setAttribute("open", "");
+      }
+      current.replaceWith(node);
+    }
+    document.querySelectorAll(".post").forEach(decorate);
+    document.dispatchEvent(new CustomEvent("backchannel:parts"));
+  }
+
+  async function fetchParts(url) {
+    const response = await fetch(url, { headers: { Accept: "text/html" }, cache: "no-store" });
+    if (!response.ok) return null;
+    // DOMParser documents never run scripts; user text arrives escaped by the server's templates.
+    return new DOMParser().parseFromString(await response.text(), "text/html");
+  }
+
+  // a digest changed: fetch that talk's takeaways and timeline (at most every 2 s per talk)
+  const digestTimers = new Map();
+  function digestChanged(d) {
+    const key = d.talk_id == null ? "hallway" : String(d.talk_id);
+    const current = document.getElementById(`digest-${key}`);
+    if (key === "hallway" || !current) { if (document.getElementById("trending")) scheduleRefresh(10000); return; }
+    if (Number(current.dataset.version || 0) >= Number(d.version || 0)) return;
+    if (digestTimers.has(key)) return;
+    digestTimers.set(key, setTimeout(async () => {
+      digestTimers.delete(key);
+      const limit = current.dataset.limit || 3;
+      const sources = current.dataset.sources || 1;
+      const doc = await fetchParts(`/e/${encodeURIComponent(slug)}/parts/talks/${key}?limit=${limit}&sources=${sources}`).catch(() => null);
+      if (doc) swapParts(doc);
+    }, 2000));
+    if (document.getElementById("trending")) scheduleRefresh(10000);
   }
 
   // ---- frames, applied in batches once per animation frame ----
@@ -175,6 +261,7 @@
         case "post.deleted": case "post.hidden": removePost(f.data.id); break;
         case "post.upvoted": applyVote(f.data); break;
         case "talk.updated": applyTalk(f.data); break;
+        case "digest.updated": digestChanged(f.data); break;
         default: document.dispatchEvent(new CustomEvent("backchannel:frame", { detail: f }));
       }
     }
@@ -182,19 +269,14 @@
 
   // ---- resync: reload the live parts of the page from the server ----
   let refreshTimer = null;
-  function scheduleRefresh() { if (!refreshTimer) refreshTimer = setTimeout(refresh, 300); }
+  function scheduleRefresh(delay = 300) { if (!refreshTimer) refreshTimer = setTimeout(refresh, delay); }
   async function refresh() {
+    clearTimeout(refreshTimer);
     refreshTimer = null;
-    const response = await fetch(location.pathname, { headers: { Accept: "text/html" }, cache: "no-store" });
-    if (!response.ok) return;
-    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const selector of [".talks", "#questions", "#feed-list"]) {
-      const fresh = doc.querySelector(selector);
-      const current = document.querySelector(selector);
-      if (fresh && current) current.replaceWith(document.importNode(fresh, true));
-    }
-    document.querySelectorAll(".post").forEach(decorate);
-    lastId = Number(doc.body.dataset.lastId || lastId);
+    const doc = await fetchParts(location.pathname + location.search).catch(() => null);
+    if (!doc) return;
+    swapParts(doc);
+    lastId = Math.max(lastId, Number(doc.body.dataset.lastId || 0));
   }
 
   // ---- the socket, resuming with after= ----
@@ -202,13 +284,14 @@
   let attempt = 0;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/events/${encodeURIComponent(slug)}?after=${lastId}`);
+    const talk = talkOnly ? `&talk=${encodeURIComponent(talkOnly)}` : "";
+    socket = new WebSocket(`${scheme}://${location.host}/ws/events/${encodeURIComponent(slug)}?after=${lastId}${talk}`);
     socket.onopen = () => { attempt = 0; setConn("live", "Live"); };
     socket.onmessage = (message) => {
       let payload;
       try { payload = JSON.parse(message.data); } catch { return; }
       for (const frame of Array.isArray(payload) ? payload : [payload]) {
-        if (frame.type === "heartbeat") continue;
+        if (!frame || frame.type === "heartbeat") continue;
         if (frame.type === "resync") { refresh(); continue; }
         if (frame.id != null) {
           if (frame.id <= lastId) continue; // already applied: never twice
@@ -226,50 +309,141 @@
       setTimeout(again, closing.code === 1000 ? 0 : delay);
     };
   }
-  window.backchannel = { dropConnection: () => socket?.close(4000, "test"), get lastId() { return lastId; } };
-  document.querySelectorAll(".post").forEach(decorate);
+  window.backchannel = {
+    dropConnection: () => socket?.close(4000, "test"),
+    refresh,
+    get lastId() { return lastId; },
+  };
+  document.querySelectorAll(".post").forEach((li) => { decorate(li); newestPost = Math.max(newestPost, Number(li.dataset.postId)); });
   connect();
+
+  // talks start and end while the page is open: reload the schedule parts when a boundary passes
+  setInterval(() => {
+    const now = Date.now();
+    for (const card of document.querySelectorAll(".card[data-start]")) {
+      const start = Date.parse(card.dataset.start);
+      const end = Date.parse(card.dataset.end);
+      const isNow = card.classList.contains("state-now");
+      if ((isNow && end <= now) || (!isNow && start <= now && now < end)) { scheduleRefresh(); return; }
+    }
+  }, 30000);
+
+  // ---- what did I miss: new takeaways per talk since the last visit (kept in this browser) ----
+  const missed = document.getElementById("missed");
+  const visitKey = `bc_visit:${slug}`;
+  const lastVisit = store(visitKey, null);
+  const remember = () => localStorage.setItem(visitKey, JSON.stringify({ at: new Date().toISOString(), post: newestPost }));
+  if (missed) {
+    if (!lastVisit) remember();
+    addEventListener("pagehide", remember);
+    document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") remember(); });
+    document.getElementById("missed-done")?.addEventListener("click", () => { remember(); missed.hidden = true; });
+    if (lastVisit && lastVisit.post) showMissed(lastVisit).catch(() => {});
+  }
+  async function showMissed(visit) {
+    const response = await fetch(`/api/events/${encodeURIComponent(slug)}/digests`, { cache: "no-store" });
+    if (!response.ok) return;
+    const { items } = await response.json();
+    const bodyEl = document.getElementById("missed-body");
+    const lists = [];
+    for (const digest of items) {
+      const fresh = digest.takeaways.filter((t) => t.post_ids.some((id) => id > visit.post));
+      if (!fresh.length) continue;
+      const card = digest.talk_id == null ? null : document.getElementById(`talk-${digest.talk_id}`);
+      const title = digest.talk_id == null ? "In the hallway" : card?.querySelector(".title")?.textContent || `Talk ${digest.talk_id}`;
+      const block = el("div", "missed-talk");
+      const h = el("h3");
+      if (digest.talk_id != null) {
+        const link = el("a", null, title.trim());
+        link.href = `/e/${encodeURIComponent(slug)}/talks/${digest.talk_id}`;
+        h.append(link);
+      } else h.textContent = title;
+      const ul = el("ul");
+      for (const t of fresh.slice(0, 5)) ul.append(el("li", null, t.text));
+      block.append(h, ul);
+      lists.push(block);
+    }
+    if (!lists.length) return;
+    const since = el("p", "notice", `New takeaways since ${timeFmt.format(new Date(visit.at))}:`);
+    bodyEl.replaceChildren(since, ...lists);
+    missed.hidden = false;
+  }
+
+  if (readonly) return;
 
   // ---- posting, voting and deleting without leaving the page ----
   const api = (path, options = {}) => fetch(`/api/events/${encodeURIComponent(slug)}${path}`, {
     ...options, headers: { "Content-Type": "application/json", "X-Client-Id": clientId, ...(options.headers || {}) },
   });
   const message = async (response) => {
-    try { const data = await response.json(); return data.error?.message || response.statusText; } catch { return response.statusText; }
+    try {
+      const data = await response.json();
+      const detail = data.error?.message || data.detail || response.statusText;
+      return typeof detail === "string" ? detail : response.statusText;
+    } catch { return response.statusText; }
   };
 
   const form = document.getElementById("post-form");
   const text = document.getElementById("post-text");
   const counter = document.getElementById("post-counter");
   const error = document.getElementById("post-error");
-  text?.addEventListener("input", () => { counter.textContent = `${text.value.length} / 1000`; });
+  const roomSelect = document.getElementById("post-room");
+  const talkSelect = document.getElementById("post-talk");
+  // the talk is preselected from what is on now (or next) in the room you say you are in
+  function pickRoom(room) {
+    if (!roomSelect || !talkSelect) return;
+    const option = [...roomSelect.options].find((o) => o.value === room);
+    if (!option) return;
+    roomSelect.value = room;
+    const talk = option.dataset.now || option.dataset.next || "";
+    if ([...talkSelect.options].some((o) => o.value === talk)) talkSelect.value = talk;
+  }
+  roomSelect?.addEventListener("change", () => {
+    localStorage.setItem(`bc_room:${slug}`, roomSelect.value);
+    pickRoom(roomSelect.value);
+  });
+  const savedRoom = localStorage.getItem(`bc_room:${slug}`);
+  if (savedRoom) pickRoom(savedRoom);
+  const savedName = localStorage.getItem("bc_name");
+  const nameInput = document.getElementById("post-name");
+  if (savedName && nameInput) nameInput.value = savedName;
+
+  text?.addEventListener("input", () => {
+    const n = text.value.length;
+    counter.textContent = n > 800 ? `${n} / 1000 characters` : "";
+  });
   form?.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
     const data = new FormData(form);
     const note = String(data.get("text") || "").trim();
-    if (!note) { error.textContent = "Write something first."; text.focus(); return; }
-    if (note.length > 1000) { error.textContent = "That is longer than 1,000 characters."; return; }
+    if (!note) { error.textContent = "Write something first: the note is empty."; text.focus(); return; }
+    if (note.length > 1000) { error.textContent = `That is ${note.length} characters; the limit is 1,000.`; text.focus(); return; }
     const talk = String(data.get("talk_id") || "");
     const payload = { text: note, kind: data.get("kind") === "question" ? "question" : "note" };
     if (talk) payload.talk_id = Number(talk);
     const name = String(data.get("display_name") || "").trim();
     if (name) payload.display_name = name;
+    localStorage.setItem("bc_name", name);
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
       const response = await api("/posts", { method: "POST", body: JSON.stringify(payload) });
       if (response.status === 429) {
-        error.textContent = `Slow down a little: try again in ${response.headers.get("Retry-After") || "a few"} seconds.`;
+        const wait = response.headers.get("Retry-After");
+        error.textContent = `You are posting too fast. Try again in ${wait ? `${wait} seconds` : "a moment"}.`;
       } else if (!response.ok) {
-        error.textContent = await message(response);
+        error.textContent = `Not posted: ${await message(response)}`;
       } else {
         const created = await response.json();
         mine[String(created.post.id)] = created.delete_token;
         save();
         applyPost(created.post);
-        form.reset();
+        // the live frame may have rendered it first, before this browser knew it was its own
+        for (const copy of allCopies(created.post.id)) decorate(copy);
+        text.value = "";
         counter.textContent = "";
+        announcer && (announcer.textContent = "Posted.");
       }
     } catch {
       error.textContent = "Could not reach the server. Your note was not sent.";

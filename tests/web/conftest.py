@@ -1,0 +1,196 @@
+"""Browser-test fixtures: the real server on a free 127.0.0.1 port (tmp SQLite), Debian's Chromium via Playwright."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from app.main import create_app
+from app.settings import Settings
+from tests.web.digests import put_digest, sample_digest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WEB_TESTS = Path(__file__).resolve().parent
+AXE = WEB_TESTS / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = WEB_TESTS.parents[1] / "test-artifacts"
+
+
+@dataclass
+class LiveServer:
+    """The running app: its base URL, the demo-like event it serves and that event's talks."""
+
+    url: str
+    settings: Settings
+    app: Any
+    loop: asyncio.AbstractEventLoop
+    slug: str = "webcon"
+    token: str = ""
+    talks: list[dict[str, Any]] = field(default_factory=list)
+    question: dict[str, Any] = field(default_factory=dict)
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def post_note(self, text: str, **fields: Any) -> dict[str, Any]:
+        body = {"text": text, **fields}
+        return self.call("POST", f"/api/events/{self.slug}/posts", body, {"X-Client-Id": "test-runner"})["post"]  # type: ignore[no-any-return]
+
+    def put_digest(self, talk_id: int | None, post_ids: list[int], version: int = 1, *, announce: bool = True) -> None:
+        """Store a digest for the talk, on the server's own loop, and announce it live like the clustering stage."""
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+        state = self.app.state
+        write = put_digest(
+            state.sessionmaker,
+            self.slug,
+            talk_id,
+            sample_digest(post_ids, start),
+            version,
+            broker=state.broker if announce else None,
+        )
+        asyncio.run_coroutine_threadsafe(write, self.loop).result(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium (make system-deps)")
+    database = tmp_path_factory.mktemp("web") / "backchannel.db"
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{database}",
+        broker_url="memory://",
+        pipeline_in_process=False,
+        admin_token=None,
+        ws_heartbeat_seconds=5.0,
+    )
+    port = _free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    live = LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, app=app, loop=loop)
+    created = live.call(
+        "POST",
+        "/api/events",
+        {"slug": live.slug, "name": "WebCon", "hashtags": ["webcon"], "time_zone": "Europe/Berlin"},
+    )
+    live.token = created["organizer_token"]
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    schedule = [
+        ("Observability on a budget", "Main hall", "Operations", -20, 25),
+        ("Shipping small models", "Room B", "Machine learning", -15, 30),
+        ("Threat modelling for busy teams", "Main hall", "Security", 30, 70),
+    ]
+    for n, (title, room, track, start, end) in enumerate(schedule):
+        talk = live.call(
+            "POST",
+            f"/api/events/{live.slug}/talks",
+            {
+                "guid": f"talk-{n}",
+                "title": title,
+                "room": room,
+                "track": track,
+                "speakers": ["Dev Patel"],
+                "start": (now + timedelta(minutes=start)).isoformat(),
+                "end": (now + timedelta(minutes=end)).isoformat(),
+                "url": "https://example.org/talk",
+                "feedback_url": "https://example.org/feedback",
+            },
+            {"Authorization": f"Bearer {live.token}"},
+        )
+        live.talks.append(talk)
+    first = live.talks[0]["id"]
+    seeded = [live.post_note(f"Seed note {n} about error budgets", talk_id=first) for n in range(3)]
+    question = live.post_note("How long do you keep logs?", kind="question", talk_id=first)
+    live.put_digest(first, [p["id"] for p in seeded])
+    live.question = question
+    try:
+        yield live
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def browser(live_server: LiveServer) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Iterator[Any]:
+    """A page that fails the test on any dialog (an XSS payload that ran) or script error."""
+    problems: list[str] = []
+    tab = context.new_page()
+    tab.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    yield tab
+    assert not problems, problems
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core from npm, installed into tests/web/node_modules (gitignored) on first use."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("the accessibility audit needs npm to install axe-core (apt-get install npm)")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(WEB_TESTS)], check=True, timeout=120)
+    return AXE

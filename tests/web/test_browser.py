@@ -1,0 +1,216 @@
+"""What people see in a real browser: live posts, reconnects, hostile text, keyboard use, layouts, accessibility."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import ARTIFACTS, LiveServer
+
+pytestmark = pytest.mark.browser
+
+FEED = "#feed-list > .post"
+ON_MY_UPVOTE = (
+    "document.activeElement.matches('.upvote') && "
+    "document.activeElement.closest('#feed-list .post')?.textContent.includes('Typed with the keyboard only')"
+)
+
+
+def _open_event(page: Any, live: LiveServer) -> None:
+    page.goto(f"{live.url}/e/{live.slug}")
+    page.wait_for_selector("#conn.live", timeout=5000)
+
+
+def _feed_texts(page: Any) -> list[str]:
+    return page.locator(f"{FEED} .text").all_inner_texts()  # type: ignore[no-any-return]
+
+
+def test_a_post_from_another_browser_appears_within_two_seconds(
+    page: Any, browser: Any, live_server: LiveServer
+) -> None:
+    _open_event(page, live_server)
+    other = browser.new_context()
+    try:
+        poster = other.new_page()
+        poster.goto(f"{live_server.url}/e/{live_server.slug}")
+        poster.fill("#post-text", "Hello from the second browser")
+        poster.click("#post-form button[type=submit]")
+        poster.wait_for_selector(f"{FEED}.mine >> text=Hello from the second browser", timeout=2000)
+    finally:
+        other.close()
+    page.wait_for_selector(f"{FEED} >> text=Hello from the second browser", timeout=2000)
+
+
+def test_after_a_dropped_connection_missed_posts_appear_exactly_once(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    page.evaluate("window.backchannel.dropConnection()")
+    page.wait_for_selector("#conn.down", timeout=2000)
+    live_server.post_note("Missed while offline: one")
+    live_server.post_note("Missed while offline: two")
+    page.wait_for_selector("#conn.live", timeout=5000)
+    page.wait_for_selector(f"{FEED} >> text=Missed while offline: two", timeout=3000)
+    texts = _feed_texts(page)
+    assert texts.count("Missed while offline: one") == 1
+    assert texts.count("Missed while offline: two") == 1
+    assert texts.index("Missed while offline: two") < texts.index("Missed while offline: one")  # newest first
+
+
+def test_hostile_posts_show_as_text_and_never_run(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    payloads = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>"]
+    page.fill("#post-text", payloads[0])
+    page.click("#post-form button[type=submit]")
+    live_server.post_note(payloads[1])
+    page.wait_for_selector(f"{FEED} >> text=<script>alert(1)</script>", timeout=2000)
+    page.reload()  # the server-rendered first paint escapes them too
+    page.wait_for_selector("#conn.live", timeout=5000)
+    texts = _feed_texts(page)
+    assert payloads[0] in texts and payloads[1] in texts
+    assert page.locator("#feed-list img, #feed-list script").count() == 0
+
+
+def test_keyboard_alone_can_post_and_upvote(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "post-text":
+            break
+    else:
+        pytest.fail("Tab never reached the note field")
+    page.keyboard.type("Typed with the keyboard only")
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.matches('#post-form button[type=submit]')"):
+            break
+    page.keyboard.press("Enter")
+    mine = page.locator(f"{FEED}.mine", has_text="Typed with the keyboard only")
+    mine.wait_for(timeout=2000)
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        if page.evaluate(ON_MY_UPVOTE):
+            break
+    else:
+        pytest.fail("Tab never reached the upvote button of the new post")
+    page.keyboard.press("Enter")
+    upvote = mine.locator(".upvote")
+    expect(upvote).to_have_attribute("aria-pressed", "true", timeout=2000)
+    expect(upvote.locator(".count")).to_have_text("1")
+    page.keyboard.press("Enter")  # a second vote from the same browser does not count
+    page.wait_for_timeout(300)
+    assert upvote.locator(".count").inner_text() == "1"
+
+
+def test_takeaways_cite_their_source_posts_one_click_away(page: Any, live_server: LiveServer) -> None:
+    talk = live_server.talks[0]
+    page.goto(f"{live_server.url}/e/{live_server.slug}")
+    card = page.locator(f"#talk-{talk['id']}")
+    takeaway = card.locator(".takeaway", has_text="Alert on the error budget burn rate")
+    assert takeaway.locator(".cited").is_hidden()
+    takeaway.locator("summary").click()
+    assert takeaway.locator(".cited li").count() == 3
+    assert "Seed note 0 about error budgets" in takeaway.locator(".cited").inner_text()
+
+
+def test_a_digest_update_shows_the_new_takeaways_without_a_reload(page: Any, live_server: LiveServer) -> None:
+    talk = live_server.talks[1]
+    _open_event(page, live_server)
+    card = page.locator(f"#talk-{talk['id']}")
+    assert "No takeaways yet" in card.inner_text()
+    note = live_server.post_note("Small models win on latency", talk_id=talk["id"])
+    live_server.put_digest(talk["id"], [note["id"]])
+    card.locator(".takeaway", has_text="Alert on the error budget burn rate").wait_for(timeout=4000)
+    card.locator(".timeline rect.burst").first.wait_for(state="attached", timeout=1000)
+
+
+def test_a_resync_reloads_the_live_parts(page: Any, live_server: LiveServer) -> None:
+    talk = live_server.talks[2]
+    _open_event(page, live_server)
+    note = live_server.post_note("Threat models start with a data flow diagram", talk_id=talk["id"])
+    live_server.put_digest(talk["id"], [note["id"]], announce=False)  # written without a frame: only a reload shows it
+    page.evaluate("window.backchannel.refresh()")
+    page.locator(f"#talk-{talk['id']} .takeaway", has_text="Alert on the error budget burn rate").wait_for(timeout=3000)
+
+
+def test_no_request_leaves_the_test_server(page: Any, live_server: LiveServer) -> None:
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
+    talk = live_server.talks[0]["id"]
+    for path in (
+        f"/e/{live_server.slug}",
+        f"/e/{live_server.slug}/talks/{talk}",
+        f"/e/{live_server.slug}/wall",
+        f"/e/{live_server.slug}/organize",
+        f"/embed/{live_server.slug}/talks/{talk}",
+    ):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+    assert hosts == {urlsplit(live_server.url).netloc}
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("phone", 360, 780), ("projector", 1920, 1080)])
+def test_pages_fit_a_phone_and_a_projector(
+    browser: Any, live_server: LiveServer, name: str, width: int, height: int
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        tab = context.new_page()
+        talk = live_server.talks[0]["id"]
+        for label, path in (
+            ("event", f"/e/{live_server.slug}"),
+            ("talk", f"/e/{live_server.slug}/talks/{talk}"),
+            ("wall", f"/e/{live_server.slug}/wall"),
+            ("wall-rooms", f"/e/{live_server.slug}/wall?layout=rooms"),
+            ("organize", f"/e/{live_server.slug}/organize"),
+            ("embed", f"/embed/{live_server.slug}/talks/{talk}"),
+        ):
+            tab.goto(live_server.url + path)
+            tab.wait_for_load_state("networkidle")
+            tab.screenshot(path=str(ARTIFACTS / f"{label}-{name}.png"), full_page=label != "wall")
+            overflow = tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{label} scrolls sideways by {overflow}px at {width}px"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("view", ["event", "talk", "wall", "organize", "embed"])
+def test_accessibility_audit_finds_nothing_serious(
+    browser: Any, live_server: LiveServer, axe_script: Any, view: str
+) -> None:
+    talk = live_server.talks[0]["id"]
+    path = {
+        "event": f"/e/{live_server.slug}",
+        "talk": f"/e/{live_server.slug}/talks/{talk}",
+        "wall": f"/e/{live_server.slug}/wall",
+        "organize": f"/e/{live_server.slug}/organize",
+        "embed": f"/embed/{live_server.slug}/talks/{talk}",
+    }[view]
+    # axe is injected as an inline script, which the page's own CSP (rightly) forbids: only this audit bypasses it
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+        page.add_script_tag(path=str(axe_script))
+        result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    finally:
+        context.close()
+    serious = [
+        f"{v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'][:3])})"
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, serious
+
+
+def test_the_page_sends_a_strict_content_security_policy(page: Any, live_server: LiveServer) -> None:
+    response = page.goto(f"{live_server.url}/e/{live_server.slug}")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert re.search(r"frame-ancestors 'none'", policy)
