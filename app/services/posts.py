@@ -56,7 +56,8 @@ async def publish_post(uow: UnitOfWork, event: Event, post: Post, type_: str) ->
 
 async def _create(
     uow: UnitOfWork, event: Event, incoming: IncomingPost, delete_token_hash: str | None, parent: Post | None
-) -> Post:
+) -> Post | None:
+    """The new post, or None when a concurrent batch stored the same (source, native_id) first."""
     session = uow.session
     assert event.id is not None
     text = normalise_text(incoming.text)[:MAX_TEXT]
@@ -99,8 +100,8 @@ async def _create(
     )
     verdict = await moderation.judge(uow, event, post, author_handle=incoming.author_handle)
     post.status, post.moderation_reason = verdict.status, verdict.reason
-    session.add(post)
-    await session.flush()
+    if not await post_store.insert_unique(session, post):
+        return None
     for child_id in await post_store.link_orphan_replies(session, post):
         child = await post_store.get(session, child_id)
         if child is not None:
@@ -180,9 +181,14 @@ async def apply_item(
         return None
     if existing is None:
         post = await _create(uow, event, incoming, delete_token_hash, parent)
-        await _remember_alias(uow, post, incoming)
-        await publish_post(uow, event, post, "post.created")
-        return Applied(post, True)
+        if post is not None:
+            await _remember_alias(uow, post, incoming)
+            await publish_post(uow, event, post, "post.created")
+            return Applied(post, True)
+        # Lost the race to a concurrent batch: theirs is stored; apply ours to it as an update.
+        existing = await post_store.get_by_native(uow.session, item.source, item.native_id)
+        if existing is None:
+            return None
     if existing.status == "deleted" or existing.event_id != event.id:
         return None
     await _remember_alias(uow, existing, incoming)

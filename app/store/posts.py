@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.tables import Author, Post, Vote
@@ -20,6 +21,28 @@ async def get_by_native(session: AsyncSession, source: str, native_id: str) -> P
     return (await session.exec(select(Post).where(Post.source == source, Post.native_id == native_id))).first()
 
 
+async def insert_unique(session: AsyncSession, row: SQLModel) -> bool:
+    """Insert ``row``; False when a concurrent transaction already stored the same unique key.
+
+    On PostgreSQL the insert runs in a savepoint, so losing the race (the other transaction's
+    insert commits first) undoes only this row and the caller can read the winner's. SQLite
+    serialises writers, so there the race cannot reach this point; and pysqlite's SAVEPOINT
+    would commit early when it is the outermost statement, so it is not used there.
+    """
+    bind = session.bind
+    if bind is None or bind.dialect.name != "postgresql":
+        session.add(row)
+        await session.flush()
+        return True
+    try:
+        async with session.begin_nested():  # flushes what is pending first, so only ``row`` is in it
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 async def get_author(session: AsyncSession, author_id: int | None) -> Author | None:
     return None if author_id is None else await session.get(Author, author_id)
 
@@ -30,9 +53,10 @@ async def upsert_author(
     author = (await session.exec(select(Author).where(Author.source == source, Author.handle == handle))).first()
     if author is None:
         author = Author(source=source, handle=handle, display_name=display_name, url=url)
-        session.add(author)
-        await session.flush()
-    elif (display_name and display_name != author.display_name) or (url and url != author.url):
+        if await insert_unique(session, author):
+            return author
+        author = (await session.exec(select(Author).where(Author.source == source, Author.handle == handle))).one()
+    if (display_name and display_name != author.display_name) or (url and url != author.url):
         author.display_name = display_name or author.display_name
         author.url = url or author.url
         session.add(author)
