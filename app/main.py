@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         await migrate(engine)
         maker = sessionmaker(engine)
-        broker = create_broker(settings.broker_url, history=settings.broker_history)
+        broker = create_broker(
+            settings.broker_url, history=settings.broker_history, max_age=settings.broker_max_age_seconds
+        )
         await broker.connect()
         hub = Hub(broker, StoreLiveLog(maker), ring_size=settings.live_ring_size, queue_size=settings.ws_queue_size)
         app.state.settings = settings

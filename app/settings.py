@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     live_ring_size: int = Field(default=5000, ge=10)  # recent frames per event kept in memory for resume
     live_log_retention: int = Field(default=100_000, ge=100)  # frames per event kept in the database
     broker_history: int = Field(default=10_000, ge=10)  # messages per channel the broker retains
+    broker_max_age_seconds: float | None = Field(default=None, gt=0)  # Redis: also trim stream entries older than this
+    # PostgreSQL pool per process: replicas x (size + overflow) + workers must stay under max_connections (100).
+    database_pool_size: int = Field(default=5, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
 
     # Organizers
     schedule_max_bytes: int = Field(default=20_000_000, ge=1000)  # uploaded or fetched schedule files

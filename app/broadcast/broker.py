@@ -33,7 +33,7 @@ class Broker(Protocol):
     async def ping(self) -> bool: ...
 
 
-def create_broker(url: str, *, history: int = 10_000) -> Broker:
+def create_broker(url: str, *, history: int = 10_000, max_age: float | None = None) -> Broker:
     """Pick the implementation from the URL scheme; imports are lazy so Redis stays optional."""
     scheme = url.split("://", 1)[0].lower()
     if scheme == "memory":
@@ -43,5 +43,5 @@ def create_broker(url: str, *, history: int = 10_000) -> Broker:
     if scheme in {"redis", "rediss"}:
         from app.broadcast.redis import RedisStreamsBroker
 
-        return RedisStreamsBroker(url, history=history)
+        return RedisStreamsBroker(url, history=history, max_age=max_age)
     raise ValueError(f"unknown broker URL scheme {scheme!r}; expected memory:// or redis://")

@@ -49,7 +49,9 @@ async def run_worker(settings: Settings, role: str, body: Body) -> None:
     engine = create_engine(settings)
     try:
         await migrate(engine)
-        broker = create_broker(settings.broker_url, history=settings.broker_history)
+        broker = create_broker(
+            settings.broker_url, history=settings.broker_history, max_age=settings.broker_max_age_seconds
+        )
         await broker.connect()
         try:
             logger.info("worker.started", extra={"role": role, "database": engine.url.get_backend_name()})

@@ -40,7 +40,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(settings.database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_pre_ping=True,  # a connection dropped by a database restart is replaced, not handed out
+        pool_recycle=1800,
+        pool_timeout=10,  # a request waits at most this long for a connection, then fails fast
+        connect_args={"timeout": 10, "server_settings": {"application_name": "backchannel"}},
+    )
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
