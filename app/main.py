@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from app.api import digests, events, health, live, pages, posts, talks
+from app.api import digests, events, exports, health, live, moderation, pages, posts, schedules, sources, talks
 from app.api import metrics as metrics_api
 from app.api.pages import WEB_DIR
 from app.broadcast.broker import create_broker
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
 
-    for module in (health, events, talks, posts, digests, live, pages):
+    for module in (health, events, talks, posts, digests, live, pages, schedules, moderation, exports, sources):
         app.include_router(module.router)
     app.include_router(metrics_api.router)
     return app

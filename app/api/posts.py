@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from app.api.deps import ClientKey, UoW
 from app.api.events import Slug
 from app.api.schemas import NoteCreate, NoteCreated, PostKindFilter, PostPage, VoteRead
+from app.api.throttle import PostRateLimit, VoteRateLimit
 from app.errors import InvalidInput, NotFound
 from app.services import events as event_service
 from app.services import posts as post_service
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
 PostId = Annotated[int, Path(ge=1, le=2**53)]
 
 
-@router.post("", status_code=201, response_model=NoteCreated)
+@router.post("", status_code=201, response_model=NoteCreated, dependencies=[PostRateLimit])
 async def create_note(slug: Slug, body: NoteCreate, uow: UoW, client: ClientKey) -> NoteCreated:
     """Post a note or a question. Returns the post and a delete token (shown once)."""
     event = await event_service.get_event(uow.session, slug)
@@ -71,7 +72,7 @@ async def list_posts(
     return PostPage(items=items, next_cursor=next_cursor)
 
 
-@router.post("/{post_id}/upvote", response_model=VoteRead)
+@router.post("/{post_id}/upvote", response_model=VoteRead, dependencies=[VoteRateLimit])
 async def upvote(slug: Slug, post_id: PostId, uow: UoW, client: ClientKey) -> VoteRead:
     """Upvote a post; each client counts once (409 on a second vote)."""
     event = await event_service.get_event(uow.session, slug)

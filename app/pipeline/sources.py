@@ -23,6 +23,13 @@ def backfill_start(event: Event) -> datetime:
     return event.created_at - timedelta(days=1)
 
 
+def configured_backfill(config: dict[str, object]) -> datetime | None:
+    """An organizer's explicit ``backfill_from`` (ISO time with offset), validated when the source was added."""
+    value = config.get("backfill_from")
+    moment = datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 async def build_source(row: Source, maker: async_sessionmaker[AsyncSession]) -> IngestSource:
     config = row.config or {}
     async with maker() as session:
@@ -37,12 +44,12 @@ async def build_source(row: Source, maker: async_sessionmaker[AsyncSession]) -> 
             str(config["instance_url"]),
             str(config["hashtag"]),
             access_token=config.get("access_token") or None,
-            backfill_from=backfill_start(event),
+            backfill_from=configured_backfill(config) or backfill_start(event),
         )
     if row.kind == "bluesky":
         return JetstreamSource(
             str(config["jetstream_url"]),
             [str(tag) for tag in config.get("hashtags") or event.hashtags],
-            backfill_from=backfill_start(event),
+            backfill_from=configured_backfill(config) or backfill_start(event),
         )
     raise ValueError(f"unknown source kind {row.kind!r}")

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.tables import AuditEntry, Author, BlockedAuthor, ModerationPolicy, Post
+from app.store.tables import AuditEntry, Author, BlockedAuthor, Event, LiveEvent, ModerationPolicy, Post
 
 
 async def get_policy(session: AsyncSession, event_id: int) -> ModerationPolicy | None:
@@ -81,3 +81,25 @@ async def audit_entries(session: AsyncSession, event_id: int, *, before_id: int 
     if before_id is not None:
         stmt = stmt.where(col(AuditEntry.id) < before_id)
     return list((await session.exec(stmt.order_by(col(AuditEntry.id).desc()).limit(limit))).all())
+
+
+async def posts_created_before(session: AsyncSession, event_id: int, cutoff: datetime, limit: int) -> list[Post]:
+    stmt = (
+        select(Post)
+        .where(Post.event_id == event_id, Post.created_at < cutoff, Post.status != "deleted")
+        .order_by(col(Post.id))
+        .limit(limit)
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def post_frames(session: AsyncSession, event_id: int) -> list[LiveEvent]:
+    """Frames that carry a post's text (created/updated), for redaction after an erase."""
+    stmt = select(LiveEvent).where(
+        LiveEvent.event_id == event_id, col(LiveEvent.type).in_(("post.created", "post.updated"))
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def events_with_retention(session: AsyncSession) -> list[Event]:
+    return list((await session.exec(select(Event).where(col(Event.retention_days).is_not(None)))).all())

@@ -1,0 +1,93 @@
+"""Export routes: an event's or a talk's session summary as Markdown, HTML, PDF, JSON, CSV or ZIP.
+
+Public by default (summaries of public posts, with hidden and deleted content removed), rate-limited
+per client; ``BACKCHANNEL_EXPORTS_PUBLIC=false`` makes them organizer-only.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Path, Query, Response
+
+from app.api.deps import BearerToken, SettingsDep, UoW
+from app.api.events import Slug
+from app.api.throttle import ExportRateLimit
+from app.errors import InvalidInput
+from app.export.formats import CONTENT_TYPES, ExportFormat, event_filename, export_event, export_talk, parse_format
+from app.export.formats import talk_filename as export_talk_filename
+from app.services import events as event_service
+from app.services import summaries as summary_service
+from app.services import talks as talk_service
+from app.settings import Settings
+from app.store.tables import Event
+
+router = APIRouter(prefix="/api/events/{slug}", tags=["exports"])
+
+FormatQuery = Annotated[str, Query(max_length=10, description="md, html, pdf, json, csv (and zip for an event)")]
+_HEAVY = (ExportFormat.PDF, ExportFormat.ZIP)
+
+
+def _format(value: str) -> ExportFormat:
+    try:
+        return parse_format(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="format") from None
+
+
+def _check_access(event: Event, token: str | None, settings: Settings) -> None:
+    if not settings.exports_public:
+        event_service.require_organizer(event, token)
+
+
+def _download(body: bytes, fmt: ExportFormat, filename: str) -> Response:
+    return Response(
+        content=body,
+        media_type=CONTENT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/export", response_class=Response, dependencies=[ExportRateLimit])
+async def export_event_summary(
+    slug: Slug,
+    uow: UoW,
+    settings: SettingsDep,
+    token: BearerToken,
+    format: FormatQuery = "md",
+    pdf: Annotated[bool, Query(description="zip only: add a PDF per talk")] = False,
+) -> Response:
+    """The whole event's summary; zip holds every talk's summary plus an index."""
+    event = await event_service.get_event(uow.session, slug)
+    _check_access(event, token, settings)
+    fmt = _format(format)
+    summary = await summary_service.build_event_summary(uow.session, event)
+    render = partial(export_event, summary, fmt, include_pdf=pdf)
+    body = await anyio.to_thread.run_sync(render) if fmt in _HEAVY else render()
+    return _download(body, fmt, event_filename(summary, fmt))
+
+
+@router.get("/talks/{talk_id}/export", response_class=Response, dependencies=[ExportRateLimit])
+async def export_talk_summary(
+    slug: Slug,
+    talk_id: Annotated[int, Path(ge=1, le=2**53)],
+    uow: UoW,
+    settings: SettingsDep,
+    token: BearerToken,
+    format: FormatQuery = "md",
+) -> Response:
+    """One talk's summary."""
+    event = await event_service.get_event(uow.session, slug)
+    _check_access(event, token, settings)
+    fmt = _format(format)
+    if fmt is ExportFormat.ZIP:
+        raise InvalidInput(
+            "zip is only for a whole event; a talk exports as md, html, pdf, json or csv", field="format"
+        )
+    talk = await talk_service.get_talk(uow, event, talk_id)
+    summary = await summary_service.build_talk_summary(uow.session, event, talk)
+    render = partial(export_talk, summary, fmt)
+    body = await anyio.to_thread.run_sync(render) if fmt in _HEAVY else render()
+    return _download(body, fmt, export_talk_filename(summary, fmt))

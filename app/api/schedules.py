@@ -1,0 +1,147 @@
+"""Schedule import route: an uploaded file (multipart) or a URL (JSON) in, the import report out."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from app.api.deps import BearerToken, SettingsDep, UoW
+from app.api.events import Slug
+from app.errors import BackchannelError, InvalidInput
+from app.services import events as event_service
+from app.services import schedules as schedule_service
+from app.settings import Settings
+from ingest.schedules import ScheduleError, fetch_schedule, load_schedule
+from ingest.schedules.loader import name_from_url
+
+router = APIRouter(prefix="/api/events/{slug}", tags=["organizer"])
+
+_CHUNK = 1 << 16
+
+
+class ScheduleUrl(BaseModel):
+    url: str = Field(min_length=1, max_length=2000)
+    model_config = {"extra": "forbid"}
+
+
+class ImportReportRead(BaseModel):
+    talks: int
+    rooms: int
+    persons: int
+    created: int
+    updated: int
+    unchanged: int
+    cancelled: int
+    warnings: list[str]
+
+
+class PayloadTooLarge(BackchannelError):
+    status_code = 413
+
+
+class UnsupportedMediaType(BackchannelError):
+    status_code = 415
+
+
+async def _read_upload(request: Request, max_bytes: int) -> tuple[bytes, str]:
+    async with request.form(max_files=1, max_fields=5) as form:  # closes the spooled upload files
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("send the schedule file in the multipart field 'file'", field="file")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await upload.read(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"the schedule is over the {max_bytes:,}-byte limit", field="file")
+            chunks.append(chunk)
+        return b"".join(chunks), (upload.filename or "schedule")[:200]
+
+
+async def _read_url(request: Request, settings: Settings) -> tuple[bytes, str]:
+    raw = await request.body()
+    if len(raw) > 10_000:
+        raise PayloadTooLarge("the JSON body is too large", field="url")
+    try:
+        body = ScheduleUrl.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        errors = exc.errors() if isinstance(exc, ValidationError) else []
+        field = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else "url"
+        raise InvalidInput('send JSON {"url": "https://…"} or a multipart file', field=field) from None
+    await schedule_service.check_fetch_url(body.url, allow_private=settings.schedule_fetch_allow_private)
+    data = await fetch_schedule(
+        body.url, max_bytes=settings.schedule_max_bytes, timeout=settings.schedule_fetch_timeout
+    )
+    return data, name_from_url(body.url)[:200]
+
+
+def _schedule_error(exc: ScheduleError) -> JSONResponse:
+    detail: dict[str, Any] = {
+        "message": str(exc),
+        "field": "file",
+        "reason": exc.reason,
+        "source": exc.source,
+        "line": exc.line,
+        "column": exc.column,
+        "schedule_field": exc.field,
+    }
+    return JSONResponse({"error": detail}, status_code=422)
+
+
+@router.post(
+    "/schedule",
+    response_model=ImportReportRead,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}
+                },
+            }
+        }
+    },
+)
+async def import_schedule(slug: Slug, request: Request, uow: UoW, token: BearerToken, settings: SettingsDep) -> Any:
+    """Import a pretalx/frab JSON, frab XML or iCalendar schedule (organizer); re-import updates talks by guid."""
+    event = await event_service.get_event(uow.session, slug)
+    event_service.require_organizer(event, token)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.schedule_max_bytes + 100_000:
+        raise PayloadTooLarge(f"the schedule is over the {settings.schedule_max_bytes:,}-byte limit", field="file")
+    content_type = request.headers.get("content-type", "").lower()
+    try:
+        if content_type.startswith("multipart/form-data"):
+            data, filename = await _read_upload(request, settings.schedule_max_bytes)
+        elif content_type.startswith("application/json"):
+            data, filename = await _read_url(request, settings)
+        else:
+            raise UnsupportedMediaType(
+                'send the schedule as multipart/form-data (field "file") or JSON {"url": "https://…"}', field="file"
+            )
+        load = partial(
+            load_schedule,
+            data,
+            filename=filename,
+            schema_dir=settings.schedule_schema_dir,
+            default_time_zone=event.time_zone,
+        )
+        schedule = await anyio.to_thread.run_sync(load)
+    except ScheduleError as exc:
+        return _schedule_error(exc)
+    report = await schedule_service.import_schedule(uow, event, schedule)
+    await uow.commit()
+    return ImportReportRead(**report.as_dict())

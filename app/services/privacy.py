@@ -1,0 +1,106 @@
+"""Privacy: erase everything by a handle, opt an author out of credits, purge posts past the event's retention.
+
+Erased and purged posts become tombstones (status ``deleted``, text erased) so a re-delivery from
+the source cannot bring them back; their live frames are redacted so a resuming follower never
+replays the text. Exports only ever read visible posts, so all of this vanishes from later exports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from app.errors import NotFound
+from app.services.moderation import audit
+from app.services.posts import remove_post
+from app.services.unit_of_work import UnitOfWork
+from app.store import moderation as moderation_store
+from app.store.tables import Author, Event
+from app.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+PURGE_BATCH = 500
+_ANONYMOUS = {"name": None, "handle": None, "url": None}
+
+
+def _anonymous_handle(source: str, handle: str) -> str:
+    return "erased-" + hashlib.sha256(f"{source}:{handle}".encode()).hexdigest()[:16]
+
+
+async def redact_frames(uow: UnitOfWork, event: Event, post_ids: Iterable[int]) -> int:
+    """Blank the text and author of these posts in the stored live log (their later post.deleted stays)."""
+    assert event.id is not None
+    wanted = set(post_ids)
+    if not wanted:
+        return 0
+    redacted = 0
+    for frame in await moderation_store.post_frames(uow.session, event.id):
+        data = frame.data
+        if isinstance(data, dict) and data.get("id") in wanted and data.get("text") != "":
+            frame.data = {**data, "text": "", "author": dict(_ANONYMOUS), "url": None, "media_descriptions": []}
+            uow.session.add(frame)
+            redacted += 1
+    return redacted
+
+
+async def erase_author(uow: UnitOfWork, event: Event, source: str, handle: str) -> int:
+    """Erase every post by ``source:handle`` in this event and anonymise the author; returns posts erased."""
+    assert event.id is not None
+    author = await moderation_store.find_author(uow.session, source, handle)
+    if author is None or author.id is None:
+        raise NotFound(f"no author {source}:{handle}", field="handle")
+    posts = await moderation_store.author_posts(uow.session, event.id, author.id, ("visible", "hidden", "held"))
+    for post in posts:
+        await remove_post(uow, event, post)
+    await redact_frames(uow, event, [p.id for p in posts if p.id is not None])
+    _anonymise(author)
+    uow.session.add(author)
+    # The audit entry names a hash, not the handle: the log must not undo the erase.
+    await audit(uow, event, "privacy.erase", _anonymous_handle(source, handle), posts_erased=len(posts))
+    logger.info("privacy.erased", extra={"event": event.slug, "posts": len(posts)})
+    return len(posts)
+
+
+def _anonymise(author: Author) -> None:
+    author.handle = _anonymous_handle(author.source, author.handle)
+    author.display_name = None
+    author.url = None
+    author.opted_out = True
+
+
+async def opt_out(uow: UnitOfWork, event: Event, source: str, handle: str, opted_out: bool = True) -> Author:
+    """Keep (or stop keeping) an author out of the top contributors of every summary."""
+    author = await moderation_store.find_author(uow.session, source, handle)
+    if author is None:
+        raise NotFound(f"no author {source}:{handle}", field="handle")
+    author.opted_out = opted_out
+    uow.session.add(author)
+    await audit(uow, event, "privacy.opt_out" if opted_out else "privacy.opt_in", f"{source}:{handle}")
+    return author
+
+
+async def purge_expired(uow: UnitOfWork, event: Event) -> int:
+    """Erase posts older than the event's ``retention_days``; returns how many (0 when no retention is set)."""
+    assert event.id is not None
+    if event.retention_days is None:
+        return 0
+    cutoff = utcnow() - timedelta(days=event.retention_days)
+    erased: list[int] = []
+    while batch := await moderation_store.posts_created_before(uow.session, event.id, cutoff, PURGE_BATCH):
+        for post in batch:
+            await remove_post(uow, event, post)
+        await uow.session.flush()
+        erased.extend(p.id for p in batch if p.id is not None)
+    await redact_frames(uow, event, erased)
+    purged = len(erased)
+    if purged:
+        await audit(uow, event, "privacy.purge", "retention", retention_days=event.retention_days, posts_purged=purged)
+    logger.info("privacy.purged", extra={"event": event.slug, "posts": purged})
+    return purged
+
+
+async def events_with_retention(uow: UnitOfWork) -> list[Event]:
+    return await moderation_store.events_with_retention(uow.session)

@@ -1,0 +1,65 @@
+"""Per-client rate limits with the `limits` library: a client key and a category in, allowed or retry-after out.
+
+In-memory counters in embedded mode; Redis when the broker is Redis, so every replica shares counts.
+A failing Redis lets requests through (logged) rather than taking posting down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    retry_after: int = 0  # seconds until the client may try again
+
+
+def storage_url(broker_url: str) -> str:
+    for scheme in ("redis://", "rediss://"):
+        if broker_url.startswith(scheme):
+            return "async+" + broker_url
+    return "async+memory://"
+
+
+class RateLimiter:
+    """Named categories (``posts``, ``votes``, ``exports``), each a list of limits that must all pass."""
+
+    def __init__(self, limits: dict[str, str], url: str = "async+memory://") -> None:
+        self.limits: dict[str, list[RateLimitItem]] = {name: parse_many(value) for name, value in limits.items()}
+        options = {"implementation": "redispy"} if "redis" in url else {}
+        self.storage: Storage = storage_from_string(url, **options)  # type: ignore[arg-type]
+        self.strategy = MovingWindowRateLimiter(self.storage)
+
+    async def hit(self, category: str, client: str) -> Decision:
+        try:
+            for item in self.limits.get(category, []):
+                if not await self.strategy.hit(item, category, client):
+                    stats = await self.strategy.get_window_stats(item, category, client)
+                    return Decision(False, max(1, math.ceil(stats.reset_time - time.time())))
+        except Exception as exc:  # a storage outage must not turn every post into an error
+            logger.warning("ratelimit.storage_failed", extra={"category": category, "error": str(exc)})
+        return Decision(True)
+
+
+def create_rate_limiter(settings: Settings) -> RateLimiter:
+    return RateLimiter(
+        {
+            "posts": settings.rate_limit_posts,
+            "votes": settings.rate_limit_votes,
+            "exports": settings.rate_limit_exports,
+        },
+        storage_url(settings.broker_url),
+    )

@@ -1,0 +1,164 @@
+"""Schedule import into an event: a parsed Schedule in, talks upserted by guid and an ImportReport out.
+
+Talks are matched by ``guid``: changed times, rooms or titles update the talk in place (posts stay
+attached), talks no longer in the file are marked cancelled, never deleted. Also the URL policy for
+fetching a schedule (http(s) only, no private or loopback addresses unless allowed).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from app.errors import InvalidInput
+from app.services.talks import upsert_talk
+from app.services.unit_of_work import UnitOfWork
+from app.store import talks as talk_store
+from app.store.tables import Event
+from ingest.schedules import Schedule, ScheduledTalk
+
+logger = logging.getLogger(__name__)
+
+# Column limits of the talk table: longer values from a schedule are cut, never refused.
+_LIMITS = {"title": 500, "subtitle": 500, "room": 200, "track": 200, "code": 100, "url": 1000,
+           "feedback_url": 1000, "language": 20}  # fmt: skip
+GUID_LIMIT = 200
+
+
+@dataclass(slots=True)
+class ImportReport:
+    talks: int = 0  # talks in the file
+    rooms: int = 0
+    persons: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    cancelled: int = 0  # talks of the event no longer in the file, now marked cancelled
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "talks": self.talks,
+            "rooms": self.rooms,
+            "persons": self.persons,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "cancelled": self.cancelled,
+            "warnings": list(self.warnings),
+        }
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None
+
+
+def talk_fields(talk: ScheduledTalk) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "title": talk.title,
+        "subtitle": talk.subtitle,
+        "abstract": talk.abstract or "",
+        "description": talk.description or "",
+        "room": talk.room,
+        "track": talk.track,
+        "start": talk.start,
+        "end": talk.end,
+        "speakers": [person.name for person in talk.speakers if person.name],
+        "code": talk.code,
+        "url": talk.url,
+        "feedback_url": talk.feedback_url,
+        "language": talk.language,
+        "cancelled": talk.cancelled,
+    }
+    for key, limit in _LIMITS.items():
+        fields[key] = _cut(fields[key], limit)  # type: ignore[arg-type]
+    return fields
+
+
+def _persons(schedule: Schedule) -> int:
+    return len({person.code or person.name for talk in schedule.talks for person in talk.speakers})
+
+
+async def import_schedule(uow: UnitOfWork, event: Event, schedule: Schedule) -> ImportReport:
+    """Upsert every talk of ``schedule`` into ``event`` by guid; cancel the event's talks the file no longer has."""
+    assert event.id is not None
+    report = ImportReport(
+        talks=len(schedule.talks),
+        rooms=len(schedule.rooms) or len({t.room for t in schedule.talks if t.room}),
+        persons=_persons(schedule),
+        warnings=list(schedule.warnings),
+    )
+    existing = {talk.guid: talk for talk in await talk_store.list_for_event(uow.session, event.id)}
+    seen: set[str] = set()
+    for talk in schedule.talks:
+        if len(talk.guid) > GUID_LIMIT:
+            report.warnings.append(f"talk {talk.title[:80]!r}: guid longer than {GUID_LIMIT} characters, skipped")
+            continue
+        seen.add(talk.guid)
+        before = existing.get(talk.guid)
+        version = before.version if before is not None else None
+        fields = talk_fields(talk)
+        if talk.end <= talk.start:
+            # A zero-length slot (some schedules have them) still needs an end after its start.
+            report.warnings.append(f"talk {talk.guid}: no duration; given one minute")
+            fields["end"] = talk.start + timedelta(minutes=1)
+        stored, created = await upsert_talk(uow, event, talk.guid, fields)
+        if created:
+            report.created += 1
+        elif stored.version != version:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    for guid, talk in existing.items():
+        if guid not in seen and not talk.cancelled:
+            await upsert_talk(uow, event, guid, {"cancelled": True})
+            report.cancelled += 1
+    logger.info(
+        "schedule.imported",
+        extra={"event": event.slug, **{k: v for k, v in report.as_dict().items() if k != "warnings"}},
+    )
+    return report
+
+
+# ----------------------------------------------------------------------------- URL policy
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_fetch_url(url: str, *, allow_private: bool) -> None:
+    """Refuse non-http(s) URLs and hosts that resolve to private, loopback or link-local addresses.
+
+    The check resolves the name once; it keeps honest mistakes and simple SSRF out, not a DNS
+    server that answers differently a moment later.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"not a URL: {exc}", field="url") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("only http:// and https:// URLs can be fetched", field="url")
+    if allow_private:
+        return
+    host = parts.hostname
+    try:
+        infos = await anyio.getaddrinfo(host, port or (443 if parts.scheme.lower() == "https" else 80))
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"cannot resolve {host!r}: {exc}", field="url") from None
+    addresses = {str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)}
+    if not addresses or not all(_public(a) for a in addresses):
+        raise InvalidInput(
+            f"{host!r} is a private or local address; schedules are fetched from the internet", field="url"
+        )

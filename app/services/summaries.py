@@ -1,0 +1,290 @@
+"""Session summaries from the database: an event (and a talk) in, the app.export.summary records out.
+
+Only visible posts count: hidden, held and deleted posts never appear, takeaways whose representative
+post is gone are dropped, and citations of posts no longer visible are skipped. Authors who opted out
+are never named among top contributors. Activity and bursts come from the clustering stage's digest,
+or are counted per minute from the posts when there is no digest yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.export.summary import (
+    HALLWAY_GUID,
+    ActivityPoint,
+    Burst,
+    Citation,
+    Contributor,
+    EventSummary,
+    PostRow,
+    QuestionEntry,
+    TakeawayEntry,
+    TalkSummary,
+    TopicSummary,
+)
+from app.store import digests as digest_store
+from app.store import posts as post_store
+from app.store import summaries as summary_store
+from app.store import talks as talk_store
+from app.store.tables import Author, Event, Post, Talk, TalkDigest
+from app.store.types import utcnow
+
+TOP_CONTRIBUTORS = 10
+
+
+class _Context:
+    """What every talk of one summary shares: visible posts by id, replies, authors."""
+
+    def __init__(self, posts: Sequence[Post], replies: Sequence[Post], authors: dict[int, Author]) -> None:
+        self.posts = {p.id: p for p in posts if p.id is not None}
+        self.replies: dict[int, list[Post]] = defaultdict(list)
+        for reply in replies:
+            if reply.reply_to_id is not None:
+                self.replies[reply.reply_to_id].append(reply)
+        self.authors = authors
+
+    def citation(self, post: Post) -> Citation:
+        author = self.authors.get(post.author_id) if post.author_id else None
+        assert post.id is not None
+        return Citation(
+            post_id=post.id,
+            author_name=(author.display_name or author.handle) if author else "",
+            author_handle=author.handle if author else "",
+            url=post.url,
+            source=post.source,
+            text=post.text,
+            created_at=post.created_at,
+        )
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _topics(digest: TalkDigest | None, context: _Context) -> tuple[TopicSummary, ...]:
+    if digest is None:
+        return ()
+    meta: dict[Any, dict[str, Any]] = {t.get("id"): t for t in digest.topics if isinstance(t, dict)}
+    grouped: dict[Any, list[TakeawayEntry]] = defaultdict(list)
+    labels: dict[Any, tuple[str, tuple[str, ...]]] = {}
+    for raw in digest.takeaways:
+        if not isinstance(raw, dict):
+            continue
+        post_ids = [i for i in raw.get("post_ids", []) if isinstance(i, int)]
+        # The takeaway's text is its representative post's: gone with that post, it must go too.
+        if post_ids and post_ids[0] not in context.posts:
+            continue
+        citations = tuple(context.citation(context.posts[i]) for i in post_ids if i in context.posts)
+        topic_id = raw.get("topic_id")
+        labels.setdefault(topic_id, (str(raw.get("label", "")), tuple(raw.get("keyphrases", []))))
+        grouped[topic_id].append(
+            TakeawayEntry(
+                text=str(raw.get("text", "")),
+                kind=str(raw.get("kind", "takeaway")),
+                count=int(raw.get("count", 1) or 1),
+                votes=int(raw.get("votes", 0) or 0),
+                citations=citations,
+            )
+        )
+    topics: list[TopicSummary] = []
+    order = [t for t in meta if t in grouped] + [t for t in grouped if t not in meta]
+    for index, topic_id in enumerate(order):
+        info = meta.get(topic_id, {})
+        label, keyphrases = labels.get(topic_id, ("", ()))
+        topics.append(
+            TopicSummary(
+                id=int(topic_id) if isinstance(topic_id, int) else -(index + 1),
+                label=str(info.get("label") or label),
+                keyphrases=tuple(str(k) for k in (info.get("keyphrases") or keyphrases)),
+                takeaways=tuple(grouped[topic_id]),
+            )
+        )
+    return tuple(topics)
+
+
+def _questions(posts: Iterable[Post], context: _Context) -> tuple[QuestionEntry, ...]:
+    entries = []
+    for post in posts:
+        if post.kind != "question" or post.id is None:
+            continue
+        answers = tuple(context.citation(r) for r in context.replies.get(post.id, []))
+        entries.append(QuestionEntry(question=context.citation(post), votes=post.upvotes, answers=answers))
+    return tuple(entries)
+
+
+def _activity(digest: TalkDigest | None, posts: Sequence[Post]) -> tuple[ActivityPoint, ...]:
+    points: list[ActivityPoint] = []
+    for row in digest.activity if digest is not None else []:
+        if isinstance(row, list | tuple) and len(row) >= 2:
+            moment = _moment(row[0])
+            if moment is not None and isinstance(row[1], int):
+                points.append(ActivityPoint(minute=moment, count=row[1]))
+    if points:
+        return tuple(points)
+    per_minute = Counter(p.created_at.replace(second=0, microsecond=0) for p in posts)
+    return tuple(ActivityPoint(minute=m, count=c) for m, c in sorted(per_minute.items()))
+
+
+def _bursts(digest: TalkDigest | None) -> tuple[Burst, ...]:
+    bursts: list[Burst] = []
+    for raw in digest.bursts if digest is not None else []:
+        if not isinstance(raw, dict):
+            continue
+        start, end = _moment(raw.get("start")), _moment(raw.get("end"))
+        if start is not None and end is not None:
+            bursts.append(
+                Burst(start=start, end=end, peak=int(raw.get("peak", 0) or 0), label=str(raw.get("label", "")))
+            )
+    return tuple(bursts)
+
+
+def _contributors(posts: Sequence[Post], authors: dict[int, Author]) -> tuple[Contributor, ...]:
+    counts = Counter(p.author_id for p in posts if p.author_id is not None)
+    result: list[Contributor] = []
+    for author_id, count in counts.most_common():
+        author = authors.get(author_id)
+        # Anonymous in-app notes have a generated handle; naming it would credit no one.
+        if author is None or author.opted_out or (author.handle.startswith("anon-") and not author.display_name):
+            continue
+        result.append(Contributor(name=author.display_name or author.handle, handle=author.handle, count=count))
+        if len(result) == TOP_CONTRIBUTORS:
+            break
+    return tuple(result)
+
+
+def _rows(posts: Sequence[Post], context: _Context, guid: str | None, labels: dict[int, str]) -> tuple[PostRow, ...]:
+    rows = []
+    for post in posts:
+        author = context.authors.get(post.author_id) if post.author_id else None
+        assert post.id is not None
+        rows.append(
+            PostRow(
+                id=post.id,
+                created_at=post.created_at,
+                source=post.source,
+                author=(author.display_name or author.handle) if author else "",
+                handle=author.handle if author else "",
+                kind=post.kind,
+                talk_guid=guid,
+                topic_label=labels.get(post.topic_id) if post.topic_id is not None else None,
+                upvotes=post.upvotes,
+                boosts=post.boosts,
+                text=post.text,
+                url=post.url,
+            )
+        )
+    return tuple(rows)
+
+
+def _talk_summary(
+    event: Event, talk: Talk | None, posts: Sequence[Post], digest: TalkDigest | None, context: _Context
+) -> TalkSummary:
+    labels = {
+        t["id"]: str(t.get("label", ""))
+        for t in (digest.topics if digest else [])
+        if isinstance(t, dict) and isinstance(t.get("id"), int)
+    }
+    guid = talk.guid if talk is not None else HALLWAY_GUID
+    common: dict[str, Any] = {
+        "event_name": event.name,
+        "event_slug": event.slug,
+        "time_zone": event.time_zone,
+        "topics": _topics(digest, context),
+        "questions": _questions(posts, context),
+        "activity": _activity(digest, posts),
+        "bursts": _bursts(digest),
+        "counts_by_source": dict(Counter(p.source for p in posts)),
+        "counts_by_language": dict(Counter(p.language or "unknown" for p in posts)),
+        "top_contributors": _contributors(posts, context.authors),
+        "posts": _rows(posts, context, guid if talk is not None else None, labels),
+    }
+    if talk is None:
+        return TalkSummary(guid=HALLWAY_GUID, title="Hallway", **common)
+    return TalkSummary(
+        guid=talk.guid,
+        title=talk.title,
+        speakers=tuple(talk.speakers),
+        start=talk.start,
+        end=talk.end,
+        room=talk.room,
+        track=talk.track,
+        url=talk.url,
+        feedback_url=talk.feedback_url,
+        slug=talk.code,
+        **common,
+    )
+
+
+async def _context(
+    session: AsyncSession, event_id: int, posts: Sequence[Post], digests: Iterable[TalkDigest]
+) -> _Context:
+    cited = {
+        i
+        for d in digests
+        for t in d.takeaways
+        if isinstance(t, dict)
+        for i in t.get("post_ids", [])
+        if isinstance(i, int)
+    }
+    known = {p.id for p in posts}
+    extra = await summary_store.posts_by_id(session, event_id, [i for i in cited if i not in known])
+    replies = await summary_store.visible_replies(
+        session, event_id, [p.id for p in posts if p.kind == "question" and p.id is not None]
+    )
+    everything = [*posts, *extra.values(), *replies]
+    authors = await post_store.authors_by_id(session, [p.author_id for p in everything if p.author_id])
+    return _Context([*posts, *extra.values()], replies, authors)
+
+
+async def build_talk_summary(session: AsyncSession, event: Event, talk: Talk) -> TalkSummary:
+    """One talk's summary from its visible posts and its digest."""
+    assert event.id is not None and talk.id is not None
+    posts = await summary_store.visible_posts(session, event.id, talk_ids=[talk.id])
+    digest = await digest_store.get(session, event.id, talk.id)
+    context = await _context(session, event.id, posts, [digest] if digest else [])
+    return _talk_summary(event, talk, posts, digest, context)
+
+
+async def build_event_summary(session: AsyncSession, event: Event) -> EventSummary:
+    """Every talk plus the hallway (when it has posts or a digest); cancelled talks without posts are left out."""
+    assert event.id is not None
+    posts = await summary_store.visible_posts(session, event.id)
+    digests = await digest_store.list_for_event(session, event.id)
+    by_talk: dict[int | None, list[Post]] = defaultdict(list)
+    for post in posts:
+        by_talk[post.talk_id].append(post)
+    digest_of = {d.talk_id: d for d in digests}
+    context = await _context(session, event.id, posts, digests)
+    talks = [
+        _talk_summary(event, talk, by_talk.get(talk.id, []), digest_of.get(talk.id), context)
+        for talk in await talk_store.list_for_event(session, event.id)
+        if not talk.cancelled or by_talk.get(talk.id)
+    ]
+    hallway = None
+    if by_talk.get(None) or None in digest_of:
+        hallway = _talk_summary(event, None, by_talk.get(None, []), digest_of.get(None), context)
+    return EventSummary(
+        name=event.name,
+        slug=event.slug,
+        start_date=event.starts_on,
+        end_date=event.ends_on,
+        time_zone=event.time_zone,
+        generated_at=utcnow(),
+        talks=tuple(talks),
+        hallway=hallway,
+    )
