@@ -171,6 +171,10 @@ def test_pages_fit_a_phone_and_a_projector(
             ("embed", f"/embed/{live_server.slug}/talks/{talk}"),
         ):
             tab.goto(live_server.url + path)
+            if label == "organize":
+                tab.fill("#token-input", live_server.token)
+                tab.click("#token-form button[type=submit]")
+                tab.locator("#console").wait_for()
             tab.wait_for_load_state("networkidle")
             tab.screenshot(path=str(ARTIFACTS / f"{label}-{name}.png"), full_page=label != "wall")
             overflow = tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -196,6 +200,10 @@ def test_accessibility_audit_finds_nothing_serious(
     try:
         page = context.new_page()
         page.goto(live_server.url + path)
+        if view == "organize":  # audit the unlocked console, not just the token form
+            page.fill("#token-input", live_server.token)
+            page.click("#token-form button[type=submit]")
+            page.locator("#console").wait_for()
         page.wait_for_load_state("networkidle")
         page.add_script_tag(path=str(axe_script))
         result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
@@ -214,3 +222,35 @@ def test_the_page_sends_a_strict_content_security_policy(page: Any, live_server:
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert re.search(r"frame-ancestors 'none'", policy)
+
+
+def _unlock_console(page: Any, live: LiveServer, token: str) -> None:
+    page.goto(f"{live.url}/e/{live.slug}/organize")
+    page.fill("#token-input", token)
+    page.click("#token-form button[type=submit]")
+
+
+def test_the_console_refuses_a_wrong_token(page: Any, live_server: LiveServer) -> None:
+    _unlock_console(page, live_server, "not-the-token")
+    expect(page.locator("#token-error")).to_contain_text("not this event's organizer token")
+    assert page.locator("#console").is_hidden()
+
+
+def test_an_organizer_hides_a_post_and_followers_stop_seeing_it(
+    page: Any, browser: Any, live_server: LiveServer
+) -> None:
+    unwanted = live_server.post_note("Buy cheap watches at spam.example")
+    follower = browser.new_context()
+    try:
+        reader = follower.new_page()
+        _open_event(reader, live_server)
+        expect(reader.locator(FEED, has_text="Buy cheap watches")).to_have_count(1)
+        _unlock_console(page, live_server, live_server.token)
+        page.click("button[data-queue=recent]")
+        item = page.locator(f".queue-item[data-post-id='{unwanted['id']}']")
+        item.locator("button[data-action=hide]").click()
+        expect(reader.locator(FEED, has_text="Buy cheap watches")).to_have_count(0, timeout=3000)
+        page.click("button[data-queue=hidden]")
+        expect(page.locator(f".queue-item[data-post-id='{unwanted['id']}']")).to_be_visible()
+    finally:
+        follower.close()

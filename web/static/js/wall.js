@@ -25,7 +25,7 @@
     timer = null;
     const rotating = body.classList.contains("layout-single") && panels().length > 1;
     body.classList.toggle("rotating", rotating);
-    if (!rotating) { show(0); return; }
+    if (!rotating) { panels().forEach((p) => { p.hidden = false; }); return; }
     show(index);
     timer = setInterval(() => show(index + 1), ROTATE_MS);
   }

@@ -1,0 +1,326 @@
+// Backchannel organizer console: moderation, rules, sources, schedule import and exports over the REST API.
+// The page holds no secrets: the organizer pastes the token, it is kept in sessionStorage and sent as a Bearer
+// header. Sections whose API this server does not offer say so instead of failing. User text goes in as text.
+(() => {
+  "use strict";
+  const slug = document.body.dataset.organize;
+  if (!slug) return;
+  const base = `/api/events/${encodeURIComponent(slug)}`;
+  const tokenKey = `bc_token:${slug}`;
+  const zone = document.body.dataset.tz || "UTC";
+  const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short", timeZone: zone });
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, cls, text) => {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+  const button = (label, action, extra = {}) => {
+    const b = el("button", "secondary", label);
+    b.type = "button";
+    b.dataset.action = action;
+    Object.assign(b.dataset, extra);
+    return b;
+  };
+  const status = (text) => { $("console-status").textContent = text; };
+
+  let token = sessionStorage.getItem(tokenKey) || "";
+
+  class ApiError extends Error {
+    constructor(message, code) { super(message); this.code = code; }
+  }
+  async function api(path, { method = "GET", body, raw = false } = {}) {
+    const headers = { Authorization: `Bearer ${token}` };
+    let payload = body;
+    if (body !== undefined && !(body instanceof FormData)) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await fetch(base + path, { method, headers, body: payload, cache: "no-store" });
+    if (!response.ok) {
+      let message = response.statusText;
+      try {
+        const data = await response.json();
+        message = data.error?.message || (typeof data.detail === "string" ? data.detail : message);
+      } catch { /* not JSON */ }
+      if (response.status === 404 && message === "Not Found") message = "not available on this server yet";
+      if (response.status === 429) message = `too many requests; try again in ${response.headers.get("Retry-After") || "a few"} seconds`;
+      throw new ApiError(message, response.status);
+    }
+    if (raw) return response;
+    return response.status === 204 ? null : response.json();
+  }
+  const unavailable = (error) => error instanceof ApiError && error.code === 404 && error.message.includes("not available");
+
+  // ---- unlocking ----
+  async function unlock() {
+    $("token-error").textContent = "";
+    try {
+      await api("/moderation/policy");
+    } catch (error) {
+      if (error.code === 401 || error.code === 403) {
+        $("token-error").textContent = "That token is not this event's organizer token.";
+        sessionStorage.removeItem(tokenKey);
+        return;
+      }
+      if (!unavailable(error)) { $("token-error").textContent = `Could not check the token: ${error.message}`; return; }
+    }
+    sessionStorage.setItem(tokenKey, token);
+    $("token-form").hidden = true;
+    $("token-ok").hidden = false;
+    $("console").hidden = false;
+    status("Console unlocked.");
+    loadAll();
+  }
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    token = $("token-input").value.trim();
+    $("token-input").value = "";
+    if (token) unlock();
+  });
+  $("token-forget").addEventListener("click", () => {
+    sessionStorage.removeItem(tokenKey);
+    token = "";
+    $("console").hidden = true;
+    $("token-ok").hidden = true;
+    $("token-form").hidden = false;
+    $("token-input").focus();
+  });
+
+  // ---- moderation queue ----
+  let queue = "queue";
+  async function loadQueue() {
+    const list = $("queue-list");
+    const notice = $("queue-notice");
+    notice.textContent = "Loading…";
+    try {
+      const path = queue === "recent" ? "/posts?limit=50" : queue === "hidden" ? "/moderation/hidden" : "/moderation/queue";
+      const data = await api(path);
+      list.replaceChildren(...data.items.map(renderQueueItem));
+      notice.textContent = data.items.length ? "" : {
+        queue: "Nothing is waiting for approval.", recent: "No posts yet.", hidden: "No hidden posts.",
+      }[queue];
+    } catch (error) {
+      list.replaceChildren();
+      notice.textContent = unavailable(error) ? "Moderation is not available on this server yet." : `Could not load: ${error.message}`;
+    }
+  }
+  function renderQueueItem(p) {
+    const li = el("li", `queue-item${p.status === "hidden" ? " hidden-post" : ""}`);
+    li.dataset.postId = p.id;
+    const meta = el("p", "meta");
+    const who = p.author.name || (p.author.handle && !p.author.handle.startsWith("anon-") ? p.author.handle : "Anonymous");
+    meta.append(el("span", "author", who), ` via ${p.source} · `, el("span", null, timeFmt.format(new Date(p.created_at))));
+    if (p.kind !== "other") meta.append(" ", el("span", "badge", p.kind));
+    if (p.status !== "visible") meta.append(" ", el("span", "badge", p.status));
+    if (p.pinned) meta.append(" ", el("span", "badge pin", "pinned"));
+    if (p.moderation_reason) meta.append(" ", el("span", "notice", `(${p.moderation_reason})`));
+    const actions = el("div", "actions");
+    if (p.status === "pending") actions.append(button("Approve", "approve"));
+    if (p.status === "hidden") actions.append(button("Unhide", "unhide"));
+    else actions.append(button("Hide", "hide"));
+    actions.append(p.pinned ? button("Unpin", "unpin") : button("Pin", "pin"));
+    if (p.author.handle) actions.append(button("Block author", "block", { source: p.source, handle: p.author.handle }));
+    li.append(meta, el("p", "text", p.text), actions);
+    return li;
+  }
+  for (const tab of document.querySelectorAll("[data-queue]")) {
+    tab.addEventListener("click", () => {
+      queue = tab.dataset.queue;
+      document.querySelectorAll("[data-queue]").forEach((t) => t.setAttribute("aria-pressed", String(t === tab)));
+      loadQueue();
+    });
+  }
+  $("queue-refresh").addEventListener("click", loadQueue);
+  $("queue-list").addEventListener("click", async (event) => {
+    const b = event.target.closest("button[data-action]");
+    if (!b) return;
+    const id = b.closest(".queue-item").dataset.postId;
+    b.disabled = true;
+    try {
+      if (b.dataset.action === "block") {
+        const result = await api("/moderation/blocks", { method: "POST", body: { source: b.dataset.source, handle: b.dataset.handle } });
+        status(`Blocked ${result.handle}; ${result.posts_hidden ?? 0} posts hidden.`);
+        loadBlocks();
+      } else {
+        await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
+        status({ approve: "Post approved.", hide: "Post hidden.", unhide: "Post shown again.", pin: "Post pinned.", unpin: "Post unpinned." }[b.dataset.action]);
+      }
+      await loadQueue();
+    } catch (error) {
+      $("queue-notice").textContent = `Could not ${b.dataset.action}: ${error.message}`;
+    } finally {
+      b.disabled = false;
+    }
+  });
+
+  // ---- rules and blocks ----
+  async function loadPolicy() {
+    try {
+      const policy = await api("/moderation/policy");
+      $("policy-premod").checked = policy.premoderation;
+      $("policy-keywords").value = policy.keywords.join("\n");
+      $("policy-rate").value = policy.max_posts_per_minute ?? "";
+    } catch (error) {
+      $("policy-error").textContent = unavailable(error) ? "Rules are not available on this server yet." : error.message;
+      $("policy-form").querySelector("button[type=submit]").disabled = unavailable(error);
+    }
+  }
+  $("policy-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("policy-error").textContent = "";
+    const rate = $("policy-rate").value.trim();
+    try {
+      await api("/moderation/policy", {
+        method: "PATCH",
+        body: {
+          premoderation: $("policy-premod").checked,
+          keywords: $("policy-keywords").value.split("\n").map((k) => k.trim()).filter(Boolean),
+          max_posts_per_minute: rate ? Number(rate) : null,
+        },
+      });
+      status("Rules saved.");
+    } catch (error) {
+      $("policy-error").textContent = `Not saved: ${error.message}`;
+    }
+  });
+  async function loadBlocks() {
+    const list = $("blocks-list");
+    try {
+      const data = await api("/moderation/blocks");
+      list.replaceChildren(...data.items.map((b) => {
+        const li = el("li", null, `${b.handle} (${b.source}) `);
+        li.append(button("Unblock", "unblock", { source: b.source, handle: b.handle }));
+        return li;
+      }));
+      if (!data.items.length) list.replaceChildren(el("li", "notice", "Nobody is blocked."));
+    } catch (error) {
+      list.replaceChildren(el("li", "notice", unavailable(error) ? "Blocking is not available on this server yet." : error.message));
+    }
+  }
+  $("blocks-list").addEventListener("click", async (event) => {
+    const b = event.target.closest("button[data-action=unblock]");
+    if (!b) return;
+    try {
+      await api(`/moderation/blocks?source=${encodeURIComponent(b.dataset.source)}&handle=${encodeURIComponent(b.dataset.handle)}`, { method: "DELETE" });
+      status(`Unblocked ${b.dataset.handle}.`);
+    } catch (error) {
+      status(`Could not unblock: ${error.message}`);
+    }
+    loadBlocks();
+  });
+
+  // ---- sources and their health ----
+  async function loadSources() {
+    const body = $("sources-body");
+    try {
+      const data = await api("/sources");
+      if (!data.items.length) { body.replaceChildren(el("p", "notice", "No sources yet: in-app notes only.")); return; }
+      const table = el("table");
+      const head = el("tr");
+      for (const h of ["Source", "Health", "Posts", ""]) { const th = el("th", null, h); th.scope = "col"; head.append(th); }
+      table.append(el("thead"), el("tbody"));
+      table.tHead.append(head);
+      for (const s of data.items) {
+        const row = el("tr");
+        const where = s.config.instance_url || s.config.jetstream_url || "";
+        const tags = s.config.hashtag || (s.config.hashtags || []).join(" ");
+        const what = el("td");
+        what.append(el("strong", null, s.kind), el("br"), el("span", "notice", [where, tags && `#${String(tags).replace(/^#/, "")}`].filter(Boolean).join(" ")));
+        const st = s.status || {};
+        const health = el("td");
+        const ok = !s.paused && st.connected && !st.last_error;
+        health.append(el("span", ok ? "status-ok" : "status-bad", s.paused ? "paused" : st.state || (st.connected ? "connected" : "not connected")));
+        if (st.lag_seconds != null) health.append(el("br"), el("span", "notice", `lag ${Math.round(st.lag_seconds)} s`));
+        if (st.last_item_at) health.append(el("br"), el("span", "notice", `last post ${timeFmt.format(new Date(st.last_item_at))}`));
+        if (st.last_error) health.append(el("br"), el("span", "status-bad", st.last_error));
+        const counts = el("td", null, `${st.accepted ?? 0} in, ${st.skipped ?? 0} skipped, ${st.malformed ?? 0} malformed`);
+        const act = el("td");
+        act.append(button(s.paused ? "Resume" : "Pause", "toggle", { id: s.id, paused: s.paused ? "1" : "" }));
+        row.append(what, health, counts, act);
+        table.tBodies[0].append(row);
+      }
+      body.replaceChildren(table);
+    } catch (error) {
+      body.replaceChildren(el("p", "notice", unavailable(error) ? "Source management is not available on this server yet." : `Could not load: ${error.message}`));
+    }
+  }
+  $("sources-body").addEventListener("click", async (event) => {
+    const b = event.target.closest("button[data-action=toggle]");
+    if (!b) return;
+    try {
+      await api(`/sources/${b.dataset.id}`, { method: "PATCH", body: { paused: !b.dataset.paused } });
+      status(b.dataset.paused ? "Source resumed." : "Source paused.");
+    } catch (error) {
+      status(`Could not change the source: ${error.message}`);
+    }
+    loadSources();
+  });
+  $("source-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("source-error").textContent = "";
+    const kind = $("source-kind").value;
+    const url = $("source-url").value.trim();
+    const tag = $("source-tag").value.trim().replace(/^#/, "");
+    const config = kind === "mastodon" ? { instance_url: url, hashtag: tag } : { jetstream_url: url, hashtags: [tag] };
+    try {
+      await api("/sources", { method: "POST", body: { kind, config } });
+      status("Source added.");
+      event.target.reset();
+      loadSources();
+    } catch (error) {
+      $("source-error").textContent = `Not added: ${error.message}`;
+    }
+  });
+
+  // ---- schedule import ----
+  $("schedule-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("schedule-error").textContent = "";
+    $("schedule-report").textContent = "";
+    const file = $("schedule-file").files[0];
+    const url = $("schedule-url").value.trim();
+    let body;
+    if (file) { body = new FormData(); body.append("file", file); }
+    else if (url) body = { url };
+    else { $("schedule-error").textContent = "Choose a file or give a URL."; return; }
+    try {
+      const report = await api("/schedule", { method: "POST", body });
+      $("schedule-report").textContent = `Imported ${report.talks} talks in ${report.rooms} rooms: ${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged, ${report.cancelled} cancelled.${report.warnings.length ? ` Warnings: ${report.warnings.slice(0, 5).join("; ")}` : ""}`;
+      status("Schedule imported.");
+    } catch (error) {
+      $("schedule-error").textContent = `Not imported: ${error.message}`;
+    }
+  });
+
+  // ---- exports: fetched with the token, then saved as a file ----
+  $("export-buttons").addEventListener("click", async (event) => {
+    const b = event.target.closest("button[data-export]");
+    if (!b) return;
+    $("export-error").textContent = "";
+    b.disabled = true;
+    try {
+      const response = await api(`/export?format=${b.dataset.export}`, { raw: true });
+      const disposition = response.headers.get("Content-Disposition") || "";
+      const name = (disposition.match(/filename="?([^";]+)"?/) || [])[1] || `${slug}.${b.dataset.export}`;
+      const href = URL.createObjectURL(await response.blob());
+      const link = el("a");
+      link.href = href;
+      link.download = name;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(href), 10000);
+      status(`Downloaded ${name}.`);
+    } catch (error) {
+      $("export-error").textContent = unavailable(error) ? "Exports are not available on this server yet." : `Export failed: ${error.message}`;
+    } finally {
+      b.disabled = false;
+    }
+  });
+
+  function loadAll() { loadQueue(); loadPolicy(); loadBlocks(); loadSources(); }
+  setInterval(() => { if (token && !$("console").hidden && document.visibilityState === "visible") { loadQueue(); loadSources(); } }, 20000);
+  if (token) unlock();
+})();
