@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,9 +61,11 @@ class LiveServer:
             raw = response.read()
         return json.loads(raw) if raw else None
 
-    def post_note(self, text: str, **fields: Any) -> dict[str, Any]:
+    def post_note(self, text: str, client: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Post as an attendee; each call is a new browser unless `client` says which (rate limits are per client)."""
         body = {"text": text, **fields}
-        return self.call("POST", f"/api/events/{self.slug}/posts", body, {"X-Client-Id": "test-runner"})["post"]  # type: ignore[no-any-return]
+        headers = {"X-Client-Id": client or uuid.uuid4().hex}
+        return self.call("POST", f"/api/events/{self.slug}/posts", body, headers)["post"]  # type: ignore[no-any-return]
 
     def put_digest(self, talk_id: int | None, post_ids: list[int], version: int = 1, *, announce: bool = True) -> None:
         """Store a digest for the talk, on the server's own loop, and announce it live like the clustering stage."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.error import HTTPError
 from urllib.parse import urlsplit
 
 import pytest
@@ -254,3 +255,48 @@ def test_an_organizer_hides_a_post_and_followers_stop_seeing_it(
         expect(page.locator(f".queue-item[data-post-id='{unwanted['id']}']")).to_be_visible()
     finally:
         follower.close()
+
+
+def test_what_did_i_miss_lists_new_takeaways_since_the_last_visit(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context()
+    try:
+        # a visit long ago, before any post: every takeaway since is news
+        visit = '{"at": "2020-01-01T10:00:00Z", "post": 1}'
+        context.add_init_script(f"localStorage.setItem('bc_visit:{live_server.slug}', '{visit}')")
+        tab = context.new_page()
+        tab.goto(f"{live_server.url}/e/{live_server.slug}")
+        missed = tab.locator("#missed")
+        expect(missed).to_be_visible(timeout=3000)
+        expect(missed).to_contain_text("Observability on a budget")
+        expect(missed).to_contain_text("Alert on the error budget burn rate")
+        tab.click("#missed-done")
+        expect(missed).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_a_burst_of_posts_keeps_the_feed_capped_and_current(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    for n in range(210):
+        live_server.post_note(f"Burst note {n}")
+    page.locator(FEED, has_text="Burst note 209").wait_for(timeout=5000)
+    assert page.locator(FEED).count() == 200  # capped: the page does not grow without bound
+    assert _feed_texts(page)[0] == "Burst note 209"
+
+
+def _post_until_refused(live: LiveServer, client: str) -> int:
+    for n in range(100):
+        try:
+            live.post_note(f"Rapid note {n}", client=client)
+        except HTTPError as refused:
+            return refused.code
+    return 201
+
+
+def test_posting_too_fast_says_when_to_try_again(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    me = page.evaluate("localStorage.getItem('bc_client')")
+    assert _post_until_refused(live_server, me) == 429
+    page.fill("#post-text", "One more")
+    page.click("#post-form button[type=submit]")
+    expect(page.locator("#post-error")).to_contain_text(re.compile(r"posting too fast\. Try again in \d+ seconds"))
