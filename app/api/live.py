@@ -35,23 +35,36 @@ def _int_param(ws: WebSocket, name: str) -> int | None:
 
 async def _write(ws: WebSocket, sub: Subscriber, heartbeat: float) -> None:
     """Drain the follower's queue; frames that piled up go out as one JSON array message."""
+    queue = sub.queue
+    send = ws._send  # the ASGI send: the checks in ws.send_text cost more than the send itself at fan-out rates
     while True:
-        try:
-            text = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat)
-        except TimeoutError:
-            beat = {"id": None, "type": "heartbeat", "data": {"ts": time.time()}}
-            await ws.send_text(json.dumps(beat, separators=(",", ":")))
-            continue
+        if queue.empty():
+            try:
+                # asyncio.timeout arms one timer; wait_for would create a task per frame.
+                async with asyncio.timeout(heartbeat):
+                    text = await queue.get()
+            except TimeoutError:
+                beat = {"id": None, "type": "heartbeat", "data": {"ts": time.time()}}
+                await send({"type": "websocket.send", "text": json.dumps(beat, separators=(",", ":"))})
+                continue
+        else:
+            text = queue.get_nowait()
         if text is None:
             return
+        if queue.empty():
+            await send({"type": "websocket.send", "text": text})
+            continue
         batch = [text]
-        while len(batch) < MAX_BATCH and not sub.queue.empty():
-            nxt = sub.queue.get_nowait()
+        closing = False
+        while len(batch) < MAX_BATCH and not queue.empty():
+            nxt = queue.get_nowait()
             if nxt is None:
-                await ws.send_text(batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]")
-                return
+                closing = True
+                break
             batch.append(nxt)
-        await ws.send_text(batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]")
+        await send({"type": "websocket.send", "text": batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"})
+        if closing:
+            return
 
 
 async def _read(ws: WebSocket) -> None:
