@@ -6,12 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import serve, workers
+from app.cli import organizer, serve, workers
 from app.cli.errors import CommandError
 from app.logs import configure_logging
 from app.settings import get_settings
 
-COMMAND_MODULES = [serve, workers]
+COMMAND_MODULES = [serve, workers, organizer]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -120,10 +120,8 @@ async def import_schedule(uow: UnitOfWork, event: Event, schedule: Schedule) -> 
         if guid not in seen and not talk.cancelled:
             await upsert_talk(uow, event, guid, {"cancelled": True})
             report.cancelled += 1
-    logger.info(
-        "schedule.imported",
-        extra={"event": event.slug, **{k: v for k, v in report.as_dict().items() if k != "warnings"}},
-    )
+    counts = {f"talks_{k}": v for k, v in report.as_dict().items() if k != "warnings"}  # LogRecord owns "created"
+    logger.info("schedule.imported", extra={"event": event.slug, **counts})
     return report
 
 

@@ -1,0 +1,93 @@
+"""The organizer commands: import-schedule, export and purge, judged by exit codes, output and files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.cli import main
+from app.settings import get_settings
+from tests.app.organizer.conftest import auth, post_note
+from tests.conftest import SHARED_DATA
+
+SCHEDULE = SHARED_DATA / "fixtures" / "pretalx_schedule_democon.json"
+
+
+@pytest.fixture(autouse=True)
+def cli_settings(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+    """The CLI reads BACKCHANNEL_* from the environment: point it at the test database."""
+    monkeypatch.setenv("BACKCHANNEL_DATABASE_URL", database_url)
+    monkeypatch.setenv("BACKCHANNEL_PIPELINE_IN_PROCESS", "false")
+    monkeypatch.setenv("BACKCHANNEL_LOG_LEVEL", "WARNING")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+    root.handlers[:], root.level = handlers, level  # main() installs its own stderr handler
+
+
+def test_import_schedule_reports_counts(
+    client: TestClient, event: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import-schedule", "testcon", str(SCHEDULE)]) == 0
+    out = capsys.readouterr().out
+    talks = client.get("/api/events/testcon/talks").json()["items"]
+    assert f"{len(talks)} talks ({len(talks)} created, 0 updated, 0 unchanged, 0 cancelled)" in out
+    assert main(["import-schedule", "testcon", str(SCHEDULE)]) == 0
+    assert f"0 created, 0 updated, {len(talks)} unchanged" in capsys.readouterr().out
+
+
+def test_import_errors_are_one_line_with_a_non_zero_exit(
+    event: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "schedule.xml"
+    broken.write_text("<schedule><day><room name='A'><event guid='x'>\n<title>oops</event></room></day></schedule>")
+    cases = [
+        (["import-schedule", "testcon", str(broken)], "schedule.xml, line"),
+        (["import-schedule", "testcon", str(tmp_path / "missing.json")], "cannot read the file"),
+        (["import-schedule", "nocon", str(SCHEDULE)], "no event 'nocon'"),
+        (["import-schedule", "testcon", "ftp://example.org/x.json"], None),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("backchannel: ") and "\n" not in err, err
+        assert expected is None or expected in err, err
+
+
+def test_export_writes_each_format(
+    client: TestClient, event: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["import-schedule", "testcon", str(SCHEDULE)])
+    talk = client.get("/api/events/testcon/talks").json()["items"][0]
+    post_note(client, "A question worth keeping?", kind="question", talk_id=talk["id"])
+    assert main(["export", "testcon", "--format", "md", "-o", str(tmp_path)]) == 0
+    markdown = (tmp_path / "testcon-summaries.md").read_text()
+    assert talk["title"] in markdown and "A question worth keeping?" in markdown
+    assert main(["export", "testcon", "--talk", talk["guid"], "-f", "json", "-o", str(tmp_path / "talk.json")]) == 0
+    assert "A question worth keeping?" in json.dumps(json.loads((tmp_path / "talk.json").read_text()))
+    assert main(["export", "testcon", "-f", "zip", "-o", str(tmp_path / "all.zip")]) == 0
+    assert "index.md" in zipfile.ZipFile(tmp_path / "all.zip").namelist()
+    capsys.readouterr()
+    assert main(["export", "testcon", "-f", "docx", "-o", str(tmp_path)]) == 2
+    assert main(["export", "testcon", "--talk", "nope", "-o", str(tmp_path)]) == 1
+    assert "no talk with guid 'nope'" in capsys.readouterr().err
+
+
+def test_purge_erases_posts_past_retention(
+    client: TestClient, event: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    post_note(client, "recent note")
+    assert main(["purge", "testcon"]) == 0
+    assert "testcon: 0 posts" in capsys.readouterr().out
+    client.patch("/api/events/testcon/moderation/policy", json={"retention_days": 1}, headers=auth(event))
+    assert main(["purge"]) == 0
+    assert "testcon: 0 posts" in capsys.readouterr().out
