@@ -133,7 +133,7 @@
       existing.replaceWith(fresh);
       return;
     }
-    fresh.classList.add("fresh");
+    if (!calm) fresh.classList.add("fresh");
     if (prepend) list.prepend(fresh); else list.append(fresh);
     while (list.children.length > capOf(list, cap)) list.lastElementChild.remove();
   }
@@ -247,15 +247,25 @@
   // ---- frames, applied in batches once per animation frame ----
   let pending = [];
   let scheduled = false;
+  let calm = false;
   function enqueue(frame) {
     pending.push(frame);
     if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
   }
+  const stats = { frames: 0, batches: 0, flushMs: 0, maxFlushMs: 0 };  // window.backchannel.stats
   function flush() {
     scheduled = false;
+    const started = performance.now();
     const frames = pending;
     pending = [];
+    // under load only the newest version of each post matters: skip the ones a later frame replaces
+    const full = (f) => f.type === "post.created" || f.type === "post.updated" || f.type === "post.attributed";
+    const latest = new Map();
+    frames.forEach((f, i) => { if (full(f) && f.data?.id != null) latest.set(f.data.id, i); });
+    frames.forEach((f, i) => { if (full(f) && latest.get(f.data?.id) !== i) f.skip = true; });
+    calm = frames.length > 8; // a flood: skip the per-item highlight animation
     for (const f of frames) {
+      if (f.skip) continue;
       switch (f.type) {
         case "post.created": case "post.updated": case "post.attributed": applyPost(f.data); break;
         case "post.deleted": case "post.hidden": removePost(f.data.id); break;
@@ -265,6 +275,11 @@
         default: document.dispatchEvent(new CustomEvent("backchannel:frame", { detail: f }));
       }
     }
+    const spent = performance.now() - started;
+    stats.frames += frames.length;
+    stats.batches += 1;
+    stats.flushMs += spent;
+    stats.maxFlushMs = Math.max(stats.maxFlushMs, spent);
   }
 
   // ---- resync: reload the live parts of the page from the server ----
@@ -312,6 +327,7 @@
   window.backchannel = {
     dropConnection: () => socket?.close(4000, "test"),
     refresh,
+    stats,
     get lastId() { return lastId; },
   };
   document.querySelectorAll(".post").forEach((li) => { decorate(li); newestPost = Math.max(newestPost, Number(li.dataset.postId)); });
