@@ -21,10 +21,11 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/backchannel serve
 
-# Debian packages the tests need: Chromium for the browser tests, poppler for PDF checks.
+# Debian packages the tests need: Chromium (+ npm for axe-core) for the browser tests, poppler for PDF checks.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	fc-list 2>/dev/null | grep -qi dejavu || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
