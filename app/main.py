@@ -20,6 +20,7 @@ from app.api.pages import WEB_DIR
 from app.broadcast.broker import create_broker
 from app.broadcast.hub import Hub
 from app.errors import install_error_handlers
+from app.limits import BodySizeLimit, WebSocketGuard
 from app.pipeline.ingest import IngestSupervisor
 from app.security import SecurityHeaders
 from app.settings import Settings, get_settings
@@ -77,6 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(
+        WebSocketGuard,
+        max_per_ip=settings.ws_max_connections_per_ip,
+        allowed_origins=[*settings.allowed_origins, *([settings.public_base_url] if settings.public_base_url else [])],
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, large_max_bytes=settings.schedule_max_bytes)
     app.add_middleware(SecurityHeaders)
     # The more specific mount first: Starlette matches mounts in order.
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")

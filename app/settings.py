@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=512, ge=8)  # frames buffered per socket before it is cut off
     ws_heartbeat_seconds: float = Field(default=15.0, gt=0)
     ws_max_message_bytes: int = Field(default=4096, ge=64)
+    ws_max_connections_per_ip: int = Field(default=256, ge=0)  # 0 = unlimited; venues put many behind one NAT
+    # Browser origins, besides this site itself, whose pages may open the live WebSocket (comma-separated).
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)  # request bodies; schedule uploads use schedule_max_bytes
     live_ring_size: int = Field(default=5000, ge=10)  # recent frames per event kept in memory for resume
     live_log_retention: int = Field(default=100_000, ge=100)  # frames per event kept in the database
     broker_history: int = Field(default=10_000, ge=10)  # messages per channel the broker retains
@@ -53,6 +58,13 @@ class Settings(BaseSettings):
     demo_speed: float = Field(default=5.0, gt=0)  # pace multiplier: 1 is a realistic 12 posts a minute
     demo_seed: int = 7
     demo_slug: str = "democon"
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -67,11 +67,17 @@ async def _write(ws: WebSocket, sub: Subscriber, heartbeat: float) -> None:
             return
 
 
-async def _read(ws: WebSocket) -> None:
-    """Followers only listen; anything they send is read and dropped so disconnects are seen."""
+async def _read(ws: WebSocket, max_bytes: int) -> None:
+    """Followers only listen; what they send is read and dropped so disconnects are seen, and oversized is refused."""
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
+            return
+        size = len(message.get("text") or "") + len(message.get("bytes") or b"")
+        if size > max_bytes:
+            # The server's own frame limit (uvicorn ws_max_size) normally stops this first; this covers any server.
+            logger.info("live.client_message_too_large", extra={"bytes": size})
+            await ws.close(code=1009, reason="message too big")
             return
 
 
@@ -100,7 +106,7 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
         await ws.close(code=4409, reason="resync")
         return
     writer = asyncio.create_task(_write(ws, sub, settings.ws_heartbeat_seconds))
-    reader = asyncio.create_task(_read(ws))
+    reader = asyncio.create_task(_read(ws, settings.ws_max_message_bytes))
     try:
         done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
