@@ -300,3 +300,31 @@ def test_posting_too_fast_says_when_to_try_again(page: Any, live_server: LiveSer
     page.fill("#post-text", "One more")
     page.click("#post-form button[type=submit]")
     expect(page.locator("#post-error")).to_contain_text(re.compile(r"posting too fast\. Try again in \d+ seconds"))
+
+
+def test_an_answer_to_my_question_is_highlighted_and_i_can_delete_my_post(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    page.fill("#post-text", "Does sampling hide outliers?")
+    page.check("input[name=kind][value=question]")
+    page.click("#post-form button[type=submit]")
+    mine = page.locator("#questions > .post.mine", has_text="Does sampling hide outliers?")
+    mine.wait_for(timeout=2000)
+    question_id = int(mine.get_attribute("data-post-id") or 0)
+    live_server.post_note("Tail-based sampling keeps them.", reply_to=question_id)
+    expect(page.locator("#questions > .post.answer-to-mine")).to_contain_text("Tail-based sampling", timeout=2000)
+    page.locator(f"{FEED}.mine", has_text="Does sampling hide outliers?").locator("button.delete").click()
+    expect(page.locator(".post", has_text="Does sampling hide outliers?")).to_have_count(0, timeout=2000)
+
+
+def test_the_wall_rotates_without_motion_for_those_who_ask(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context(reduced_motion="reduce", viewport={"width": 1920, "height": 1080})
+    try:
+        wall = context.new_page()
+        wall.goto(f"{live_server.url}/e/{live_server.slug}/wall")
+        panels = wall.locator(".wall-panel")
+        assert panels.count() == 2
+        expect(panels.nth(1)).to_be_hidden()  # one talk at a time, in turn
+        animation = wall.evaluate("getComputedStyle(document.querySelector('.wall-panel:not([hidden])')).animationName")
+        assert animation == "none"
+    finally:
+        context.close()
