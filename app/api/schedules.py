@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -19,7 +20,7 @@ from app.services import events as event_service
 from app.services import schedules as schedule_service
 from app.settings import Settings
 from ingest.schedules import ScheduleError, fetch_schedule, load_schedule
-from ingest.schedules.loader import name_from_url
+from ingest.schedules.loader import USER_AGENT, name_from_url
 
 router = APIRouter(prefix="/api/events/{slug}", tags=["organizer"])
 
@@ -75,10 +76,22 @@ async def _read_url(request: Request, settings: Settings) -> tuple[bytes, str]:
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         field = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else "url"
         raise InvalidInput('send JSON {"url": "https://…"} or a multipart file', field=field) from None
-    await schedule_service.check_fetch_url(body.url, allow_private=settings.schedule_fetch_allow_private)
-    data = await fetch_schedule(
-        body.url, max_bytes=settings.schedule_max_bytes, timeout=settings.schedule_fetch_timeout
-    )
+    allow_private = settings.schedule_fetch_allow_private
+    await schedule_service.check_fetch_url(body.url, allow_private=allow_private)
+
+    async def check_hop(hop: httpx.Request) -> None:
+        # Every redirect hop is checked too, so a public URL cannot bounce the fetch to a private one.
+        await schedule_service.check_fetch_url(str(hop.url), allow_private=allow_private)
+
+    timeout = settings.schedule_fetch_timeout
+    headers = {"User-Agent": USER_AGENT}
+    async with httpx.AsyncClient(timeout=timeout, headers=headers, event_hooks={"request": [check_hop]}) as client:
+        try:
+            data = await fetch_schedule(body.url, client=client, max_bytes=settings.schedule_max_bytes, timeout=timeout)
+        except ScheduleError:
+            raise
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+            raise InvalidInput(f"cannot fetch this URL: {exc}", field="url") from None
     return data, name_from_url(body.url)[:200]
 
 
