@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     schedule_schema_dir: str | None = None  # c3voc schemas; problems they find become import warnings
     exports_public: bool = True  # summaries of public posts; False makes exports organizer-only
     # Per-client rate limits (the `limits` library's notation, e.g. "10/minute;100/hour").
-    rate_limit_posts: str = "20/minute;300/hour"
+    rate_limit_posts: str = "30/minute;600/hour"
     rate_limit_votes: str = "120/minute"
     rate_limit_exports: str = "30/minute"
 
