@@ -199,7 +199,9 @@ class Clients:
         self.resyncs = 0
         self.failed_connects = 0
 
-    async def connect_one(self, stalled: bool, after: int | None = None) -> Follower:
+    async def connect_one(self, stalled: bool, previous: Follower | None = None) -> Follower:
+        """A new socket; given the ``previous`` one of the same follower, it resumes after its last frame id."""
+        after = previous.last_id if previous is not None else None
         loop = asyncio.get_running_loop()
         path = self.path
         if after is not None:
@@ -218,10 +220,15 @@ class Clients:
                 await asyncio.sleep(0.05 + random.random() * 0.1)
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setblocking(False)
-        _, follower = await loop.create_connection(
-            lambda: Follower(self, path, f"{self.host}:{self.port}", stalled), sock=sock
-        )
-        follower.seen = bytearray(self.phase.count)
+
+        def protocol() -> Follower:
+            follower = Follower(self, path, f"{self.host}:{self.port}", stalled)
+            # Set before any byte arrives: replayed frames can come in the same read as the handshake.
+            follower.seen = previous.seen if previous is not None else bytearray(self.phase.count)
+            follower.last_id = previous.last_id if previous is not None else 0
+            return follower
+
+        _, follower = await loop.create_connection(protocol, sock=sock)
         await follower.handshaken
         return follower
 
@@ -277,10 +284,7 @@ class Clients:
 
         async def back(previous: Follower) -> Follower:
             async with gate:
-                follower = await self.connect_one(stalled=False, after=previous.last_id)
-            follower.seen = previous.seen  # the same follower: it must not see anything twice
-            follower.last_id = previous.last_id
-            return follower
+                return await self.connect_one(stalled=False, previous=previous)
 
         self.followers = list(await asyncio.gather(*(back(f) for f in old)))
         return time.perf_counter() - started
@@ -297,10 +301,7 @@ class Clients:
             previous.close()
             await previous.closed
             await asyncio.sleep(random.random() * 0.5)
-            follower = await self.connect_one(stalled=False, after=previous.last_id)
-            follower.seen = previous.seen
-            follower.last_id = previous.last_id
-            self.followers[index] = follower
+            self.followers[index] = await self.connect_one(stalled=False, previous=previous)
             done += 1
 
         busy: set[int] = set()

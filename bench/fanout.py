@@ -94,11 +94,17 @@ class Rig:
         self.next_post = 1
         self.stall = stall
         self.rss_per_connection = math.nan
+        self.connect_seconds = 0.0  # time for every follower to connect fresh (no history to replay)
 
     @property
     def url(self) -> str:
         path = "/ws/events/bench" if self.kind == "app" else "/"
         return f"ws://127.0.0.1:{self.port}{path}"
+
+    def queries(self) -> tuple[int, int]:
+        """SQL statements the app ran so far: all, and those reading or writing the live log."""
+        _, total, live_log = self.server.ask("queries").split()
+        return int(total), int(live_log)
 
     def start(self) -> None:
         ready = self.server.read(timeout=60)
@@ -108,14 +114,17 @@ class Rig:
         # (lazy imports, the feed, caches) are not divided among the connections.
         shares = [self.followers // CLIENT_PROCESSES + (i < self.followers % CLIENT_PROCESSES) for i in range(2)]
         rss: list[int] = []
+        started = time.perf_counter()
         for i, share in enumerate(shares):
             stall = str(self.stall) if i == 0 else "0"
             client = Child("bench.clients", "--url", self.url, "--count", str(share), "--stall", stall)
             self.clients.append(client)
             answer = client.read(timeout=300)
             assert answer.startswith("ready"), answer
+            self.connect_seconds += time.perf_counter() - started
             time.sleep(1.0)
             rss.append(self.server.rss_bytes())
+            started = time.perf_counter()
         self.rss_per_connection = (rss[1] - rss[0]) / shares[1]
         self.phase(50.0, 20)  # warm-up, not reported: first-use costs (language model, code paths) are paid here
 
@@ -140,7 +149,7 @@ class Rig:
                 return reports
             time.sleep(0.2)
 
-    def phase(self, rate: float, posts: int) -> Run:
+    def phase(self, rate: float, posts: int, command: str = "publish") -> Run:
         first = self.next_post
         self.next_post += posts
         for client in self.clients:
@@ -148,7 +157,7 @@ class Rig:
         live = self.followers - self.stall
         cpu_before = self.server.cpu_seconds()
         started = time.time()
-        answer = self.server.ask(f"publish {first} {posts} {rate}", timeout=600)
+        answer = self.server.ask(f"{command} {first} {posts} {rate}", timeout=600)
         assert answer.startswith("published"), answer
         reports = self.wait_delivered(posts * live)
         cpu = self.server.cpu_seconds() - cpu_before

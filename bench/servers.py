@@ -10,7 +10,8 @@ no in-process pipeline, no permessage-deflate) with one event ``bench``; ``pytho
   sockets, one post per transaction, or 20 per transaction when RATE is 0. Storing and classifying the
   post itself is measured by bench.ingest_e2e. The bare server calls ``broadcast()`` on a frame of the
   same size.
-- ``queries``: print the number of SQL statements the app has run so far (``0`` for bare);
+- ``posts FIRST COUNT RATE``: the same through the whole post path (``apply_items``: store, classify, emit);
+- ``queries``: print the SQL statements the app has run so far, all and those on the live log (``0 0`` for bare);
 - ``quit``.
 """
 
@@ -94,9 +95,11 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
 
     from app.main import create_app
     from app.services import events as event_service
+    from app.services.posts import apply_items
     from app.services.unit_of_work import UnitOfWork
     from app.settings import Settings
     from app.store.tables import Event
+    from ingest.sources.notes import note_item
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -126,11 +129,12 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
         await asyncio.sleep(0.02)
     maker = app.state.sessionmaker
     broker = app.state.broker
-    queries = 0
+    counts = {"all": 0, "live_log": 0}
 
-    def count_query(*_: object) -> None:
-        nonlocal queries
-        queries += 1
+    def count_query(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        counts["all"] += 1
+        if "live_event" in statement:
+            counts["live_log"] += 1
 
     sa_event.listen(app.state.engine.sync_engine, "before_cursor_execute", count_query)
     async with maker() as session:
@@ -147,7 +151,15 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
                 await uow.emit(event, "post.created", post_shaped(text))
             await uow.commit()
 
-    await _obey(publish, lambda: queries)
+    async def publish_posts(texts: list[str]) -> None:
+        async with maker() as session:
+            uow = UnitOfWork(session, broker)
+            event = await session.get(Event, event_id)
+            assert event is not None
+            await apply_items(uow, event, [note_item(text, client_handle="bench") for text in texts])
+            await uow.commit()
+
+    await _obey({"publish": publish, "posts": publish_posts}, lambda: f"{counts['all']} {counts['live_log']}")
     server.should_exit = True
     await serving
 
@@ -173,19 +185,19 @@ async def serve_bare(port: int) -> None:
             broadcast(connections, json.dumps(frame, separators=(",", ":")))
 
     async with serve(follow, "127.0.0.1", port, compression=None, max_size=4096, backlog=8192):
-        await _obey(publish, lambda: 0)
+        await _obey({"publish": publish}, lambda: "0 0")
 
 
-async def _obey(publish: Publish, queries: Callable[[], int]) -> None:
+async def _obey(publishers: dict[str, Publish], queries: Callable[[], str]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     _say("ready")
     while line := (await reader.readline()).decode().strip():
         command, *rest = line.split()
-        if command == "publish":
+        if command in publishers:
             first, count, rate = int(rest[0]), int(rest[1]), float(rest[2])
-            seconds = await publish_loop(publish, first, count, rate)
+            seconds = await publish_loop(publishers[command], first, count, rate)
             _say(f"published {count} {seconds:.4f}")
         elif command == "queries":
             _say(f"queries {queries()}")
