@@ -87,8 +87,8 @@ class RedisStreamsBroker:
                 self.url,
                 decode_responses=True,
                 socket_connect_timeout=2.0,
-                # Longer than a blocking XREAD, so a dead peer (no RST) is noticed without hanging forever.
-                socket_timeout=self.block_ms / 1000 + 5.0,
+                # Well past a blocking XREAD (a busy host stalls loops for seconds); a dead peer is still noticed.
+                socket_timeout=self.block_ms / 1000 + 30.0,
                 health_check_interval=10,
                 retry_on_timeout=False,
             )
