@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -61,7 +62,7 @@ def test_with_redis_down_the_api_is_degraded_but_takes_posts_and_followers_still
             assert time.monotonic() - started < 10
 
 
-def start_worker(command: str, database_url: str, broker_url: str) -> subprocess.Popen[bytes]:
+def start_worker(command: str, database_url: str, broker_url: str, *args: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -70,11 +71,15 @@ def start_worker(command: str, database_url: str, broker_url: str) -> subprocess
         "BACKCHANNEL_LOG_JSON": "true",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", command], cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "app.cli", command, *args],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
     )
 
 
-def run_until_started_then_terminate(process: subprocess.Popen[bytes]) -> str:
+def run_until_started_then_terminate(process: subprocess.Popen[bytes], metrics_port: int | None = None) -> str:
     assert process.stderr is not None
     lines: list[str] = []
     deadline = time.monotonic() + 30
@@ -85,6 +90,8 @@ def run_until_started_then_terminate(process: subprocess.Popen[bytes]) -> str:
                 break
             lines.append(line)
             if "worker.started" in line:
+                if metrics_port is not None:
+                    lines.append(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
                 process.send_signal(signal.SIGTERM)
                 _, rest = process.communicate(timeout=30)
                 return "".join(lines) + (rest or b"").decode()
@@ -95,10 +102,12 @@ def run_until_started_then_terminate(process: subprocess.Popen[bytes]) -> str:
         process.stderr.close()
 
 
-def test_the_ingest_worker_stops_cleanly_on_sigterm(database_url: str, broker_url: str) -> None:
-    process = start_worker("ingest", database_url, broker_url)
-    log = run_until_started_then_terminate(process)
+def test_the_ingest_worker_serves_its_metrics_and_stops_cleanly_on_sigterm(database_url: str, broker_url: str) -> None:
+    port = closed_port()
+    process = start_worker("ingest", database_url, broker_url, "--metrics-port", str(port))
+    log = run_until_started_then_terminate(process, metrics_port=port)
     assert process.returncode == 0
+    assert 'backchannel_process_info{role="ingest"} 1.0' in log
     assert "worker.stopped" in log
 
 
