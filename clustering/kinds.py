@@ -1,13 +1,24 @@
-"""Post kinds from text: question, takeaway, answer, feedback or other."""
+"""Post kinds from text: question, takeaway, answer, feedback or other.
 
-# LEAD NOTE TO THE CLUSTERING HELPER (delete this comment when you first edit this file):
-# before anything else read /tmp/common.md: working rules (commit only your own paths with
-# `git commit -m ... -- <paths>`, use /work/main/.venv, hard deadline 21:00 UTC for your final report).
+Two layers: cheap rules (a question mark or a question opening; a reply to a question is an answer) and
+a small scikit-learn model (TF-IDF of words and word pairs plus rule features, logistic regression)
+trained on the project's own labelled examples in ``clustering/data/kind_examples.jsonl``. The model
+is trained once per process on first use (a few milliseconds) and is deterministic.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES_PATH = Path(__file__).with_name("data") / "kind_examples.jsonl"
 
 
 class PostKind(StrEnum):
@@ -23,6 +34,22 @@ _QUESTION_START = re.compile(
     r"will|shall|may|might|has|have|had|any(one|body)?|anyone know)\b",
     re.IGNORECASE,
 )
+_ASKING = re.compile(
+    r"\b(can (you|someone|anyone) (help|explain|share|tell)|help me|need help|looking for (someone|a)|"
+    r"wondering (if|whether|how|why)|i wonder|curious (how|why|whether|if)|any idea|does anyone)\b",
+    re.IGNORECASE,
+)
+_TAKEAWAY = re.compile(
+    r"\b(takeaway|take-away|tl;?dr|til|today i learned|learned|learnt|lesson|key (point|idea|insight|finding)|"
+    r"main (point|message|result)|insight|turns out|note to self|important:|summary|conclusion)\b",
+    re.IGNORECASE,
+)
+_FEEDBACK = re.compile(
+    r"\b(great|amazing|awesome|brilliant|excellent|fantastic|wonderful|loved?|enjoyed|thanks?|thank you|"
+    r"kudos|well done|congrat\w*|bravo|too (fast|slow|long|much)|hard to (read|hear|follow)|"
+    r"(bigger|larger) font|speaker|slides? (were|was))\b",
+    re.IGNORECASE,
+)
 
 
 def looks_like_question(text: str) -> bool:
@@ -35,13 +62,168 @@ def looks_like_question(text: str) -> bool:
     return any(_QUESTION_START.match(s.strip()) for s in re.split(r"[.!\n]+", stripped) if s.strip())
 
 
-def classify_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None = None) -> PostKind:
-    """Decide a post's kind. A reply to a question is an answer unless it asks again."""
+def rule_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None = None) -> PostKind:
+    """The rules alone (the fallback, and the baseline the model is compared with)."""
     if hint == PostKind.QUESTION:
         return PostKind.QUESTION
-    asks = looks_like_question(text)
+    asks = looks_like_question(text) or bool(_ASKING.search(text))
     if reply_to_kind == PostKind.QUESTION and not asks:
         return PostKind.ANSWER
     if asks:
         return PostKind.QUESTION
+    if _TAKEAWAY.search(text):
+        return PostKind.TAKEAWAY
+    if _FEEDBACK.search(text):
+        return PostKind.FEEDBACK
     return PostKind.OTHER
+
+
+def _model_text(text: str, reply_to_kind: str | None) -> str:
+    """The text the model reads: the post plus marker tokens for the rules and the reply context."""
+    marks = []
+    if "?" in text:
+        marks.append("zzqmark")
+    if looks_like_question(text):
+        marks.append("zzqrule")
+    if _ASKING.search(text):
+        marks.append("zzasking")
+    if _TAKEAWAY.search(text):
+        marks.append("zztakeaway")
+    if _FEEDBACK.search(text):
+        marks.append("zzfeedback")
+    if reply_to_kind:
+        marks.append("zzreply")
+        marks.append(f"zzreplyto{reply_to_kind}")
+    return text.lower() + " " + " ".join(marks)
+
+
+@dataclass(frozen=True, slots=True)
+class KindExample:
+    text: str
+    kind: PostKind
+    reply_to_kind: str | None = None
+
+
+def load_examples(path: Path = EXAMPLES_PATH) -> list[KindExample]:
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            try:
+                out.append(KindExample(row["text"], PostKind(row["kind"]), row.get("reply_to_kind")))
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{path.name} line {n}: bad example ({exc})") from None
+    return out
+
+
+class KindModel:
+    """TF-IDF (words and word pairs, rule markers) + logistic regression over the five kinds."""
+
+    def __init__(self, C: float = 4.0, random_state: int = 0) -> None:
+        self.C = C
+        self.random_state = random_state
+
+    def fit(self, examples: Sequence[KindExample]) -> KindModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.vectorizer_ = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=r"(?u)\b\w+\b|\?"
+        )
+        X = self.vectorizer_.fit_transform([_model_text(e.text, e.reply_to_kind) for e in examples])
+        self.clf_ = LogisticRegression(C=self.C, solver="saga", max_iter=5000, random_state=self.random_state)
+        self.clf_.fit(X, [e.kind.value for e in examples])
+        return self
+
+    def predict_proba(self, texts: Sequence[str], reply_to_kinds: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
+        X = self.vectorizer_.transform([_model_text(t, r) for t, r in zip(texts, reply_to_kinds, strict=True)])
+        return list(self.clf_.classes_), self.clf_.predict_proba(X)
+
+    def predict(self, texts: Sequence[str], reply_to_kinds: Sequence[str | None]) -> list[PostKind]:
+        classes, proba = self.predict_proba(texts, reply_to_kinds)
+        return [PostKind(classes[i]) for i in proba.argmax(1)]
+
+
+@lru_cache(maxsize=1)
+def default_model() -> KindModel:
+    return KindModel().fit(load_examples())
+
+
+def classify_kinds(
+    texts: Sequence[str],
+    *,
+    reply_to_kinds: Sequence[str | None] | None = None,
+    hints: Sequence[str | None] | None = None,
+) -> list[PostKind]:
+    """Kinds of many posts at once (the fast path). Hints and the answer rule win over the model."""
+    n = len(texts)
+    reply_to_kinds = list(reply_to_kinds) if reply_to_kinds is not None else [None] * n
+    hints = list(hints) if hints is not None else [None] * n
+    if n == 0:
+        return []
+    predicted = default_model().predict(texts, reply_to_kinds)
+    return [_combine(*args) for args in zip(texts, reply_to_kinds, hints, predicted, strict=True)]
+
+
+def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind) -> PostKind:
+    """The model's guess under the rules that define the kinds."""
+    if hint in _KIND_VALUES:
+        return PostKind(hint)
+    asks = looks_like_question(text)
+    if reply == PostKind.QUESTION and not asks and guess in (PostKind.QUESTION, PostKind.OTHER):
+        return PostKind.ANSWER
+    if reply != PostKind.QUESTION and guess == PostKind.ANSWER:
+        # an answer is a reply to a question; anything else that reads like one is a statement
+        return PostKind.QUESTION if asks else PostKind.OTHER
+    return guess
+
+
+_KIND_VALUES = frozenset(k.value for k in PostKind)
+
+
+def classify_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None = None) -> PostKind:
+    """Decide a post's kind. A reply to a question is an answer unless it asks again."""
+    return classify_kinds([text], reply_to_kinds=[reply_to_kind], hints=[hint])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class KindReport:
+    """Held-out precision/recall per kind for the rules and for the model (with the rules on top)."""
+
+    n_train: int
+    n_test: int
+    rules: dict[str, tuple[float, float]]
+    model: dict[str, tuple[float, float]]
+    rules_accuracy: float
+    model_accuracy: float
+
+
+def evaluate_kinds(test_size: float = 0.3, random_state: int = 0) -> KindReport:
+    """Train on a stratified part of the examples and score the rest."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+    from sklearn.model_selection import train_test_split
+
+    examples = load_examples()
+    labels = [e.kind.value for e in examples]
+    train, test = train_test_split(examples, test_size=test_size, random_state=random_state, stratify=labels)
+    model = KindModel().fit(train)
+    truth = [e.kind.value for e in test]
+    guesses = model.predict([e.text for e in test], [e.reply_to_kind for e in test])
+    by_model = [_combine(e.text, e.reply_to_kind, None, g).value for e, g in zip(test, guesses, strict=True)]
+    by_rules = [rule_kind(e.text, reply_to_kind=e.reply_to_kind).value for e in test]
+    kinds = [k.value for k in PostKind]
+
+    def per_kind(pred: list[str]) -> dict[str, tuple[float, float]]:
+        p, r, _, _ = precision_recall_fscore_support(truth, pred, labels=kinds, zero_division=0)
+        return {k: (float(pi), float(ri)) for k, pi, ri in zip(kinds, p, r, strict=True)}
+
+    return KindReport(
+        n_train=len(train),
+        n_test=len(test),
+        rules=per_kind(by_rules),
+        model=per_kind(by_model),
+        rules_accuracy=float(accuracy_score(truth, by_rules)),
+        model_accuracy=float(accuracy_score(truth, by_model)),
+    )

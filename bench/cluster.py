@@ -1,0 +1,367 @@
+"""Benchmark of the clustering stage: ``python -m bench.cluster`` prints one table.
+
+* Stream clustering on the labelled streams in ``../shared/data/streams`` (Tweets, Tweets-T, News, News-T):
+  NMI, ARI, clusters found (and true), posts/s and peak memory (tracemalloc) for our ``StreamClusterer``
+  and the whole ``EventModel`` (no schedule), next to scikit-learn ``MiniBatchKMeans`` (hashed features,
+  k = the true number) and river ``TextClust`` (on a bounded prefix: it runs at a few hundred posts/s).
+* Talk attribution on sets built from real schedules: abstracts stripped from the schedule the model
+  sees, each abstract's sentences turned into posts timed inside the talk, some talks withheld so their
+  sentences must stay unassigned.
+* Post kinds: precision/recall of the rules and of the model on a held-out part of the examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import random
+import re
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+STREAMS = ("Tweets", "Tweets-T", "News", "News-T")
+SCHEDULES = (
+    "fixtures/pretalx_schedule_democon.json",
+    "fixtures/frab_schedule_39c3.xml",
+    "schedules/schedule.xml",
+)
+RIVER_PREFIX = 3_000
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+# ---------------------------------------------------------------------- data
+def load_stream(name: str, data: Path = DATA) -> tuple[list[str], np.ndarray]:
+    texts, labels = [], []
+    with (data / "streams" / name).open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            texts.append(row.get("textCleaned", row.get("text", "")))
+            labels.append(int(row.get("clusterNo", row.get("cluster", -1))))
+    return texts, np.asarray(labels)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionSet:
+    name: str
+    talks: tuple  # ScheduledTalk records fed to the model (abstracts stripped, withheld talks removed)
+    posts: tuple  # PostDoc, in time order
+    truth: dict[str, str | None]  # post id -> talk guid, None for posts of withheld talks
+    withheld: int
+
+
+def sentences_of(text: str, min_words: int = 4) -> list[str]:
+    out = []
+    for s in _SENTENCE.split(text or ""):
+        s = " ".join(s.split())
+        if len(s.split()) >= min_words:
+            out.append(s)
+    return out
+
+
+def build_attribution_set(
+    path: Path, *, withhold: float = 0.2, max_sentences: int = 12, seed: int = 0
+) -> AttributionSet:
+    """Posts from each talk's abstract+description sentences, timed inside the talk; ``withhold`` of the
+    talks are left out of the schedule (their posts must stay unassigned); abstracts are stripped."""
+    from clustering.model import PostDoc
+    from ingest.schedules.loader import load_schedule
+
+    rng = random.Random(seed)
+    sched = load_schedule(Path(path))
+    talks = [t for t in sched.talks if not t.cancelled and t.end > t.start]
+    per_talk: dict[str, list[str]] = {}
+    for t in talks:
+        sents = list(dict.fromkeys(sentences_of(t.abstract) + sentences_of(t.description)))
+        if len(sents) >= 2:
+            per_talk[t.guid] = sents[:max_sentences]
+    guids = sorted(per_talk)
+    n_withheld = max(1, round(withhold * len(guids)))
+    withheld = set(rng.sample(guids, n_withheld))
+    posts = []
+    truth: dict[str, str | None] = {}
+    by_guid = {t.guid: t for t in talks}
+    for guid in guids:
+        t = by_guid[guid]
+        span = (t.end - t.start).total_seconds()
+        for j, s in enumerate(per_talk[guid]):
+            when = t.start + timedelta(seconds=rng.uniform(0.05, 0.95) * span)
+            pid = f"{guid}-{j}"
+            posts.append(PostDoc(id=pid, text=s, created_at=when))
+            truth[pid] = None if guid in withheld else guid
+    posts.sort(key=lambda p: (p.created_at, p.id))
+    fed = tuple(dataclasses.replace(t, abstract="", description="") for t in talks if t.guid not in withheld)
+    return AttributionSet(Path(path).name, fed, tuple(posts), truth, n_withheld)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionScore:
+    name: str
+    talks: int
+    posts: int
+    talk_posts: int
+    right: float  # share of talk posts attributed to their own talk
+    wrong: float  # share of talk posts attributed to another talk
+    withheld_posts: int
+    unassigned: float  # share of withheld-talk posts left unassigned
+    seconds: float
+
+
+def score_attribution(aset: AttributionSet, make_model: Callable[[], object] | None = None) -> AttributionScore:
+    from clustering.model import EventModel
+
+    model = make_model() if make_model else EventModel()
+    model.set_schedule(aset.talks)  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    results = model.observe(aset.posts)  # type: ignore[attr-defined]
+    secs = time.perf_counter() - t0
+    right = wrong = talk_posts = held = unassigned = 0
+    for r in results:
+        truth = aset.truth[r.id]
+        if truth is None:
+            held += 1
+            unassigned += r.talk is None
+        else:
+            talk_posts += 1
+            right += r.talk == truth
+            wrong += r.talk is not None and r.talk != truth
+    return AttributionScore(
+        aset.name,
+        len(aset.talks),
+        len(results),
+        talk_posts,
+        right / max(talk_posts, 1),
+        wrong / max(talk_posts, 1),
+        held,
+        unassigned / max(held, 1),
+        secs,
+    )
+
+
+# ---------------------------------------------------------------------- stream clustering
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    stream: str
+    method: str
+    posts: int
+    nmi: float
+    ari: float
+    clusters: int
+    true_clusters: int
+    posts_per_s: float
+    peak_mib: float | None
+    note: str = ""
+
+
+def _metrics(y: np.ndarray, labels: np.ndarray) -> tuple[float, float, int]:
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return (
+        float(normalized_mutual_info_score(y, labels)),
+        float(adjusted_rand_score(y, labels)),
+        len(set(labels.tolist())),
+    )
+
+
+def _peak_mib(fn: Callable[[], object]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+def run_stream_clusterer(texts: Sequence[str], batch: int = 1000) -> np.ndarray:
+    """Our clusterer over the stream in batches; each post's final label (after refinement moves)."""
+    from clustering.stream import StreamClusterer
+
+    model = StreamClusterer()
+    labels = np.empty(len(texts), np.int64)
+    for i in range(0, len(texts), batch):
+        model.partial_fit(texts[i : i + batch])
+        labels[i : i + len(model.labels_)] = model.labels_
+        for seq, new_id in model.moves_:
+            labels[seq] = new_id
+    return labels
+
+
+def run_event_model(texts: Sequence[str], batch: int = 500) -> np.ndarray:
+    """The whole stage (kinds, topics, takeaways, bursts bookkeeping) without a schedule."""
+    from clustering.model import EventModel, PostDoc
+
+    model = EventModel()
+    final: dict[str, int] = {}
+    for i in range(0, len(texts), batch):
+        docs = [PostDoc(id=str(j), text=texts[j]) for j in range(i, min(i + batch, len(texts)))]
+        for r in model.observe(docs):
+            final[r.id] = r.topic
+        for r in model.drain_changes().moved:
+            final[r.id] = r.topic
+    return np.array([final[str(j)] for j in range(len(texts))])
+
+
+def run_minibatch_kmeans(texts: Sequence[str], k: int, batch: int = 1000) -> np.ndarray:
+    """scikit-learn MiniBatchKMeans, online (partial_fit per batch) on the same hashed, L2-normalised
+    features, k = the true number of clusters; final labels from the last model."""
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.preprocessing import normalize
+
+    from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize
+
+    X = normalize(hash_token_lists([tokenize(t) for t in texts], DEFAULT_N_FEATURES))
+    model = MiniBatchKMeans(n_clusters=k, random_state=0, n_init=1, batch_size=batch)
+    first = max(batch, k)  # the first partial_fit needs at least k rows
+    model.partial_fit(X[:first])
+    for i in range(first, X.shape[0], batch):
+        model.partial_fit(X[i : i + batch])
+    return model.predict(X)
+
+
+def run_textclust(texts: Sequence[str]) -> np.ndarray:
+    """river TextClust (radius 0.6, no real-time fading; the tuned setting of the data's SOURCE.md):
+    learn each post, then read its micro-cluster."""
+    from river import cluster, feature_extraction
+
+    bow = feature_extraction.BagOfWords(lowercase=True)
+    model = cluster.TextClust(real_time_fading=False, radius=0.6, fading_factor=0.0005, tgap=100)
+    out = np.empty(len(texts), np.int64)
+    for i, t in enumerate(texts):
+        x = bow.transform_one(t)
+        model.learn_one(x)
+        out[i] = model.predict_one(x, type="micro") if x else -1
+    return out
+
+
+def bench_stream(name: str, *, river_prefix: int = RIVER_PREFIX, memory: bool = True) -> list[StreamRow]:
+    texts, y = load_stream(name)
+    k = len(set(y.tolist()))
+    rows = []
+
+    def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
+        gc.collect()
+        t0 = time.perf_counter()
+        labels = fn()
+        return labels, time.perf_counter() - t0
+
+    labels, secs = timed(lambda: run_stream_clusterer(texts))
+    mem = _peak_mib(lambda: run_stream_clusterer(texts)) if memory else None
+    rows.append(StreamRow(name, "StreamClusterer (ours)", len(texts), *_metrics(y, labels), k, len(texts) / secs, mem))
+    labels, secs = timed(lambda: run_event_model(texts))
+    mem = _peak_mib(lambda: run_event_model(texts)) if memory and name == "Tweets-T" else None
+    rows.append(StreamRow(name, "EventModel, whole stage", len(texts), *_metrics(y, labels), k, len(texts) / secs, mem))
+    labels, secs = timed(lambda: run_minibatch_kmeans(texts, k))
+    mem = _peak_mib(lambda: run_minibatch_kmeans(texts, k)) if memory else None
+    rows.append(
+        StreamRow(name, "MiniBatchKMeans (k=true)", len(texts), *_metrics(y, labels), k, len(texts) / secs, mem)
+    )
+    if river_prefix:
+        n = min(river_prefix, len(texts))
+        labels, secs = timed(lambda: run_textclust(texts[:n]))
+        sub = y[:n]
+        rows.append(
+            StreamRow(
+                name,
+                "river TextClust",
+                n,
+                *_metrics(sub, labels),
+                len(set(sub.tolist())),
+                n / secs,
+                None,
+                f"first {n} posts only",
+            )
+        )
+        ours = run_stream_clusterer(texts[:n])
+        rows.append(
+            StreamRow(name, "StreamClusterer, same prefix", n, *_metrics(sub, ours), len(set(sub.tolist())), 0.0, None)
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------- report
+def _fmt_rows(rows: Sequence[StreamRow]) -> list[str]:
+    head = (
+        f"{'stream':9} {'method':30} {'posts':>6} {'NMI':>6} {'ARI':>6} {'clusters':>9} {'true':>5}"
+        f" {'posts/s':>9} {'peak MiB':>9}  note"
+    )
+    out = [head, "-" * len(head)]
+    for r in rows:
+        pps = f"{r.posts_per_s:,.0f}" if r.posts_per_s else "-"
+        mem = f"{r.peak_mib:.1f}" if r.peak_mib is not None else "-"
+        out.append(
+            f"{r.stream:9} {r.method:30} {r.posts:>6} {r.nmi:6.3f} {r.ari:6.3f} {r.clusters:>9} {r.true_clusters:>5}"
+            f" {pps:>9} {mem:>9}  {r.note}"
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", nargs="*", default=list(STREAMS), help="stream files to run")
+    parser.add_argument("--river-prefix", type=int, default=RIVER_PREFIX, help="posts river TextClust sees (0: skip)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    lines = ["Backchannel clustering bench (one core; posts/s wall-clock, peak memory = tracemalloc peak)", ""]
+    rows: list[StreamRow] = []
+    for name in args.streams:
+        rows.extend(bench_stream(name, river_prefix=args.river_prefix, memory=not args.no_memory))
+    lines += _fmt_rows(rows)
+    by = {(r.stream, r.method): r for r in rows}
+    for name in args.streams:
+        ours, riv = by.get((name, "StreamClusterer (ours)")), by.get((name, "river TextClust"))
+        if ours and riv and riv.posts_per_s:
+            lines.append(
+                f"  {name}: StreamClusterer is {ours.posts_per_s / riv.posts_per_s:,.0f}x river TextClust's speed"
+            )
+    lines.append("")
+    lines.append("Talk attribution (schedule fed without abstracts; posts = abstract sentences timed inside the talk)")
+    head = (
+        f"{'schedule':35} {'talks':>5} {'posts':>6} {'right':>6} {'wrong':>6} {'withheld posts':>14}"
+        f" {'unassigned':>10} {'posts/s':>8}"
+    )
+    lines += [head, "-" * len(head)]
+    for rel in SCHEDULES:
+        path = DATA / rel
+        if not path.exists():
+            lines.append(f"{rel:35} (missing)")
+            continue
+        sc = score_attribution(build_attribution_set(path))
+        lines.append(
+            f"{sc.name:35} {sc.talks:>5} {sc.posts:>6} {sc.right:6.3f} {sc.wrong:6.3f} {sc.withheld_posts:>14}"
+            f" {sc.unassigned:10.3f} {sc.posts / max(sc.seconds, 1e-9):8,.0f}"
+        )
+    lines.append("  right/wrong: share of posts of scheduled talks put on their own / another talk;")
+    lines.append("  unassigned: share of posts of withheld talks (not in the schedule fed) left without a talk.")
+    lines.append("")
+    from clustering.kinds import PostKind, evaluate_kinds
+
+    rep = evaluate_kinds()
+    lines.append(f"Post kinds: held-out {rep.n_test} of {rep.n_train + rep.n_test} labelled examples")
+    lines.append(f"{'kind':10} {'rules P':>8} {'rules R':>8} {'model P':>8} {'model R':>8}")
+    for k in PostKind:
+        rp, rr = rep.rules[k.value]
+        mp, mr = rep.model[k.value]
+        lines.append(f"{k.value:10} {rp:8.2f} {rr:8.2f} {mp:8.2f} {mr:8.2f}")
+    lines.append(f"{'accuracy':10} {rep.rules_accuracy:8.2f} {'':8} {rep.model_accuracy:8.2f}")
+    lines.append("")
+    lines.append(f"bench took {time.perf_counter() - t0:.0f}s")
+    print("\n".join(lines))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

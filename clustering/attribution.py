@@ -1,0 +1,368 @@
+"""Talk attribution: which scheduled talk a post is about, or none (the hallway).
+
+Evidence a person would use, combined as additive log-odds per candidate talk against a "hallway"
+option, then normalised into a confidence:
+
+* time: a talk is a candidate from a little before it starts until a while after it ends;
+* explicit references: the talk's code or hashtag, a speaker's handle or name, the room's name;
+* reply threads: an answer goes where its question went (passed in by the caller);
+* text similarity to the talk's profile: title, subtitle, track, speakers, abstract, and the posts
+  confidently attributed to it so far (the profile learns online, bounded in size);
+* topic fit: how well the post fits the topics already growing inside each talk (passed in by the
+  caller from the stream clusterer).
+
+A post is attributed only when the winning talk's confidence reaches ``min_confidence``; otherwise it
+stays unassigned rather than guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from clustering.features import STOP_WORDS, hash_tokens, tokenize
+from ingest.schedules.records import ScheduledTalk
+
+_WORD = re.compile(r"(?u)\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    talk: str | None
+    confidence: float  # of the chosen talk, or of "no talk" when talk is None
+    reason: str  # "explicit", "reply", "reference", "text", "none" (unsure) or "no-candidate"
+
+
+@dataclass(slots=True)
+class _Profile:
+    guid: str
+    start: float
+    end: float
+    room: str | None
+    static: dict[int, float]  # schedule text, tf-idf weights
+    learned: dict[int, float] = field(default_factory=dict)  # confidently attributed posts
+    learned_mass: float = 0.0
+    learned_norm: float = 0.0  # cached norm of ``learned`` (0 = stale)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _name_patterns(talk: ScheduledTalk) -> list[str]:
+    """Lower-cased strings whose presence in a post names this talk (codes, hashtags, handles, names)."""
+    out: list[str] = []
+    if talk.code and len(talk.code) >= 3:
+        out.append("#" + talk.code.lower())
+    for person in talk.speakers:
+        for handle in person.handles:
+            h = handle.lower().lstrip("@")
+            if h:
+                out.append("@" + h)
+                out.append("@" + h.split("@")[0])
+        name = person.name.strip().lower()
+        words = _WORD.findall(name)
+        if len(words) >= 2 or (len(words) == 1 and len(words[0]) >= 5 and words[0] not in STOP_WORDS):
+            out.append(name)
+    return [p for p in dict.fromkeys(out) if p]
+
+
+def _room_pattern(room: str | None) -> str | None:
+    """A room name specific enough to be a reference ("Saal 1", "Hall G", "Tan Room"), else None."""
+    if not room:
+        return None
+    name = room.strip().lower()
+    words = _WORD.findall(name)
+    if not words:
+        return None
+    if len(words) == 1 and (words[0] in STOP_WORDS or len(words[0]) < 5):
+        return None
+    return name
+
+
+class TalkAttributor:
+    """Online talk attribution against a schedule (see the module docstring for the evidence used)."""
+
+    def __init__(
+        self,
+        *,
+        before_minutes: float = 10.0,
+        after_minutes: float = 30.0,
+        min_confidence: float = 0.5,
+        learn_confidence: float = 0.6,
+        hallway_bias: float = 1.0,
+        w_text: float = 20.0,
+        w_topic: float = 0.2,
+        w_time: float = 1.0,
+        w_reference: float = 6.0,
+        w_room: float = 3.0,
+        w_reply: float = 5.0,
+        profile_size: int = 400,
+        n_features: int = 2**15,
+    ) -> None:
+        self.before_minutes = before_minutes
+        self.after_minutes = after_minutes
+        self.min_confidence = min_confidence
+        self.learn_confidence = learn_confidence
+        self.hallway_bias = hallway_bias
+        self.w_text = w_text
+        self.w_topic = w_topic
+        self.w_time = w_time
+        self.w_reference = w_reference
+        self.w_room = w_room
+        self.w_reply = w_reply
+        self.profile_size = profile_size
+        self.n_features = n_features
+        self.profiles: dict[str, _Profile] = {}
+        self._guids: list[str] = []
+        self._starts = np.zeros(0)
+        self._ends = np.zeros(0)
+        self._patterns = _Matcher([])  # codes, hashtags, handles, speaker names -> talks
+        self._rooms = _Matcher([])  # room names -> talks in that room
+        self._df = np.zeros(n_features, np.float32)  # document frequency over talk texts and posts
+        self._n_docs = 0.0
+
+    # ------------------------------------------------------------------ schedule
+    def set_schedule(self, talks: Sequence[ScheduledTalk]) -> None:
+        """Replace the schedule; learned profiles of talks that stay (same guid) are kept."""
+        talks = [t for t in talks if not t.cancelled]
+        old = self.profiles
+        texts = []
+        for t in talks:
+            parts = [t.title, t.subtitle or "", t.track or "", t.abstract, t.description]
+            parts += [p.name for p in t.speakers]
+            texts.append(tokenize(" ".join(parts)))
+        hashed = [hash_tokens(toks, self.n_features) for toks in texts]
+        df = np.zeros(self.n_features, np.float32)
+        for idx, _ in hashed:
+            df[idx] += 1.0
+        self._talk_df = df
+        self._n_talks = float(len(talks))
+        profiles: dict[str, _Profile] = {}
+        for t, (idx, cnt) in zip(talks, hashed, strict=True):
+            # title words count double: they are what people repeat
+            title_idx, title_cnt = hash_tokens(tokenize(f"{t.title} {t.subtitle or ''}"), self.n_features)
+            weights: dict[int, float] = {}
+            for i, c in zip(idx.tolist(), cnt.tolist(), strict=True):
+                weights[i] = weights.get(i, 0.0) + (1.0 + math.log(c))
+            for i in title_idx.tolist():
+                weights[i] = weights.get(i, 0.0) + 1.0
+            idf = self._talk_idf(np.fromiter(weights, np.int64, len(weights)))
+            static = {i: w * f for (i, w), f in zip(weights.items(), idf.tolist(), strict=True)}
+            prof = _Profile(
+                guid=t.guid,
+                start=t.start.timestamp(),
+                end=t.end.timestamp(),
+                room=t.room,
+                static=_normalise(static),
+            )
+            if t.guid in old:
+                prof.learned = old[t.guid].learned
+                prof.learned_mass = old[t.guid].learned_mass
+            profiles[t.guid] = prof
+        self.profiles = profiles
+        order = sorted(profiles.values(), key=lambda p: p.start)
+        self._guids = [p.guid for p in order]
+        self._starts = np.array([p.start for p in order])
+        self._ends = np.array([p.end for p in order])
+        self._patterns = _Matcher([(pat, t.guid) for t in talks for pat in _name_patterns(t)])
+        self._rooms = _Matcher([(pat, t.guid) for t in talks if (pat := _room_pattern(t.room))])
+
+    def _talk_idf(self, idx: np.ndarray) -> np.ndarray:
+        n = max(self._n_talks, 1.0)
+        return np.log((1.0 + n) / (1.0 + self._talk_df[idx])) + 1.0
+
+    # ------------------------------------------------------------------ posts
+    def candidates(self, when: float | None) -> list[str]:
+        """Talks whose window (a little before start to a while after end) contains ``when``."""
+        if when is None or not len(self._guids):
+            return []
+        lo = self._starts - self.before_minutes * 60.0
+        hi = self._ends + self.after_minutes * 60.0
+        return [self._guids[i] for i in np.flatnonzero((lo <= when) & (when <= hi))]
+
+    def _post_vector(self, idx: np.ndarray, cnt: np.ndarray) -> dict[int, float]:
+        if not len(idx):
+            return {}
+        n = self._n_docs + max(self._n_talks, 1.0)
+        df = self._df[idx] + self._talk_df[idx]
+        idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        return _normalise(dict(zip(idx.tolist(), ((1.0 + np.log(cnt)) * idf).tolist(), strict=True)))
+
+    def similarity(self, guid: str, vec: Mapping[int, float]) -> float:
+        """Cosine of the post to the talk's schedule text, or to the posts attributed to it, the larger."""
+        p = self.profiles[guid]
+        static = sum(w * p.static.get(i, 0.0) for i, w in vec.items())
+        if not p.learned:
+            return static
+        if p.learned_norm <= 0:
+            p.learned_norm = math.sqrt(sum(v * v for v in p.learned.values())) or 1.0
+        learned = sum(w * p.learned.get(i, 0.0) for i, w in vec.items()) / p.learned_norm
+        return max(static, learned)
+
+    def attribute(
+        self,
+        text: str,
+        idx: np.ndarray,
+        cnt: np.ndarray,
+        when: datetime | None,
+        *,
+        talk_ref: str | None = None,
+        reply_talk: tuple[str | None, float] | None = None,
+        topic_fit: Mapping[str | None, float] | None = None,
+    ) -> Attribution:
+        """Attribute one post and learn from it. ``reply_talk`` is (talk, confidence) of the post it replies
+        to; ``topic_fit`` maps scopes to how well the post fits that scope's topics (log-likelihood ratio)."""
+        self._df[idx] += 1.0
+        self._n_docs += 1.0
+        att = self.score(text, idx, cnt, when, talk_ref=talk_ref, reply_talk=reply_talk, topic_fit=topic_fit)
+        if att.talk is not None and att.confidence >= self.learn_confidence:
+            self._learn(att.talk, idx, cnt, att.confidence)
+        return att
+
+    def learns_from(self, att: Attribution) -> bool:
+        return att.talk is not None and att.confidence >= self.learn_confidence
+
+    def forget_learned(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
+        """Undo ``_learn`` (a post re-attributed elsewhere or deleted)."""
+        p = self.profiles.get(guid)
+        if p is None:
+            return
+        p.learned_norm = 0.0
+        for i, w in self._post_vector(idx, cnt).items():
+            v = p.learned.get(i)
+            if v is not None:
+                v -= weight * w
+                if v <= 1e-9:
+                    del p.learned[i]
+                else:
+                    p.learned[i] = v
+        p.learned_mass = max(p.learned_mass - weight, 0.0)
+
+    def learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
+        if guid in self.profiles:
+            self._learn(guid, idx, cnt, weight)
+
+    def in_window(self, guid: str, when: datetime | None) -> bool:
+        p = self.profiles.get(guid)
+        ts = _ts(when)
+        if p is None or ts is None:
+            return False
+        return p.start - self.before_minutes * 60.0 <= ts <= p.end + self.after_minutes * 60.0
+
+    def score(
+        self,
+        text: str,
+        idx: np.ndarray,
+        cnt: np.ndarray,
+        when: datetime | None,
+        *,
+        talk_ref: str | None = None,
+        reply_talk: tuple[str | None, float] | None = None,
+        topic_fit: Mapping[str | None, float] | None = None,
+    ) -> Attribution:
+        """Attribute one post without learning from it."""
+        if talk_ref is not None and talk_ref in self.profiles:
+            return Attribution(talk_ref, 1.0, "explicit")
+        ts = _ts(when)
+        cands = self.candidates(ts)
+        lowered = text.lower()
+        referenced = self._patterns.find(lowered)
+        # a reference names a talk even outside its time window (people post about it afterwards)
+        for guid in referenced:
+            if guid not in cands:
+                cands.append(guid)
+        if reply_talk is not None and reply_talk[0] is not None and reply_talk[0] in self.profiles:
+            if reply_talk[0] not in cands:
+                cands.append(reply_talk[0])
+        if not cands:
+            return Attribution(None, 1.0, "no-candidate")
+        vec = self._post_vector(idx, cnt)
+        rooms = self._rooms.find(lowered) & set(cands)
+        scores = []
+        reasons = []
+        for guid in cands:
+            p = self.profiles[guid]
+            s = self.w_text * self.similarity(guid, vec)
+            reason = "text"
+            if ts is not None:
+                s += self.w_time * _time_score(ts, p.start, p.end, self.after_minutes * 60.0)
+            if topic_fit:
+                fit = topic_fit.get(guid)
+                if fit is not None:
+                    s += self.w_topic * min(max(fit, 0.0), 10.0)
+            if guid in referenced:
+                s += self.w_reference
+                reason = "reference"
+            if guid in rooms:
+                s += self.w_room
+                reason = "reference"
+            if reply_talk is not None and reply_talk[0] == guid:
+                s += self.w_reply * reply_talk[1]
+                reason = "reply"
+            scores.append(s)
+            reasons.append(reason)
+        hallway = self.hallway_bias
+        if topic_fit and topic_fit.get(None) is not None:
+            hallway += self.w_topic * min(max(topic_fit[None], 0.0), 10.0)
+        if reply_talk is not None and reply_talk[0] is None:
+            hallway += self.w_reply * reply_talk[1]
+        arr = np.array(scores + [hallway])
+        arr = np.exp(arr - arr.max())
+        probs = arr / arr.sum()
+        best = int(probs[:-1].argmax())
+        conf = float(probs[best])
+        if conf >= self.min_confidence:
+            return Attribution(cands[best], conf, reasons[best])
+        return Attribution(None, float(probs[-1]), "none")
+
+    def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
+        p = self.profiles[guid]
+        learned = p.learned
+        for i, w in self._post_vector(idx, cnt).items():
+            learned[i] = learned.get(i, 0.0) + weight * w
+        p.learned_norm = 0.0
+        p.learned_mass += weight
+        if len(learned) > self.profile_size * 2:
+            keep = sorted(learned.items(), key=lambda kv: kv[1], reverse=True)[: self.profile_size]
+            p.learned = dict(keep)
+
+
+def _normalise(vec: dict[int, float]) -> dict[int, float]:
+    norm = math.sqrt(sum(v * v for v in vec.values()))
+    if norm == 0:
+        return vec
+    return {i: v / norm for i, v in vec.items()}
+
+
+def _time_score(ts: float, start: float, end: float, after: float) -> float:
+    """1 during the talk, fading after it ends (half-life ``after / 2``), lower just before it starts."""
+    if start <= ts <= end:
+        return 1.0
+    if ts < start:
+        return 0.3
+    return 2.0 ** (-(ts - end) / max(after / 2.0, 1.0))
+
+
+class _Matcher:
+    """Finds which of many lower-cased names occur in a text as whole words (one regex pass)."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.targets: dict[str, set[str]] = {}
+        for pat, guid in pairs:
+            self.targets.setdefault(pat, set()).add(guid)
+        names = sorted(self.targets, key=len, reverse=True)
+        self.regex = re.compile("(?<![\\w@#])(" + "|".join(re.escape(n) for n in names) + ")(?!\\w)") if names else None
+
+    def find(self, text: str) -> set[str]:
+        if self.regex is None:
+            return set()
+        out: set[str] = set()
+        for m in self.regex.findall(text):
+            out |= self.targets[m]
+        return out

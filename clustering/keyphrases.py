@@ -1,0 +1,106 @@
+"""Keyphrase labels: class-based TF-IDF of a group of posts against the rest of the event.
+
+Counts of words and adjacent word pairs are kept in bounded counters (``BoundedCounter``), per topic and
+for the whole event. A phrase scores ``tf_topic(p) / size_topic * log(1 + A / f_event(p))`` where ``A`` is
+the average number of terms per topic (c-TF-IDF, Grootendorst 2022); a pair beats the words it contains
+when it scores at least as well, and words already covered by a chosen pair are not repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+
+class BoundedCounter:
+    """A ``str -> float`` counter that keeps at most ``cap`` keys (the smallest are pruned)."""
+
+    __slots__ = ("cap", "counts", "total")
+
+    def __init__(self, cap: int = 400) -> None:
+        self.cap = cap
+        self.counts: dict[str, float] = {}
+        self.total = 0.0
+
+    def add(self, terms: Iterable[str], weight: float = 1.0) -> None:
+        counts = self.counts
+        for t in terms:
+            counts[t] = counts.get(t, 0.0) + weight
+            self.total += weight
+        if len(counts) > self.cap * 2:
+            self._prune()
+
+    def remove(self, terms: Iterable[str], weight: float = 1.0) -> None:
+        counts = self.counts
+        for t in terms:
+            v = counts.get(t)
+            if v is None:
+                continue
+            v -= weight
+            self.total = max(self.total - weight, 0.0)
+            if v <= 1e-9:
+                del counts[t]
+            else:
+                counts[t] = v
+
+    def _prune(self) -> None:
+        keep = sorted(self.counts.items(), key=lambda kv: kv[1], reverse=True)[: self.cap]
+        self.counts = dict(keep)
+
+    def get(self, term: str) -> float:
+        return self.counts.get(term, 0.0)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+def terms_of(words: Sequence[str]) -> list[str]:
+    """Words and adjacent pairs ("rust async") of one post's content words, each once."""
+    out = list(dict.fromkeys(words))
+    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False) if a != b]
+    out.extend(dict.fromkeys(pairs))
+    return out
+
+
+def keyphrases(
+    topic: BoundedCounter,
+    event: BoundedCounter,
+    *,
+    n_docs: float,
+    avg_terms: float,
+    top: int = 5,
+) -> list[str]:
+    """The ``top`` phrases that best tell this topic apart from the event (see the module docstring)."""
+    if not topic.counts or n_docs <= 0:
+        return []
+    scored = []
+    for term, tf in topic.counts.items():
+        pair = " " in term
+        if pair and tf < 2 and n_docs >= 3:
+            continue  # a pair seen once is noise
+        f = max(event.get(term), tf)
+        s = (tf / n_docs) * math.log(1.0 + avg_terms / f)
+        if pair:
+            s *= 1.2
+        scored.append((s, term))
+    scored.sort(key=lambda st: (-st[0], st[1]))
+    chosen: list[str] = []
+    covered: set[str] = set()
+    for _, term in scored:
+        words = term.split(" ")
+        if len(words) == 1 and term in covered:
+            continue
+        if len(words) == 2 and all(w in covered for w in words):
+            continue
+        # a pair replaces a chosen word it contains
+        if len(words) == 2:
+            chosen = [c for c in chosen if c not in words]
+        chosen.append(term)
+        covered.update(words)
+        if len(chosen) >= top:
+            break
+    return chosen[:top]
+
+
+def label_of(phrases: Sequence[str], n: int = 3) -> str:
+    return " · ".join(phrases[:n])

@@ -1,0 +1,707 @@
+"""The one facade the app calls: posts in (in stream order), talk, topic, kind and confidence out, plus
+topics, takeaways, bursts and activity per talk (``None`` = the hallway), incrementally, with bounded
+memory and a saved/restored state.
+
+    model = EventModel()
+    model.set_schedule(schedule.talks)          # optional: without it topics alone organise the stream
+    results = model.observe(docs)               # one PostResult per doc, in order
+    changes = model.drain_changes()             # which talks' topics/takeaways/bursts changed
+    model.topics(talk), model.takeaways(talk), model.bursts(talk), model.activity(talk)
+    blob = model.dumps(); model = EventModel.loads(blob)
+
+Only load blobs this process (or a trusted store) wrote: they are pickles.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from clustering.attribution import TalkAttributor
+from clustering.bursts import find_peaks
+from clustering.features import DEFAULT_N_FEATURES, content_words, hash_token_lists, tokenize
+from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
+from clustering.kinds import PostKind, classify_kinds, rule_kind
+from clustering.stream import StreamClusterer
+from clustering.takeaways import Member, TopicGroups, pick
+from ingest.schedules.records import ScheduledTalk
+
+_FORMAT = b"backchannel-eventmodel-1\n"
+NO_TOPIC = -1
+
+
+@dataclass(frozen=True, slots=True)
+class PostDoc:
+    id: str
+    text: str
+    created_at: datetime | None = None
+    author: str | None = None
+    reply_to: str | None = None
+    talk_ref: str | None = None  # explicit talk guid chosen by the poster
+    kind_hint: str | None = None
+    upvotes: int = 0
+    boosts: int = 0
+    replies: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    id: str
+    talk: str | None
+    topic: int  # -1: no topic (nothing to cluster on)
+    kind: str
+    confidence: float  # of the talk attribution (of "no talk" when talk is None)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    id: int
+    talk: str | None
+    label: str
+    keyphrases: tuple[str, ...]
+    size: int
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Takeaway:
+    topic: int
+    talk: str | None
+    text: str
+    post_ids: tuple[str, ...]  # cited source posts, representative first
+    count: int  # posts merged (near-duplicates) plus their boosts
+    votes: int  # upvotes summed over the merged posts
+    score: float  # 0..1 within the talk
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    talk: str | None
+    start: datetime
+    end: datetime  # start of the last minute of the burst
+    peak: datetime
+    peak_count: int
+    label: str
+    keyphrases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since the last ``drain_changes``; talks are guids, ``None`` is the hallway."""
+
+    topics: frozenset[str | None] = frozenset()
+    takeaways: frozenset[str | None] = frozenset()
+    bursts: frozenset[str | None] = frozenset()
+    created_topics: tuple[int, ...] = ()
+    moved: tuple[PostResult, ...] = ()  # posts whose topic changed after they were first reported
+    forgotten: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.topics or self.takeaways or self.bursts or self.created_topics or self.moved or self.forgotten)
+
+
+@dataclass(slots=True)
+class _Post:
+    id: str
+    talk: str | None
+    topic: int
+    kind: str
+    confidence: float
+    minute: int | None  # minutes since the epoch
+    when: datetime | None
+    author: str | None
+    reply_to: str | None
+    text: str
+    words: list[str]
+    idx: np.ndarray
+    cnt: np.ndarray
+    seq: int
+    upvotes: int = 0
+    boosts: int = 0
+    replies: int = 0
+
+
+@dataclass(slots=True)
+class _Topic:
+    id: int
+    talk: str | None
+    size: int = 0
+    terms: BoundedCounter = field(default_factory=BoundedCounter)
+    groups: TopicGroups = field(default_factory=TopicGroups)
+    first_minute: int | None = None
+    last_minute: int | None = None
+    last_seq: int = 0
+
+
+@dataclass(slots=True)
+class _Scope:
+    topics: set[int] = field(default_factory=set)
+    minutes: dict[int, int] = field(default_factory=dict)  # minute -> posts
+    recent: OrderedDict[str, None] = field(default_factory=OrderedDict)  # post ids, for burst labels
+
+
+class EventModel:
+    """Talk attribution, topics, kinds, takeaways and bursts for one event (see the module docstring).
+
+    Parameters are plain values (sklearn style); learned state is created by ``observe``.
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.2,
+        beta: float = 0.01,
+        vocab_size: float = 7000.0,
+        halflife: float = 300.0,
+        refine_window: int = 1000,
+        n_features: int = DEFAULT_N_FEATURES,
+        max_clusters: int = 512,
+        before_minutes: float = 10.0,
+        after_minutes: float = 30.0,
+        min_confidence: float = 0.5,
+        max_posts: int = 20_000,
+        max_topics: int = 5_000,
+        max_groups_per_topic: int = 40,
+        max_minutes: int = 7 * 24 * 60,
+        takeaways_per_topic: int = 3,
+        max_topics_per_talk: int = 8,
+        max_pending: int = 300,
+        random_state: int | None = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.beta = beta
+        self.vocab_size = vocab_size
+        self.halflife = halflife
+        self.refine_window = refine_window
+        self.n_features = n_features
+        self.max_clusters = max_clusters
+        self.before_minutes = before_minutes
+        self.after_minutes = after_minutes
+        self.min_confidence = min_confidence
+        self.max_posts = max_posts
+        self.max_topics = max_topics
+        self.max_groups_per_topic = max_groups_per_topic
+        self.max_minutes = max_minutes
+        self.takeaways_per_topic = takeaways_per_topic
+        self.max_topics_per_talk = max_topics_per_talk
+        self.max_pending = max_pending
+        self.random_state = random_state
+        self._clusterer = StreamClusterer(
+            alpha=alpha,
+            beta=beta,
+            vocab_size=vocab_size,
+            halflife=halflife,
+            refine_window=refine_window,
+            n_features=n_features,
+            max_clusters=max_clusters,
+            random_state=random_state,
+        )
+        self._attributor: TalkAttributor | None = None
+        self._talks: dict[str, ScheduledTalk] = {}
+        self._posts: OrderedDict[str, _Post] = OrderedDict()
+        self._seq_post: dict[int, str] = {}  # stream index -> post id, for the refinement window
+        self._topics: dict[int, _Topic] = {}
+        self._scopes: dict[str | None, _Scope] = {}
+        self._event_terms = BoundedCounter(cap=50_000)
+        self._last_minute: int | None = None
+        self._dirty_topics: set[str | None] = set()
+        self._dirty_takeaways: set[str | None] = set()
+        self._dirty_bursts: set[str | None] = set()
+        self._created: list[int] = []
+        self._moved: dict[str, PostResult] = {}
+        self._forgotten: list[str] = []
+        self._burst_cache: dict[str | None, tuple[Burst, ...]] = {}
+        # unassigned posts a talk may still claim, with their hashed words
+        self._pending: OrderedDict[str, frozenset[int]] = OrderedDict()
+
+    # ------------------------------------------------------------------ schedule
+    def set_schedule(self, talks: Sequence[ScheduledTalk]) -> None:
+        """Use (or replace) the schedule; posts already seen keep their talks."""
+        if self._attributor is None:
+            self._attributor = TalkAttributor(
+                before_minutes=self.before_minutes,
+                after_minutes=self.after_minutes,
+                min_confidence=self.min_confidence,
+                n_features=self.n_features,
+            )
+        self._attributor.set_schedule(talks)
+        self._talks = {t.guid: t for t in talks}
+
+    # ------------------------------------------------------------------ posts
+    def observe(self, docs: Sequence[PostDoc]) -> list[PostResult]:
+        """Take the next posts in stream order; returns one result per post, in order."""
+        docs = list(docs)
+        if not docs:
+            return []
+        words = [tokenize(d.text) for d in docs]
+        X = hash_token_lists(words, self.n_features)
+        batch_kind: dict[str, str] = {}
+        reply_kinds: list[str | None] = []
+        for d in docs:
+            parent = self._posts.get(d.reply_to) if d.reply_to else None
+            if parent is not None:
+                reply_kinds.append(parent.kind)
+            elif d.reply_to in batch_kind:
+                reply_kinds.append(batch_kind[d.reply_to])
+            else:
+                reply_kinds.append(None)
+            batch_kind[d.id] = rule_kind(d.text, hint=d.kind_hint).value
+        kinds = classify_kinds([d.text for d in docs], reply_to_kinds=reply_kinds, hints=[d.kind_hint for d in docs])
+        out = []
+        for r, d in enumerate(docs):
+            a, b = X.indptr[r], X.indptr[r + 1]
+            out.append(self._observe_one(d, words[r], X.indices[a:b], X.data[a:b], kinds[r]))
+        return out
+
+    def _observe_one(
+        self, d: PostDoc, words: list[str], idx: np.ndarray, cnt: np.ndarray, kind: PostKind
+    ) -> PostResult:
+        if d.id in self._posts:
+            self.forget(d.id)  # a re-delivered post replaces the old copy
+        minute = self._minute_of(d.created_at)
+        when = d.created_at if d.created_at is not None else self._minute_time(minute)
+        parent = self._posts.get(d.reply_to) if d.reply_to else None
+        talk: str | None = None
+        confidence = 1.0
+        learned_talk = None
+        pending = False
+        if self._attributor is not None:
+            fit = self._topic_fit(idx, cnt, when, d.talk_ref)
+            att = self._attributor.attribute(
+                d.text,
+                idx,
+                cnt,
+                when,
+                talk_ref=d.talk_ref,
+                reply_talk=(parent.talk, parent.confidence) if parent is not None else None,
+                topic_fit=fit,
+            )
+            talk, confidence = att.talk, att.confidence
+            if self._attributor.learns_from(att):
+                learned_talk = talk
+            pending = talk is None and att.reason != "no-candidate" and len(idx) > 0
+        elif d.talk_ref is not None:
+            talk = d.talk_ref
+        seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
+        topic, moves = self._clusterer.learn_one(idx, cnt, talk)
+        post = _Post(
+            id=d.id,
+            talk=talk,
+            topic=topic,
+            kind=kind.value,
+            confidence=round(float(confidence), 4),
+            minute=minute,
+            when=when,
+            author=d.author,
+            reply_to=d.reply_to,
+            text=d.text,
+            words=content_words(words),
+            idx=idx.astype(np.int32),
+            cnt=cnt.astype(np.float32),
+            seq=seq,
+            upvotes=d.upvotes,
+            boosts=d.boosts,
+            replies=d.replies,
+        )
+        self._store(post)
+        if self.refine_window:
+            self._seq_post[seq] = d.id
+        self._join_topic(post)
+        if parent is not None:
+            self.update_engagement(parent.id, upvotes=parent.upvotes, boosts=parent.boosts, replies=parent.replies + 1)
+        self._count_minute(post, +1)
+        for s, new_id in moves:
+            self._move(s, new_id)
+        if moves or len(self._seq_post) > 2 * max(self.refine_window, 1):
+            self._seq_post = {s: p for s, p in self._seq_post.items() if s > seq - self.refine_window}
+        result = PostResult(d.id, talk, post.topic, post.kind, post.confidence)
+        if pending:
+            self._pending[d.id] = frozenset(idx.tolist())
+            while len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+        if learned_talk is not None and self._pending:
+            self._retry_pending(learned_talk, idx)
+        return result
+
+    def _retry_pending(self, talk: str, idx: np.ndarray) -> None:
+        """A talk learned the words ``idx``: unassigned recent posts in its window that share one of them
+        may now belong to it (and what they teach may claim more)."""
+        assert self._attributor is not None
+        queue = [(talk, set(idx.tolist()))]
+        rounds = 0
+        while queue and rounds < 50:
+            rounds += 1
+            guid, words = queue.pop()
+            for pid, pwords in list(self._pending.items()):
+                if words.isdisjoint(pwords):
+                    continue
+                post = self._posts.get(pid)
+                if post is None or post.talk is not None:
+                    self._pending.pop(pid, None)
+                    continue
+                if not self._attributor.in_window(guid, post.when):
+                    continue
+                parent = self._posts.get(post.reply_to) if post.reply_to else None
+                att = self._attributor.score(
+                    post.text,
+                    post.idx,
+                    post.cnt,
+                    post.when,
+                    reply_talk=(parent.talk, parent.confidence) if parent is not None else None,
+                    topic_fit=self._topic_fit(post.idx, post.cnt, post.when, None),
+                )
+                if att.talk is None:
+                    continue
+                self._pending.pop(pid, None)
+                self._reassign(post, att.talk, att.confidence)
+                if self._attributor.learns_from(att):
+                    self._attributor.learn(att.talk, post.idx, post.cnt, att.confidence)
+                    queue.append((att.talk, set(post.idx.tolist())))
+
+    def _topic_fit(
+        self, idx: np.ndarray, cnt: np.ndarray, when: datetime | None, talk_ref: str | None
+    ) -> dict[str | None, float] | None:
+        if not len(idx) or self._attributor is None or talk_ref is not None:
+            return None
+        scopes: list[str | None] = [None, *self._attributor.candidates(when.timestamp() if when else None)]
+        return self._clusterer.score_scopes(idx, cnt, scopes)
+
+    def _reassign(self, post: _Post, talk: str | None, confidence: float) -> None:
+        """Move a post to another talk (its topic is chosen anew inside that talk)."""
+        self._leave_topic(post)
+        self._count_minute(post, -1)
+        if post.topic != NO_TOPIC:
+            self._clusterer.forget_one(post.topic, post.idx, post.cnt, post.seq)
+        self._seq_post.pop(post.seq, None)
+        post.talk = talk
+        post.confidence = round(float(confidence), 4)
+        post.seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
+        topic, moves = self._clusterer.learn_one(post.idx, post.cnt, talk)
+        post.topic = topic
+        if self.refine_window:
+            self._seq_post[post.seq] = post.id
+        self._join_topic(post)
+        self._count_minute(post, +1)
+        self._moved[post.id] = PostResult(post.id, post.talk, post.topic, post.kind, post.confidence)
+        for s, new_id in moves:
+            self._move(s, new_id)
+
+    def _store(self, post: _Post) -> None:
+        self._posts[post.id] = post
+        while len(self._posts) > self.max_posts:
+            self._posts.popitem(last=False)  # old posts stay counted (and cited) in their topics
+
+    def _join_topic(self, post: _Post) -> None:
+        if post.topic == NO_TOPIC:
+            self._scope(post.talk)
+            self._dirty_topics.add(post.talk)
+            return
+        top = self._topics.get(post.topic)
+        if top is None:
+            top = _Topic(id=post.topic, talk=post.talk, groups=TopicGroups(max_groups=self.max_groups_per_topic))
+            self._topics[post.topic] = top
+            self._scope(post.talk).topics.add(post.topic)
+            self._created.append(post.topic)
+            self._cap_topics()
+        terms = terms_of(post.words)
+        top.size += 1
+        top.terms.add(terms)
+        self._event_terms.add(terms)
+        if post.minute is not None:
+            top.first_minute = post.minute if top.first_minute is None else min(top.first_minute, post.minute)
+            top.last_minute = post.minute if top.last_minute is None else max(top.last_minute, post.minute)
+        top.last_seq = post.seq
+        top.groups.add(_member(post))
+        self._dirty_topics.add(post.talk)
+        self._dirty_takeaways.add(post.talk)
+
+    def _leave_topic(self, post: _Post) -> None:
+        top = self._topics.get(post.topic)
+        if top is None:
+            return
+        top.size = max(top.size - 1, 0)
+        terms = terms_of(post.words)
+        top.terms.remove(terms)
+        self._event_terms.remove(terms)
+        top.groups.remove(post.id)
+        self._dirty_topics.add(post.talk)
+        self._dirty_takeaways.add(post.talk)
+        if top.size == 0:
+            del self._topics[post.topic]
+            self._scope(post.talk).topics.discard(post.topic)
+
+    def _cap_topics(self) -> None:
+        if len(self._topics) <= self.max_topics:
+            return
+        # drop the smallest of the oldest quarter (their posts keep their ids; the topic leaves the lists)
+        old = sorted(self._topics.values(), key=lambda t: t.last_seq)[: max(len(self._topics) // 4, 1)]
+        for t in sorted(old, key=lambda t: t.size)[: len(self._topics) - self.max_topics]:
+            del self._topics[t.id]
+            self._scope(t.talk).topics.discard(t.id)
+            self._dirty_topics.add(t.talk)
+            self._dirty_takeaways.add(t.talk)
+
+    def _move(self, seq: int, new_topic: int) -> None:
+        pid = self._seq_post.get(seq)
+        post = self._posts.get(pid) if pid is not None else None
+        if post is None or post.topic == new_topic:
+            return
+        self._leave_topic(post)
+        post.topic = new_topic
+        self._join_topic(post)
+        self._moved[post.id] = PostResult(post.id, post.talk, post.topic, post.kind, post.confidence)
+
+    def update_engagement(self, post_id: str, *, upvotes: int, boosts: int, replies: int) -> None:
+        """New counts for a post (e.g. from a later poll); its talk's takeaways are re-ranked."""
+        post = self._posts.get(post_id)
+        if post is None:
+            member = self._find_member(post_id)
+            if member is None:
+                return
+            member[1].upvotes, member[1].boosts, member[1].replies = upvotes, boosts, replies
+            self._touch_takeaways(member[0])
+            return
+        post.upvotes, post.boosts, post.replies = upvotes, boosts, replies
+        top = self._topics.get(post.topic)
+        if top is not None:
+            m = top.groups.find(post_id)
+            if m is not None:
+                m.upvotes, m.boosts, m.replies = upvotes, boosts, replies
+        self._touch_takeaways(post.talk)
+
+    def forget(self, post_id: str) -> None:
+        """A deleted or hidden post leaves its topic, takeaways, activity and the clusters."""
+        post = self._posts.pop(post_id, None)
+        if post is None:
+            found = self._find_member(post_id)
+            if found is not None:
+                talk, _ = found
+                for tid in list(self._scope(talk).topics):
+                    top = self._topics.get(tid)
+                    if top is not None and top.groups.remove(post_id):
+                        self._dirty_takeaways.add(talk)
+                self._forgotten.append(post_id)
+            return
+        self._leave_topic(post)
+        self._count_minute(post, -1)
+        if post.topic != NO_TOPIC:
+            self._clusterer.forget_one(post.topic, post.idx, post.cnt, post.seq)
+        self._seq_post.pop(post.seq, None)
+        self._moved.pop(post_id, None)
+        self._forgotten.append(post_id)
+
+    def result(self, post_id: str) -> PostResult | None:
+        """The current talk/topic/kind of a post still held (topics may have moved since observe)."""
+        p = self._posts.get(post_id)
+        return None if p is None else PostResult(p.id, p.talk, p.topic, p.kind, p.confidence)
+
+    # ------------------------------------------------------------------ reading
+    def drain_changes(self) -> Changes:
+        bursts = set()
+        for talk in self._dirty_bursts:
+            new = self._compute_bursts(talk)
+            if self._burst_cache.get(talk) != new:
+                self._burst_cache[talk] = new
+                bursts.add(talk)
+        ch = Changes(
+            topics=frozenset(self._dirty_topics),
+            takeaways=frozenset(self._dirty_takeaways),
+            bursts=frozenset(bursts),
+            created_topics=tuple(self._created),
+            moved=tuple(self._moved.values()),
+            forgotten=tuple(self._forgotten),
+        )
+        self._dirty_topics.clear()
+        self._dirty_takeaways.clear()
+        self._dirty_bursts.clear()
+        self._created.clear()
+        self._moved.clear()
+        self._forgotten.clear()
+        return ch
+
+    def topics(self, talk: str | None) -> list[TopicInfo]:
+        """Topics of a talk (or the hallway), largest first, labelled with keyphrases."""
+        scope = self._scopes.get(talk)
+        if scope is None:
+            return []
+        n_topics = max(len(self._topics), 1)
+        avg = max(self._event_terms.total / n_topics, 1.0)
+        out = []
+        for tid in scope.topics:
+            top = self._topics.get(tid)
+            if top is None or top.size == 0:
+                continue
+            phrases = keyphrases(top.terms, self._event_terms, n_docs=top.size, avg_terms=avg)
+            out.append(
+                TopicInfo(
+                    id=top.id,
+                    talk=top.talk,
+                    label=label_of(phrases),
+                    keyphrases=tuple(phrases),
+                    size=top.size,
+                    first_seen=self._minute_time(top.first_minute),
+                    last_seen=self._minute_time(top.last_minute),
+                )
+            )
+        out.sort(key=lambda t: (-t.size, t.id))
+        return out
+
+    def takeaways(self, talk: str | None) -> list[Takeaway]:
+        """Per topic of the talk (largest topics first), the posts that best stand for it, cited."""
+        out: list[Takeaway] = []
+        scope = self._scopes.get(talk)
+        if scope is None:
+            return out
+        tops = sorted(
+            (self._topics[t] for t in scope.topics if t in self._topics and self._topics[t].size > 0),
+            key=lambda t: (-t.size, t.id),
+        )[: self.max_topics_per_talk]
+        for top in tops:
+            centroid = {t: c for t, c in top.terms.counts.items() if " " not in t}
+            for p in pick(top.groups.groups, centroid, top=self.takeaways_per_topic):
+                g = p.group
+                rep = g.representative
+                ids = [rep.id] + [i for i in g.members if i != rep.id]
+                out.append(
+                    Takeaway(
+                        topic=top.id,
+                        talk=talk,
+                        text=rep.text,
+                        post_ids=tuple(ids),
+                        count=g.count,
+                        votes=g.votes,
+                        score=round(float(p.score), 4),
+                        kind=g.kind,
+                    )
+                )
+        return out
+
+    def bursts(self, talk: str | None) -> list[Burst]:
+        """Moments when the talk's posts per minute jumped, labelled with what was said then."""
+        return list(self._compute_bursts(talk))
+
+    def activity(self, talk: str | None) -> list[tuple[datetime, int]]:
+        """Posts per minute (only minutes with posts), oldest first."""
+        scope = self._scopes.get(talk)
+        if scope is None:
+            return []
+        return [(self._minute_time(m), c) for m, c in sorted(scope.minutes.items()) if c > 0]  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ state
+    def dumps(self) -> bytes:
+        return _FORMAT + pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def loads(cls, data: bytes) -> EventModel:
+        if not data.startswith(_FORMAT):
+            raise ValueError("not a saved EventModel (or a different format version)")
+        obj = pickle.loads(data[len(_FORMAT) :])
+        if not isinstance(obj, cls):
+            raise ValueError("not a saved EventModel")
+        return obj
+
+    # ------------------------------------------------------------------ helpers
+    def _scope(self, talk: str | None) -> _Scope:
+        s = self._scopes.get(talk)
+        if s is None:
+            s = self._scopes[talk] = _Scope()
+        return s
+
+    def _touch_takeaways(self, talk: str | None) -> None:
+        self._dirty_takeaways.add(talk)
+
+    def _find_member(self, post_id: str) -> tuple[str | None, Member] | None:
+        for top in self._topics.values():
+            m = top.groups.find(post_id)
+            if m is not None:
+                return top.talk, m
+        return None
+
+    def _minute_of(self, when: datetime | None) -> int | None:
+        if when is None:
+            return self._last_minute
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        minute = int(when.timestamp() // 60)
+        self._last_minute = minute if self._last_minute is None else max(self._last_minute, minute)
+        return minute
+
+    @staticmethod
+    def _minute_time(minute: int | None) -> datetime | None:
+        return None if minute is None else datetime.fromtimestamp(minute * 60, UTC)
+
+    def _count_minute(self, post: _Post, delta: int) -> None:
+        if post.minute is None:
+            return
+        scope = self._scope(post.talk)
+        c = scope.minutes.get(post.minute, 0) + delta
+        if c <= 0:
+            scope.minutes.pop(post.minute, None)
+        else:
+            scope.minutes[post.minute] = c
+        if delta > 0:
+            scope.recent[post.id] = None
+            while len(scope.recent) > 2_000:
+                scope.recent.popitem(last=False)
+        else:
+            scope.recent.pop(post.id, None)
+        if len(scope.minutes) > self.max_minutes:
+            for m in sorted(scope.minutes)[: len(scope.minutes) - self.max_minutes]:
+                del scope.minutes[m]
+        self._dirty_bursts.add(post.talk)
+
+    def _compute_bursts(self, talk: str | None) -> tuple[Burst, ...]:
+        scope = self._scopes.get(talk)
+        if scope is None or not scope.minutes:
+            return ()
+        first = min(scope.minutes)
+        last = max(scope.minutes)
+        first = max(first, last - self.max_minutes)
+        counts = [scope.minutes.get(m, 0) for m in range(first, last + 1)]
+        peaks = find_peaks(counts)
+        if not peaks:
+            return ()
+        posts = [self._posts[p] for p in scope.recent if p in self._posts]
+        out = []
+        for pk in peaks:
+            lo, hi = first + pk.start, first + pk.end
+            inside = BoundedCounter(cap=2_000)
+            n = 0
+            for p in posts:
+                if p.minute is not None and lo <= p.minute <= hi:
+                    inside.add(terms_of(p.words))
+                    n += 1
+            avg = max(self._event_terms.total / max(len(self._topics), 1), 1.0)
+            phrases = keyphrases(inside, self._event_terms, n_docs=max(n, 1), avg_terms=avg, top=3) if n else []
+            out.append(
+                Burst(
+                    talk=talk,
+                    start=self._minute_time(lo),  # type: ignore[arg-type]
+                    end=self._minute_time(hi),  # type: ignore[arg-type]
+                    peak=self._minute_time(first + pk.peak),  # type: ignore[arg-type]
+                    peak_count=pk.peak_count,
+                    label=label_of(phrases),
+                    keyphrases=tuple(phrases),
+                )
+            )
+        return tuple(out)
+
+
+def _member(post: _Post) -> Member:
+    return Member(
+        id=post.id,
+        text=post.text,
+        kind=post.kind,
+        words=frozenset(post.words),
+        upvotes=post.upvotes,
+        boosts=post.boosts,
+        replies=post.replies,
+        seq=post.seq,
+    )

@@ -1,0 +1,562 @@
+"""An online Dirichlet-multinomial mixture for short texts, in one pass over the stream.
+
+Each post is scored against the live clusters it may join and against a new cluster, as in MStream
+(Yin et al., KDD 2018)::
+
+    score(z) = log m_z + sum_w c_w * log(n_zw * icf_w + beta) - L * log(n_z + V*beta + (L-1)/2)
+    score(new) = log(alpha * D) + L * log(beta) - L * log(V*beta + (L-1)/2)
+
+with three changes that matter on streams whose topics come and go:
+
+* ``m_z`` is the cluster's *recent* mass (each post counts ``2 ** (-age / halflife)``), ``D`` the total
+  recent mass of the scope; a cluster whose recent mass falls under ``min_weight`` can no longer take
+  posts and is dropped, so a dormant topic is never revived by an unrelated one that shares a word.
+* word counts are weighted by the inverse cluster frequency ``icf_w = log(K / K_w)`` (as in OSDM, Kumar
+  et al. ACL 2020) so words shared by many topics ("news", "today") decide little.
+* every ``refine_window`` posts the window is revisited with a few parallel (Jacobi) reassignment sweeps,
+  which repairs the order effects of the single pass; posts it moves are reported in ``moves_``.
+
+Features are hashed to a fixed width (``n_features``), so the stream never refits and the state is
+bounded: at most ``max_clusters`` live clusters of ``n_features`` float32 counts each.
+
+Clusters live in "scopes" (e.g. a talk, or the hallway): a post only joins clusters of its own scope.
+Cluster ids are integers that are never reused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_array, check_is_fitted, check_non_negative
+
+from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize
+
+_LOG2 = math.log(2.0)
+_RENORM = 60.0  # renormalise the recency weights when they grow past 2**60
+
+
+def _is_text(X: Any) -> bool:
+    if isinstance(X, str):
+        raise ValueError("expected a sequence of texts, got a single string")
+    if sp.issparse(X) or isinstance(X, np.ndarray):
+        return X.dtype.kind in "OUS"
+    if isinstance(X, Sequence) and len(X) and all(isinstance(x, str) for x in X):
+        return True
+    return False
+
+
+class StreamClusterer(ClusterMixin, BaseEstimator):
+    """Online short-text clustering (one pass, bounded memory, stable never-reused cluster ids).
+
+    Parameters
+    ----------
+    alpha : float
+        Concentration: how readily a post opens a new cluster.
+    beta : float
+        Word smoothing; small values make clusters sharper.
+    vocab_size : float
+        The ``V`` of the model (an assumed active vocabulary, not the hash width).
+    halflife : float
+        Posts after which a cluster's recent mass halves.
+    min_weight : float
+        Recent mass under which a cluster is closed and dropped.
+    max_clusters : int
+        Cap on live clusters; at the cap the one with the least recent mass is dropped.
+    n_features : int
+        Hash width for text input (ignored for numeric input, whose width is used as is).
+    refine_window : int
+        Posts revisited together by the refinement sweeps (0 disables refinement).
+    refine_iter : int
+        Parallel reassignment sweeps per refinement.
+    icf_min_clusters : int
+        Inverse cluster frequency is used once this many clusters have existed.
+    random_state : int or None
+        Seed of the refinement sweeps (which half of the posts may move in each sweep).
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.2,
+        beta: float = 0.01,
+        vocab_size: float = 7000.0,
+        halflife: float = 300.0,
+        min_weight: float = 0.05,
+        max_clusters: int = 256,
+        n_features: int = DEFAULT_N_FEATURES,
+        refine_window: int = 1000,
+        refine_iter: int = 4,
+        icf_min_clusters: int = 20,
+        random_state: int | None = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.beta = beta
+        self.vocab_size = vocab_size
+        self.halflife = halflife
+        self.min_weight = min_weight
+        self.max_clusters = max_clusters
+        self.n_features = n_features
+        self.refine_window = refine_window
+        self.refine_iter = refine_iter
+        self.icf_min_clusters = icf_min_clusters
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ sklearn API
+    def fit(self, X: Any, y: Any = None, scopes: Sequence[Any] | None = None) -> StreamClusterer:
+        """Forget everything, then run the stream ``X`` through ``partial_fit``; ``labels_`` covers all of X."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]:
+            delattr(self, attr)
+        self.partial_fit(X, scopes=scopes)
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None, scopes: Sequence[Any] | None = None) -> StreamClusterer:
+        """Take the next posts of the stream (texts, or a non-negative count matrix) in order.
+
+        ``labels_`` holds their cluster ids at the end of the call; ``moves_`` the posts of earlier
+        calls that a refinement moved, as ``(stream_index, new_id)`` pairs; ``first_index_`` the stream
+        index of the first row.
+        """
+        Xc = self._validate(X, reset=not hasattr(self, "CT_"))
+        if not hasattr(self, "CT_"):
+            self._init_state(Xc.shape[1])
+        n = Xc.shape[0]
+        codes = self._scope_codes(scopes, n)
+        self.first_index_ = self.t_
+        labels = np.empty(n, np.int64)
+        self.moves_ = []
+        moved: dict[int, int] = {}
+        ip, ind, dat = Xc.indptr, Xc.indices, Xc.data
+        for r in range(n):
+            a, b = ip[r], ip[r + 1]
+            labels[r] = self._add_one(ind[a:b], dat[a:b], int(codes[r]))
+            for seq, new_id in self._maybe_refine():
+                moved[seq] = new_id
+        first = self.first_index_
+        for seq, new_id in moved.items():
+            if seq >= first:
+                labels[seq - first] = new_id
+            else:
+                self.moves_.append((seq, new_id))
+        self.labels_ = labels
+        return self
+
+    def learn_one(
+        self, indices: np.ndarray, counts: np.ndarray, scope: Any = None
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """Learn one post given as hashed feature indices (sorted, unique) and counts (float32).
+
+        Returns its cluster id (-1 for a post without features) and the ``(stream_index, new_id)`` moves
+        of a refinement it triggered (which may include itself). Its stream index is ``t_ - 1`` after.
+        """
+        if not hasattr(self, "CT_"):
+            self.n_features_in_ = self.n_features
+            self._init_state(self.n_features)
+        code = int(self._scope_codes([scope], 1)[0])
+        label = self._add_one(np.asarray(indices), np.asarray(counts, np.float32), code)
+        return label, self._maybe_refine()
+
+    def forget_one(self, cluster_id: int, indices: np.ndarray, counts: np.ndarray, stream_index: int) -> None:
+        """Take a post (deleted, hidden) back out of its cluster and out of the refinement window."""
+        if not hasattr(self, "CT_"):
+            return
+        if stream_index in self.win_seq_:
+            self.win_slot_[self.win_seq_.index(stream_index)] = -1
+        z = self._slot_of(cluster_id)
+        if z < 0:
+            return
+        mass = 2.0 ** ((stream_index + 1.0 - self.origin_) / self.halflife)
+        self._take(z, np.asarray(indices), np.asarray(counts, np.float32), mass)
+        if self.n_[z] <= 1e-6:
+            self._kill(z)
+
+    def _maybe_refine(self) -> list[tuple[int, int]]:
+        if not self.refine_window or len(self.win_seq_) < self.refine_window:
+            return []
+        moves = self._refine()
+        self._clear_window()
+        return moves
+
+    def predict(self, X: Any, scopes: Sequence[Any] | None = None) -> np.ndarray:
+        """Best live cluster id of each post without learning from it; -1 where a new cluster would win."""
+        check_is_fitted(self, "CT_")
+        Xc = self._validate(X, reset=False)
+        codes = self._scope_codes(scopes, Xc.shape[0], create=False)
+        out = np.full(Xc.shape[0], -1, np.int64)
+        for r in range(Xc.shape[0]):
+            a, b = Xc.indptr[r], Xc.indptr[r + 1]
+            slot, _, _ = self._best(Xc.indices[a:b], Xc.data[a:b], int(codes[r]))
+            if slot >= 0:
+                out[r] = self.ids_[slot]
+        return out
+
+    def fit_predict(self, X: Any, y: Any = None, scopes: Sequence[Any] | None = None) -> np.ndarray:
+        return self.fit(X, scopes=scopes).labels_
+
+    def score_scopes(
+        self, indices: np.ndarray, counts: np.ndarray, scopes: Sequence[Any] | None = None
+    ) -> dict[Any, float]:
+        """For one hashed post: per scope (all, or those in ``scopes``), how much better its best open
+        cluster fits than a new cluster of that scope would (a log-likelihood ratio). Scopes without an
+        open cluster are absent."""
+        if not hasattr(self, "CT_") or self.n_live_ == 0 or len(indices) == 0:
+            return {}
+        hi = self.hi_
+        codes = self.scope_[:hi]
+        if scopes is None:
+            wanted = np.unique(codes[self.ids_[:hi] >= 0]).tolist()
+        else:
+            wanted = [c for s in scopes if (c := self.scope_codes_.get(s)) is not None]
+        if not wanted:
+            return {}
+        sc, new = self._scores(indices, counts)
+        mass = np.bincount(codes[codes >= 0], weights=self.w_[:hi][codes >= 0], minlength=len(self.scope_names_))
+        gain = self._gain()
+        out: dict[Any, float] = {}
+        for code in wanted:
+            mask = codes == code
+            if not mask.any():
+                continue
+            best = float(sc[mask].max())
+            if best > -np.inf:
+                out[self.scope_names_[code]] = best - new - math.log(max(float(mass[code]), gain))
+        return out
+
+    @property
+    def n_clusters_(self) -> int:
+        """Open clusters."""
+        check_is_fitted(self, "CT_")
+        return int(self.n_live_)
+
+    @property
+    def cluster_ids_(self) -> np.ndarray:
+        """Ids of the open clusters."""
+        check_is_fitted(self, "CT_")
+        ids = self.ids_[: self.hi_]
+        return np.sort(ids[ids >= 0])
+
+    def cluster_scope(self, cluster_id: int) -> Any:
+        """Scope of an open cluster (None also when the cluster is closed)."""
+        slot = self._slot_of(cluster_id)
+        return None if slot < 0 else self.scope_names_[int(self.scope_[slot])]
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _validate(self, X: Any, *, reset: bool) -> sp.csr_matrix:
+        if _is_text(X):
+            width = self.n_features
+            Xc = hash_token_lists([tokenize(str(x)) for x in X], width)
+        else:
+            arr = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+            check_non_negative(arr, "StreamClusterer")
+            Xc = sp.csr_matrix(arr, dtype=np.float32, copy=True)
+            Xc.eliminate_zeros()
+            Xc.sort_indices()
+        if reset:
+            self.n_features_in_ = Xc.shape[1]
+        elif Xc.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xc.shape[1]} features, but StreamClusterer is expecting {self.n_features_in_} features"
+                " as input"
+            )
+        return Xc
+
+    def _scope_codes(self, scopes: Sequence[Any] | None, n: int, create: bool = True) -> np.ndarray:
+        if scopes is None:
+            scopes = [None] * n
+        if len(scopes) != n:
+            raise ValueError(f"scopes has {len(scopes)} entries for {n} rows")
+        codes = np.empty(n, np.int64)
+        for i, s in enumerate(scopes):
+            code = self.scope_codes_.get(s)
+            if code is None:
+                if not create:
+                    codes[i] = -1
+                    continue
+                code = len(self.scope_names_)
+                self.scope_codes_[s] = code
+                self.scope_names_.append(s)
+            codes[i] = code
+        return codes
+
+    # ------------------------------------------------------------------ state
+    def _init_state(self, width: int) -> None:
+        cap0 = min(64, self.max_clusters)
+        self.CT_ = np.zeros((width, cap0), np.float32)  # word x slot counts
+        self.n_ = np.zeros(cap0)  # words per slot
+        self.w_ = np.zeros(cap0)  # recent mass, scaled by 2**((t - origin)/halflife)
+        self.logw_ = np.full(cap0, -np.inf)  # log w_, -inf for a free slot
+        self.ids_ = np.full(cap0, -1, np.int64)  # cluster id per slot, -1 for a free slot
+        self.scope_ = np.full(cap0, -1, np.int64)
+        self.hi_ = 0  # slots in use lie in 0..hi_-1
+        self.free_: list[int] = []  # freed slots below hi_
+        self.n_live_ = 0
+        self.t_ = 0  # posts seen
+        self.origin_ = 0.0
+        self.kw_ = np.zeros(width, np.float32)  # how many clusters ever held each word
+        self.logkw_ = np.zeros(width, np.float32)  # log(max(kw_, 1))
+        self.k_total_ = 0  # clusters ever opened
+        self.next_id_ = 0
+        self.scope_codes_: dict[Any, int] = {}
+        self.scope_names_: list[Any] = []
+        self.rng_ = np.random.default_rng(self.random_state)
+        self._clear_window()
+
+    def _clear_window(self) -> None:
+        self.win_seq_: list[int] = []
+        self.win_idx_: list[np.ndarray] = []
+        self.win_cnt_: list[np.ndarray] = []
+        self.win_slot_ = np.full(max(self.refine_window, 1), -1, np.int64)
+
+    def _gain(self) -> float:
+        return 2.0 ** ((self.t_ - self.origin_) / self.halflife)
+
+    def _renormalise(self) -> None:
+        f = self._gain()
+        self.w_ /= f
+        with np.errstate(divide="ignore"):
+            self.logw_ = np.where(self.ids_ >= 0, np.log(self.w_), -np.inf)
+        self.origin_ = float(self.t_)
+
+    def _slot_of(self, cluster_id: int) -> int:
+        hits = np.flatnonzero(self.ids_[: self.hi_] == cluster_id)
+        return int(hits[0]) if len(hits) else -1
+
+    def _icf(self, indices: np.ndarray) -> np.ndarray:
+        if self.k_total_ < self.icf_min_clusters:
+            return np.ones(len(indices), np.float32)
+        return np.maximum(math.log(self.k_total_) - self.logkw_[indices], 0.0)
+
+    def _vb(self) -> float:
+        return self.vocab_size * self.beta
+
+    def _scores(self, indices: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, float]:
+        """Scores of one post against every slot (-inf for free slots; no scope mask) and the new-cluster
+        score without its ``log D`` term; in the scaled units (only differences within one post matter)."""
+        hi = self.hi_
+        L = float(counts.sum())
+        c = self._vb() + (L - 1.0) / 2.0
+        new = math.log(self.alpha) - L * math.log(c)
+        if hi == 0:
+            return np.zeros(0), new
+        sub = self.CT_[indices, :hi]  # l x hi
+        sub *= (self._icf(indices) * (1.0 / self.beta))[:, None]
+        ov = counts @ np.log1p(sub, out=sub)
+        sc = ov + self.logw_[:hi] - L * np.log(self.n_[:hi] + c)
+        return sc, new
+
+    def _scope_mass(self, mask: np.ndarray | None) -> float:
+        w = self.w_[: self.hi_]
+        return max(float(w.sum() if mask is None else w[mask].sum()), self._gain())
+
+    def _best(self, indices: np.ndarray, counts: np.ndarray, code: int) -> tuple[int, float, float]:
+        """Best open slot of the post's scope (or -1 when a new cluster wins), its score, new score."""
+        sc, new = self._scores(indices, counts)
+        if self.n_live_ == 0 or code < 0:
+            return -1, -np.inf, new + math.log(self._gain())
+        if len(self.scope_names_) > 1:
+            in_scope = self.scope_[: self.hi_] == code
+            new += math.log(self._scope_mass(in_scope))
+            sc = np.where(in_scope, sc, -np.inf)
+        else:
+            new += math.log(self._scope_mass(None))
+        z = int(sc.argmax())
+        return (z if sc[z] > new else -1), float(sc[z]), new
+
+    def _add_one(self, indices: np.ndarray, counts: np.ndarray, code: int) -> int:
+        if (self.t_ - self.origin_) / self.halflife > _RENORM:
+            self._renormalise()
+        self.t_ += 1
+        if self.t_ % 32 == 0:
+            self._drop_closed()
+        if len(indices) == 0:
+            return -1  # nothing to cluster on: no cluster
+        z, _, _ = self._best(indices, counts, code)
+        if z < 0:
+            z = self._open(code)
+        self._put(z, indices, counts, self._gain())
+        if self.refine_window:
+            self.win_slot_[len(self.win_seq_)] = z
+            self.win_seq_.append(self.t_ - 1)
+            self.win_idx_.append(indices)
+            self.win_cnt_.append(counts)
+        return int(self.ids_[z])
+
+    def _put(self, z: int, indices: np.ndarray, counts: np.ndarray, mass: float) -> None:
+        col = self.CT_[indices, z]
+        fresh = indices[col == 0]
+        if len(fresh):
+            self.kw_[fresh] += 1.0
+            self.logkw_[fresh] = np.log(self.kw_[fresh])
+        self.CT_[indices, z] = col + counts
+        self.n_[z] += float(counts.sum())
+        self.w_[z] += mass
+        self.logw_[z] = math.log(self.w_[z]) if self.w_[z] > 0 else -np.inf
+
+    def _take(self, z: int, indices: np.ndarray, counts: np.ndarray, mass: float) -> None:
+        self.CT_[indices, z] = np.maximum(self.CT_[indices, z] - counts, 0.0)
+        self.n_[z] = max(self.n_[z] - float(counts.sum()), 0.0)
+        self.w_[z] = max(self.w_[z] - mass, 0.0)
+        self.logw_[z] = math.log(self.w_[z]) if self.w_[z] > 0 else -np.inf
+
+    def _open(self, code: int) -> int:
+        self._drop_closed()
+        if self.free_:
+            z = self.free_.pop()
+        else:
+            cap = self.CT_.shape[1]
+            if self.hi_ >= cap:
+                if cap < self.max_clusters:
+                    self._grow(min(cap * 2, self.max_clusters))
+                else:
+                    self._kill(int(np.argmin(np.where(self.ids_ >= 0, self.w_, np.inf))))
+                    return self._open(code)
+            z = self.hi_
+            self.hi_ += 1
+        self.n_[z] = 0.0
+        self.w_[z] = 0.0
+        self.logw_[z] = -np.inf
+        self.ids_[z] = self.next_id_
+        self.scope_[z] = code
+        self.next_id_ += 1
+        self.k_total_ += 1
+        self.n_live_ += 1
+        return z
+
+    def _grow(self, cap: int) -> None:
+        old = self.CT_.shape[1]
+        CT = np.zeros((self.CT_.shape[0], cap), np.float32)
+        CT[:, :old] = self.CT_
+        self.CT_ = CT
+        for name, fill, dtype in (
+            ("n_", 0.0, np.float64),
+            ("w_", 0.0, np.float64),
+            ("logw_", -np.inf, np.float64),
+            ("ids_", -1, np.int64),
+            ("scope_", -1, np.int64),
+        ):
+            arr = np.full(cap, fill, dtype)
+            arr[:old] = getattr(self, name)
+            setattr(self, name, arr)
+
+    def _drop_closed(self) -> None:
+        """Close clusters whose recent mass fell under ``min_weight``: they can never take a post again."""
+        hi = self.hi_
+        if hi == 0:
+            return
+        closed = np.flatnonzero((self.ids_[:hi] >= 0) & (self.w_[:hi] < self.min_weight * self._gain()))
+        for z in closed.tolist():
+            self._kill(z)
+
+    def _kill(self, z: int) -> None:
+        self.CT_[:, z] = 0.0
+        self.ids_[z] = -1
+        self.scope_[z] = -1
+        self.n_[z] = 0.0
+        self.w_[z] = 0.0
+        self.logw_[z] = -np.inf
+        self.n_live_ -= 1
+        if z == self.hi_ - 1:
+            self.hi_ -= 1
+            while self.hi_ and self.ids_[self.hi_ - 1] < 0:
+                self.hi_ -= 1
+            self.free_ = [f for f in self.free_ if f < self.hi_]
+        else:
+            self.free_.append(z)
+        # posts in the refinement window keep their label but leave the refinement
+        self.win_slot_[self.win_slot_ == z] = -1
+
+    # ------------------------------------------------------------------ refinement
+    def _refine(self) -> list[tuple[int, int]]:
+        """Parallel reassignment sweeps over the window; returns ``(stream_index, new_id)`` of moved posts."""
+        nwin = len(self.win_seq_)
+        slots = self.win_slot_[:nwin].copy()
+        keep = np.flatnonzero(slots >= 0)
+        if len(keep) < 2 or self.n_live_ < 2 or self.refine_iter <= 0:
+            return []
+        lens = np.array([len(self.win_idx_[i]) for i in keep])
+        indptr = np.concatenate([[0], np.cumsum(lens)])
+        ind = np.concatenate([self.win_idx_[i] for i in keep])
+        dat = np.concatenate([self.win_cnt_[i] for i in keep]).astype(np.float64)
+        B = len(keep)
+        slots = slots[keep]
+        seqs = np.asarray(self.win_seq_, np.int64)[keep]
+        rows = np.repeat(np.arange(B), lens)
+        cols, inv = np.unique(ind, return_inverse=True)
+        Xs = sp.csr_matrix((dat, inv, indptr), shape=(B, len(cols)))
+        L = np.bincount(rows, weights=dat, minlength=B)
+        c = self._vb() + (L - 1.0) / 2.0
+        gain = self._gain()
+        wdoc = 2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)  # each post's scaled mass
+        icf = np.asarray(self._icf(cols), np.float64)
+        icf32 = (icf / self.beta).astype(np.float32)
+        codes = self.scope_[slots]
+        ar = np.arange(B)
+        original = slots.copy()
+        for _ in range(self.refine_iter):
+            hi = self.hi_
+            E = np.flatnonzero(self.ids_[:hi] >= 0)
+            G = self.CT_[np.ix_(cols, E)]
+            G *= icf32[:, None]
+            S = np.asarray(Xs @ np.log1p(G, out=G), np.float64)  # B x |E|
+            S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c[:, None])
+            if len(self.scope_names_) > 1:
+                S[codes[:, None] != self.scope_[E][None, :]] = -np.inf
+            # each post's own cluster, scored without the post
+            pos = np.searchsorted(E, slots)
+            own_c = self.CT_[ind, slots[rows]].astype(np.float64)
+            selfw = np.bincount(
+                rows, weights=dat * np.log1p(np.maximum(own_c - dat, 0.0) * icf[inv] / self.beta), minlength=B
+            )
+            w_own = self.w_[slots] - wdoc
+            n_own = np.maximum(self.n_[slots] - L, 0.0)
+            scope_mass = np.bincount(self.scope_[E], weights=self.w_[E], minlength=len(self.scope_names_))
+            new = np.log(self.alpha * np.maximum(scope_mass[codes] - wdoc, gain)) - L * np.log(c)
+            alone = w_own <= 1e-9 * gain
+            own = np.log(np.where(alone, 1.0, w_own)) + selfw - L * np.log(n_own + c)
+            S[ar, pos] = np.where(alone, new, own)
+            prop = E[S.argmax(1)]
+            move = (prop != slots) & (self.rng_.random(B) < 0.5)
+            if not move.any():
+                break
+            md = np.flatnonzero(move)
+            T, tinv = np.unique(np.concatenate([slots[md], prop[md]]), return_inverse=True)
+            nm = len(md)
+            A = sp.csr_matrix(
+                (np.concatenate([-np.ones(nm), np.ones(nm)]), (tinv, np.tile(np.arange(nm), 2))), shape=(len(T), nm)
+            )
+            Xm = Xs[md]
+            mc = np.unique(Xm.indices)
+            delta = (A @ Xm[:, mc]).toarray().T.astype(np.float32)  # moved words x touched slots
+            rows_c = cols[mc]
+            block = self.CT_[np.ix_(rows_c, T)]
+            after = np.maximum(block + delta, 0.0)
+            newly = ((block == 0) & (after > 0)).sum(1)
+            if newly.any():
+                f = rows_c[newly > 0]
+                self.kw_[f] += newly[newly > 0]
+                self.logkw_[f] = np.log(self.kw_[f])
+            self.CT_[np.ix_(rows_c, T)] = after
+            self.n_[T] = np.maximum(self.n_[T] + A @ L[md], 0.0)
+            self.w_[T] = np.maximum(self.w_[T] + A @ wdoc[md], 0.0)
+            with np.errstate(divide="ignore"):
+                self.logw_[T] = np.log(self.w_[T])
+            slots[md] = prop[md]
+            # a cluster the moves emptied closes for good
+            for z in np.flatnonzero((self.ids_[: self.hi_] >= 0) & (self.n_[: self.hi_] <= 1e-6)).tolist():
+                self._kill(z)
+        out = []
+        for d in np.flatnonzero(slots != original).tolist():
+            out.append((int(seqs[d]), int(self.ids_[slots[d]])))
+        return out

@@ -1,0 +1,146 @@
+"""The online clusterer: stable ids, determinism, pickling mid-stream, bounded state, scopes."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from clustering.stream import StreamClusterer
+from tests.clustering.conftest import make_stream
+
+
+def run(model: StreamClusterer, texts: list[str], batch: int = 50) -> np.ndarray:
+    labels = np.empty(len(texts), np.int64)
+    for i in range(0, len(texts), batch):
+        model.partial_fit(texts[i : i + batch])
+        labels[i : i + len(model.labels_)] = model.labels_
+        for seq, new in model.moves_:
+            labels[seq] = new
+    return labels
+
+
+def test_finds_the_topics(stream: tuple[list[str], list[str]]) -> None:
+    texts, truth = stream
+    labels = run(StreamClusterer(refine_window=100), texts)
+    assert adjusted_rand_score(truth, labels) > 0.9
+
+
+def test_fixed_seed_is_deterministic(stream: tuple[list[str], list[str]]) -> None:
+    texts, _ = make_stream(blocks=False, seed=3)
+    a = run(StreamClusterer(refine_window=64, random_state=7), texts)
+    b = run(StreamClusterer(refine_window=64, random_state=7), texts)
+    assert a.tolist() == b.tolist()
+
+
+def test_input_is_not_mutated() -> None:
+    texts, _ = make_stream(100)
+    before = list(texts)
+    StreamClusterer().partial_fit(texts)
+    assert texts == before
+    X = np.abs(np.random.default_rng(0).normal(size=(30, 8)))
+    X_copy = X.copy()
+    model = StreamClusterer().partial_fit(X)
+    model.predict(X)
+    assert np.array_equal(X, X_copy)
+
+
+def test_pickle_round_trip_mid_stream_gives_identical_results() -> None:
+    texts, _ = make_stream(600, blocks=False, seed=1)
+    model = StreamClusterer(refine_window=100)
+    model.partial_fit(texts[:250])
+    clone = pickle.loads(pickle.dumps(model))
+    probe = texts[::7]
+    assert model.predict(probe).tolist() == clone.predict(probe).tolist()
+    model.partial_fit(texts[250:])
+    clone.partial_fit(texts[250:])
+    assert model.labels_.tolist() == clone.labels_.tolist()
+    assert model.moves_ == clone.moves_
+    assert model.predict(probe).tolist() == clone.predict(probe).tolist()
+
+
+def test_predict_does_not_learn() -> None:
+    texts, _ = make_stream(200)
+    model = StreamClusterer().partial_fit(texts)
+    state = pickle.dumps(model)
+    model.predict(["rust cargo crates", "completely unrelated words here"])
+    assert pickle.dumps(model) == state
+
+
+def test_ids_are_stable_and_never_reused() -> None:
+    # topics come and go; a closed cluster's id must never come back for another topic
+    texts, truth = make_stream(800, blocks=True)
+    model = StreamClusterer(halflife=40, refine_window=0)
+    seen_topic_of_id: dict[int, str] = {}
+    for i in range(0, len(texts), 20):
+        model.partial_fit(texts[i : i + 20])
+        for label, topic in zip(model.labels_.tolist(), truth[i : i + 20], strict=True):
+            if label >= 0:
+                seen_topic_of_id.setdefault(label, topic)
+    # ids are handed out in increasing order and each names one topic
+    assert sorted(seen_topic_of_id) == list(seen_topic_of_id)
+    assert len(set(seen_topic_of_id.values())) == 4
+    assert model.next_id_ > max(seen_topic_of_id)
+
+
+def test_an_id_keeps_its_cluster_while_it_lives() -> None:
+    texts, _ = make_stream(300, blocks=False)
+    model = StreamClusterer(refine_window=0).partial_fit(texts)
+    before = model.predict(["rust borrow checker cargo"])[0]
+    model.partial_fit(["rust tokio async compiler"] * 5)
+    assert model.predict(["rust borrow checker cargo"])[0] == before
+
+
+def test_state_is_bounded() -> None:
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    texts = [" ".join(rng.choice(words, 5)) for _ in range(3000)]
+    model = StreamClusterer(max_clusters=32, refine_window=200)
+    model.partial_fit(texts)
+    assert model.n_clusters_ <= 32
+    assert model.CT_.shape[1] <= 32
+    assert len(model.win_seq_) <= 200
+
+
+def test_scopes_keep_clusters_apart() -> None:
+    texts = ["rust cargo crates borrow"] * 10
+    model = StreamClusterer(refine_window=0)
+    model.partial_fit(texts, scopes=["talk-a"] * 10)
+    model.partial_fit(texts, scopes=["talk-b"] * 10)
+    a, b = set(model.labels_.tolist()), set(model.partial_fit(texts[:1], scopes=["talk-a"]).labels_.tolist())
+    assert a.isdisjoint(b)
+    assert model.cluster_scope(next(iter(a))) == "talk-b"
+    fit = model.score_scopes(*_hashed("rust cargo crates", model.n_features))
+    assert set(fit) == {"talk-a", "talk-b"}
+
+
+def test_post_without_words_gets_no_cluster() -> None:
+    model = StreamClusterer().partial_fit(["the and of", "rust cargo"])
+    assert model.labels_[0] == -1
+    assert model.labels_[1] >= 0
+
+
+def test_forget_one_takes_a_post_out() -> None:
+    model = StreamClusterer(refine_window=0)
+    idx, cnt = _hashed("rust cargo crates", model.n_features)
+    label, _ = model.learn_one(idx, cnt)
+    model.forget_one(label, idx, cnt, model.t_ - 1)
+    assert model.n_clusters_ == 0
+
+
+def test_rejects_negative_counts_and_wrong_width() -> None:
+    with pytest.raises(ValueError, match="Negative"):
+        StreamClusterer().partial_fit(np.array([[1.0, -1.0]]))
+    model = StreamClusterer().partial_fit(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="single string"):
+        StreamClusterer().partial_fit("just one string")
+
+
+def _hashed(text: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    from clustering.features import hash_tokens, tokenize
+
+    return hash_tokens(tokenize(text), n_features)
