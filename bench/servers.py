@@ -65,13 +65,15 @@ def post_shaped(text: str) -> dict[str, Any]:
     }
 
 
-def bench_text(number: int) -> str:
-    return f"bench {number} {time.time():.6f}"
+def bench_text(number: int, due: float | None = None) -> str:
+    """The text of bench post ``number``, stamped with when it was due (so a late publisher shows as latency)."""
+    return f"bench {number} {due if due is not None else time.time():.6f}"
 
 
 async def publish_loop(publish: Publish, first: int, count: int, rate: float) -> float:
     """Publish ``count`` posts paced at ``rate``/s (0 = flat out, in batches of 20); returns seconds taken."""
     started = time.perf_counter()
+    wall = time.time()
     number = first
     end = first + count
     while number < end:
@@ -80,7 +82,7 @@ async def publish_loop(publish: Publish, first: int, count: int, rate: float) ->
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            batch = [bench_text(number)]
+            batch = [bench_text(number, wall + (number - first) / rate)]
         else:
             batch = [bench_text(n) for n in range(number, min(number + 20, end))]
             await asyncio.sleep(0)  # let the writers run between bursts, as a real source would

@@ -1,0 +1,93 @@
+"""``make bench``: every benchmark in one run, printed as one table of figures beside same-run baselines and ratios.
+
+``python -m bench [--full] [--only fanout ingest reconnect soak parse cluster]``. The default is a quick,
+bounded run (a few minutes on two cores); ``--full`` runs the whole matrix: longer fan-out phases, a
+10-minute soak, more Jetstream frames. Every figure is read against a baseline measured in the same run
+(a bare websockets server, the raw parse rate, ...) so a busy shared machine cancels out of the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import logging
+import time
+from collections.abc import Callable
+
+from bench.figures import Figure, table
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("parse", "ingest", "fanout", "reconnect", "soak", "cluster")
+
+
+def parse_figures(frames: int) -> list[Figure]:
+    from bench.ingest_parse import generated_frames, parse_rate, raw_json_rate, recorded_frames
+
+    data = recorded_frames() + generated_frames(frames)
+    raw_json_rate(data[:1000])  # warm up
+    raw = raw_json_rate(data)
+    decoded = parse_rate(data)
+    return [Figure("Jetstream parse", "source decode", decoded, "frames/s", raw, "json.loads alone")]
+
+
+def cluster_section() -> tuple[list[Figure], str]:
+    """bench.cluster's figures when it offers ``figures()``, else its own printed table, captured."""
+    try:
+        module = importlib.import_module("bench.cluster")
+    except ImportError:
+        return [], ""
+    figures_of: Callable[[], list[Figure]] | None = getattr(module, "figures", None)
+    if figures_of is not None:
+        return figures_of(), ""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        module.main([])
+    return [], out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the whole matrix (much longer)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    figures: list[Figure] = []
+    extra = ""
+    started = time.perf_counter()
+    for part in args.only:
+        try:
+            if part == "parse":
+                figures += parse_figures(20_000)
+            elif part == "ingest":
+                from bench import ingest_e2e
+
+                figures += ingest_e2e.run(frames=20_000 if args.full else 1000)
+            elif part == "fanout":
+                from bench import fanout
+
+                figures += fanout.run(full=args.full)
+            elif part == "reconnect":
+                from bench import reconnect
+
+                figures += reconnect.run(followers=5000)
+            elif part == "soak":
+                from bench import soak
+
+                figures += soak.run(seconds=600 if args.full else 60)
+            elif part == "cluster":
+                found, extra = cluster_section()
+                figures += found
+        except Exception:
+            # One broken benchmark must not hide the others' figures.
+            logger.exception("bench.part_failed", extra={"part": part})
+    print(table(figures))  # noqa: T201
+    if extra:
+        print("\nClustering (bench.cluster):\n" + extra)  # noqa: T201
+    print(f"\n{time.perf_counter() - started:.0f} s in all")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
