@@ -21,6 +21,7 @@ from app.broadcast.broker import create_broker
 from app.broadcast.hub import Hub
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit, WebSocketGuard
+from app.pipeline.cluster import ClusterPipeline
 from app.pipeline.ingest import IngestSupervisor
 from app.security import SecurityHeaders
 from app.settings import Settings, get_settings
@@ -50,10 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub
         tasks: list[asyncio.Task[None]] = []
         app.state.ingest = None
+        app.state.cluster = None
         if settings.pipeline_in_process:
             ingest = IngestSupervisor(maker, broker, reconcile_every=settings.ingest_reconcile_seconds)
             app.state.ingest = ingest
             tasks.append(asyncio.create_task(ingest.run(), name="ingest"))
+            cluster = ClusterPipeline(maker, broker)
+            app.state.cluster = cluster
+            tasks.append(asyncio.create_task(cluster.run(), name="cluster"))
         logger.info("app.started", extra={"database": engine.url.get_backend_name(), "broker": settings.broker_url})
         try:
             yield

@@ -1,0 +1,279 @@
+"""The clustering arrow: new posts from the store → the per-event model → attributions and digests, published.
+
+Each event's model state is saved in the same transaction as the post updates and digests it
+produced, together with how far it has read (post id and live-frame id), so a restart or a takeover
+by another worker resumes exactly there: nothing is observed twice, nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.broadcast.broker import Broker
+from app.services.payloads import DigestRead, frame_data, post_read
+from app.services.talks import scheduled_talk
+from app.services.unit_of_work import UnitOfWork
+from app.store import clustering as cluster_store
+from app.store import posts as post_store
+from app.store import talks as talk_store
+from app.store.live import StoreLiveLog
+from app.store.tables import Event, ModelState, Post, TalkDigest, Topic
+from app.store.types import utcnow
+from clustering.model import EventModel, PostDoc
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+_FORGET = {"post.deleted", "post.hidden"}
+
+
+@dataclass
+class EventCursor:
+    """The model of one event and how far it has read."""
+
+    model: EventModel
+    last_post_id: int = 0
+    last_seq: int = 0
+    talk_ids: dict[str, int] = field(default_factory=dict)  # guid → talk id
+    talk_guids: dict[int, str] = field(default_factory=dict)
+
+    def dumps(self) -> bytes:
+        return pickle.dumps(
+            {"model": self.model.dumps(), "last_post_id": self.last_post_id, "last_seq": self.last_seq},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    @classmethod
+    def loads(cls, blob: bytes) -> EventCursor:
+        # Only ever our own blob, written by this code into our own database.
+        data = pickle.loads(blob)
+        return cls(EventModel.loads(data["model"]), data["last_post_id"], data["last_seq"])
+
+
+class ClusterPipeline:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], broker: Broker, *, poll_interval: float = 0.5) -> None:
+        self.maker = maker
+        self.broker = broker
+        self.poll_interval = poll_interval
+        self.log = StoreLiveLog(maker)
+        self.lag_seconds: dict[int, float] = {}
+        self.processed = 0
+
+    async def events(self) -> list[int]:
+        async with self.maker() as session:
+            return await cluster_store.event_ids(session)
+
+    async def _open(self, session: AsyncSession, event_id: int) -> EventCursor:
+        saved = await cluster_store.load_state(session, event_id)
+        cursor = EventCursor.loads(saved.state) if saved else EventCursor(EventModel())
+        await self._load_schedule(session, event_id, cursor)
+        return cursor
+
+    async def _load_schedule(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> None:
+        talks = await talk_store.list_for_event(session, event_id)
+        cursor.talk_ids = {t.guid: t.id for t in talks if t.id is not None}
+        cursor.talk_guids = {v: k for k, v in cursor.talk_ids.items()}
+        cursor.model.set_schedule([scheduled_talk(t) for t in talks])
+
+    async def run_event(self, event_id: int) -> None:
+        """Process one event until cancelled."""
+        async with self.maker() as session:
+            cursor = await self._open(session, event_id)
+        while True:
+            try:
+                busy = await self.step(event_id, cursor)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("cluster.step_failed", extra={"event_id": event_id})
+                # Re-read the saved state: the failed batch was rolled back with it.
+                await asyncio.sleep(1.0)
+                async with self.maker() as session:
+                    cursor = await self._open(session, event_id)
+                continue
+            if not busy:
+                await asyncio.sleep(self.poll_interval)
+
+    async def run(self) -> None:
+        """Embedded mode: every event in this process, new events picked up as they appear."""
+        tasks: dict[int, asyncio.Task[None]] = {}
+        try:
+            while True:
+                for event_id in await self.events():
+                    if event_id not in tasks or tasks[event_id].done():
+                        tasks[event_id] = asyncio.create_task(self.run_event(event_id), name=f"cluster:{event_id}")
+                await asyncio.sleep(2.0)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            for task in tasks.values():
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def step(self, event_id: int, cursor: EventCursor) -> bool:
+        """One batch in one transaction. Returns whether there was anything to do."""
+        async with self.maker() as session:
+            uow = UnitOfWork(session, self.broker)
+            event = await session.get(Event, event_id)
+            if event is None:
+                return False
+            frames = await self.log.frames_after(event_id, cursor.last_seq, 1000)
+            schedule_changed = False
+            for frame in frames:
+                schedule_changed |= self._apply_frame(cursor, frame.text)
+                cursor.last_seq = frame.seq
+            if schedule_changed:
+                await self._load_schedule(session, event_id, cursor)
+            posts = await cluster_store.posts_after(session, event_id, cursor.last_post_id, BATCH)
+            if not posts and not frames:
+                return False
+            visible = [p for p in posts if p.status == "visible" and p.text]
+            results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
+            by_id = {str(p.id): p for p in visible}
+            for result in results:
+                post = by_id.get(result.id)
+                if post is not None:
+                    await self._attribute(uow, event, post, result, cursor)
+            if posts:
+                cursor.last_post_id = posts[-1].id or cursor.last_post_id
+                self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
+            await self._publish_digests(uow, event, cursor)
+            await self._save(session, event_id, cursor)
+            await uow.commit()
+            self.processed += len(visible)
+        return True
+
+    def _apply_frame(self, cursor: EventCursor, text: str) -> bool:
+        frame: dict[str, Any] = _json_loads(text)
+        kind, data = frame.get("type"), frame.get("data") or {}
+        if kind in _FORGET:
+            cursor.model.forget(str(data["id"]))
+        elif kind == "post.upvoted":
+            cursor.model.update_engagement(str(data["id"]), upvotes=int(data["upvotes"]), boosts=0, replies=0)
+        elif kind == "talk.updated":
+            return True
+        return False
+
+    def _doc(self, post: Post, cursor: EventCursor) -> PostDoc:
+        explicit = post.talk_id is not None and post.talk_confidence == 1.0
+        return PostDoc(
+            id=str(post.id),
+            text=post.text,
+            created_at=post.created_at,
+            author=str(post.author_id) if post.author_id else None,
+            reply_to=str(post.reply_to_id) if post.reply_to_id else None,
+            talk_ref=cursor.talk_guids.get(post.talk_id) if explicit and post.talk_id else None,
+            kind_hint="question" if post.kind == "question" and post.source in ("notes", "demo") else None,
+            upvotes=post.upvotes,
+            boosts=post.boosts,
+            replies=post.replies,
+        )
+
+    async def _attribute(self, uow: UnitOfWork, event: Event, post: Post, result: Any, cursor: EventCursor) -> None:
+        explicit = post.talk_id is not None and post.talk_confidence == 1.0
+        talk_id = post.talk_id if explicit else (cursor.talk_ids.get(result.talk) if result.talk else None)
+        changes = {
+            "talk_id": talk_id,
+            "talk_confidence": 1.0 if explicit else round(float(result.confidence), 3),
+            "topic_id": int(result.topic) if result.topic >= 0 else None,
+            "kind": post.kind if post.kind in ("question", "answer") else str(result.kind),
+        }
+        if all(getattr(post, k) == v for k, v in changes.items()):
+            return
+        for key, value in changes.items():
+            setattr(post, key, value)
+        post.version += 1
+        uow.session.add(post)
+        author = await post_store.get_author(uow.session, post.author_id)
+        await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
+
+    async def _publish_digests(self, uow: UnitOfWork, event: Event, cursor: EventCursor) -> None:
+        assert event.id is not None
+        changes = cursor.model.drain_changes()
+        for moved in changes.moved:
+            post = await post_store.get(uow.session, int(moved.id))
+            if post is not None and post.status == "visible":
+                await self._attribute(uow, event, post, moved, cursor)
+        for guid in changes.topics | changes.takeaways | changes.bursts:
+            talk_id = cursor.talk_ids.get(guid) if guid else None
+            if guid and talk_id is None:
+                continue
+            digest = await self._digest(uow.session, event.id, guid, talk_id, cursor)
+            data = frame_data(
+                DigestRead(
+                    talk_id=talk_id,
+                    version=digest.version,
+                    topics=digest.topics,  # type: ignore[arg-type]
+                    takeaways=digest.takeaways,  # type: ignore[arg-type]
+                    activity=[(a[0], a[1]) for a in digest.activity],
+                    bursts=digest.bursts,  # type: ignore[arg-type]
+                    updated_at=digest.updated_at,
+                )
+            )
+            await uow.emit(event, "digest.updated", data)
+
+    async def _digest(
+        self, session: AsyncSession, event_id: int, guid: str | None, talk_id: int | None, cursor: EventCursor
+    ) -> TalkDigest:
+        model = cursor.model
+        topics = [
+            {"id": t.id, "talk_id": talk_id, "label": t.label, "keyphrases": list(t.keyphrases), "size": t.size}
+            for t in model.topics(guid)
+        ]
+        labels = {t["id"]: t for t in topics}
+        takeaways = [
+            {
+                "topic_id": k.topic,
+                "label": labels.get(k.topic, {}).get("label", ""),
+                "keyphrases": labels.get(k.topic, {}).get("keyphrases", []),
+                "text": k.text,
+                "kind": str(k.kind),
+                "count": int(k.count),
+                "votes": int(k.votes),
+                "score": round(float(k.score), 4),
+                "post_ids": [int(i) for i in k.post_ids],
+            }
+            for k in model.takeaways(guid)
+        ]
+        activity = [[minute.isoformat(), int(count)] for minute, count in model.activity(guid)]
+        bursts = [
+            {"start": b.start.isoformat(), "end": b.end.isoformat(), "peak": int(b.peak_count), "label": b.label}
+            for b in model.bursts(guid)
+        ]
+        row = await cluster_store.digest(session, event_id, talk_id)
+        if row is None:
+            row = TalkDigest(event_id=event_id, talk_id=talk_id, talk_key=talk_id or 0)
+        else:
+            row.version += 1
+        row.topics, row.takeaways, row.activity, row.bursts = topics, takeaways, activity, bursts
+        row.updated_at = utcnow()
+        session.add(row)
+        for t in topics:
+            topic = await cluster_store.topic(session, event_id, t["id"]) or Topic(event_id=event_id, model_id=t["id"])
+            topic.talk_id, topic.label, topic.keyphrases, topic.size = talk_id, t["label"], t["keyphrases"], t["size"]
+            topic.updated_at = utcnow()
+            session.add(topic)
+        return row
+
+    async def _save(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> None:
+        state = await cluster_store.load_state(session, event_id)
+        blob = cursor.dumps()
+        if state is None:
+            state = ModelState(event_id=event_id, state=blob, last_post_id=cursor.last_post_id)
+        else:
+            state.state, state.last_post_id, state.updated_at = blob, cursor.last_post_id, utcnow()
+        session.add(state)
+
+
+def _json_loads(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}

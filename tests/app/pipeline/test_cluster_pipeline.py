@@ -1,0 +1,130 @@
+"""Posts are attributed to talks and topics as they arrive, and each talk's digest fills itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.app.api.test_talks import auth
+from tests.conftest import create_event
+from tests.live import Follower
+
+
+@pytest.fixture
+def live_client(settings: Settings) -> Iterator[TestClient]:
+    running = settings.model_copy(update={"pipeline_in_process": True})
+    with TestClient(create_app(running)) as client:
+        yield client
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def add_talk(client: TestClient, event: dict[str, Any], guid: str, title: str, room: str, abstract: str) -> int:
+    now = datetime.now(UTC)
+    body = {
+        "guid": guid,
+        "title": title,
+        "room": room,
+        "abstract": abstract,
+        "start": (now - timedelta(minutes=20)).isoformat(),
+        "end": (now + timedelta(minutes=20)).isoformat(),
+        "speakers": ["Ana Ruiz" if guid == "pg" else "Ben Okafor"],
+    }
+    response = client.post("/api/events/testcon/talks", json=body, headers=auth(event))
+    assert response.status_code == 201
+    return int(response.json()["id"])
+
+
+def test_posts_land_on_the_talk_they_are_about_and_its_digest_cites_them(live_client: TestClient) -> None:
+    event = create_event(live_client)
+    pg = add_talk(
+        live_client, event, "pg", "Zero-downtime schema migrations in PostgreSQL", "Main hall",
+        "Expand, migrate, contract: indexes built concurrently, lock timeouts, batched backfills.",
+    )  # fmt: skip
+    rust = add_talk(
+        live_client, event, "rust", "Async Rust without tears", "Room B",
+        "Futures, executors, tokio tasks and cancellation in async Rust.",
+    )  # fmt: skip
+    notes = [
+        "Create indexes concurrently in PostgreSQL or you block every writer",
+        "Set a lock timeout so a schema migration fails fast",
+        "Backfill in small batches to keep replication lag low during the migration",
+        "A Rust future does nothing until the executor polls it",
+        "Never hold a mutex guard across an await in async Rust",
+        "tokio JoinSet keeps spawned tasks from leaking",
+    ]
+    with live_client.websocket_connect("/ws/events/testcon") as ws:
+        ids = [live_client.post("/api/events/testcon/posts", json={"text": t}).json()["post"]["id"] for t in notes]
+        frames = Follower(ws).frames_until(lambda f: f["type"] == "digest.updated")
+        assert any(f["type"] == "post.created" for f in frames)
+
+    def attributed() -> list[dict[str, Any]] | None:
+        items = live_client.get("/api/events/testcon/posts", params={"limit": 50}).json()["items"]
+        return items if all(p["topic_id"] is not None for p in items) else None
+
+    posts = {p["id"]: p for p in wait_for(attributed)}
+    assert [posts[i]["talk_id"] for i in ids[:3]] == [pg, pg, pg]
+    assert [posts[i]["talk_id"] for i in ids[3:]] == [rust, rust, rust]
+    assert all(0 < posts[i]["talk_confidence"] <= 1 for i in ids)
+
+    digest = wait_for(
+        lambda: (d := live_client.get(f"/api/events/testcon/talks/{pg}/digest").json())["takeaways"] and d
+    )
+    cited = {i for t in digest["takeaways"] for i in t["post_ids"]}
+    assert cited and cited <= set(ids[:3])
+    assert digest["topics"] and all(t["label"] for t in digest["topics"])
+
+
+def test_a_deleted_post_leaves_the_digest(live_client: TestClient) -> None:
+    event = create_event(live_client)
+    talk = add_talk(live_client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
+    kept = live_client.post(
+        "/api/events/testcon/posts", json={"text": "Lock timeouts make migrations safe", "talk_id": talk}
+    ).json()
+    gone = live_client.post(
+        "/api/events/testcon/posts", json={"text": "Build indexes concurrently always", "talk_id": talk}
+    ).json()
+
+    def cited() -> set[int]:
+        digest = live_client.get(f"/api/events/testcon/talks/{talk}/digest").json()
+        return {i for t in digest["takeaways"] for i in t["post_ids"]}
+
+    wait_for(lambda: gone["post"]["id"] in cited())
+    live_client.delete(
+        f"/api/events/testcon/posts/{gone['post']['id']}", headers={"X-Delete-Token": gone["delete_token"]}
+    )
+    wait_for(lambda: gone["post"]["id"] not in cited() and kept["post"]["id"] in cited())
+
+
+def test_the_model_resumes_after_a_restart_without_observing_posts_twice(settings: Settings) -> None:
+    running = settings.model_copy(update={"pipeline_in_process": True})
+    with TestClient(create_app(running)) as client:
+        event = create_event(client)
+        talk = add_talk(client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
+        client.post("/api/events/testcon/posts", json={"text": "Lock timeouts make migrations safe", "talk_id": talk})
+        wait_for(lambda: client.get(f"/api/events/testcon/talks/{talk}/digest").json()["takeaways"])
+        before = client.get(f"/api/events/testcon/talks/{talk}/digest").json()
+    with TestClient(create_app(running)) as client:
+        client.post("/api/events/testcon/posts", json={"text": "Build indexes concurrently", "talk_id": talk})
+
+        def grown() -> dict[str, Any] | None:
+            digest = client.get(f"/api/events/testcon/talks/{talk}/digest").json()
+            return digest if sum(t["size"] for t in digest["topics"]) == 2 else None
+
+        after = wait_for(grown)
+        assert after["version"] > before["version"]
