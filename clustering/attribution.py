@@ -34,7 +34,7 @@ _WORD = re.compile(r"(?u)\w+")
 @dataclass(frozen=True, slots=True)
 class Attribution:
     talk: str | None
-    confidence: float  # of the chosen talk, or of "no talk" when talk is None
+    confidence: float  # of the chosen talk; when talk is None, 1 - the best candidate's
     reason: str  # "explicit", "reply", "reference", "text", "none" (unsure) or "no-candidate"
 
 
@@ -319,7 +319,7 @@ class TalkAttributor:
         conf = float(probs[best])
         if conf >= self.min_confidence:
             return Attribution(cands[best], conf, reasons[best])
-        return Attribution(None, float(probs[-1]), "none")
+        return Attribution(None, 1.0 - conf, "none")  # how sure we are it is not the best candidate
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
         p = self.profiles[guid]

@@ -1,0 +1,63 @@
+"""Post kinds: the rules, the model trained on the project's own examples, and its held-out scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from clustering.kinds import PostKind, classify_kind, classify_kinds, evaluate_kinds, load_examples, looks_like_question
+
+
+@pytest.mark.parametrize(
+    ("text", "reply_to", "hint", "kind"),
+    [
+        ("How does the scheduler pick a node?", None, None, PostKind.QUESTION),
+        ("can you help me flash the badge", None, None, PostKind.QUESTION),
+        ("how can I run this offline", None, None, PostKind.QUESTION),
+        ("It's in room B next to the stairs", "question", None, PostKind.ANSWER),
+        ("Which version do you mean?", "question", None, PostKind.QUESTION),
+        ("Key takeaway: test your backups by restoring them", None, None, PostKind.TAKEAWAY),
+        ("Great talk, thank you so much!", None, None, PostKind.FEEDBACK),
+        ("Slides were too small to read from the back", None, None, PostKind.FEEDBACK),
+        ("On my way to hall 1", None, None, PostKind.OTHER),
+        ("anything at all", None, "question", PostKind.QUESTION),
+    ],
+)
+def test_classify_kind(text: str, reply_to: str | None, hint: str | None, kind: PostKind) -> None:
+    assert classify_kind(text, reply_to_kind=reply_to, hint=hint) == kind
+
+
+def test_looks_like_question() -> None:
+    assert looks_like_question("what is this")
+    assert looks_like_question("I wonder. Is it open source")
+    assert not looks_like_question("")
+    assert not looks_like_question("The demo was great.")
+
+
+def test_batch_matches_single() -> None:
+    texts = ["Where is the coffee?", "Learned that DNS is hard", "yes, hall 2", "thanks, great talk"]
+    replies = [None, None, "question", None]
+    assert classify_kinds(texts, reply_to_kinds=replies) == [
+        classify_kind(t, reply_to_kind=r) for t, r in zip(texts, replies, strict=True)
+    ]
+    assert classify_kinds([]) == []
+
+
+def test_an_answer_needs_a_question_to_answer() -> None:
+    assert classify_kind("It's in room B next to the stairs") != PostKind.ANSWER
+
+
+def test_examples_are_varied_and_labelled() -> None:
+    examples = load_examples()
+    assert len(examples) >= 300
+    counts = {k: sum(e.kind == k for e in examples) for k in PostKind}
+    assert min(counts.values()) >= 40
+    assert len({e.text for e in examples}) == len(examples)
+
+
+def test_held_out_precision_recall_floor() -> None:
+    report = evaluate_kinds()
+    assert report.model_accuracy >= 0.8
+    assert report.model_accuracy >= report.rules_accuracy
+    for kind, (precision, recall) in report.model.items():
+        assert precision >= 0.6, kind
+        assert recall >= 0.6, kind

@@ -1,0 +1,176 @@
+"""The EventModel facade: topics, takeaways (cited, merged), bursts, activity, changes, state, caps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from clustering.model import Changes, EventModel, PostDoc
+from tests.clustering.conftest import TOPICS, make_stream
+
+T0 = datetime(2025, 12, 27, 10, 0, tzinfo=UTC)
+
+
+def docs_of(texts: list[str], start: int = 0, minutes_apart: float = 0.5) -> list[PostDoc]:
+    return [
+        PostDoc(id=f"p{start + i}", text=t, created_at=T0 + timedelta(minutes=(start + i) * minutes_apart))
+        for i, t in enumerate(texts)
+    ]
+
+
+def test_observe_returns_one_result_per_post_in_order() -> None:
+    texts, _ = make_stream(120)
+    model = EventModel(refine_window=0)
+    docs = docs_of(texts)
+    results = model.observe(docs)
+    assert [r.id for r in results] == [d.id for d in docs]
+    assert all(r.talk is None and r.topic >= 0 for r in results)
+    assert model.observe([]) == []
+
+
+def test_topics_are_labelled_with_their_keyphrases() -> None:
+    texts, _ = make_stream(200)
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(texts))
+    topics = model.topics(None)
+    assert 4 <= len(topics) <= 8
+    for vocabulary in TOPICS.values():
+        words = set(vocabulary.split())
+        # some topic is labelled with this vocabulary's words only
+        assert any(set(" ".join(t.keyphrases).split()) <= words for t in topics[:4])
+    assert all(t.label and t.size > 0 and t.talk is None for t in topics)
+    assert sum(t.size for t in topics) == 200
+    assert topics == sorted(topics, key=lambda t: -t.size)
+
+
+def test_takeaways_cite_posts_and_merge_near_duplicates() -> None:
+    model = EventModel(refine_window=0)
+    base = [
+        "Key takeaway: rust borrow checker catches memory bugs at compile time",
+        "key takeaway: Rust borrow checker catches memory bugs at compile time!!",
+        "RT Key takeaway: rust borrow checker catches memory bugs at compile time",
+        "rust async tokio runtime is fast for network code",
+        "cargo crates make rust dependency management easy",
+    ]
+    docs = docs_of(base)
+    docs[0] = PostDoc(id="p0", text=base[0], created_at=docs[0].created_at, upvotes=3, boosts=2)
+    docs[1] = PostDoc(id="p1", text=base[1], created_at=docs[1].created_at, upvotes=1)
+    model.observe(docs)
+    takeaways = model.takeaways(None)
+    assert takeaways
+    merged = [t for t in takeaways if set(t.post_ids) >= {"p0", "p1", "p2"}]
+    assert len(merged) == 1
+    t = merged[0]
+    assert t.post_ids[0] == "p0"  # the most engaged copy speaks for the group
+    assert t.count == 3 + 2  # three copies plus two boosts
+    assert t.votes == 4
+    assert t.kind == "takeaway"
+    cited = {pid for t in takeaways for pid in t.post_ids}
+    assert cited <= {d.id for d in docs}
+    assert all(0.0 <= t.score <= 1.0 for t in takeaways)
+
+
+def test_duplicate_questions_are_merged_with_votes_summed() -> None:
+    model = EventModel(refine_window=0)
+    docs = [
+        PostDoc(id="q1", text="Will the rust kernel slides be online?", created_at=T0, upvotes=2),
+        PostDoc(id="q2", text="will the slides for the rust kernel talk be online", created_at=T0, upvotes=5),
+        PostDoc(id="q3", text="are the rust kernel slides going to be online?", created_at=T0, upvotes=1),
+    ]
+    model.observe(docs)
+    questions = [t for t in model.takeaways(None) if t.kind == "question"]
+    assert len(questions) == 1
+    assert set(questions[0].post_ids) == {"q1", "q2", "q3"}
+    assert questions[0].votes == 8
+    assert questions[0].post_ids[0] == "q2"
+
+
+def test_engagement_updates_rerank_and_forget_removes() -> None:
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(["rust borrow checker rules", "rust cargo crates everywhere", "rust async tokio rocks"]))
+    model.drain_changes()
+    model.update_engagement("p2", upvotes=10, boosts=0, replies=0)
+    ch = model.drain_changes()
+    assert None in ch.takeaways
+    assert model.takeaways(None)[0].post_ids[0] == "p2"
+    model.forget("p2")
+    ch = model.drain_changes()
+    assert ch.forgotten == ("p2",)
+    assert all("p2" not in t.post_ids for t in model.takeaways(None))
+    assert sum(t.size for t in model.topics(None)) == 2
+    assert model.result("p2") is None
+    assert sum(c for _, c in model.activity(None)) == 2
+
+
+def test_drain_changes_reports_once() -> None:
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(["rust borrow checker rules"]))
+    ch = model.drain_changes()
+    assert isinstance(ch, Changes) and ch
+    assert ch.topics == frozenset({None}) and ch.takeaways == frozenset({None})
+    assert len(ch.created_topics) == 1
+    assert not model.drain_changes()
+
+
+def test_activity_and_bursts() -> None:
+    model = EventModel(refine_window=0)
+    docs = []
+    n = 0
+    for minute in range(40):
+        per_minute = 12 if 20 <= minute < 23 else 1
+        for _ in range(per_minute):
+            text = "demo failed live on stage wow" if per_minute > 1 else f"quiet hallway chat {minute}"
+            docs.append(PostDoc(id=f"b{n}", text=text, created_at=T0 + timedelta(minutes=minute, seconds=n % 50)))
+            n += 1
+    model.observe(docs)
+    activity = model.activity(None)
+    assert sum(c for _, c in activity) == n
+    assert max(c for _, c in activity) == 12
+    bursts = model.bursts(None)
+    assert len(bursts) == 1
+    b = bursts[0]
+    assert b.start == T0 + timedelta(minutes=20)
+    assert b.peak_count == 12
+    assert b.start <= b.peak <= b.end < T0 + timedelta(minutes=24)
+    assert "demo" in b.label or "stage" in b.label
+    assert None in model.drain_changes().bursts
+
+
+def test_dumps_loads_round_trip_continues_identically() -> None:
+    texts, _ = make_stream(300, blocks=False, seed=2)
+    a = EventModel(refine_window=100)
+    a.observe(docs_of(texts[:150]))
+    b = EventModel.loads(a.dumps())
+    ra = a.observe(docs_of(texts[150:], start=150))
+    rb = b.observe(docs_of(texts[150:], start=150))
+    assert ra == rb
+    assert a.topics(None) == b.topics(None)
+    assert a.takeaways(None) == b.takeaways(None)
+    assert a.drain_changes() == b.drain_changes()
+
+
+def test_loads_rejects_foreign_bytes() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="EventModel"):
+        EventModel.loads(b"not a model")
+
+
+def test_memory_stays_bounded() -> None:
+    texts, _ = make_stream(3000, blocks=False)
+    model = EventModel(max_posts=500, max_groups_per_topic=10, refine_window=200)
+    model.observe(docs_of([f"{t} {i}" for i, t in enumerate(texts)]))
+    assert len(model._posts) == 500
+    assert all(len(t.groups.groups) <= 10 for t in model._topics.values())
+    assert all(len(g.members) <= 50 for t in model._topics.values() for g in t.groups.groups)
+    assert len(model._pending) == 0
+    assert sum(t.size for t in model.topics(None)) == 3000
+
+
+def test_refinement_moves_are_reported() -> None:
+    texts, _ = make_stream(400, blocks=False, seed=5)
+    model = EventModel(refine_window=100)
+    first = {r.id: r.topic for r in model.observe(docs_of(texts))}
+    moved = model.drain_changes().moved
+    for r in moved:
+        assert model.result(r.id).topic == r.topic
+        assert first[r.id] != r.topic
