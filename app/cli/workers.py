@@ -9,11 +9,15 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from app.cli.errors import CommandError
 from app.settings import Settings
+from clustering.offline import run_offline
+from ingest.schedules.errors import ScheduleError
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +114,30 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace, settings: Settings) -> None:
+    if args.posts is not None or args.out is not None:
+        cmd_cluster_offline(args)
+        return
     asyncio.run(run_worker(settings, "cluster", cluster_body(args.metrics_port, args.poll_interval)))
+
+
+def cmd_cluster_offline(args: argparse.Namespace) -> None:
+    """The offline contract: the same model as live, posts replayed in order, one JSON line out per post."""
+    if args.posts is None or args.out is None:
+        raise CommandError("offline clustering needs both --posts POSTS.jsonl and --out OUT.jsonl")
+    if not args.posts.is_file():
+        raise CommandError(f"{args.posts}: no such file")
+    if args.schedule is not None and not args.schedule.is_file():
+        raise CommandError(f"{args.schedule}: no such file")
+    try:
+        stats = run_offline(args.posts, args.out, args.schedule)
+    except ScheduleError as exc:
+        raise CommandError(f"schedule: {exc}") from exc
+    except (ValueError, OSError) as exc:
+        raise CommandError(f"{args.posts}: {exc}") from exc
+    sys.stderr.write(
+        f"clustered {stats.posts} posts into {stats.topics} topics; {stats.attributed} on one of "
+        f"{stats.talks} talks; {stats.seconds:.2f} s → {args.out}\n"
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,4 +150,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cluster.add_argument(
         "--poll-interval", type=float, default=1.0, help="seconds between looking for events to own (takeover time)"
     )
+    offline = cluster.add_argument_group("offline", "cluster a file instead of running the worker")
+    offline.add_argument("--posts", type=Path, help='JSON Lines: {"id","text","created_at"?,"author"?,"reply_to"?}')
+    offline.add_argument("--schedule", type=Path, help="pretalx/frab JSON, frab XML or iCalendar")
+    offline.add_argument("--out", type=Path, help='JSON Lines: {"id","talk","topic","kind","confidence"}')
     cluster.set_defaults(func=cmd_cluster)
