@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
 
 MAX_BATCH = 64
+EVENT_KEY_SECONDS = 10.0
 
 
 def _int_param(ws: WebSocket, name: str) -> int | None:
@@ -81,6 +82,27 @@ async def _read(ws: WebSocket, max_bytes: int) -> None:
             return
 
 
+async def _event_key(ws: WebSocket, slug: str) -> tuple[int, str] | None:
+    """The event's id and slug, remembered briefly: a mass reconnect must not cost a database query per socket."""
+    cache: dict[str, tuple[float, int, str]] | None = getattr(ws.app.state, "live_event_keys", None)
+    if cache is None:
+        cache = ws.app.state.live_event_keys = {}
+    now = time.monotonic()
+    hit = cache.get(slug)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    async with ws.app.state.sessionmaker() as session:
+        try:
+            event = await event_service.get_event(session, slug)
+        except NotFound:
+            return None
+    assert event.id is not None
+    if len(cache) > 10_000:
+        cache.clear()  # bounded: slugs probed by strangers are not kept forever
+    cache[slug] = (now + EVENT_KEY_SECONDS, event.id, event.slug)
+    return event.id, event.slug
+
+
 @router.websocket("/ws/events/{slug}")
 async def follow_event(ws: WebSocket, slug: str) -> None:
     """Frames `{"id","type","data"}`; connect with `?after=<id>` to resume, `?talk=<id>` for one talk."""
@@ -92,14 +114,12 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
     except ValueError:
         await ws.close(code=1008, reason="after and talk must be non-negative integers")
         return
-    async with ws.app.state.sessionmaker() as session:
-        try:
-            event = await event_service.get_event(session, slug)
-        except NotFound:
-            await ws.close(code=4404, reason=f"no event {slug!r}"[:120])
-            return
-    assert event.id is not None
-    sub = await hub.attach(event.id, event.slug, after=after, talk_id=talk_id)
+    found = await _event_key(ws, slug)
+    if found is None:
+        await ws.close(code=4404, reason=f"no event {slug!r}"[:120])
+        return
+    event_id, event_slug = found
+    sub = await hub.attach(event_id, event_slug, after=after, talk_id=talk_id)
     await ws.accept()
     if sub is None:
         await ws.send_text(RESYNC)
@@ -115,7 +135,7 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
                 if not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
                     logger.warning("live.socket_failed", extra={"event_slug": slug, "error": repr(exc)})
     finally:
-        hub.detach(event.id, sub)
+        hub.detach(event_id, sub)
         for task in (writer, reader):
             task.cancel()
             with contextlib.suppress(BaseException):
