@@ -27,8 +27,11 @@ from bench.processes import Child, free_port
 
 logger = logging.getLogger(__name__)
 
-QUICK_PHASES = ((10.0, 40), (100.0, 300), (0.0, 1000))  # (posts/s, posts); 0 = as fast as possible
-FULL_PHASES = ((10.0, 150), (100.0, 1500), (0.0, 5000))
+# (posts/s, seconds of publishing); 0 = as fast as possible, for DELIVERIES deliveries in all.
+QUICK_PHASES = ((10.0, 4.0), (100.0, 2.0), (0.0, 0.0))
+FULL_PHASES = ((10.0, 20.0), (100.0, 10.0), (0.0, 0.0))
+QUICK_FLAT_OUT_DELIVERIES = 300_000
+FULL_FLAT_OUT_DELIVERIES = 2_000_000
 CLIENT_PROCESSES = 2
 
 
@@ -188,6 +191,11 @@ class Rig:
         self.tmp.cleanup()
 
 
+def posts_for(phases: Sequence[tuple[float, float]], followers: int, flat_out: int) -> list[tuple[float, int]]:
+    """(rate, posts) per phase: paced phases last their seconds, flat out delivers ``flat_out`` frames in all."""
+    return [(rate, int(rate * seconds) if rate else max(20, flat_out // followers)) for rate, seconds in phases]
+
+
 def measure(
     kind: str, followers: int, phases: Sequence[tuple[float, int]], *, profile: Path | None = None
 ) -> list[Run]:
@@ -237,9 +245,12 @@ def figures(app: Sequence[Run], bare: Sequence[Run]) -> list[Figure]:
 
 
 def run(*, full: bool = False, followers: Sequence[int] = (1000, 5000), profile: Path | None = None) -> list[Figure]:
-    phases = FULL_PHASES if full else QUICK_PHASES
     out: list[Figure] = []
     for n in followers:
+        if full:
+            phases = posts_for(FULL_PHASES, n, FULL_FLAT_OUT_DELIVERIES)
+        else:
+            phases = posts_for(QUICK_PHASES, n, QUICK_FLAT_OUT_DELIVERIES)
         bare = measure("bare", n, phases)
         app = measure("app", n, phases, profile=profile)
         out.extend(figures(app, bare))
