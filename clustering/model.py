@@ -242,17 +242,18 @@ class EventModel:
             return []
         words = [tokenize(d.text) for d in docs]
         X = hash_token_lists(words, self.n_features)
+        # a parent in the same batch has no kind yet: the rules stand in for it
+        parents_here = {d.reply_to for d in docs if d.reply_to}
         batch_kind: dict[str, str] = {}
         reply_kinds: list[str | None] = []
         for d in docs:
             parent = self._posts.get(d.reply_to) if d.reply_to else None
             if parent is not None:
                 reply_kinds.append(parent.kind)
-            elif d.reply_to in batch_kind:
-                reply_kinds.append(batch_kind[d.reply_to])
             else:
-                reply_kinds.append(None)
-            batch_kind[d.id] = rule_kind(d.text, hint=d.kind_hint).value
+                reply_kinds.append(batch_kind.get(d.reply_to) if d.reply_to else None)
+            if d.id in parents_here:
+                batch_kind[d.id] = rule_kind(d.text, hint=d.kind_hint).value
         kinds = classify_kinds([d.text for d in docs], reply_to_kinds=reply_kinds, hints=[d.kind_hint for d in docs])
         out = []
         for r, d in enumerate(docs):

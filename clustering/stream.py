@@ -156,7 +156,9 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         if not hasattr(self, "CT_"):
             self.n_features_in_ = self.n_features
             self._init_state(self.n_features)
-        code = int(self._scope_codes([scope], 1)[0])
+        code = self.scope_codes_.get(scope)
+        if code is None:
+            code = int(self._scope_codes([scope], 1)[0])
         label = self._add_one(np.asarray(indices), np.asarray(counts, np.float32), code)
         return label, self._maybe_refine()
 

@@ -80,9 +80,9 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 class TopicGroups:
-    """Near-duplicate groups of one topic's posts (bounded)."""
+    """Near-duplicate groups of one topic's posts (bounded), with a word index to find candidates fast."""
 
-    __slots__ = ("dup_jaccard", "groups", "max_groups", "max_ids", "question_jaccard")
+    __slots__ = ("_by_key", "_index", "_next", "_groups", "dup_jaccard", "max_groups", "max_ids", "question_jaccard")
 
     def __init__(
         self, max_groups: int = 40, max_ids: int = 50, dup_jaccard: float = 0.7, question_jaccard: float = 0.5
@@ -91,51 +91,90 @@ class TopicGroups:
         self.max_ids = max_ids
         self.dup_jaccard = dup_jaccard
         self.question_jaccard = question_jaccard
-        self.groups: list[Group] = []
+        self._groups: dict[int, Group] = {}
+        self._by_key: dict[str, int] = {}
+        self._index: dict[str, set[int]] = {}  # word -> groups holding it
+        self._next = 0
+
+    @property
+    def groups(self) -> list[Group]:
+        return list(self._groups.values())
 
     def add(self, m: Member) -> Group:
         key = normalise_for_dup(m.text)
+        gid = self._by_key.get(key) if key else None
+        if gid is None:
+            gid = self._similar(m)
+        if gid is None:
+            gid = self._next
+            self._next += 1
+            group = Group(key=key, words=m.words, kind=m.kind, first_seq=m.seq)
+            self._groups[gid] = group
+            if key:
+                self._by_key.setdefault(key, gid)
+            for w in m.words:
+                self._index.setdefault(w, set()).add(gid)
+            if len(self._groups) > self.max_groups + max(self.max_groups // 4, 1):
+                self._evict(keep=gid)
+        group = self._groups[gid]
+        if len(group.members) < self.max_ids:
+            group.members[m.id] = m
+        else:
+            group.extra += 1 + m.boosts  # past the citation cap a copy still counts
+        return group
+
+    def _similar(self, m: Member) -> int | None:
+        overlap: dict[int, int] = {}
+        for w in m.words:
+            for gid in self._index.get(w, ()):
+                overlap[gid] = overlap.get(gid, 0) + 1
         best, best_sim = None, 0.0
-        for g in self.groups:
-            if g.key == key and key:
-                best, best_sim = g, 1.0
-                break
-            sim = jaccard(g.words, m.words)
+        n = len(m.words)
+        for gid, inter in overlap.items():
+            g = self._groups[gid]
+            sim = inter / (n + len(g.words) - inter)
             need = self.question_jaccard if (m.kind == g.kind == "question") else self.dup_jaccard
             if sim >= need and sim > best_sim:
-                best, best_sim = g, sim
-        if best is None:
-            best = Group(key=key, words=m.words, kind=m.kind, first_seq=m.seq)
-            self.groups.append(best)
-            if len(self.groups) > self.max_groups:
-                self._evict(keep=best)
-        if len(best.members) < self.max_ids:
-            best.members[m.id] = m
-        else:
-            # past the citation cap the copy still counts, as a boost of the representative
-            best.extra += 1 + m.boosts
+                best, best_sim = gid, sim
         return best
 
     def remove(self, post_id: str) -> bool:
-        for g in self.groups:
+        for gid, g in self._groups.items():
             if g.members.pop(post_id, None) is not None:
                 if not g.members:
-                    self.groups.remove(g)
+                    self._drop(gid)
                 return True
         return False
 
     def find(self, post_id: str) -> Member | None:
-        for g in self.groups:
+        for g in self._groups.values():
             m = g.members.get(post_id)
             if m is not None:
                 return m
         return None
 
-    def _evict(self, keep: Group) -> None:
-        victim = min(
-            (g for g in self.groups if g is not keep), key=lambda g: (g.engagement + len(g.members), g.first_seq)
+    def _drop(self, gid: int) -> None:
+        g = self._groups.pop(gid)
+        if self._by_key.get(g.key) == gid:
+            del self._by_key[g.key]
+        for w in g.words:
+            ids = self._index.get(w)
+            if ids is not None:
+                ids.discard(gid)
+                if not ids:
+                    del self._index[w]
+
+    def _evict(self, keep: int) -> None:
+        """Down to ``max_groups``: the least engaged, oldest groups go (amortised: runs every few adds)."""
+        ranked = sorted(
+            (gid for gid in self._groups if gid != keep),
+            key=lambda gid: (
+                self._groups[gid].engagement + len(self._groups[gid].members),
+                self._groups[gid].first_seq,
+            ),
         )
-        self.groups.remove(victim)
+        for gid in ranked[: len(self._groups) - self.max_groups]:
+            self._drop(gid)
 
 
 def _cosine(words: Iterable[str], centroid: dict[str, float], norm: float) -> float:
