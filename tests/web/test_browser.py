@@ -329,3 +329,27 @@ def test_the_wall_rotates_without_motion_for_those_who_ask(browser: Any, live_se
         assert animation == "none"
     finally:
         context.close()
+
+
+def test_with_pre_moderation_a_post_waits_for_the_organizer(page: Any, browser: Any, live_server: LiveServer) -> None:
+    auth = {"Authorization": f"Bearer {live_server.token}"}
+    _unlock_console(page, live_server, live_server.token)
+    page.locator("#policy-form[data-loaded]").wait_for()  # edit the saved rules, not the blank form
+    page.check("#policy-premod")
+    page.click("#policy-form button[type=submit]")
+    expect(page.locator("#console-status")).to_have_text("Rules saved.")
+    attendee = browser.new_context()
+    try:
+        tab = attendee.new_page()
+        _open_event(tab, live_server)
+        tab.fill("#post-text", "Please approve me")
+        tab.click("#post-form button[type=submit]")
+        expect(tab.locator("#post-error")).to_contain_text("once an organizer approves it")
+        expect(tab.locator(FEED, has_text="Please approve me")).to_have_count(0)
+        page.click("#queue-refresh")
+        held = page.locator(".queue-item", has_text="Please approve me")
+        held.locator("button[data-action=approve]").click()
+        expect(tab.locator(FEED, has_text="Please approve me")).to_have_count(1, timeout=3000)
+    finally:
+        attendee.close()
+        live_server.call("PATCH", f"/api/events/{live_server.slug}/moderation/policy", {"premoderation": False}, auth)

@@ -454,6 +454,11 @@
         const created = await response.json();
         mine[String(created.post.id)] = created.delete_token;
         save();
+        if (created.post.status !== "visible") {
+          text.value = "";
+          error.textContent = "Thanks! Your post will appear once an organizer approves it.";
+          return;
+        }
         applyPost(created.post);
         // the live frame may have rendered it first, before this browser knew it was its own
         for (const copy of allCopies(created.post.id)) decorate(copy);

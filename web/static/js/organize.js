@@ -117,7 +117,7 @@
     if (p.pinned) meta.append(" ", el("span", "badge pin", "pinned"));
     if (p.moderation_reason) meta.append(" ", el("span", "notice", `(${p.moderation_reason})`));
     const actions = el("div", "actions");
-    if (p.status === "pending") actions.append(button("Approve", "approve"));
+    if (p.status !== "visible" && p.status !== "hidden") actions.append(button("Approve", "approve"));
     if (p.status === "hidden") actions.append(button("Unhide", "unhide"));
     else actions.append(button("Hide", "hide"));
     actions.append(p.pinned ? button("Unpin", "unpin") : button("Pin", "pin"));
@@ -162,6 +162,8 @@
       $("policy-premod").checked = policy.premoderation;
       $("policy-keywords").value = policy.keywords.join("\n");
       $("policy-rate").value = policy.max_posts_per_minute ?? "";
+      $("policy-form").dataset.loaded = "1"; // the form now shows the saved rules: safe to edit and save
+      $("policy-form").querySelector("button[type=submit]").disabled = false;
     } catch (error) {
       $("policy-error").textContent = unavailable(error) ? "Rules are not available on this server yet." : error.message;
       $("policy-form").querySelector("button[type=submit]").disabled = unavailable(error);
