@@ -186,20 +186,22 @@ def test_pages_fit_a_phone_and_a_projector(
         context.close()
 
 
-@pytest.mark.parametrize("view", ["event", "talk", "wall", "organize", "embed"])
+@pytest.mark.parametrize("view", ["event", "event-dark", "talk", "wall", "organize", "embed"])
 def test_accessibility_audit_finds_nothing_serious(
     browser: Any, live_server: LiveServer, axe_script: Any, view: str
 ) -> None:
     talk = live_server.talks[0]["id"]
     path = {
         "event": f"/e/{live_server.slug}",
+        "event-dark": f"/e/{live_server.slug}",
         "talk": f"/e/{live_server.slug}/talks/{talk}",
         "wall": f"/e/{live_server.slug}/wall",
         "organize": f"/e/{live_server.slug}/organize",
         "embed": f"/embed/{live_server.slug}/talks/{talk}",
     }[view]
     # axe is injected as an inline script, which the page's own CSP (rightly) forbids: only this audit bypasses it
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    scheme = "dark" if view.endswith("-dark") else "light"
+    context = browser.new_context(bypass_csp=True, color_scheme=scheme, viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
         page.goto(live_server.url + path)
