@@ -325,10 +325,14 @@ def test_the_wall_rotates_without_motion_for_those_who_ask(browser: Any, live_se
     context = browser.new_context(reduced_motion="reduce", viewport={"width": 1920, "height": 1080})
     try:
         wall = context.new_page()
+        wall.clock.install()
         wall.goto(f"{live_server.url}/e/{live_server.slug}/wall")
         panels = wall.locator(".wall-panel")
         assert panels.count() == 2
         expect(panels.nth(1)).to_be_hidden()  # one talk at a time, in turn
+        wall.clock.run_for(16_000)
+        expect(panels.nth(1)).to_be_visible()
+        expect(panels.nth(0)).to_be_hidden()
         animation = wall.evaluate("getComputedStyle(document.querySelector('.wall-panel:not([hidden])')).animationName")
         assert animation == "none"
     finally:
