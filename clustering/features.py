@@ -1,8 +1,7 @@
 """Text to fixed-width hashed term counts, the one tokenizer every part of the stage shares.
 
 Hashing keeps the feature space fixed for the whole stream: nothing is ever refitted and memory does not
-grow with the vocabulary. A small bounded map from feature index back to a word is kept separately
-(``WordBook``) so topic labels can be shown as words.
+grow with the vocabulary. Topic labels are built from the words themselves (``clustering.keyphrases``).
 """
 
 from __future__ import annotations
@@ -51,18 +50,8 @@ def content_words(tokens: Iterable[str]) -> list[str]:
     return out
 
 
-def make_hasher(n_features: int = DEFAULT_N_FEATURES) -> HashingVectorizer:
-    return HashingVectorizer(
-        n_features=n_features,
-        analyzer=tokenize,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
-    )
-
-
 def hash_tokens(tokens: Sequence[str], n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashed feature indices (sorted) and counts of one token list, the same hash as ``make_hasher``."""
+    """Hashed feature indices (sorted) and counts of one token list, the same hash as ``hash_token_lists``."""
     if not tokens:
         return np.zeros(0, np.int32), np.zeros(0, np.float32)
     row = make_hasher_cached(n_features).transform([tokens])
@@ -87,27 +76,7 @@ def make_hasher_cached(n_features: int) -> HashingVectorizer:
 
 
 def hash_token_lists(token_lists: Sequence[Sequence[str]], n_features: int) -> sp.csr_matrix:
-    """Rows of hashed counts for pre-tokenized documents (same hash as ``make_hasher``)."""
+    """Rows of hashed counts for pre-tokenized documents (unsigned counts, ``n_features`` wide)."""
     X = make_hasher_cached(n_features).transform(token_lists)
     X.sort_indices()
     return X
-
-
-def feature_of(token: str, n_features: int) -> int:
-    idx, _ = hash_tokens([token], n_features)
-    return int(idx[0])
-
-
-class WordBook:
-    """Bounded map from hashed feature to the word last seen for it (for labels only)."""
-
-    def __init__(self, n_features: int, max_words: int = 50_000) -> None:
-        self.n_features = n_features
-        self.max_words = max_words
-        self.words: dict[int, str] = {}
-
-    def add(self, tokens: Iterable[str], indices: Iterable[int]) -> None:
-        for tok, i in zip(tokens, indices, strict=False):
-            if i not in self.words and len(self.words) >= self.max_words:
-                continue
-            self.words[int(i)] = tok

@@ -494,7 +494,14 @@ class EventModel:
         self._count_minute(post, -1)
         if post.topic != NO_TOPIC:
             self._clusterer.forget_one(post.topic, post.idx, post.cnt, post.seq)
+        if (
+            self._attributor is not None
+            and post.talk is not None
+            and post.confidence >= self._attributor.learn_confidence
+        ):
+            self._attributor.forget_learned(post.talk, post.idx, post.cnt, post.confidence)
         self._seq_post.pop(post.seq, None)
+        self._pending.pop(post_id, None)
         self._moved.pop(post_id, None)
         self._forgotten.append(post_id)
 
