@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 import regex
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.payloads import frame_data, post_read
@@ -142,13 +143,39 @@ def count_hashtags(text: str, tags: list[str] | tuple[str, ...]) -> int:
     return len(in_text | {tag.casefold().lstrip("#") for tag in tags})
 
 
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    blocked: set[tuple[str, str]]
+    policy: ModerationPolicy | None
+
+
+def _rules_key(event_id: int) -> tuple[str, int]:
+    return ("moderation.rules", event_id)
+
+
+async def _rules(session: AsyncSession, event_id: int) -> _Rules:
+    # Loaded once per session (one ingest batch, one request), not once per post.
+    key = _rules_key(event_id)
+    rules = session.info.get(key)
+    if rules is None:
+        blocked = await moderation_store.blocked_handles(session, event_id)
+        rules = _Rules(blocked, await moderation_store.get_policy(session, event_id))
+        session.info[key] = rules
+    return rules  # type: ignore[no-any-return]
+
+
+def _forget_rules(session: AsyncSession, event_id: int) -> None:
+    session.info.pop(_rules_key(event_id), None)
+
+
 async def judge(uow: UnitOfWork, event: Event, post: Post, *, author_handle: str | None) -> Verdict:
     """The status a newly arriving post gets under the event's rules (``post`` is not yet flushed)."""
     session = uow.session
     assert event.id is not None
-    if author_handle and await moderation_store.is_blocked(session, event.id, post.source, author_handle):
+    rules = await _rules(session, event.id)
+    if author_handle and (post.source, author_handle) in rules.blocked:
         return Verdict("hidden", "blocked author")
-    policy = await moderation_store.get_policy(session, event.id)
+    policy = rules.policy
     if policy is not None:
         found = keyword_match(policy.keywords, post.text)
         if found is not None:
@@ -277,6 +304,7 @@ async def block_author(uow: UnitOfWork, event: Event, source: str, handle: str) 
         block = BlockedAuthor(event_id=event.id, source=source, handle=handle)
         uow.session.add(block)
         await uow.session.flush()
+        _forget_rules(uow.session, event.id)
     hidden = 0
     author = await moderation_store.find_author(uow.session, source, handle)
     if author is not None and author.id is not None:
@@ -294,6 +322,7 @@ async def unblock_author(uow: UnitOfWork, event: Event, source: str, handle: str
     if block is None:
         raise NotFound(f"{source}:{handle} is not blocked", field="handle")
     await uow.session.delete(block)
+    _forget_rules(uow.session, event.id)
     await audit(uow, event, "author.unblock", f"{source}:{handle}")
 
 
@@ -332,6 +361,7 @@ async def update_policy(uow: UnitOfWork, event: Event, changes: dict[str, Any]) 
         uow.session.add(event)
     policy.updated_at = utcnow()
     uow.session.add(policy)
+    _forget_rules(uow.session, event.id)
     await audit(uow, event, "policy.update", "policy", **_jsonable(changes))
     return policy
 

@@ -16,11 +16,9 @@ async def get_policy(session: AsyncSession, event_id: int) -> ModerationPolicy |
     return await session.get(ModerationPolicy, event_id)
 
 
-async def is_blocked(session: AsyncSession, event_id: int, source: str, handle: str) -> bool:
-    stmt = select(BlockedAuthor.id).where(
-        BlockedAuthor.event_id == event_id, BlockedAuthor.source == source, BlockedAuthor.handle == handle
-    )
-    return (await session.exec(stmt)).first() is not None
+async def blocked_handles(session: AsyncSession, event_id: int) -> set[tuple[str, str]]:
+    stmt = select(BlockedAuthor.source, BlockedAuthor.handle).where(BlockedAuthor.event_id == event_id)
+    return {(source, handle) for source, handle in (await session.exec(stmt)).all()}
 
 
 async def get_block(session: AsyncSession, event_id: int, source: str, handle: str) -> BlockedAuthor | None:
