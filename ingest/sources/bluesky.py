@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import anyio
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 
 from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
@@ -270,8 +270,7 @@ class JetstreamSource:
                 self.progress = str(high_water)
         finally:
             self.connected = False
-            with anyio.move_on_after(2, shield=True):
-                await ws.close()
+            await _close_websocket(ws)
 
     def _already_seen(self, time_us: int, item: SourceItem) -> bool:
         key = (time_us, item.native_id, item.action.value)
@@ -281,3 +280,16 @@ class JetstreamSource:
         if len(self._seen) > self._dedupe_size:
             self._seen.popitem(last=False)
         return False
+
+
+async def _close_websocket(ws: ClientConnection) -> None:
+    """Close politely for at most two seconds, then drop the connection whatever state it is in.
+
+    Cutting ``close()`` short (a peer that never answers the close frame, or a kill landing during
+    the handshake) leaves websockets waiting for the TCP close, with the socket still open: abort it.
+    """
+    try:
+        with anyio.move_on_after(2, shield=True):
+            await ws.close()
+    finally:
+        ws.transport.abort()  # a no-op once the connection is closed
