@@ -35,13 +35,17 @@ async def killed_at_exit(runner: SourceRunner) -> AsyncIterator[None]:
             tg.cancel_scope.cancel()
 
 
-async def settle(sink: ListSink, predicate: Callable[[ListSink], bool], timeout: float = 10.0) -> None:
+# Deadlines only bound a failure: generous, because CI shares two cores with other suites.
+DEADLINE = 30.0
+
+
+async def settle(sink: ListSink, predicate: Callable[[ListSink], bool], timeout: float = DEADLINE) -> None:
     """Wait until the sink satisfies ``predicate`` (fails the test after ``timeout`` seconds)."""
     with anyio.fail_after(timeout):
         await sink.wait_until(predicate)
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def eventually(condition: Callable[[], bool], timeout: float = DEADLINE) -> None:
     """Poll a condition that has no event to wait on (runner state, server connections)."""
     with anyio.fail_after(timeout):
         while not condition():

@@ -12,7 +12,7 @@ import pytest
 from ingest.runner import SourceRunner
 from ingest.sources.bluesky import JetstreamDecoder, JetstreamSource
 from tests.fakes import FakeClock, JsonFileCursorStore, ListSink
-from tests.ingest.runs import killed_at_exit, running, settle
+from tests.ingest.runs import DEADLINE, killed_at_exit, running, settle
 from tests.servers.cassettes import JETSTREAM_CAPTURE, JETSTREAM_GOLDEN
 from tests.servers.jetstream import JetstreamServer
 
@@ -237,7 +237,7 @@ async def test_a_quiet_hashtag_still_moves_the_cursor_past_the_firehose(tmp_path
             for n in range(20):
                 server.publish_post(f"Other conversation {n} #rust")
             last = server.publish_event({"did": "did:plc:z", "kind": "identity", "identity": {}})
-            with anyio.fail_after(5):
+            with anyio.fail_after(DEADLINE):
                 while await cursors.load(KEY) != str(last["time_us"]):
                     await anyio.sleep(0.01)
         assert not sink.posts

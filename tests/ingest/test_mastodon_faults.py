@@ -128,7 +128,7 @@ async def test_garbage_and_five_megabyte_frames_are_skipped_and_counted(tmp_path
             server.send_raw('{"id": "5", "content": ' + '"' + "x" * 5_000_000 + '"}')
             # Only the stream reader counts frames, so once both are counted the catch-up is over and
             # the next status can only arrive over the same stream, after the bad frames.
-            await eventually(lambda: runner.status.malformed == 2, timeout=30)
+            await eventually(lambda: runner.status.malformed == 2)
             server.publish("Still flowing #pycon")
             await converge(sink, server)
         assert runner.status.malformed == 2
