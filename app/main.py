@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(BaseException):
                     await task
             await hub.close()
+            limiter = getattr(app.state, "rate_limiter", None)
+            if limiter is not None:
+                await limiter.close()
             await broker.close()
             await engine.dispose()
             logger.info("app.stopped")

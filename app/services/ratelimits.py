@@ -16,6 +16,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from app.broadcast.redis import split_prefix
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,18 +31,29 @@ class Decision:
 def storage_url(broker_url: str) -> str:
     for scheme in ("redis://", "rediss://"):
         if broker_url.startswith(scheme):
-            return "async+" + broker_url
+            return "async+" + split_prefix(broker_url)[0]  # redis-py rejects the broker's own ?prefix=
     return "async+memory://"
+
+
+def storage_key_prefix(broker_url: str) -> str:
+    """Rate-limit keys live beside the broker's streams, under the same prefix."""
+    return (split_prefix(broker_url)[1] or "backchannel:") + "limits"
 
 
 class RateLimiter:
     """Named categories (``posts``, ``votes``, ``exports``), each a list of limits that must all pass."""
 
-    def __init__(self, limits: dict[str, str], url: str = "async+memory://") -> None:
+    def __init__(self, limits: dict[str, str], url: str = "async+memory://", *, key_prefix: str = "LIMITS") -> None:
         self.limits: dict[str, list[RateLimitItem]] = {name: parse_many(value) for name, value in limits.items()}
-        options = {"implementation": "redispy"} if "redis" in url else {}
+        options = {"implementation": "redispy", "key_prefix": key_prefix} if "redis" in url else {}
         self.storage: Storage = storage_from_string(url, **options)  # type: ignore[arg-type]
         self.strategy = MovingWindowRateLimiter(self.storage)
+
+    async def close(self) -> None:
+        """Close the Redis connection pool, if the storage has one (memory storage has nothing to close)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
     async def hit(self, category: str, client: str) -> Decision:
         try:
@@ -62,4 +74,5 @@ def create_rate_limiter(settings: Settings) -> RateLimiter:
             "exports": settings.rate_limit_exports,
         },
         storage_url(settings.broker_url),
+        key_prefix=storage_key_prefix(settings.broker_url),
     )
