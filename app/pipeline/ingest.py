@@ -14,7 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
 from app.pipeline.sources import build_source
+from app.services import privacy
 from app.services.posts import apply_items
+from app.services.sources import save_statuses, source_key
 from app.services.unit_of_work import UnitOfWork
 from app.store.tables import Cursor, Event, Source
 from app.store.types import utcnow
@@ -71,10 +73,6 @@ class StoreCursorStore:
             await session.commit()
 
 
-def source_key(row: Source) -> str:
-    return f"event{row.event_id}:source{row.id}:{row.kind}"
-
-
 @dataclass
 class _Running:
     runner: SourceRunner
@@ -91,6 +89,7 @@ class IngestSupervisor:
         self.maker = maker
         self.broker = broker
         self.reconcile_every = reconcile_every
+        self.purge_every = 3600.0
         self.cursors = StoreCursorStore(maker)
         self._running: dict[int, _Running] = {}
 
@@ -133,11 +132,35 @@ class IngestSupervisor:
             with contextlib.suppress(BaseException):
                 await running.task
 
+    async def save_statuses(self) -> None:
+        """Write every runner's status onto its source row, so replicas without ingest can show it."""
+        async with self.maker() as session:
+            uow = UnitOfWork(session, self.broker)
+            await save_statuses(uow, self.statuses())
+            await uow.commit()
+
+    async def purge_expired(self) -> int:
+        """Apply each event's retention setting: posts older than it are erased."""
+        erased = 0
+        async with self.maker() as session:
+            uow = UnitOfWork(session, self.broker)
+            for event in await privacy.events_with_retention(uow):
+                erased += await privacy.purge_expired(uow, event)
+            await uow.commit()
+        return erased
+
     async def run(self) -> None:
+        next_purge = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 try:
                     await self.reconcile()
+                    await self.save_statuses()
+                    if loop.time() >= next_purge:
+                        next_purge = loop.time() + self.purge_every
+                        if erased := await self.purge_expired():
+                            logger.info("ingest.retention_purged", extra={"posts": erased})
                 except Exception:
                     logger.exception("ingest.reconcile_failed")
                 await asyncio.sleep(self.reconcile_every)

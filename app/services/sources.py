@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.errors import InvalidInput, NotFound
-from app.pipeline.ingest import source_key
 from app.services.moderation import audit
 from app.services.unit_of_work import UnitOfWork
 from app.store import sources as source_store
@@ -198,6 +197,11 @@ def status_view(source: Source, live: SourceStatus | None) -> StatusView:
         reconnects=source.reconnects,
         reported_at=source.status_at,
     )
+
+
+def source_key(row: Source) -> str:
+    """The cursor key of a source row: stable across restarts and unique per event and source."""
+    return f"event{row.event_id}:source{row.id}:{row.kind}"
 
 
 async def save_statuses(uow: UnitOfWork, statuses: dict[int, SourceStatus]) -> int:

@@ -10,6 +10,7 @@ import anyio
 import anyio.from_thread
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from app.main import create_app
 from app.settings import Settings
@@ -87,3 +88,22 @@ def test_bluesky_posts_under_the_hashtag_arrive_and_others_do_not(
         portal.call(lambda: jetstream.publish_post("Great keynote #pycon"))
         portal.call(lambda: jetstream.publish_post("Unrelated lunch photo #food"))
         wait_for(lambda: texts(live_client) == ["Great keynote #pycon"])
+
+
+def test_a_running_source_reports_its_status_on_its_row_for_every_replica(
+    live_client: TestClient, portal: anyio.from_thread.BlockingPortal
+) -> None:
+    create_event(live_client, hashtags=["pycon"])
+    with portal.wrap_async_context_manager(JetstreamServer()) as jetstream:
+        add_source(live_client, "testcon", "bluesky", {"jetstream_url": jetstream.url, "hashtags": ["pycon"]})
+        portal.call(lambda: jetstream.publish_post("Status check #pycon"))
+
+        async def row() -> Source | None:
+            async with live_client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+                return (await session.exec(select(Source))).first()
+
+        def reported() -> bool:
+            source = live_client.portal.call(row)  # type: ignore[union-attr]
+            return source is not None and source.state == "connected" and source.accepted >= 1
+
+        wait_for(reported)
