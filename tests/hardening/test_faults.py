@@ -209,9 +209,9 @@ def test_a_full_disk_refuses_new_posts_cleanly_and_keeps_every_accepted_one(sett
         refused = [
             client.post("/api/events/testcon/posts", json={"text": f"no room {n} " + "x" * 900}) for n in range(20)
         ]
-        assert any(r.status_code >= 500 for r in refused), "the disk never filled"
+        assert any(r.status_code == 503 for r in refused), "the disk never filled"
         for response in refused:
-            assert response.status_code in (201, 500, 503, 507), response.text
+            assert response.status_code in (201, 503), response.text
             assert "error" in response.json() or response.status_code == 201  # JSON, not a dropped connection
         assert client.get("/healthz").status_code == 200  # still serving
         full["on"] = False
