@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import anyio
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 
 from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
@@ -31,6 +31,7 @@ from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, carries_opt_out, hashtags_in_text, normalise_tag
 from ingest.sources.facets import facet_tags, render_html
+from ingest.sources.websocket import close_websocket
 from ingest.text import normalise_text
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ class JetstreamSource:
                 self.progress = str(high_water)
         finally:
             self.connected = False
-            await _close_websocket(ws)
+            await close_websocket(ws)
 
     def _already_seen(self, time_us: int, item: SourceItem) -> bool:
         key = (time_us, item.native_id, item.action.value)
@@ -280,16 +281,3 @@ class JetstreamSource:
         if len(self._seen) > self._dedupe_size:
             self._seen.popitem(last=False)
         return False
-
-
-async def _close_websocket(ws: ClientConnection) -> None:
-    """Close politely for at most two seconds, then drop the connection whatever state it is in.
-
-    Cutting ``close()`` short (a peer that never answers the close frame, or a kill landing during
-    the handshake) leaves websockets waiting for the TCP close, with the socket still open: abort it.
-    """
-    try:
-        with anyio.move_on_after(2, shield=True):
-            await ws.close()
-    finally:
-        ws.transport.abort()  # a no-op once the connection is closed

@@ -46,6 +46,7 @@ from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, mastodon_skip_reason, normalise_tag
 from ingest.sources.sse import SseDecoder
+from ingest.sources.websocket import close_websocket
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ class MastodonSource:
         try:
             yield self._websocket_events(ws)
         finally:
-            await _close_websocket(ws)
+            await close_websocket(ws)
 
     async def _websocket_events(self, ws: ClientConnection) -> AsyncIterator[tuple[str, str]]:
         while True:
@@ -491,19 +492,6 @@ class MastodonSource:
             edited_at=_parse_time(edited) if isinstance(edited := status.get("edited_at"), str) else None,
             extra=extra,
         )
-
-
-async def _close_websocket(ws: ClientConnection) -> None:
-    """Close politely for at most two seconds, then drop the connection whatever state it is in.
-
-    Cutting ``close()`` short (a peer that never answers the close frame, or a kill landing during
-    the handshake) leaves websockets waiting for the TCP close, with the socket still open: abort it.
-    """
-    try:
-        with anyio.move_on_after(2, shield=True):
-            await ws.close()
-    finally:
-        ws.transport.abort()  # a no-op once the connection is closed
 
 
 @asynccontextmanager
