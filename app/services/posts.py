@@ -6,7 +6,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -16,7 +16,7 @@ from app.services.tokens import token_matches
 from app.services.unit_of_work import UnitOfWork
 from app.store import posts as post_store
 from app.store import talks as talk_store
-from app.store.tables import Event, Post, PostAlias, Vote
+from app.store.tables import Author, Event, Post, PostAlias, Vote
 from app.store.types import utcnow
 from clustering.kinds import classify_kind
 from ingest.items import IncomingPost, ItemAction, SourceItem
@@ -27,6 +27,15 @@ from ingest.text import normalise_text
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000  # posts from other networks can be longer than in-app notes; cap what we keep
+
+
+@dataclass(slots=True)
+class BatchLookups:
+    """What a batch looked up once instead of once per item: stored posts, authors, awaited parents."""
+
+    posts: dict[tuple[str, str], Post] = field(default_factory=dict)
+    authors: dict[tuple[str, str], Author] = field(default_factory=dict)
+    awaited_parents: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -55,7 +64,12 @@ async def publish_post(uow: UnitOfWork, event: Event, post: Post, type_: str) ->
 
 
 async def _create(
-    uow: UnitOfWork, event: Event, incoming: IncomingPost, delete_token_hash: str | None, parent: Post | None
+    uow: UnitOfWork,
+    event: Event,
+    incoming: IncomingPost,
+    delete_token_hash: str | None,
+    parent: Post | None,
+    lookups: BatchLookups | None = None,
 ) -> Post | None:
     """The new post, or None when a concurrent batch stored the same (source, native_id) first."""
     session = uow.session
@@ -63,12 +77,19 @@ async def _create(
     text = normalise_text(incoming.text)[:MAX_TEXT]
     author_id = None
     if incoming.author_handle:
-        author = await post_store.upsert_author(
-            session, incoming.source, incoming.author_handle, incoming.author_name, incoming.author_url
-        )
+        author_key = (incoming.source, incoming.author_handle)
+        author = lookups.authors.get(author_key) if lookups else None
+        if author is None:
+            author = await post_store.upsert_author(
+                session, incoming.source, incoming.author_handle, incoming.author_name, incoming.author_url
+            )
+            if lookups is not None:
+                lookups.authors[author_key] = author
         author_id = author.id
     if parent is None and incoming.reply_to:
-        parent = await post_store.get_by_native(session, incoming.source, incoming.reply_to)
+        parent = lookups.posts.get((incoming.source, incoming.reply_to)) if lookups else None
+        if parent is None:
+            parent = await post_store.get_by_native(session, incoming.source, incoming.reply_to)
     talk_id = await resolve_talk(uow, event, incoming.talk_ref)
     if talk_id is None and parent is not None:
         talk_id = parent.talk_id  # an answer belongs where its question is
@@ -102,6 +123,10 @@ async def _create(
     post.status, post.moderation_reason = verdict.status, verdict.reason
     if not await post_store.insert_unique(session, post):
         return None
+    if lookups is not None:
+        lookups.posts[(post.source, post.native_id)] = post
+        if (post.source, post.native_id) not in lookups.awaited_parents:
+            return post  # no stored reply is waiting for this post
     for child_id in await post_store.link_orphan_replies(session, post):
         child = await post_store.get(session, child_id)
         if child is not None:
@@ -165,9 +190,13 @@ async def apply_item(
     *,
     delete_token_hash: str | None = None,
     parent: Post | None = None,
+    lookups: BatchLookups | None = None,
 ) -> Applied | None:
     """Apply one source item idempotently: the same item twice changes nothing the second time."""
-    existing = await post_store.get_by_native(uow.session, item.source, item.native_id)
+    if lookups is not None:
+        existing = lookups.posts.get((item.source, item.native_id))
+    else:
+        existing = await post_store.get_by_native(uow.session, item.source, item.native_id)
     if existing is None and item.native_id.startswith("mastodon-local:"):
         alias = await uow.session.get(PostAlias, (item.source, item.native_id))
         existing = await post_store.get(uow.session, alias.post_id) if alias is not None else None
@@ -180,7 +209,7 @@ async def apply_item(
     if incoming is None or not normalise_text(incoming.text):
         return None
     if existing is None:
-        post = await _create(uow, event, incoming, delete_token_hash, parent)
+        post = await _create(uow, event, incoming, delete_token_hash, parent, lookups)
         if post is not None:
             await _remember_alias(uow, post, incoming)
             await publish_post(uow, event, post, "post.created")
@@ -201,8 +230,17 @@ async def apply_item(
 
 async def apply_items(uow: UnitOfWork, event: Event, items: Sequence[SourceItem]) -> AcceptResult:
     created = updated = deleted = ignored = 0
+    keys = [(item.source, item.native_id) for item in items]
+    lookups = BatchLookups(
+        posts=await post_store.by_native_ids(uow.session, keys),
+        awaited_parents=await post_store.awaited_parents(uow.session, keys),
+    )
+    # A reply earlier in this batch may be waiting for a parent later in it.
+    lookups.awaited_parents.update(
+        (item.source, item.post.reply_to) for item in items if item.post is not None and item.post.reply_to
+    )
     for item in items:
-        applied = await apply_item(uow, event, item)
+        applied = await apply_item(uow, event, item, lookups=lookups)
         if applied is None:
             ignored += 1
         elif item.action == ItemAction.DELETE:

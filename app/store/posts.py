@@ -119,3 +119,29 @@ async def link_orphan_replies(session: AsyncSession, parent: Post) -> list[int]:
 async def has_vote(session: AsyncSession, post_id: int, client_key: str) -> bool:
     stmt = select(Vote.id).where(Vote.post_id == post_id, Vote.client_key == client_key)
     return (await session.exec(stmt)).first() is not None
+
+
+async def by_native_ids(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Post]:
+    """The stored posts among these (source, native_id) pairs, in one query per source."""
+    found: dict[tuple[str, str], Post] = {}
+    by_source: dict[str, set[str]] = {}
+    for source, native_id in keys:
+        by_source.setdefault(source, set()).add(native_id)
+    for source, ids in by_source.items():
+        rows = (await session.exec(select(Post).where(Post.source == source, col(Post.native_id).in_(ids)))).all()
+        found.update({(p.source, p.native_id): p for p in rows})
+    return found
+
+
+async def awaited_parents(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (source, native_id) pairs stored replies are still waiting for, as their parent."""
+    awaited: set[tuple[str, str]] = set()
+    by_source: dict[str, set[str]] = {}
+    for source, native_id in keys:
+        by_source.setdefault(source, set()).add(native_id)
+    for source, ids in by_source.items():
+        stmt = select(Post.reply_to_native).where(
+            Post.source == source, col(Post.reply_to_native).in_(ids), col(Post.reply_to_id).is_(None)
+        )
+        awaited.update((source, r) for r in (await session.exec(stmt)).all() if r is not None)
+    return awaited
