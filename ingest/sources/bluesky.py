@@ -22,16 +22,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import anyio
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, carries_opt_out, hashtags_in_text, normalise_tag
 from ingest.sources.facets import facet_tags, render_html
-from ingest.sources.websocket import close_websocket
+from ingest.sources.websocket import close_websocket, receive_frame
 from ingest.text import normalise_text
 
 logger = logging.getLogger(__name__)
@@ -245,16 +244,12 @@ class JetstreamSource:
         self.connected = True
         try:
             while True:
-                try:
-                    with anyio.fail_after(self.recv_timeout):
-                        frame = await ws.recv(decode=False)
-                except TimeoutError as exc:
-                    raise SourceUnavailable(f"{self.name}: silent for {self.recv_timeout}s") from exc
-                except WebSocketException as exc:
-                    raise SourceUnavailable(f"{self.name}: connection closed: {exc!r}") from exc
-                if len(frame) > self.max_frame_bytes:
+                frame = await receive_frame(
+                    ws, name=self.name, timeout=self.recv_timeout, max_bytes=self.max_frame_bytes
+                )
+                if frame is None:
                     self.stats.malformed += 1
-                    logger.warning("jetstream.frame_oversized", extra={"source_name": self.name, "size": len(frame)})
+                    logger.warning("jetstream.frame_oversized", extra={"source_name": self.name})
                     continue
                 opted_out = self.decoder.opted_out
                 try:

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import anyio
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
 from ingest.html import html_to_text, sanitise_html
@@ -46,7 +46,7 @@ from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, mastodon_skip_reason, normalise_tag
 from ingest.sources.sse import SseDecoder
-from ingest.sources.websocket import close_websocket
+from ingest.sources.websocket import close_websocket, receive_frame
 
 logger = logging.getLogger(__name__)
 
@@ -289,16 +289,10 @@ class MastodonSource:
 
     async def _websocket_events(self, ws: ClientConnection) -> AsyncIterator[tuple[str, str]]:
         while True:
-            try:
-                with anyio.fail_after(self.recv_timeout):
-                    frame = await ws.recv(decode=False)
-            except TimeoutError as exc:
-                raise SourceUnavailable(f"{self.name}: stream silent for {self.recv_timeout}s") from exc
-            except WebSocketException as exc:
-                raise SourceUnavailable(f"{self.name}: stream closed: {exc!r}") from exc
-            if len(frame) > self.max_frame_bytes:
+            frame = await receive_frame(ws, name=self.name, timeout=self.recv_timeout, max_bytes=self.max_frame_bytes)
+            if frame is None:
                 self.stats.malformed += 1
-                logger.warning("mastodon.frame_oversized", extra={"source_name": self.name, "size": len(frame)})
+                logger.warning("mastodon.frame_oversized", extra={"source_name": self.name})
                 continue
             try:
                 envelope = json.loads(frame)

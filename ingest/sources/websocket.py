@@ -1,9 +1,12 @@
-"""Closing a client WebSocket so that no socket is ever left open, whatever state the peer is in."""
+"""Client WebSocket plumbing shared by the sources: bounded receives, and closes that never leak a socket."""
 
 from __future__ import annotations
 
 import anyio
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import WebSocketException
+
+from ingest.errors import SourceUnavailable
 
 
 async def close_websocket(ws: ClientConnection) -> None:
@@ -17,3 +20,18 @@ async def close_websocket(ws: ClientConnection) -> None:
             await ws.close()
     finally:
         ws.transport.abort()  # a no-op once the connection is closed
+
+
+async def receive_frame(ws: ClientConnection, *, name: str, timeout: float, max_bytes: int) -> bytes | None:
+    """The next frame as bytes, or None when it is larger than ``max_bytes`` (the caller skips and counts it).
+
+    A peer silent for ``timeout`` seconds, or a closed connection, is ``SourceUnavailable``: the runner reconnects.
+    """
+    try:
+        with anyio.fail_after(timeout):
+            frame = await ws.recv(decode=False)
+    except TimeoutError as exc:
+        raise SourceUnavailable(f"{name}: silent for {timeout}s") from exc
+    except WebSocketException as exc:
+        raise SourceUnavailable(f"{name}: connection closed: {exc!r}") from exc
+    return frame if len(frame) <= max_bytes else None
