@@ -121,13 +121,17 @@ async def has_vote(session: AsyncSession, post_id: int, client_key: str) -> bool
     return (await session.exec(stmt)).first() is not None
 
 
+def _by_source(keys: Sequence[tuple[str, str]]) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
+    for source, native_id in keys:
+        grouped.setdefault(source, set()).add(native_id)
+    return grouped
+
+
 async def by_native_ids(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Post]:
     """The stored posts among these (source, native_id) pairs, in one query per source."""
     found: dict[tuple[str, str], Post] = {}
-    by_source: dict[str, set[str]] = {}
-    for source, native_id in keys:
-        by_source.setdefault(source, set()).add(native_id)
-    for source, ids in by_source.items():
+    for source, ids in _by_source(keys).items():
         rows = (await session.exec(select(Post).where(Post.source == source, col(Post.native_id).in_(ids)))).all()
         found.update({(p.source, p.native_id): p for p in rows})
     return found
@@ -136,10 +140,7 @@ async def by_native_ids(session: AsyncSession, keys: Sequence[tuple[str, str]]) 
 async def awaited_parents(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (source, native_id) pairs stored replies are still waiting for, as their parent."""
     awaited: set[tuple[str, str]] = set()
-    by_source: dict[str, set[str]] = {}
-    for source, native_id in keys:
-        by_source.setdefault(source, set()).add(native_id)
-    for source, ids in by_source.items():
+    for source, ids in _by_source(keys).items():
         stmt = select(Post.reply_to_native).where(
             Post.source == source, col(Post.reply_to_native).in_(ids), col(Post.reply_to_id).is_(None)
         )
