@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,7 +21,7 @@ from app.services import events as event_service
 from app.services import posts as post_service
 from app.services.pages import KINDS, Filters, TalkPage, build_event_page, build_talk_page
 from app.services.payloads import AuthorRead
-from app.services.tokens import client_key, hash_token, new_token
+from app.services.tokens import anon_handle, browser_delete_token, client_key, hash_token
 from app.store import events as event_store
 from app.store.tables import Event
 from ingest.sources.notes import note_item
@@ -46,6 +47,12 @@ def _author(author: AuthorRead) -> str:
 
 templates.env.filters["local_time"] = _local
 templates.env.filters["author"] = _author
+
+
+def _me(request: Request) -> str:
+    """This browser's author handle, so the page can offer to delete its own notes ("" before its first visit)."""
+    raw = request.cookies.get("bc_client")
+    return anon_handle(client_key(raw)) if raw else ""
 
 
 def _client_cookie(request: Request, response: Response) -> str:
@@ -83,7 +90,9 @@ async def event_page(
     event = await event_service.get_event(uow.session, slug)
     filters = Filters(room=room, track=track, kind=kind if kind in KINDS else "", language=lang)
     page = await build_event_page(uow.session, event, filters)
-    response = templates.TemplateResponse(request, "event.html", {"page": page, "error": error[:200]}, headers=NO_STORE)
+    response = templates.TemplateResponse(
+        request, "event.html", {"page": page, "error": error[:200], "me": _me(request)}, headers=NO_STORE
+    )
     _client_cookie(request, response)
     return response
 
@@ -100,7 +109,7 @@ async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW) -> 
     """Everything about one talk: takeaways, topics, questions and answers, activity."""
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
-    response = templates.TemplateResponse(request, "talk.html", {"page": page}, headers=NO_STORE)
+    response = templates.TemplateResponse(request, "talk.html", {"page": page, "me": _me(request)}, headers=NO_STORE)
     _client_cookie(request, response)
     return response
 
@@ -175,17 +184,34 @@ async def post_form(
         return RedirectResponse(f"{target}?error=Write+between+1+and+1000+characters#post", status_code=303)
     talk_ref = talk_id if talk_id.isdigit() and await post_service.resolve_talk(uow, event, talk_id) else None
     response = RedirectResponse(f"{target}#feed", status_code=303)
-    client = client_key(_client_cookie(request, response))
+    raw = _client_cookie(request, response)
     item = note_item(
         text,
-        client_handle=f"anon-{client[:12]}",
+        client_handle=anon_handle(client_key(raw)),
         display_name=display_name.strip()[:60] or None,
         talk_ref=talk_ref,
         question=kind == "question",
     )
-    await post_service.apply_item(uow, event, item, delete_token_hash=hash_token(new_token()))
+    await post_service.apply_item(uow, event, item, delete_token_hash=hash_token(browser_delete_token(raw)))
     await uow.commit()
     return response
+
+
+@router.post("/e/{slug}/posts/{post_id}/delete")
+async def delete_form(request: Request, slug: Slug, post_id: PostId, uow: UoW) -> Response:
+    """The no-JavaScript delete: the browser that wrote a post from the plain form may remove it."""
+    event = await event_service.get_event(uow.session, slug)
+    raw = request.cookies.get("bc_client", "")
+    try:
+        post = await post_service.get_post(uow, event, post_id)
+        await post_service.delete_own(uow, event, post, browser_delete_token(raw) if raw else None)
+        await uow.commit()
+    except NotFound:
+        pass  # already gone: the page no longer shows it
+    except BackchannelError:
+        message = "Only the browser that wrote a post can delete it."
+        return RedirectResponse(f"/e/{event.slug}?{urlencode({'error': message})}#feed", status_code=303)
+    return RedirectResponse(f"/e/{event.slug}#feed", status_code=303)
 
 
 @router.post("/e/{slug}/posts/{post_id}/upvote")

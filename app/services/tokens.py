@@ -24,3 +24,13 @@ def token_matches(token: str | None, token_hash: str | None) -> bool:
 def client_key(raw: str) -> str:
     """A stable pseudonymous key for a browser or client; the raw id is never stored."""
     return hashlib.sha256(("client:" + raw).encode()).hexdigest()[:32]
+
+
+def browser_delete_token(raw: str) -> str:
+    """The delete token of posts written from a plain form: the browser's own id is the secret it holds."""
+    return "browser:" + raw
+
+
+def anon_handle(client: str) -> str:
+    """The pseudonymous author handle of in-app notes from one client key (see ``client_key``)."""
+    return f"anon-{client[:12]}"

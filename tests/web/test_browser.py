@@ -361,3 +361,20 @@ def test_with_pre_moderation_a_post_waits_for_the_organizer(page: Any, browser: 
     finally:
         attendee.close()
         live_server.call("PATCH", f"/api/events/{live_server.slug}/moderation/policy", {"premoderation": False}, auth)
+
+
+def test_without_javascript_a_phone_can_post_and_delete_its_own_note(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        phone = context.new_page()
+        phone.goto(f"{live_server.url}/e/{live_server.slug}")
+        phone.fill("#post-text", "Written with scripts off")
+        phone.click("#post-form button[type=submit]")
+        mine = phone.locator(FEED, has_text="Written with scripts off")
+        expect(mine).to_have_count(1)
+        others = phone.locator(FEED, has_text="Seed note 0")
+        expect(others.locator("button.delete")).to_have_count(0)  # only my own notes offer it
+        mine.locator("button.delete").click()
+        expect(phone.locator(".post", has_text="Written with scripts off")).to_have_count(0)
+    finally:
+        context.close()

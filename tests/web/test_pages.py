@@ -166,3 +166,24 @@ def test_an_empty_post_without_javascript_explains_itself(client: TestClient, sc
     response = client.post(f"/e/{SLUG}/posts", data={"text": "   "})
     assert response.status_code == 200
     assert "Write between 1 and 1000 characters" in response.text
+
+
+def test_without_javascript_i_can_delete_what_i_posted_and_nobody_else_can(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    client.post(f"/e/{SLUG}/posts", data={"text": "Posted from my phone, no scripts"}, follow_redirects=False)
+    mine = next(p for p in client.get(f"/api/events/{SLUG}/posts").json()["items"] if "no scripts" in p["text"])
+    delete_form = f'action="/e/{SLUG}/posts/{mine["id"]}/delete"'
+    assert delete_form in client.get(f"/e/{SLUG}").text
+
+    stranger = TestClient(client.app)  # another browser: its own cookie jar
+    assert delete_form not in stranger.get(f"/e/{SLUG}").text
+    refused = stranger.post(f"/e/{SLUG}/posts/{mine['id']}/delete", follow_redirects=False)
+    assert refused.status_code == 303 and "error=" in refused.headers["location"]
+    assert "Posted from my phone, no scripts" in client.get(f"/e/{SLUG}").text
+
+    deleted = client.post(f"/e/{SLUG}/posts/{mine['id']}/delete", follow_redirects=False)
+    assert deleted.status_code == 303 and deleted.headers["location"].endswith("#feed")
+    assert "Posted from my phone, no scripts" not in client.get(f"/e/{SLUG}").text
+    again = client.post(f"/e/{SLUG}/posts/{mine['id']}/delete", follow_redirects=False)
+    assert again.status_code == 303 and "error=" not in again.headers["location"]  # already gone is fine

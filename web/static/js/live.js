@@ -473,6 +473,16 @@
     }
   });
 
+  // the server-rendered delete form works without JavaScript; with it, a token this browser holds goes via the API
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form.delete");
+    if (!form) return;
+    const id = form.closest(".post").dataset.postId;
+    if (!mine[id]) return;
+    event.preventDefault();
+    await deleteMine(id);
+  });
+
   document.addEventListener("submit", async (event) => {
     const vote = event.target.closest("form.vote");
     if (!vote) return;
@@ -492,12 +502,15 @@
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action=delete]");
     if (!button) return;
-    const id = button.closest(".post").dataset.postId;
+    await deleteMine(button.closest(".post").dataset.postId);
+  });
+
+  async function deleteMine(id) {
     const response = await api(`/posts/${id}`, { method: "DELETE", headers: { "X-Delete-Token": mine[id] || "" } });
     if (response.ok || response.status === 404) {
       delete mine[id];
       save();
       removePost(id);
     }
-  });
+  }
 })();
