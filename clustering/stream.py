@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_array, check_is_fitted, check_non_negative
 
 from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize
+from clustering.stream_kernels import NEEDS_NEW, clear_slot, place_run, window_overlap
 
 _LOG2 = math.log(2.0)
 _RENORM = 60.0  # renormalise the recency weights when they grow past 2**60
@@ -124,34 +125,33 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         Xc = self._validate(X, reset=not hasattr(self, "CT_"))
         if not hasattr(self, "CT_"):
             self._init_state(Xc.shape[1])
-        n = Xc.shape[0]
-        codes = self._scope_codes(scopes, n)
+        codes = self._scope_codes(scopes, Xc.shape[0])
         self.first_index_ = self.t_
-        labels = np.empty(n, np.int64)
-        self.moves_ = []
-        moved: dict[int, int] = {}
-        ip, ind, dat = Xc.indptr, Xc.indices, Xc.data
-        for r in range(n):
-            a, b = ip[r], ip[r + 1]
-            labels[r] = self._add_one(ind[a:b], dat[a:b], int(codes[r]))
-            for seq, new_id in self._maybe_refine():
-                moved[seq] = new_id
-        first = self.first_index_
-        for seq, new_id in moved.items():
-            if seq >= first:
-                labels[seq - first] = new_id
-            else:
-                self.moves_.append((seq, new_id))
+        labels, moves = self._add_many(Xc.indptr, Xc.indices, Xc.data, codes)
         self.labels_ = labels
+        self.moves_ = moves
         return self
+
+    def learn_batch(
+        self, X: sp.csr_matrix, scopes: Sequence[Any] | None = None
+    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Learn the hashed rows of ``X`` (sorted indices, float32 counts) in order, as ``learn_one`` would
+        one by one. Returns their cluster ids (after any refinement) and the ``(stream_index, new_id)``
+        moves of earlier posts. Row ``r`` gets stream index ``t_ - X.shape[0] + r`` (rows without features
+        included)."""
+        if not hasattr(self, "CT_"):
+            self.n_features_in_ = self.n_features
+            self._init_state(self.n_features)
+        codes = self._scope_codes(scopes, X.shape[0])
+        return self._add_many(X.indptr, X.indices, np.asarray(X.data, np.float32), codes)
 
     def learn_one(
         self, indices: np.ndarray, counts: np.ndarray, scope: Any = None
     ) -> tuple[int, list[tuple[int, int]]]:
         """Learn one post given as hashed feature indices (sorted, unique) and counts (float32).
 
-        Returns its cluster id (-1 for a post without features) and the ``(stream_index, new_id)`` moves
-        of a refinement it triggered (which may include itself). Its stream index is ``t_ - 1`` after.
+        Returns its cluster id (-1 for a post without features; already after a refinement it triggered)
+        and the ``(stream_index, new_id)`` moves of earlier posts. Its stream index is ``t_ - 1`` after.
         """
         if not hasattr(self, "CT_"):
             self.n_features_in_ = self.n_features
@@ -159,8 +159,10 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         code = self.scope_codes_.get(scope)
         if code is None:
             code = int(self._scope_codes([scope], 1)[0])
-        label = self._add_one(np.asarray(indices), np.asarray(counts, np.float32), code)
-        return label, self._maybe_refine()
+        idx = np.asarray(indices, np.int32)
+        indptr = np.array([0, len(idx)], np.int64)
+        labels, moves = self._add_many(indptr, idx, np.asarray(counts, np.float32), np.array([code], np.int64))
+        return int(labels[0]), moves
 
     def forget_one(self, cluster_id: int, indices: np.ndarray, counts: np.ndarray, stream_index: int) -> None:
         """Take a post (deleted, hidden) back out of its cluster and out of the refinement window."""
@@ -376,6 +378,86 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         z = int(sc.argmax())
         return (z if sc[z] > new else -1), float(sc[z]), new
 
+    def _add_many(
+        self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, codes: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Posts in order: runs of posts that join existing clusters go through the compiled loop; posts
+        that open a cluster, close clusters (every 32 posts) or renormalise go through ``_add_one``.
+        Returns the posts' final ids and the moves of earlier posts."""
+        n = len(indptr) - 1
+        first = self.t_
+        labels = np.empty(n, np.int64)
+        moved: dict[int, int] = {}
+        slots = np.empty(n, np.int64)
+        indptr = np.asarray(indptr, np.int64)
+        indices = np.asarray(indices, np.int32)
+        data = np.asarray(data, np.float32)
+        codes = np.asarray(codes, np.int64)
+        lim = _RENORM * self.halflife
+        r = 0
+        while r < n:
+            t = self.t_
+            if (t + 1) % 32 == 0 or t - self.origin_ >= lim or self.hi_ == 0:
+                self._one(r, indptr, indices, data, codes, labels, moved)
+                r += 1
+                continue
+            r1 = min(n, r + (31 - t % 32), r + int(lim - (t - self.origin_)))
+            room = self.refine_window - len(self.win_seq_) if self.refine_window else -1
+            hi = self.hi_
+            live = self.ids_[:hi] >= 0
+            mass = np.bincount(self.scope_[:hi][live], weights=self.w_[:hi][live], minlength=len(self.scope_names_))
+            stop, status = place_run(
+                self.CT_, self.n_, self.w_, self.logw_, self.scope_, hi, self.kw_, self.logkw_,
+                self.k_total_ >= self.icf_min_clusters, math.log(max(self.k_total_, 1)), 1.0 / self.beta,
+                self._vb(), math.log(self.alpha), indptr, indices, data, codes, r, r1, t, self.origin_,
+                float(self.halflife), mass, room, slots,
+            )  # fmt: skip
+            if stop > r:
+                got = slots[r:stop]
+                ids = np.where(got >= 0, self.ids_[np.maximum(got, 0)], -1)
+                labels[r:stop] = ids
+                self.t_ += stop - r
+                if self.refine_window:
+                    for q in np.flatnonzero(got >= 0).tolist():
+                        self._remember(first + r + q, r + q, int(got[q]), indptr, indices, data)
+                    self._refine_into(moved)
+            r = stop
+            if status == NEEDS_NEW:
+                self._one(r, indptr, indices, data, codes, labels, moved)
+                r += 1
+        moves = []
+        for seq, new_id in moved.items():
+            if seq >= first:
+                labels[seq - first] = new_id
+            else:
+                moves.append((seq, new_id))
+        return labels, moves
+
+    def _one(
+        self,
+        r: int,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        codes: np.ndarray,
+        labels: np.ndarray,
+        moved: dict[int, int],
+    ) -> None:
+        a, b = indptr[r], indptr[r + 1]
+        labels[r] = self._add_one(indices[a:b], data[a:b], int(codes[r]))
+        self._refine_into(moved)
+
+    def _remember(self, seq: int, r: int, z: int, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
+        a, b = indptr[r], indptr[r + 1]
+        self.win_slot_[len(self.win_seq_)] = z
+        self.win_seq_.append(seq)
+        self.win_idx_.append(indices[a:b])
+        self.win_cnt_.append(data[a:b])
+
+    def _refine_into(self, moved: dict[int, int]) -> None:
+        for seq, new_id in self._maybe_refine():
+            moved[seq] = new_id
+
     def _add_one(self, indices: np.ndarray, counts: np.ndarray, code: int) -> int:
         if (self.t_ - self.origin_) / self.halflife > _RENORM:
             self._renormalise()
@@ -462,7 +544,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             self._kill(z)
 
     def _kill(self, z: int) -> None:
-        self.CT_[:, z] = 0.0
+        clear_slot(self.CT_, z)
         self.ids_[z] = -1
         self.scope_[z] = -1
         self.n_[z] = 0.0
@@ -502,16 +584,18 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         gain = self._gain()
         wdoc = 2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)  # each post's scaled mass
         icf = np.asarray(self._icf(cols), np.float64)
-        icf32 = (icf / self.beta).astype(np.float32)
         codes = self.scope_[slots]
         ar = np.arange(B)
         original = slots.copy()
+        f_entry = icf[inv] / self.beta
         for _ in range(self.refine_iter):
             hi = self.hi_
-            E = np.flatnonzero(self.ids_[:hi] >= 0)
-            G = self.CT_[np.ix_(cols, E)]
-            G *= icf32[:, None]
-            S = np.asarray(Xs @ np.log1p(G, out=G), np.float64)  # B x |E|
+            # candidates: the clusters the window's posts are in (a post rarely belongs with a topic that
+            # got none of the last refine_window posts, and scoring every cluster would cost ~10x)
+            E = np.unique(slots)
+            if len(E) < 2:
+                break
+            S = window_overlap(self.CT_, E, indptr, ind, dat, f_entry)  # B x |E|
             S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c[:, None])
             if len(self.scope_names_) > 1:
                 S[codes[:, None] != self.scope_[E][None, :]] = -np.inf
@@ -523,7 +607,8 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             )
             w_own = self.w_[slots] - wdoc
             n_own = np.maximum(self.n_[slots] - L, 0.0)
-            scope_mass = np.bincount(self.scope_[E], weights=self.w_[E], minlength=len(self.scope_names_))
+            live = np.flatnonzero(self.ids_[:hi] >= 0)
+            scope_mass = np.bincount(self.scope_[live], weights=self.w_[live], minlength=len(self.scope_names_))
             new = np.log(self.alpha * np.maximum(scope_mass[codes] - wdoc, gain)) - L * np.log(c)
             alone = w_own <= 1e-9 * gain
             own = np.log(np.where(alone, 1.0, w_own)) + selfw - L * np.log(n_own + c)
