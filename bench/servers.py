@@ -95,6 +95,8 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
     import uvicorn
     from sqlalchemy import event as sa_event
 
+    from app.broadcast.uvicorn_protocol import DirectWebSocketProtocol
+    from app.cli.serve import LISTEN_BACKLOG
     from app.main import create_app
     from app.services import events as event_service
     from app.services.posts import apply_items
@@ -119,8 +121,9 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
         log_config=None,
         log_level="warning",
         ws_max_size=settings.ws_max_message_bytes,
+        ws=DirectWebSocketProtocol,
         ws_per_message_deflate=False,
-        backlog=8192,
+        backlog=LISTEN_BACKLOG,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -1,17 +1,17 @@
-"""The live WebSocket: replay what a follower missed, then stream frames, with heartbeats."""
+"""The live WebSocket: replay what a follower missed, then stream frames, with heartbeats (sent by the hub)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from app.broadcast.hub import RESYNC, Hub, Subscriber
+from app.broadcast.hub import RESYNC, Hub
+from app.broadcast.sinks import AsgiSink, TransportSink
 from app.errors import NotFound
 from app.services import events as event_service
 from app.settings import Settings
@@ -20,7 +20,6 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["live"])
 
-MAX_BATCH = 64
 EVENT_KEY_SECONDS = 10.0
 
 
@@ -32,40 +31,6 @@ def _int_param(ws: WebSocket, name: str) -> int | None:
     if value < 0 or value > 2**53:
         raise ValueError(name)
     return value
-
-
-async def _write(ws: WebSocket, sub: Subscriber, heartbeat: float) -> None:
-    """Drain the follower's queue; frames that piled up go out as one JSON array message."""
-    queue = sub.queue
-    send = ws._send  # the ASGI send: the checks in ws.send_text cost more than the send itself at fan-out rates
-    while True:
-        if queue.empty():
-            try:
-                # asyncio.timeout arms one timer; wait_for would create a task per frame.
-                async with asyncio.timeout(heartbeat):
-                    text = await queue.get()
-            except TimeoutError:
-                beat = {"id": None, "type": "heartbeat", "data": {"ts": time.time()}}
-                await send({"type": "websocket.send", "text": json.dumps(beat, separators=(",", ":"))})
-                continue
-        else:
-            text = queue.get_nowait()
-        if text is None:
-            return
-        if queue.empty():
-            await send({"type": "websocket.send", "text": text})
-            continue
-        batch = [text]
-        closing = False
-        while len(batch) < MAX_BATCH and not queue.empty():
-            nxt = queue.get_nowait()
-            if nxt is None:
-                closing = True
-                break
-            batch.append(nxt)
-        await send({"type": "websocket.send", "text": batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"})
-        if closing:
-            return
 
 
 async def _read(ws: WebSocket, max_bytes: int) -> None:
@@ -119,14 +84,39 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
         await ws.close(code=4404, reason=f"no event {slug!r}"[:120])
         return
     event_id, event_slug = found
-    sub = await hub.attach(event_id, event_slug, after=after, talk_id=talk_id)
     await ws.accept()
+    # Under uvicorn with DirectWebSocketProtocol the hub writes into the socket itself; elsewhere a writer task does.
+    direct = TransportSink.of(ws.scope)
+    sink: TransportSink | AsgiSink = direct if direct is not None else AsgiSink(ws._send)
+    sub = await hub.attach(
+        event_id, event_slug, sink, after=after, talk_id=talk_id, heartbeat=settings.ws_heartbeat_seconds
+    )
     if sub is None:
         await ws.send_text(RESYNC)
         await ws.close(code=4409, reason="resync")
         return
-    writer = asyncio.create_task(_write(ws, sub, settings.ws_heartbeat_seconds))
-    reader = asyncio.create_task(_read(ws, settings.ws_max_message_bytes))
+    try:
+        if isinstance(sink, AsgiSink):
+            await _read_and_write(ws, sink, settings.ws_max_message_bytes, slug)
+        else:
+            await _read(ws, settings.ws_max_message_bytes)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        hub.detach(event_id, sub)
+        if (
+            not sub.overflowed
+            and ws.application_state == WebSocketState.CONNECTED
+            and ws.client_state == WebSocketState.CONNECTED
+        ):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1000)
+
+
+async def _read_and_write(ws: WebSocket, sink: AsgiSink, max_bytes: int, slug: str) -> None:
+    """Without direct writes: the writer task drains the sink while this reads, until either ends."""
+    writer = asyncio.create_task(sink.run())
+    reader = asyncio.create_task(_read(ws, max_bytes))
     try:
         done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -135,11 +125,7 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
                 if not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
                     logger.warning("live.socket_failed", extra={"event_slug": slug, "error": repr(exc)})
     finally:
-        hub.detach(event_id, sub)
         for task in (writer, reader):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await ws.close(code=4409 if sub.overflowed else 1000)

@@ -1,10 +1,16 @@
-"""Per-process fan-out: one feed per event channel, one bounded queue per WebSocket.
+"""Per-process fan-out: one feed per event channel; each message encoded once and written to every socket.
 
 Frames carry the event's live-event id (the database sequence), so the same id means the same
 frame on every replica. A feed delivers frames strictly in id order: an out-of-order or missing
 id is filled from the database, a repeated id is dropped. Followers resume from a ring of recent
 frames in memory (no database query per client) and fall back to the database log, and get a
 ``resync`` frame only when neither holds the gap any more.
+
+Frames that arrive within ``coalesce_seconds`` of the last write go out together as one JSON-array
+message, so a burst costs one write per socket; a frame after a quiet spell goes out at once.
+Fan-out never awaits a socket: a follower with more than ``queue_size`` frames waiting is cut off
+with ``resync``. A deleted or erased post's text is also blanked in the ring (``post.deleted``,
+``post.redacted``), on every replica, since those frames reach every replica's feed.
 """
 
 from __future__ import annotations
@@ -13,17 +19,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.broadcast.broker import Broker, BrokerUnavailable, ResumeGap
+from app.broadcast.sinks import Message, Sink
 
 logger = logging.getLogger(__name__)
 
 RESYNC = json.dumps({"id": None, "type": "resync", "data": {"reason": "gap"}}, separators=(",", ":"))
-_CLOSE: None = None
+MAX_BATCH = 64  # frames per message when several go out at once
+# Frames that take a post's text out of the ring: a delete, or an erase's redaction (``data.ids``).
+_REDACTING = re.compile(r'"type":"post\.(?:deleted|redacted)"')
+_ANONYMOUS = {"name": None, "handle": None, "url": None}
 
 
 HALLWAY = 0  # the scope of a post tied to no talk
@@ -64,41 +76,44 @@ def channel_name(slug: str) -> str:
     return f"event:{slug}"
 
 
-@dataclass(eq=False)
 class Subscriber:
-    """One follower's socket: a bounded queue the writer drains; fan-out never awaits it."""
+    """One follower's socket: the last frame id it was given, its talk filter, where its messages go."""
 
-    queue_size: int
-    talk_id: int | None = None
-    last: int = 0
-    queue: asyncio.Queue[str | None] = field(init=False)
-    overflowed: bool = False
-    _buffer: list[Frame] | None = None
+    __slots__ = ("_buffer", "last", "overflowed", "queue_size", "sent", "sink", "talk_id")
 
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(maxsize=self.queue_size)
+    def __init__(self, sink: Sink, *, queue_size: int, talk_id: int | None = None) -> None:
+        self.sink = sink
+        self.queue_size = queue_size
+        self.talk_id = talk_id
+        self.last = 0
+        self.overflowed = False
+        self.sent = False  # anything sent since the last heartbeat tick
+        self._buffer: list[Frame] | None = None
 
-    def offer(self, frame: Frame) -> None:
-        if self.overflowed or frame.seq <= self.last:
-            return
-        if self._buffer is not None:
-            self._buffer.append(frame)
-            return
-        self.last = frame.seq
-        if self.talk_id is not None and frame.talk_id is not None and frame.talk_id != self.talk_id:
-            return
-        try:
-            self.queue.put_nowait(frame.text)
-        except asyncio.QueueFull:
+    def wants(self, frame: Frame) -> bool:
+        return self.talk_id is None or frame.talk_id is None or frame.talk_id == self.talk_id
+
+    def send(self, message: Message) -> None:
+        """Fan-out never awaits a follower: a socket with more than ``queue_size`` frames waiting is cut off."""
+        self.sent = True
+        if self.sink.send(message) > self.queue_size:
             self.cut_off()
 
+    def send_frames(self, frames: Sequence[Frame]) -> None:
+        """Frames after ``last`` that this follower wants, as few messages as possible."""
+        texts = [f.text for f in frames if f.seq > self.last and self.wants(f)]
+        if frames:
+            self.last = max(self.last, frames[-1].seq)
+        for i in range(0, len(texts), MAX_BATCH):
+            if self.overflowed:
+                return
+            self.send(Message.of(texts[i : i + MAX_BATCH]))
+
     def cut_off(self) -> None:
-        """Drop what is queued and tell the client to reload: it fell too far behind."""
-        self.overflowed = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(RESYNC)
-        self.queue.put_nowait(_CLOSE)
+        """Drop what waits and tell the client to reload: it fell too far behind."""
+        if not self.overflowed:
+            self.overflowed = True
+            self.sink.cut_off(Message(RESYNC, 0))
 
 
 class ChannelFeed:
@@ -110,8 +125,15 @@ class ChannelFeed:
         self.last_seq = 0
         self.subscribers: set[Subscriber] = set()
         self.ready = asyncio.Event()
+        self.heartbeat = hub.heartbeat
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: asyncio.Task[None] | None = None
+        self._pending: list[Frame] = []
+        self._flush: asyncio.Handle | None = None
+        self._flushed_at = 0.0
+        # Followers resuming from the same id (a mass reconnect) share the replay messages.
+        self._replays: dict[tuple[int, int | None], tuple[int, list[Message]]] = {}
 
     async def start(self) -> None:
         self.last_seq = await self.hub.log.last_seq(self.event_id)
@@ -119,27 +141,114 @@ class ChannelFeed:
             asyncio.create_task(self._follow_broker(), name=f"feed:{self.channel}"),
             asyncio.create_task(self._poll_store(), name=f"feed-poll:{self.channel}"),
         ]
+        self._heartbeats = asyncio.create_task(self._beat(), name=f"feed-heartbeat:{self.channel}")
         self.ready.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._send_pending()
+        tasks = [*self._tasks, *([self._heartbeats] if self._heartbeats else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for sub in list(self.subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait(_CLOSE)
+        # The server closes the sockets themselves (uvicorn sends 1012 on shutdown): no resync, nothing to reload.
+        self.subscribers.clear()
+
+    def beat_every(self, seconds: float) -> None:
+        """Heartbeats at least this often (the shortest any follower asked for)."""
+        if seconds < self.heartbeat:
+            self.heartbeat = seconds
+            if self._heartbeats is not None:
+                self._heartbeats.cancel()
+                self._heartbeats = asyncio.create_task(self._beat(), name=f"feed-heartbeat:{self.channel}")
+
+    async def _beat(self) -> None:
+        # One timer for the whole feed: a follower that was sent nothing for a tick gets a heartbeat.
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            beat = Message(
+                json.dumps({"id": None, "type": "heartbeat", "data": {"ts": time.time()}}, separators=(",", ":")), 0
+            )
+            for sub in tuple(self.subscribers):
+                if sub.sent:
+                    sub.sent = False
+                elif sub._buffer is None:
+                    sub.send(beat)
+                    sub.sent = False
+                    if sub.overflowed:
+                        self._drop(sub)
+
+    def _drop(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+        self.hub.frames_dropped += 1
 
     def _deliver(self, frame: Frame) -> None:
         self.ring.append(frame)
         self.last_seq = frame.seq
+        if _REDACTING.search(frame.text, 0, 64):
+            self._redact(frame)
+        self._pending.append(frame)
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            wait = self._flushed_at + self.hub.coalesce_seconds - loop.time()
+            # A frame after a quiet spell goes out at once; under load, frames share one message per window.
+            self._flush = loop.call_soon(self._send_pending) if wait <= 0 else loop.call_later(wait, self._send_pending)
+
+    def _send_pending(self) -> None:
+        self._flush = None
+        self._flushed_at = asyncio.get_running_loop().time()
+        frames, self._pending = self._pending, []
+        if not frames:
+            return
+        first, last = frames[0].seq, frames[-1].seq
+        shared: dict[int | None, list[Message]] = {}
         for sub in tuple(self.subscribers):
-            sub.offer(frame)
+            if sub.last >= last:
+                continue
+            if sub._buffer is not None:
+                sub._buffer.extend(frames)
+                continue
+            if sub.last >= first:
+                sub.send_frames(frames)  # joined in the middle of this window
+            else:
+                messages = shared.get(sub.talk_id)
+                if messages is None:
+                    texts = [f.text for f in frames if sub.wants(f)]
+                    messages = shared[sub.talk_id] = [
+                        Message.of(texts[i : i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)
+                    ]
+                sub.last = last
+                for message in messages:
+                    sub.send(message)
+                    if sub.overflowed:
+                        break
             if sub.overflowed:
-                self.subscribers.discard(sub)
-                self.hub.frames_dropped += 1
-        self.hub.frames_fanned_out += 1
+                self._drop(sub)
+        self.hub.frames_fanned_out += len(frames)
+
+    def _redact(self, frame: Frame) -> None:
+        """An erased or deleted post's text leaves the ring too, so no resuming follower is sent it again."""
+        payload = json.loads(frame.text)
+        data = payload.get("data") or {}
+        ids = {data.get("id")} if payload.get("type") == "post.deleted" else set(data.get("ids") or ())
+        ids = {i for i in ids if isinstance(i, int)}
+        if not ids:
+            return
+        marks = tuple(f'"id":{i},' for i in ids)
+        changed = False
+        ring: list[Frame] = []
+        for old in self.ring:
+            if old.seq != frame.seq and any(m in old.text for m in marks):
+                new = redacted(old, ids)
+                changed = changed or new is not old
+                old = new
+            ring.append(old)
+        if changed:
+            self.ring = deque(ring, maxlen=self.ring.maxlen)
+            self._replays.clear()
 
     async def _fill_from_store(self) -> None:
         async with self._lock:
@@ -214,11 +323,11 @@ class ChannelFeed:
             self.subscribers.add(sub)
             return True
         if self.ring and self.ring[0].seq <= after + 1:
-            sub.last = after
-            for frame in self.ring:
-                sub.offer(frame)
-            if sub.overflowed:
-                return True
+            for message in self._replay(after, sub.talk_id):
+                sub.send(message)
+                if sub.overflowed:
+                    return True
+            sub.last = self.last_seq
             self.subscribers.add(sub)
             return True
         # Older than the ring: buffer live frames while the log is read, then merge by id.
@@ -238,9 +347,35 @@ class ChannelFeed:
         ):
             self.subscribers.discard(sub)
             return False
-        for frame in (*frames, *buffered):
-            sub.offer(frame)
+        sub.send_frames([*frames, *(f for f in buffered if f.seq > frames[-1].seq)])
+        if sub.overflowed:
+            self.subscribers.discard(sub)
         return True
+
+    def _replay(self, after: int, talk_id: int | None) -> list[Message]:
+        """The ring's frames after ``after`` as messages, built once for every follower resuming from there."""
+        key = (after, talk_id)
+        hit = self._replays.get(key)
+        if hit is not None and hit[0] == self.last_seq:
+            return hit[1]
+        probe = Subscriber(_NOWHERE, queue_size=0, talk_id=talk_id)
+        texts = [f.text for f in self.ring if f.seq > after and probe.wants(f)]
+        messages = [Message.of(texts[i : i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)]
+        if len(self._replays) > 64:
+            self._replays.clear()
+        self._replays[key] = (self.last_seq, messages)
+        return messages
+
+
+class _Nowhere:
+    def send(self, message: Message) -> int:
+        return 0
+
+    def cut_off(self, resync: Message) -> None:
+        return None
+
+
+_NOWHERE = _Nowhere()
 
 
 class Hub:
@@ -252,12 +387,16 @@ class Hub:
         ring_size: int = 5000,
         queue_size: int = 512,
         poll_interval: float = 3.0,
+        heartbeat: float = 15.0,
+        coalesce_seconds: float = 0.005,
     ) -> None:
         self.broker = broker
         self.log = log
         self.ring_size = ring_size
         self.queue_size = queue_size
         self.poll_interval = poll_interval
+        self.heartbeat = heartbeat
+        self.coalesce_seconds = coalesce_seconds
         self._feeds: dict[int, ChannelFeed] = {}
         self._starting: dict[int, asyncio.Task[ChannelFeed]] = {}
         self.frames_fanned_out = 0
@@ -285,9 +424,21 @@ class Hub:
         self._feeds[event_id] = feed
         return feed
 
-    async def attach(self, event_id: int, slug: str, *, after: int | None, talk_id: int | None) -> Subscriber | None:
+    async def attach(
+        self,
+        event_id: int,
+        slug: str,
+        sink: Sink,
+        *,
+        after: int | None,
+        talk_id: int | None,
+        heartbeat: float | None = None,
+    ) -> Subscriber | None:
+        """Follow an event through ``sink``: what was missed after ``after`` first, then live. None: resync."""
         feed = await self.feed(event_id, slug)
-        sub = Subscriber(queue_size=self.queue_size, talk_id=talk_id)
+        if heartbeat is not None:
+            feed.beat_every(heartbeat)
+        sub = Subscriber(sink, queue_size=self.queue_size, talk_id=talk_id)
         return sub if await feed.attach(sub, after) else None
 
     def detach(self, event_id: int, sub: Subscriber) -> None:
@@ -299,3 +450,19 @@ class Hub:
         for feed in list(self._feeds.values()):
             await feed.stop()
         self._feeds.clear()
+
+
+def redacted(frame: Frame, post_ids: set[int]) -> Frame:
+    """The frame with an erased post's text and author blanked, as the stored live log has it."""
+    payload = json.loads(frame.text)
+    data = payload.get("data")
+    if (
+        not isinstance(data, dict)
+        or data.get("id") not in post_ids
+        or not str(payload.get("type", "")).startswith("post.")
+    ):
+        return frame
+    if data.get("text") == "" and data.get("author") == _ANONYMOUS:
+        return frame
+    payload["data"] = {**data, "text": "", "author": dict(_ANONYMOUS), "url": None, "media_descriptions": []}
+    return Frame(seq=frame.seq, talk_id=frame.talk_id, text=json.dumps(payload, separators=(",", ":")))

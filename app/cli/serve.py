@@ -8,7 +8,12 @@ import sys
 
 import uvicorn
 
+from app.broadcast.uvicorn_protocol import DirectWebSocketProtocol
 from app.settings import Settings
+
+# A proxy reload sends every follower back at once; uvicorn's default of 2048 pending connections
+# would refuse some of them (the kernel caps it at net.core.somaxconn).
+LISTEN_BACKLOG = 8192
 
 
 def _serve(settings: Settings, *, host: str, port: int) -> None:
@@ -20,7 +25,9 @@ def _serve(settings: Settings, *, host: str, port: int) -> None:
         port=port,
         log_config=None,
         ws_max_size=settings.ws_max_message_bytes,
+        ws=DirectWebSocketProtocol,  # the hub writes pre-encoded frames into each socket's transport
         ws_per_message_deflate=False,  # compression halves fan-out throughput and triples memory
+        backlog=LISTEN_BACKLOG,
         proxy_headers=True,
     )
 

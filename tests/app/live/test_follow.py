@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.app.api.test_posts import note
 from tests.app.api.test_talks import TALK, auth
+from tests.app.organizer.conftest import post_note
 from tests.live import Follower
 
 
@@ -129,3 +131,22 @@ def test_following_an_unknown_event_is_refused(client: TestClient) -> None:
     with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws/events/nope") as ws:
         ws.receive_text()
     assert closed.value.code == 4404
+
+
+def test_a_follower_resuming_from_memory_after_an_erase_never_sees_the_erased_text(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    with client.websocket_connect("/ws/events/testcon") as ws:
+        watching = Follower(ws)
+        secret = post_note(client, "my secret note", client_id="leaver", display_name="Lea")
+        post_note(client, "someone else", client_id="stayer")
+        first = watching.next_frame()["id"]
+        erase = {"source": "notes", "handle": secret["author"]["handle"]}
+        assert client.post("/api/events/testcon/privacy/erase", json=erase, headers=auth(event)).status_code == 200
+        redaction = watching.frames_until(lambda f: f["type"] == "post.redacted")[-1]
+        assert redaction["data"]["ids"] == [secret["id"]]
+    with client.websocket_connect(f"/ws/events/testcon?after={first - 1}") as back:
+        replayed = Follower(back).frames_until(lambda f: f["id"] == redaction["id"])
+    text = json.dumps(replayed)
+    assert "someone else" in text
+    assert "my secret note" not in text and "Lea" not in text
