@@ -31,7 +31,7 @@ def _anonymous_handle(source: str, handle: str) -> str:
 
 
 async def redact_frames(uow: UnitOfWork, event: Event, post_ids: Iterable[int]) -> int:
-    """Blank the text and author of these posts in the stored live log (their later post.deleted stays)."""
+    """Blank the text and author of these posts in the stored live log and in every replica's memory."""
     assert event.id is not None
     wanted = set(post_ids)
     if not wanted:
@@ -43,6 +43,8 @@ async def redact_frames(uow: UnitOfWork, event: Event, post_ids: Iterable[int]) 
             frame.data = {**data, "text": "", "author": dict(_ANONYMOUS), "url": None, "media_descriptions": []}
             uow.session.add(frame)
             redacted += 1
+    # Every replica's hub blanks these posts in its in-memory ring when this frame reaches it.
+    await uow.emit(event, "post.redacted", {"ids": sorted(wanted)})
     return redacted
 
 
