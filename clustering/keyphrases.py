@@ -8,8 +8,16 @@ when it scores at least as well, and words already covered by a chosen pair are 
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
+
+# Phrases scored per label: the most frequent in the topic. A phrase's score is at most
+# ``1.2 * tf * log(1 + A / tf) / n``, which grows with tf, so rarer phrases seldom win and scoring every
+# phrase of a large topic (hundreds) cost more than all the clustering.
+_CANDIDATES = 60
 
 
 class BoundedCounter:
@@ -19,14 +27,20 @@ class BoundedCounter:
 
     def __init__(self, cap: int = 400) -> None:
         self.cap = cap
-        self.counts: dict[str, float] = {}
+        self.counts: dict[str, float] = Counter()
         self.total = 0.0
 
-    def add(self, terms: Iterable[str], weight: float = 1.0) -> None:
+    def add(self, terms: Sequence[str], weight: float = 1.0) -> None:
         counts = self.counts
-        for t in terms:
-            counts[t] = counts.get(t, 0.0) + weight
-            self.total += weight
+        if weight == 1.0:
+            if type(counts) is not Counter:  # a state saved before counters were Counters
+                counts = self.counts = Counter(counts)
+            counts.update(terms)  # counted in C
+            self.total += len(terms)
+        else:
+            for t in terms:
+                counts[t] = counts.get(t, 0.0) + weight
+                self.total += weight
         if len(counts) > self.cap * 2:
             self._prune()
 
@@ -44,8 +58,7 @@ class BoundedCounter:
                 counts[t] = v
 
     def _prune(self) -> None:
-        keep = sorted(self.counts.items(), key=lambda kv: kv[1], reverse=True)[: self.cap]
-        self.counts = dict(keep)
+        self.counts = Counter(dict(heapq.nlargest(self.cap, self.counts.items(), key=itemgetter(1))))
 
     def get(self, term: str) -> float:
         return self.counts.get(term, 0.0)
@@ -57,8 +70,8 @@ class BoundedCounter:
 def terms_of(words: Sequence[str]) -> list[str]:
     """Words and adjacent pairs ("rust async") of one post's content words, each once."""
     out = list(dict.fromkeys(words))
-    pairs = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False) if a != b]
-    out.extend(dict.fromkeys(pairs))
+    if len(words) > 1:
+        out.extend(dict.fromkeys([a + " " + b for a, b in zip(words, words[1:], strict=False) if a != b]))
     return out
 
 
@@ -74,7 +87,11 @@ def keyphrases(
     if not topic.counts or n_docs <= 0:
         return []
     scored = []
-    for term, tf in topic.counts.items():
+    counts = topic.counts
+    items = (
+        counts.items() if len(counts) <= _CANDIDATES else heapq.nlargest(_CANDIDATES, counts.items(), key=itemgetter(1))
+    )
+    for term, tf in items:
         pair = " " in term
         if pair and tf < 2 and n_docs >= 3:
             continue  # a pair seen once is noise

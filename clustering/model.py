@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+import scipy.sparse as sp
 
 from clustering.attribution import TalkAttributor
 from clustering.bursts import find_peaks
@@ -138,6 +139,7 @@ class _Topic:
     first_minute: int | None = None
     last_minute: int | None = None
     last_seq: int = 0
+    info: TopicInfo | None = None  # labelled summary, recomputed only after the topic changed
 
 
 @dataclass(slots=True)
@@ -255,10 +257,66 @@ class EventModel:
             if d.id in parents_here:
                 batch_kind[d.id] = rule_kind(d.text, hint=d.kind_hint).value
         kinds = classify_kinds([d.text for d in docs], reply_to_kinds=reply_kinds, hints=[d.kind_hint for d in docs])
+        if self._attributor is None and len({d.id for d in docs}) == len(docs):
+            return self._observe_batch(docs, words, X, kinds)
         out = []
         for r, d in enumerate(docs):
             a, b = X.indptr[r], X.indptr[r + 1]
             out.append(self._observe_one(d, words[r], X.indices[a:b], X.data[a:b], kinds[r]))
+        return out
+
+    def _observe_batch(
+        self, docs: list[PostDoc], words: list[list[str]], X: sp.csr_matrix, kinds: list[PostKind]
+    ) -> list[PostResult]:
+        """Without a schedule a post's scope is its explicit talk or the hallway, known before clustering:
+        the whole batch goes through the clusterer in one call, then the bookkeeping runs per post."""
+        for d in docs:
+            if d.id in self._posts:
+                self.forget(d.id)  # a re-delivered post replaces the old copy
+        seq0 = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
+        labels, moves = self._clusterer.learn_batch(X, [d.talk_ref for d in docs])
+        out = []
+        ip, ind, dat = X.indptr, X.indices, X.data
+        topics = labels.tolist()
+        for r, d in enumerate(docs):
+            minute = self._minute_of(d.created_at)
+            a, b = ip[r], ip[r + 1]
+            post = _Post(
+                id=d.id,
+                talk=d.talk_ref,
+                topic=topics[r],
+                kind=kinds[r].value,
+                confidence=1.0,
+                minute=minute,
+                when=d.created_at if d.created_at is not None else self._minute_time(minute),
+                author=d.author,
+                reply_to=d.reply_to,
+                text=d.text,
+                words=content_words(words[r]),
+                idx=ind[a:b],
+                cnt=dat[a:b],
+                seq=seq0 + r,
+                upvotes=d.upvotes,
+                boosts=d.boosts,
+                replies=d.replies,
+            )
+            self._store(post)
+            if self.refine_window:
+                self._seq_post[post.seq] = d.id
+            self._join_topic(post)
+            if d.reply_to:
+                parent = self._posts.get(d.reply_to)
+                if parent is not None:
+                    self.update_engagement(
+                        parent.id, upvotes=parent.upvotes, boosts=parent.boosts, replies=parent.replies + 1
+                    )
+            self._count_minute(post, +1)
+            out.append(PostResult(d.id, post.talk, post.topic, post.kind, post.confidence))
+        for s, new_id in moves:
+            self._move(s, new_id)
+        last = seq0 + len(docs) - 1
+        if moves or len(self._seq_post) > 2 * max(self.refine_window, 1):
+            self._seq_post = {s: p for s, p in self._seq_post.items() if s > last - self.refine_window}
         return out
 
     def _observe_one(
@@ -419,6 +477,7 @@ class EventModel:
             top.first_minute = post.minute if top.first_minute is None else min(top.first_minute, post.minute)
             top.last_minute = post.minute if top.last_minute is None else max(top.last_minute, post.minute)
         top.last_seq = post.seq
+        top.info = None
         top.groups.add(_member(post))
         self._dirty_topics.add(post.talk)
         self._dirty_takeaways.add(post.talk)
@@ -432,6 +491,7 @@ class EventModel:
         top.terms.remove(terms)
         self._event_terms.remove(terms)
         top.groups.remove(post.id)
+        top.info = None
         self._dirty_topics.add(post.talk)
         self._dirty_takeaways.add(post.talk)
         if top.size == 0:
@@ -546,9 +606,12 @@ class EventModel:
             top = self._topics.get(tid)
             if top is None or top.size == 0:
                 continue
-            phrases = keyphrases(top.terms, self._event_terms, n_docs=top.size, avg_terms=avg)
-            out.append(
-                TopicInfo(
+            # a topic that took no post since it was labelled keeps its label (the event-wide counts it
+            # is contrasted with drift slowly); relabelling every topic per batch dominated the stage
+            info = getattr(top, "info", None)
+            if info is None:
+                phrases = keyphrases(top.terms, self._event_terms, n_docs=top.size, avg_terms=avg)
+                info = top.info = TopicInfo(
                     id=top.id,
                     talk=top.talk,
                     label=label_of(phrases),
@@ -557,7 +620,7 @@ class EventModel:
                     first_seen=self._minute_time(top.first_minute),
                     last_seen=self._minute_time(top.last_minute),
                 )
-            )
+            out.append(info)
         out.sort(key=lambda t: (-t.size, t.id))
         return out
 

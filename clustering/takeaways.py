@@ -16,19 +16,31 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_HANDLE = re.compile(r"(?<!\w)@[\w.@-]+")
+_LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
 _NON_WORD = re.compile(r"[^\w]+")
+# Templated openings people put before the same point ("TIL …", "Key takeaway: …", "RT …"): two posts that
+# differ only there are one takeaway.
+_PREFIX = re.compile(
+    r"^(?:(?:rt|til|tl ?dr|today i learned|note to self|important|summary|in short|lessons? learned"
+    r"|(?:my |the |one |main |key |big(?:gest)? )?take ?aways?|(?:key|main|big) (?:points?|insights?|lessons?)"
+    r")(?: (?:of|from) (?:the |this |today s )?(?:talk|session|keynote|day))?(?: |$))+"
+)
+
+
+def _clean(text: str) -> str:
+    return _NON_WORD.sub(" ", _LINK_OR_HANDLE.sub(" ", text.lower())).strip()
 
 
 def normalise_for_dup(text: str) -> str:
-    """Lower-case text without links, handles, punctuation and a leading "RT"."""
-    t = _URL.sub(" ", text.lower())
-    t = _HANDLE.sub(" ", t)
-    t = _NON_WORD.sub(" ", t).strip()
-    if t.startswith("rt "):
-        t = t[3:]
-    return t
+    """Lower-case text without links, handles, punctuation and templated openings ("RT", "TIL",
+    "Key takeaway:")."""
+    return _PREFIX.sub("", _clean(text))
+
+
+def _opening_words(text: str) -> frozenset[str]:
+    """The words of a templated opening, left out when comparing word sets."""
+    m = _PREFIX.match(_clean(text))
+    return frozenset(m.group(0).split()) if m and m.group(0) else frozenset()
 
 
 @dataclass(slots=True)
@@ -80,40 +92,78 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 class TopicGroups:
-    """Near-duplicate groups of one topic's posts (bounded), with a word index to find candidates fast."""
+    """Near-duplicate groups of one topic's posts (bounded). Posts are queued as they arrive and grouped
+    when the groups are read (or the queue is long): most topics are never shown, and grouping is the
+    costly part."""
 
-    __slots__ = ("_by_key", "_index", "_next", "_groups", "dup_jaccard", "max_groups", "max_ids", "question_jaccard")
+    __slots__ = (
+        "_by_key",
+        "_groups",
+        "_index",
+        "_next",
+        "_pending",
+        "dup_jaccard",
+        "max_groups",
+        "max_ids",
+        "max_pending",
+        "question_jaccard",
+    )
 
     def __init__(
-        self, max_groups: int = 40, max_ids: int = 50, dup_jaccard: float = 0.7, question_jaccard: float = 0.5
+        self,
+        max_groups: int = 40,
+        max_ids: int = 50,
+        dup_jaccard: float = 0.7,
+        question_jaccard: float = 0.5,
+        max_pending: int = 64,
     ) -> None:
         self.max_groups = max_groups
         self.max_ids = max_ids
         self.dup_jaccard = dup_jaccard
         self.question_jaccard = question_jaccard
+        self.max_pending = max_pending
         self._groups: dict[int, Group] = {}
         self._by_key: dict[str, int] = {}
-        self._index: dict[str, set[int]] = {}  # word -> groups holding it
+        self._index: dict[str, set[int]] = {}  # unused since groups are compared as sets; kept for old states
         self._next = 0
+        self._pending: dict[str, Member] = {}
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        for k, v in state[1].items():
+            setattr(self, k, v)
+        if not hasattr(self, "_pending"):  # a state saved before posts were queued
+            self._pending = {}
+            self.max_pending = 64
 
     @property
     def groups(self) -> list[Group]:
+        self._flush()
         return list(self._groups.values())
 
-    def add(self, m: Member) -> Group:
+    def add(self, m: Member) -> None:
+        self._pending[m.id] = m
+        if len(self._pending) >= self.max_pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        for m in pending.values():
+            self._group(m)
+
+    def _group(self, m: Member) -> None:
         key = normalise_for_dup(m.text)
         gid = self._by_key.get(key) if key else None
+        words = m.words - _opening_words(m.text) if key != m.text else m.words
         if gid is None:
-            gid = self._similar(m)
+            gid = self._similar(words, m.kind)
         if gid is None:
             gid = self._next
             self._next += 1
-            group = Group(key=key, words=m.words, kind=m.kind, first_seq=m.seq)
-            self._groups[gid] = group
+            self._groups[gid] = Group(key=key, words=words, kind=m.kind, first_seq=m.seq)
             if key:
                 self._by_key.setdefault(key, gid)
-            for w in m.words:
-                self._index.setdefault(w, set()).add(gid)
             if len(self._groups) > self.max_groups + max(self.max_groups // 4, 1):
                 self._evict(keep=gid)
         group = self._groups[gid]
@@ -121,24 +171,28 @@ class TopicGroups:
             group.members[m.id] = m
         else:
             group.extra += 1 + m.boosts  # past the citation cap a copy still counts
-        return group
 
-    def _similar(self, m: Member) -> int | None:
-        overlap: dict[int, int] = {}
-        for w in m.words:
-            for gid in self._index.get(w, ()):
-                overlap[gid] = overlap.get(gid, 0) + 1
+    def _similar(self, words: frozenset[str], kind: str) -> int | None:
+        n = len(words)
+        if not n:
+            return None
         best, best_sim = None, 0.0
-        n = len(m.words)
-        for gid, inter in overlap.items():
-            g = self._groups[gid]
-            sim = inter / (n + len(g.words) - inter)
-            need = self.question_jaccard if (m.kind == g.kind == "question") else self.dup_jaccard
+        question = kind == "question"
+        for gid, g in self._groups.items():
+            need = self.question_jaccard if (question and g.kind == "question") else self.dup_jaccard
+            gn = len(g.words)
+            # Jaccard >= need is impossible when the sizes differ too much
+            if gn < need * n or n < need * gn:
+                continue
+            inter = len(words & g.words)
+            sim = inter / (n + gn - inter)
             if sim >= need and sim > best_sim:
                 best, best_sim = gid, sim
         return best
 
     def remove(self, post_id: str) -> bool:
+        if self._pending.pop(post_id, None) is not None:
+            return True
         for gid, g in self._groups.items():
             if g.members.pop(post_id, None) is not None:
                 if not g.members:
@@ -147,6 +201,9 @@ class TopicGroups:
         return False
 
     def find(self, post_id: str) -> Member | None:
+        m = self._pending.get(post_id)
+        if m is not None:
+            return m
         for g in self._groups.values():
             m = g.members.get(post_id)
             if m is not None:
@@ -157,12 +214,6 @@ class TopicGroups:
         g = self._groups.pop(gid)
         if self._by_key.get(g.key) == gid:
             del self._by_key[g.key]
-        for w in g.words:
-            ids = self._index.get(w)
-            if ids is not None:
-                ids.discard(gid)
-                if not ids:
-                    del self._index[w]
 
     def _evict(self, keep: int) -> None:
         """Down to ``max_groups``: the least engaged, oldest groups go (amortised: runs every few adds)."""
