@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import regex
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -168,7 +168,23 @@ def _forget_rules(session: AsyncSession, event_id: int) -> None:
     session.info.pop(_rules_key(event_id), None)
 
 
-async def judge(uow: UnitOfWork, event: Event, post: Post, *, author_handle: str | None) -> Verdict:
+async def caps_author_rate(session: AsyncSession, event_id: int) -> bool:
+    """Whether the rules count an author's posts of the last minute (so earlier posts must be stored first)."""
+    policy = (await _rules(session, event_id)).policy
+    return policy is not None and policy.max_posts_per_minute is not None
+
+
+class ArrivingPost(Protocol):
+    """What the rules read of an arriving post (a ``Post``, or the row an ingest batch is about to insert)."""
+
+    source: str
+    text: str
+    tags: list[str]
+    author_id: int | None
+    created_at: datetime
+
+
+async def judge(uow: UnitOfWork, event: Event, post: ArrivingPost, *, author_handle: str | None) -> Verdict:
     """The status a newly arriving post gets under the event's rules (``post`` is not yet flushed)."""
     session = uow.session
     assert event.id is not None
