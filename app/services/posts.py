@@ -6,8 +6,9 @@ import base64
 import binascii
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import moderation
@@ -18,7 +19,7 @@ from app.store import posts as post_store
 from app.store import talks as talk_store
 from app.store.tables import Author, Event, Post, PostAlias, Vote
 from app.store.types import utcnow
-from clustering.kinds import classify_kind
+from clustering.kinds import classify_kinds
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.language import detect_language
 from ingest.source import AcceptResult
@@ -27,15 +28,6 @@ from ingest.text import normalise_text
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000  # posts from other networks can be longer than in-app notes; cap what we keep
-
-
-@dataclass(slots=True)
-class BatchLookups:
-    """What a batch looked up once instead of once per item: stored posts, authors, awaited parents."""
-
-    posts: dict[tuple[str, str], Post] = field(default_factory=dict)
-    authors: dict[tuple[str, str], Author] = field(default_factory=dict)
-    awaited_parents: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -53,86 +45,6 @@ async def resolve_talk(uow: UnitOfWork, event: Event, ref: str | None) -> int | 
     if talk is None and ref.isdigit():
         talk = await talk_store.get(uow.session, event.id, int(ref))
     return talk.id if talk else None
-
-
-async def publish_post(uow: UnitOfWork, event: Event, post: Post, type_: str) -> PostRead:
-    author = await post_store.get_author(uow.session, post.author_id)
-    view = post_read(post, author, event.slug)
-    if post.status == "visible":
-        await uow.emit(event, type_, frame_data(view))
-    return view
-
-
-async def _create(
-    uow: UnitOfWork,
-    event: Event,
-    incoming: IncomingPost,
-    delete_token_hash: str | None,
-    parent: Post | None,
-    lookups: BatchLookups | None = None,
-) -> Post | None:
-    """The new post, or None when a concurrent batch stored the same (source, native_id) first."""
-    session = uow.session
-    assert event.id is not None
-    text = normalise_text(incoming.text)[:MAX_TEXT]
-    author_id = None
-    if incoming.author_handle:
-        author_key = (incoming.source, incoming.author_handle)
-        author = lookups.authors.get(author_key) if lookups else None
-        if author is None:
-            author = await post_store.upsert_author(
-                session, incoming.source, incoming.author_handle, incoming.author_name, incoming.author_url
-            )
-            if lookups is not None:
-                lookups.authors[author_key] = author
-        author_id = author.id
-    if parent is None and incoming.reply_to:
-        parent = lookups.posts.get((incoming.source, incoming.reply_to)) if lookups else None
-        if parent is None:
-            parent = await post_store.get_by_native(session, incoming.source, incoming.reply_to)
-    talk_id = await resolve_talk(uow, event, incoming.talk_ref)
-    if talk_id is None and parent is not None:
-        talk_id = parent.talk_id  # an answer belongs where its question is
-    kind = classify_kind(text, reply_to_kind=parent.kind if parent else None, hint=incoming.kind_hint)
-    post = Post(
-        event_id=event.id,
-        source=incoming.source,
-        native_id=incoming.native_id,
-        author_id=author_id,
-        text=text,
-        html=incoming.html,
-        url=incoming.url,
-        language=incoming.language or detect_language(text),
-        kind=kind.value,
-        talk_id=talk_id,
-        talk_confidence=1.0 if talk_id is not None and incoming.talk_ref else None,
-        reply_to_native=incoming.reply_to,
-        reply_to_id=parent.id if parent else None,
-        boosts=incoming.boosts,
-        likes=incoming.likes,
-        replies=incoming.replies,
-        sensitive=incoming.sensitive,
-        spoiler_text=incoming.spoiler_text,
-        media_descriptions=list(incoming.media_descriptions),
-        tags=list(incoming.tags),
-        delete_token_hash=delete_token_hash,
-        created_at=incoming.created_at,
-        edited_at=incoming.edited_at,
-    )
-    verdict = await moderation.judge(uow, event, post, author_handle=incoming.author_handle)
-    post.status, post.moderation_reason = verdict.status, verdict.reason
-    if not await post_store.insert_unique(session, post):
-        return None
-    if lookups is not None:
-        lookups.posts[(post.source, post.native_id)] = post
-        if (post.source, post.native_id) not in lookups.awaited_parents:
-            return post  # no stored reply is waiting for this post
-    for child_id in await post_store.link_orphan_replies(session, post):
-        child = await post_store.get(session, child_id)
-        if child is not None:
-            await session.refresh(child)
-            await publish_post(uow, event, child, "post.updated")
-    return post
 
 
 def _update(post: Post, incoming: IncomingPost) -> bool:
@@ -158,17 +70,23 @@ def _update(post: Post, incoming: IncomingPost) -> bool:
     return changed
 
 
-async def remove_post(uow: UnitOfWork, event: Event, post: Post) -> None:
-    """Gone everywhere: the text is erased, a tombstone keeps re-deliveries from resurrecting it."""
+def _erase(post: Post) -> dict[str, Any] | None:
+    """Erase the post in place; the post.deleted frame's data when followers were showing it."""
     was_visible = post.status == "visible"
     post.status = "deleted"
     post.text = ""
     post.html = None
     post.media_descriptions = []
     post.version += 1
+    return {"id": post.id, "version": post.version, "talk_id": post.talk_id} if was_visible else None
+
+
+async def remove_post(uow: UnitOfWork, event: Event, post: Post) -> None:
+    """Gone everywhere: the text is erased, a tombstone keeps re-deliveries from resurrecting it."""
+    data = _erase(post)
     uow.session.add(post)
-    if was_visible:
-        await uow.emit(event, "post.deleted", {"id": post.id, "version": post.version, "talk_id": post.talk_id})
+    if data is not None:
+        await uow.emit(event, "post.deleted", data)
 
 
 def _local_ref(incoming: IncomingPost) -> str | None:
@@ -177,10 +95,258 @@ def _local_ref(incoming: IncomingPost) -> str | None:
     return f"mastodon-local:{instance}/{local_id}" if instance and local_id else None
 
 
-async def _remember_alias(uow: UnitOfWork, post: Post, incoming: IncomingPost) -> None:
-    alias = _local_ref(incoming)
-    if alias and post.id is not None and await uow.session.get(PostAlias, (post.source, alias)) is None:
-        uow.session.add(PostAlias(source=post.source, alias=alias, post_id=post.id))
+_FrameData = tuple[str, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class _Arriving:
+    """A new post as the moderation rules read it, before it has a row."""
+
+    source: str
+    text: str
+    tags: list[str]
+    author_id: int | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class _Staged:
+    """A new post waiting for the batch's next insert."""
+
+    index: int  # the item's position in the batch
+    row: dict[str, Any]  # the post's columns (plain values: building a Post per item costs more than storing it)
+    incoming: IncomingPost
+    parent_kind: str | None
+    frames: list[_FrameData]  # its place in the batch's frame order, filled once it is stored
+
+
+class PostBatch:
+    """Applies source items in order, with a handful of statements per batch instead of several per item.
+
+    The outcome is the same as applying the items one at a time: what the batch needs is looked up
+    once (stored posts and reply parents, authors, awaited parents, aliases); new posts are staged and
+    inserted together (multi-row ``INSERT … ON CONFLICT DO NOTHING``) with their kinds classified in
+    one call; an item that needs a staged post stored first (its edit, delete or reply, or an author
+    cap that counts it) stores the staged ones before it is applied. Frames keep item order and go
+    to the live log as one contiguous id range when the batch finishes.
+    """
+
+    def __init__(self, uow: UnitOfWork, event: Event) -> None:
+        assert event.id is not None
+        self.uow = uow
+        self.event = event
+        self.posts: dict[tuple[str, str], Post] = {}
+        self.authors: dict[tuple[str, str], Author] = {}
+        self.awaited_parents: set[tuple[str, str]] = set()
+        self.aliases: set[tuple[str, str]] = set()
+        self.results: list[Applied | None] = []
+        self._staged: dict[tuple[str, str], _Staged] = {}
+        self._staged_authors: set[int] = set()
+        self._frames: list[list[_FrameData]] = []
+        self._talks: dict[str, int | None] = {}
+        self._authors_by_id: dict[int, Author] = {}
+        self._caps_author_rate = False
+
+    async def look_up(self, items: Sequence[SourceItem]) -> None:
+        """Everything the items will need from the store, in a few queries for the whole batch."""
+        session = self.uow.session
+        assert self.event.id is not None
+        keys = [(item.source, item.native_id) for item in items]
+        parents = [(i.source, i.post.reply_to) for i in items if i.post is not None and i.post.reply_to]
+        self.posts = await post_store.by_native_ids(session, keys + parents)
+        self.awaited_parents = await post_store.awaited_parents(session, keys)
+        # A reply earlier in this batch may be waiting for a parent later in it.
+        self.awaited_parents.update(parents)
+        new_authors = [
+            (i.post.source, i.post.author_handle, i.post.author_name, i.post.author_url)
+            for i in items
+            if i.post is not None and i.post.author_handle and (i.source, i.native_id) not in self.posts
+        ]
+        self.authors = await post_store.upsert_authors(session, new_authors)
+        local_refs = [(i.source, ref) for i in items if i.post is not None and (ref := _local_ref(i.post))]
+        self.aliases = await post_store.known_aliases(session, local_refs)
+        self._authors_by_id = {a.id: a for a in self.authors.values() if a.id is not None}
+        self._caps_author_rate = await moderation.caps_author_rate(session, self.event.id)
+
+    async def apply(
+        self, item: SourceItem, *, delete_token_hash: str | None = None, parent: Post | None = None
+    ) -> None:
+        """Apply one item (its result lands in ``results`` at the same position)."""
+        key = (item.source, item.native_id)
+        incoming = item.post
+        if self._staged and (
+            key in self._staged
+            or item.native_id.startswith("mastodon-local:")
+            or (incoming is not None and incoming.reply_to and (item.source, incoming.reply_to) in self._staged)
+            or (self._caps_author_rate and incoming is not None and self._author_staged(incoming))
+        ):
+            await self.store_staged()
+        existing = self.posts.get(key)
+        if existing is None and item.native_id.startswith("mastodon-local:"):
+            alias = await self.uow.session.get(PostAlias, key)
+            existing = await post_store.get(self.uow.session, alias.post_id) if alias is not None else None
+        frames: list[_FrameData] = []
+        self._frames.append(frames)
+        if item.action == ItemAction.DELETE:
+            applied = None
+            if existing is not None and existing.status != "deleted":
+                data = _erase(existing)
+                self.uow.session.add(existing)
+                if data is not None:
+                    frames.append(("post.deleted", data))
+                applied = Applied(existing, False)
+            self.results.append(applied)
+            return
+        text = normalise_text(incoming.text)[:MAX_TEXT] if incoming is not None else ""
+        if incoming is None or not text:
+            self.results.append(None)
+            return
+        if existing is None:
+            self.results.append(None)  # filled in once stored
+            await self._stage(incoming, text, delete_token_hash, parent, frames)
+            return
+        self.results.append(await self._apply_to(existing, incoming, frames))
+
+    def _author_staged(self, incoming: IncomingPost) -> bool:
+        author = self.authors.get((incoming.source, incoming.author_handle or ""))
+        return author is not None and author.id in self._staged_authors
+
+    async def _talk(self, ref: str | None) -> int | None:
+        if not ref:
+            return None
+        if ref not in self._talks:
+            self._talks[ref] = await resolve_talk(self.uow, self.event, ref)
+        return self._talks[ref]
+
+    async def _stage(
+        self,
+        incoming: IncomingPost,
+        text: str,
+        delete_token_hash: str | None,
+        parent: Post | None,
+        frames: list[_FrameData],
+    ) -> None:
+        assert self.event.id is not None
+        author_id = None
+        if incoming.author_handle:
+            author = self.authors.get((incoming.source, incoming.author_handle))
+            if author is None:  # not foreseen by look_up (an item the batch has seen before)
+                author = await post_store.upsert_author(
+                    self.uow.session, incoming.source, incoming.author_handle, incoming.author_name, incoming.author_url
+                )
+                self.authors[(incoming.source, incoming.author_handle)] = author
+            author_id = author.id
+        if parent is None and incoming.reply_to:
+            parent = self.posts.get((incoming.source, incoming.reply_to))
+        talk_id = await self._talk(incoming.talk_ref)
+        if talk_id is None and parent is not None:
+            talk_id = parent.talk_id  # an answer belongs where its question is
+        tags = list(incoming.tags)
+        verdict = await moderation.judge(
+            self.uow,
+            self.event,
+            _Arriving(incoming.source, text, tags, author_id, incoming.created_at),
+            author_handle=incoming.author_handle,
+        )
+        row = {
+            "event_id": self.event.id,
+            "source": incoming.source,
+            "native_id": incoming.native_id,
+            "author_id": author_id,
+            "text": text,
+            "html": incoming.html,
+            "url": incoming.url,
+            "language": incoming.language or detect_language(text),
+            "talk_id": talk_id,
+            "talk_confidence": 1.0 if talk_id is not None and incoming.talk_ref else None,
+            "reply_to_native": incoming.reply_to,
+            "reply_to_id": parent.id if parent else None,
+            "boosts": incoming.boosts,
+            "likes": incoming.likes,
+            "replies": incoming.replies,
+            "sensitive": incoming.sensitive,
+            "spoiler_text": incoming.spoiler_text,
+            "media_descriptions": list(incoming.media_descriptions),
+            "tags": tags,
+            "status": verdict.status,
+            "moderation_reason": verdict.reason,
+            "delete_token_hash": delete_token_hash,
+            "created_at": incoming.created_at,
+            "edited_at": incoming.edited_at,
+            "received_at": utcnow(),
+        }
+        key = (incoming.source, incoming.native_id)
+        self._staged[key] = _Staged(len(self.results) - 1, row, incoming, parent.kind if parent else None, frames)
+        if author_id is not None:
+            self._staged_authors.add(author_id)
+
+    async def store_staged(self) -> None:
+        """Insert the staged posts (one statement), then link, alias and announce them in item order."""
+        if not self._staged:
+            return
+        staged = list(self._staged.values())
+        self._staged.clear()
+        self._staged_authors.clear()
+        kinds = classify_kinds(
+            [s.row["text"] for s in staged],
+            reply_to_kinds=[s.parent_kind for s in staged],
+            hints=[s.incoming.kind_hint for s in staged],
+        )
+        for s, kind in zip(staged, kinds, strict=True):
+            s.row["kind"] = kind.value
+        session = self.uow.session
+        inserted = await post_store.insert_new(session, [s.row for s in staged])
+        for s in staged:
+            key = (s.incoming.source, s.incoming.native_id)
+            post = inserted.get(key)
+            if post is None:
+                # Lost the race to a concurrent batch: theirs is stored; apply ours to it as an update.
+                existing = await post_store.get_by_native(session, *key)
+                if existing is not None:
+                    self.posts[key] = existing
+                    self.results[s.index] = await self._apply_to(existing, s.incoming, s.frames)
+                continue
+            self.posts[key] = post
+            self._remember_alias(post, s.incoming)
+            if key in self.awaited_parents:
+                for child_id in await post_store.link_orphan_replies(session, post):
+                    child = await post_store.get(session, child_id)
+                    if child is not None:
+                        await session.refresh(child)
+                        await self._announce(child, "post.updated", s.frames)
+            await self._announce(post, "post.created", s.frames)
+            self.results[s.index] = Applied(post, True)
+
+    async def _apply_to(self, existing: Post, incoming: IncomingPost, frames: list[_FrameData]) -> Applied | None:
+        if existing.status == "deleted" or existing.event_id != self.event.id:
+            return None
+        self._remember_alias(existing, incoming)
+        if not _update(existing, incoming):
+            return None
+        self.uow.session.add(existing)
+        await self._announce(existing, "post.updated", frames)
+        return Applied(existing, False)
+
+    def _remember_alias(self, post: Post, incoming: IncomingPost) -> None:
+        alias = _local_ref(incoming)
+        if alias and post.id is not None and (post.source, alias) not in self.aliases:
+            self.uow.session.add(PostAlias(source=post.source, alias=alias, post_id=post.id))
+            self.aliases.add((post.source, alias))
+
+    async def _announce(self, post: Post, type_: str, frames: list[_FrameData]) -> None:
+        if post.status == "visible":
+            author = self._authors_by_id.get(post.author_id) if post.author_id is not None else None
+            if author is None:
+                author = await post_store.get_author(self.uow.session, post.author_id)
+            frames.append((type_, frame_data(post_read(post, author, self.event.slug))))
+
+    async def finish(self) -> None:
+        """Store what is staged and log the batch's frames, in item order, as one id range."""
+        await self.store_staged()
+        frames = [frame for item_frames in self._frames for frame in item_frames]
+        self._frames.clear()
+        if frames:
+            await self.uow.emit_many(self.event, frames)
 
 
 async def apply_item(
@@ -190,57 +356,24 @@ async def apply_item(
     *,
     delete_token_hash: str | None = None,
     parent: Post | None = None,
-    lookups: BatchLookups | None = None,
 ) -> Applied | None:
     """Apply one source item idempotently: the same item twice changes nothing the second time."""
-    if lookups is not None:
-        existing = lookups.posts.get((item.source, item.native_id))
-    else:
-        existing = await post_store.get_by_native(uow.session, item.source, item.native_id)
-    if existing is None and item.native_id.startswith("mastodon-local:"):
-        alias = await uow.session.get(PostAlias, (item.source, item.native_id))
-        existing = await post_store.get(uow.session, alias.post_id) if alias is not None else None
-    if item.action == ItemAction.DELETE:
-        if existing is not None and existing.status != "deleted":
-            await remove_post(uow, event, existing)
-            return Applied(existing, False)
-        return None
-    incoming = item.post
-    if incoming is None or not normalise_text(incoming.text):
-        return None
-    if existing is None:
-        post = await _create(uow, event, incoming, delete_token_hash, parent, lookups)
-        if post is not None:
-            await _remember_alias(uow, post, incoming)
-            await publish_post(uow, event, post, "post.created")
-            return Applied(post, True)
-        # Lost the race to a concurrent batch: theirs is stored; apply ours to it as an update.
-        existing = await post_store.get_by_native(uow.session, item.source, item.native_id)
-        if existing is None:
-            return None
-    if existing.status == "deleted" or existing.event_id != event.id:
-        return None
-    await _remember_alias(uow, existing, incoming)
-    if _update(existing, incoming):
-        uow.session.add(existing)
-        await publish_post(uow, event, existing, "post.updated")
-        return Applied(existing, False)
-    return None
+    batch = PostBatch(uow, event)
+    await batch.look_up([item])
+    await batch.apply(item, delete_token_hash=delete_token_hash, parent=parent)
+    await batch.finish()
+    return batch.results[0]
 
 
 async def apply_items(uow: UnitOfWork, event: Event, items: Sequence[SourceItem]) -> AcceptResult:
-    created = updated = deleted = ignored = 0
-    keys = [(item.source, item.native_id) for item in items]
-    lookups = BatchLookups(
-        posts=await post_store.by_native_ids(uow.session, keys),
-        awaited_parents=await post_store.awaited_parents(uow.session, keys),
-    )
-    # A reply earlier in this batch may be waiting for a parent later in it.
-    lookups.awaited_parents.update(
-        (item.source, item.post.reply_to) for item in items if item.post is not None and item.post.reply_to
-    )
+    """Apply a batch of items in order, as ``apply_item`` would one by one."""
+    batch = PostBatch(uow, event)
+    await batch.look_up(items)
     for item in items:
-        applied = await apply_item(uow, event, item, lookups=lookups)
+        await batch.apply(item)
+    await batch.finish()
+    created = updated = deleted = ignored = 0
+    for item, applied in zip(items, batch.results, strict=True):
         if applied is None:
             ignored += 1
         elif item.action == ItemAction.DELETE:

@@ -29,10 +29,15 @@ class UnitOfWork:
         A frame whose data has a ``talk_id`` key concerns that talk (or the hallway when None);
         frames without one go to every follower of the event.
         """
+        return (await self.emit_many(event, [(type_, data)]))[0]
+
+    async def emit_many(self, event: Event, frames: list[tuple[str, dict[str, Any]]]) -> list[Frame]:
+        """Record several frames, in order, under one contiguous id range (one id allocation, one insert)."""
         assert event.id is not None
-        frame = await live_store.append(self.session, event.id, type_, data)
-        self._pending.append((channel_name(event.slug), frame))
-        return frame
+        logged = await live_store.append_many(self.session, event.id, frames)
+        channel = channel_name(event.slug)
+        self._pending.extend((channel, frame) for frame in logged)
+        return logged
 
     async def commit(self) -> None:
         """Commit, then publish. A failed publish loses nothing: followers catch up from the log."""

@@ -6,32 +6,54 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.hub import Frame, frame_scope
 from app.store.tables import Event, LiveEvent
+from app.store.types import utcnow
 
 
 def encode_frame(seq: int, type_: str, data: dict[str, Any]) -> str:
     return json.dumps({"id": seq, "type": type_, "data": data}, separators=(",", ":"), default=str)
 
 
-async def allocate_seq(session: AsyncSession, event_id: int) -> int:
-    # The UPDATE takes the event row's lock until commit, so ids are handed out in commit order
-    # per event: once id n is visible, every smaller id is visible too.
+async def allocate_seq(session: AsyncSession, event_id: int, count: int = 1) -> int:
+    """Reserve ``count`` consecutive ids; returns the last (the first is ``last - count + 1``).
+
+    The UPDATE takes the event row's lock until commit, so ids are handed out in commit order
+    per event: once id n is visible, every smaller id is visible too, and a range never has a gap.
+    """
     result = await session.execute(
-        update(Event).where(Event.id == event_id).values(last_seq=Event.last_seq + 1).returning(Event.last_seq)
+        update(Event).where(Event.id == event_id).values(last_seq=Event.last_seq + count).returning(Event.last_seq)
     )
     return int(result.scalar_one())
 
 
 async def append(session: AsyncSession, event_id: int, type_: str, data: dict[str, Any]) -> Frame:
-    seq = await allocate_seq(session, event_id)
-    talk_id = frame_scope(type_, data)
-    session.add(LiveEvent(event_id=event_id, seq=seq, type=type_, talk_id=talk_id, data=data))
-    return Frame(seq=seq, talk_id=talk_id, text=encode_frame(seq, type_, data))
+    return (await append_many(session, event_id, [(type_, data)]))[0]
+
+
+async def append_many(
+    session: AsyncSession, event_id: int, frames: Sequence[tuple[str, dict[str, Any]]]
+) -> list[Frame]:
+    """Log ``frames`` in order under one contiguous id range: one UPDATE and one multi-row INSERT."""
+    if not frames:
+        return []
+    first = await allocate_seq(session, event_id, len(frames)) - len(frames) + 1
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    out: list[Frame] = []
+    for seq, (type_, data) in enumerate(frames, start=first):
+        talk_id = frame_scope(type_, data)
+        rows.append(
+            {"event_id": event_id, "seq": seq, "type": type_, "talk_id": talk_id, "data": data, "created_at": now}
+        )
+        out.append(Frame(seq=seq, talk_id=talk_id, text=encode_frame(seq, type_, data)))
+    table: Table = LiveEvent.__table__  # type: ignore[attr-defined]
+    await session.execute(insert(table), rows)
+    return out
 
 
 async def prune(session: AsyncSession, event_id: int, keep: int) -> int:

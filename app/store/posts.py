@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.tables import Author, Post, Vote
+from app.store.tables import Author, Post, PostAlias, Vote
+
+# Rows per multi-row INSERT: ~30 columns each stays under both SQLite's and asyncpg's 32,767 parameters.
+INSERT_CHUNK = 500
 
 
 async def get(session: AsyncSession, post_id: int) -> Post | None:
@@ -146,3 +151,80 @@ async def awaited_parents(session: AsyncSession, keys: Sequence[tuple[str, str]]
         )
         awaited.update((source, r) for r in (await session.exec(stmt)).all() if r is not None)
     return awaited
+
+
+def _insert_skipping_duplicates(session: AsyncSession, table: Table | type[SQLModel], unique: Sequence[str]) -> Any:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING`` in the session's dialect (SQLite and PostgreSQL both have it).
+
+    On PostgreSQL a row whose key a concurrent, uncommitted transaction has just inserted waits
+    for it: when that one commits the row is skipped (and not returned), so losing the race is
+    an outcome, not an error that aborts the whole batch.
+    """
+    bind = session.bind
+    dialect = postgresql if bind is not None and bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+
+
+async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Post]:
+    """Insert posts given as column values, skipping (source, native_id) pairs already stored.
+
+    Returns the inserted posts by (source, native_id), loaded from ``RETURNING`` into the session
+    (as a query would load them), so later changes to them are ordinary updates. A skipped pair
+    lost a race to a concurrent transaction: the caller reads the stored row and applies its item to that.
+    """
+    inserted: dict[tuple[str, str], Post] = {}
+    stmt = _insert_skipping_duplicates(session, Post, ("source", "native_id")).returning(Post)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        # executemany form: SQLAlchemy sends it as multi-row VALUES ("insertmanyvalues") from a cached compile.
+        for post in (await session.execute(stmt, list(rows[start : start + INSERT_CHUNK]))).scalars():
+            inserted[(post.source, post.native_id)] = post
+    return inserted
+
+
+async def authors_by_handle(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Author]:
+    """The stored authors among these (source, handle) pairs, in one query per source."""
+    found: dict[tuple[str, str], Author] = {}
+    for source, handles in _by_source(keys).items():
+        stmt = select(Author).where(Author.source == source, col(Author.handle).in_(handles))
+        found.update({(a.source, a.handle): a for a in (await session.exec(stmt)).all()})
+    return found
+
+
+async def upsert_authors(
+    session: AsyncSession, authors: Sequence[tuple[str, str, str | None, str | None]]
+) -> dict[tuple[str, str], Author]:
+    """Every (source, handle, display name, url) of ``authors`` stored: the missing ones inserted in one statement.
+
+    A display name or profile url that changed is updated (at the next flush), as ``upsert_author`` does.
+    """
+    wanted = {(source, handle): (name, url) for source, handle, name, url in authors}
+    if not wanted:
+        return {}
+    found = await authors_by_handle(session, list(wanted))
+    missing = [
+        {"source": source, "handle": handle, "display_name": name, "url": url, "opted_out": False}
+        for (source, handle), (name, url) in wanted.items()
+        if (source, handle) not in found
+    ]
+    if missing:
+        table: Table = Author.__table__  # type: ignore[attr-defined]
+        for start in range(0, len(missing), INSERT_CHUNK):
+            chunk = missing[start : start + INSERT_CHUNK]
+            await session.execute(_insert_skipping_duplicates(session, table, ("source", "handle")), chunk)
+        found.update(await authors_by_handle(session, [(row["source"], row["handle"]) for row in missing]))
+    for key, (name, url) in wanted.items():
+        author = found[key]
+        if (name and name != author.display_name) or (url and url != author.url):
+            author.display_name = name or author.display_name
+            author.url = url or author.url
+            session.add(author)
+    return found
+
+
+async def known_aliases(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (source, alias) pairs are already stored as aliases."""
+    known: set[tuple[str, str]] = set()
+    for source, aliases in _by_source(keys).items():
+        stmt = select(PostAlias.alias).where(PostAlias.source == source, col(PostAlias.alias).in_(aliases))
+        known.update((source, alias) for alias in (await session.exec(stmt)).all())
+    return known
