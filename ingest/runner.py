@@ -90,7 +90,9 @@ class SourceRunner:
     Optional source attributes the runner reads when present (both sources here have them):
     ``connected: bool`` (the stream is open, for the status view) and ``progress: str | None``
     (a cursor covering every item already yielded plus everything the source filtered out since;
-    saved when the runner is idle so a quiet hashtag on a busy firehose does not replay hours).
+    saved when the runner is idle, at most every ``progress_interval`` seconds, so a quiet hashtag on a
+    busy firehose does not replay hours). Batches close at ``batch_size`` items or ``batch_interval``
+    seconds after their first item, whichever comes first.
     """
 
     def __init__(
@@ -100,8 +102,9 @@ class SourceRunner:
         cursors: CursorStore,
         *,
         source_key: str,
-        batch_size: int = 100,
-        batch_interval: float = 0.25,
+        batch_size: int = 500,
+        batch_interval: float = 0.05,
+        progress_interval: float = 0.25,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         healthy_after: float = 60.0,
@@ -115,6 +118,8 @@ class SourceRunner:
         self.source_key = source_key
         self.batch_size = batch_size
         self.batch_interval = batch_interval
+        self.progress_interval = progress_interval
+        self._progress_due = 0.0
         self.healthy_after = healthy_after
         self._clock = clock
         self._sleep = sleep
@@ -276,6 +281,15 @@ class SourceRunner:
             if not pending:
                 deadline = anyio.current_time() + self.batch_interval
             pending.append(item)
+            # Take what the producer has already buffered without arming a timer per item.
+            while len(pending) < self.batch_size:
+                try:
+                    pending.append(receive.receive_nowait())
+                except anyio.WouldBlock:
+                    break
+                except anyio.EndOfStream:
+                    await self._commit(pending)
+                    return
             if len(pending) >= self.batch_size:
                 await self._commit(pending)
                 pending = []
@@ -302,6 +316,10 @@ class SourceRunner:
     async def _save_progress(self) -> None:
         # Only reached with nothing pending and the channel drained, so every item the progress
         # cursor covers has been committed.
+        # A short batch interval must not turn an idle source into a cursor write every few milliseconds.
+        if anyio.current_time() < self._progress_due:
+            return
+        self._progress_due = anyio.current_time() + self.progress_interval
         progress = getattr(self.source, "progress", None)
         if isinstance(progress, str) and progress != self._cursor:
             await self._store_call(self.cursors.save(self.source_key, progress))
