@@ -52,13 +52,32 @@ _FEEDBACK = re.compile(
 )
 
 
+# Literal pieces one of which every match of the pattern above contains (lower case): a post without any
+# skips the pattern, which scans every position of the text for its dozens of alternatives.
+_ASKING_HINTS = ("can ", "help", "looking for", "wonder", "curious", "any idea", "does anyone")
+_TAKEAWAY_HINTS = (
+    "take", "tl", "til", "today", "learn", "lesson", "key", "main", "insight", "turns", "note", "important",
+    "summary", "conclusion",
+)  # fmt: skip
+_FEEDBACK_HINTS = (
+    "great", "amazing", "awesome", "brilliant", "excellent", "fantastic", "wonderful", "love", "enjoyed", "thank",
+    "kudos", "well done", "congrat", "bravo", "too ", "hard to", "font", "speaker", "slide",
+)  # fmt: skip
+
+
+def _matches(pattern: re.Pattern[str], hints: tuple[str, ...], text: str, low: str) -> bool:
+    return any(h in low for h in hints) and pattern.search(text) is not None
+
+
 def looks_like_question(text: str) -> bool:
     """A cheap rule: a question mark, or a sentence opening like a question."""
     stripped = text.strip()
     if not stripped:
         return False
-    if "?" in stripped:
+    if "?" in stripped or _QUESTION_START.match(stripped):
         return True
+    if "." not in stripped and "!" not in stripped and "\n" not in stripped:
+        return False  # one sentence, already tried
     return any(_QUESTION_START.match(s.strip()) for s in re.split(r"[.!\n]+", stripped) if s.strip())
 
 
@@ -66,35 +85,37 @@ def rule_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None =
     """The rules alone (the fallback, and the baseline the model is compared with)."""
     if hint == PostKind.QUESTION:
         return PostKind.QUESTION
-    asks = looks_like_question(text) or bool(_ASKING.search(text))
+    low = text.lower()
+    asks = looks_like_question(text) or _matches(_ASKING, _ASKING_HINTS, text, low)
     if reply_to_kind == PostKind.QUESTION and not asks:
         return PostKind.ANSWER
     if asks:
         return PostKind.QUESTION
-    if _TAKEAWAY.search(text):
+    if _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low):
         return PostKind.TAKEAWAY
-    if _FEEDBACK.search(text):
+    if _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low):
         return PostKind.FEEDBACK
     return PostKind.OTHER
 
 
-def _model_text(text: str, reply_to_kind: str | None) -> str:
+def _model_text(text: str, reply_to_kind: str | None, asks: bool | None = None) -> str:
     """The text the model reads: the post plus marker tokens for the rules and the reply context."""
     marks = []
     if "?" in text:
         marks.append("zzqmark")
-    if looks_like_question(text):
+    if looks_like_question(text) if asks is None else asks:
         marks.append("zzqrule")
-    if _ASKING.search(text):
+    low = text.lower()
+    if _matches(_ASKING, _ASKING_HINTS, text, low):
         marks.append("zzasking")
-    if _TAKEAWAY.search(text):
+    if _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low):
         marks.append("zztakeaway")
-    if _FEEDBACK.search(text):
+    if _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low):
         marks.append("zzfeedback")
     if reply_to_kind:
         marks.append("zzreply")
         marks.append(f"zzreplyto{reply_to_kind}")
-    return text.lower() + " " + " ".join(marks)
+    return low + " " + " ".join(marks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +158,43 @@ class KindModel:
         self.clf_.fit(X, [e.kind.value for e in examples])
         return self
 
+    def decide(
+        self, texts: Sequence[str], reply_to_kinds: Sequence[str | None], asks: Sequence[bool] | None = None
+    ) -> list[str]:
+        """The kind the model picks for each post: the same as ``predict``, without scikit-learn's
+        per-document analyzer calls (the TF-IDF rows are built here from the fitted vocabulary and idf,
+        and scored with one sparse product)."""
+        import scipy.sparse as sp
+
+        vocab = self.vectorizer_.vocabulary_
+        pattern = self.vectorizer_.token_pattern
+        if not hasattr(self, "_token_re") or self._token_re.pattern != pattern:
+            self._token_re = re.compile(pattern)
+        findall = self._token_re.findall
+        asks = asks if asks is not None else [None] * len(texts)  # type: ignore[list-item]
+        indptr = [0]
+        indices: list[int] = []
+        tfs: list[int] = []
+        for text, reply, q in zip(texts, reply_to_kinds, asks, strict=True):
+            toks = findall(_model_text(text, reply, q))
+            grams = toks + [a + " " + b for a, b in zip(toks, toks[1:], strict=False)]
+            counts: dict[int, int] = {}
+            for g in grams:
+                j = vocab.get(g)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            indices.extend(counts)
+            tfs.extend(counts.values())
+            indptr.append(len(indices))
+        idx = np.asarray(indices, np.int64)
+        data = (1.0 + np.log(np.asarray(tfs, np.float64))) * self.vectorizer_.idf_[idx]  # sublinear tf x idf
+        X = sp.csr_matrix((data, idx, np.asarray(indptr)), shape=(len(texts), len(vocab)))
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
+        X = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
+        scores = np.asarray(X @ self.clf_.coef_.T) + self.clf_.intercept_
+        classes = self.clf_.classes_
+        return [str(classes[i]) for i in scores.argmax(1)]
+
     def predict_proba(self, texts: Sequence[str], reply_to_kinds: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
         X = self.vectorizer_.transform([_model_text(t, r) for t, r in zip(texts, reply_to_kinds, strict=True)])
         return list(self.clf_.classes_), self.clf_.predict_proba(X)
@@ -163,15 +221,20 @@ def classify_kinds(
     hints = list(hints) if hints is not None else [None] * n
     if n == 0:
         return []
-    predicted = default_model().predict(texts, reply_to_kinds)
-    return [_combine(*args) for args in zip(texts, reply_to_kinds, hints, predicted, strict=True)]
+    asks = [looks_like_question(t) for t in texts]
+    predicted = default_model().decide(texts, reply_to_kinds, asks)
+    return [
+        _combine(t, r, h, _KINDS[g], q)
+        for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True)
+    ]
 
 
-def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind) -> PostKind:
+def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, asks: bool | None = None) -> PostKind:
     """The model's guess under the rules that define the kinds."""
     if hint in _KIND_VALUES:
         return PostKind(hint)
-    asks = looks_like_question(text)
+    if asks is None:
+        asks = looks_like_question(text)
     if reply == PostKind.QUESTION and not asks and guess in (PostKind.QUESTION, PostKind.OTHER):
         return PostKind.ANSWER
     if reply != PostKind.QUESTION and guess == PostKind.ANSWER:
@@ -181,6 +244,7 @@ def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind) ->
 
 
 _KIND_VALUES = frozenset(k.value for k in PostKind)
+_KINDS = {k.value: k for k in PostKind}
 
 
 def classify_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None = None) -> PostKind:

@@ -61,3 +61,14 @@ def test_held_out_precision_recall_floor() -> None:
     for kind, (precision, recall) in report.model.items():
         assert precision >= 0.6, kind
         assert recall >= 0.6, kind
+
+
+def test_batch_path_picks_what_the_fitted_model_predicts() -> None:
+    # classify_kinds builds the TF-IDF rows itself for speed; it must agree with scikit-learn's own pipeline
+    from clustering.kinds import default_model
+
+    examples = load_examples()
+    texts = [e.text for e in examples] + ["Key takeaway: restore your backups", "is the stream down?", "hall 1"]
+    replies = [e.reply_to_kind for e in examples] + [None, None, "question"]
+    model = default_model()
+    assert model.decide(texts, replies) == [k.value for k in model.predict(texts, replies)]
