@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.broadcast.sinks import TRANSPORT_EXTENSION
+
 logger = logging.getLogger(__name__)
 
 # Organizers upload schedule files, which can be far larger than any other request body.
@@ -157,9 +159,17 @@ class WebSocketGuard:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.open[ip] -= 1
-            if self.open[ip] <= 0:
-                del self.open[ip]
+            # A follower handed over to the hub outlives its handler: it counts until its connection closes.
+            protocol = (scope.get("extensions") or {}).get(TRANSPORT_EXTENSION, {}).get("protocol")
+            if protocol is not None and protocol.handed_over:
+                protocol.when_closed(lambda: self._release(ip))
+            else:
+                self._release(ip)
+
+    def _release(self, ip: str) -> None:
+        self.open[ip] -= 1
+        if self.open[ip] <= 0:
+            del self.open[ip]
 
 
 async def _refuse(receive: Receive, send: Send) -> None:

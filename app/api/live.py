@@ -84,6 +84,7 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
         await ws.close(code=4404, reason=f"no event {slug!r}"[:120])
         return
     event_id, event_slug = found
+    await hub.feed(event_id, event_slug)  # started before the accept, so a client that leaves at once leaves it whole
     await ws.accept()
     # Under uvicorn with DirectWebSocketProtocol the hub writes into the socket itself; elsewhere a writer task does.
     direct = TransportSink.of(ws.scope)
@@ -95,11 +96,14 @@ async def follow_event(ws: WebSocket, slug: str) -> None:
         await ws.send_text(RESYNC)
         await ws.close(code=4409, reason="resync")
         return
+    if direct is not None:
+        # The hub writes to the socket from here on; this handler (and its task) ends, the connection stays.
+        direct.protocol.when_closed(lambda: hub.detach(event_id, sub))
+        direct.protocol.hand_over(settings.ws_max_message_bytes)
+        return
+    assert isinstance(sink, AsgiSink)
     try:
-        if isinstance(sink, AsgiSink):
-            await _read_and_write(ws, sink, settings.ws_max_message_bytes, slug)
-        else:
-            await _read(ws, settings.ws_max_message_bytes)
+        await _read_and_write(ws, sink, settings.ws_max_message_bytes, slug)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
