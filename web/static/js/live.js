@@ -269,6 +269,7 @@
       switch (f.type) {
         case "post.created": case "post.updated": case "post.attributed": applyPost(f.data); break;
         case "post.deleted": case "post.hidden": removePost(f.data.id); break;
+        case "post.redacted": (f.data.ids || []).forEach((id) => removePost(id)); break; // erased by an organizer
         case "post.upvoted": applyVote(f.data); break;
         case "talk.updated": applyTalk(f.data); break;
         case "digest.updated": digestChanged(f.data); break;
