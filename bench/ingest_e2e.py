@@ -1,89 +1,250 @@
-"""Ingest end to end, embedded: Jetstream replay and HTTP notes through normalise → store → publish, vs raw parse.
+"""Ingest end to end: Jetstream replay and HTTP notes through normalise → store → cluster → publish, vs raw parse.
 
-``python -m bench.ingest_e2e [--frames 1000] [--followers 1000]`` reports, in one run: items/s from a local
-Jetstream replay through the real source and runner into ``StorePostSink`` (SQLite, memory broker),
-against the parse rate of the same frames and the same replay into a sink that stores nothing; notes/s
-posted over HTTP (in process, one note per request); and publish-to-follower p99 with 1,000 followers
-while posts go through the whole post path at 200/s, against the live path alone (frames only).
+``python -m bench.ingest_e2e [--frames 2000] [--followers 1000] [--no-fanout] [--database-url URL --redis-url URL]``
+reports, in one run, against the decode rate of the same frames (items/s the source's decode alone yields):
+
+- a local Jetstream (its own process, as a real one is remote) replayed through the real source and
+  runner into a sink that stores nothing, into ``StorePostSink`` (store → publish), and into
+  ``StorePostSink`` with the in-process ``ClusterPipeline`` running beside it (store → cluster →
+  publish: timed until the clusterer has taken in every visible post);
+- embedded (SQLite file on disk, in-memory broker) and, given PostgreSQL and Redis URLs (or
+  ``BACKCHANNEL_TEST_DATABASE_URL`` / ``BACKCHANNEL_TEST_REDIS_URL``), scale-out (a fresh database);
+- notes posted over HTTP (in process, one note per request);
+- post-to-follower p99 with 1,000 followers while posts go through the whole post path at 200/s,
+  against the live path alone (``bench.fanout``'s rig).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any
 
+import anyio
 from fastapi.testclient import TestClient
 
-from bench.fanout import Rig
 from bench.figures import Figure, table
-from bench.ingest_parse import _CountingSink, _MemoryCursors, generated_frames, parse_rate, recorded_frames, replay_rate
+from bench.ingest_parse import (
+    _CountingSink,
+    _MemoryCursors,
+    generated_frames,
+    items_per_frame,
+    parse_rate,
+    recorded_frames,
+    replay_rate,
+)
 
 
-def _settings(directory: Path) -> object:
+def _settings(database_url: str, broker_url: str = "memory://") -> Any:
     from app.settings import Settings
 
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite+aiosqlite:///{directory / 'ingest.db'}",
+        database_url=database_url,
+        broker_url=broker_url,
         pipeline_in_process=False,
         rate_limit_posts="1000000/minute",
     )
 
 
-async def store_rate(frames: list[bytes], directory: Path) -> float:
-    """Items/s from the Jetstream replay into the real sink on a fresh SQLite file."""
-    from app.broadcast.memory import InMemoryBroker
+def _serve(path: str, ports: Queue[int]) -> None:
+    async def serve() -> None:
+        from tests.servers.jetstream import JetstreamServer
+
+        server = JetstreamServer()
+        server.log_frames(Path(path).read_bytes().splitlines())
+        async with server:
+            ports.put(server.port)
+            await anyio.sleep_forever()
+
+    anyio.run(serve)
+
+
+@contextmanager
+def jetstream_process(frames: list[bytes]) -> Iterator[str]:
+    """A local Jetstream relay serving ``frames`` from its own process; yields its subscribe URL."""
+    with tempfile.TemporaryDirectory(prefix="bench-jetstream-") as tmp:
+        path = Path(tmp) / "frames.jsonl"
+        path.write_bytes(b"\n".join(frames))
+        context = multiprocessing.get_context("spawn")
+        ports: Queue[int] = context.Queue()
+        process = context.Process(target=_serve, args=(str(path), ports), daemon=True)
+        process.start()
+        try:
+            yield f"ws://127.0.0.1:{ports.get(timeout=60)}/subscribe"
+        finally:
+            process.terminate()
+            process.join(10)
+
+
+async def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def create_database(url: str) -> str:
+    """A new PostgreSQL database next to ``url``'s (drop it with ``drop_database``); SQLite URLs as they are."""
+    if not url.startswith("postgresql"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_ingest_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(url, f'CREATE DATABASE "{name}"')
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        admin = parsed.set(database="postgres").render_as_string(hide_password=False)
+        await _pg_admin(admin, f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def fresh_database(url: str) -> AsyncIterator[str]:
+    database = await create_database(url)
+    try:
+        yield database
+    finally:
+        await drop_database(database)
+
+
+async def store_rate(frames: list[bytes], url: str, database_url: str, broker_url: str, *, cluster: bool) -> float:
+    """Items/s from the Jetstream replay into the real sink on a fresh database, optionally through clustering."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from app.broadcast.broker import create_broker
+    from app.pipeline.cluster import ClusterPipeline
     from app.pipeline.ingest import StorePostSink
     from app.services import events as event_service
     from app.store.db import create_engine, migrate, sessionmaker
+    from app.store.tables import Post
+    from clustering.kinds import default_model
 
-    engine = create_engine(_settings(directory))  # type: ignore[arg-type]
-    try:
-        await migrate(engine)
-        maker = sessionmaker(engine)
-        broker = InMemoryBroker()
-        await broker.connect()
-        async with maker() as session:
-            event, _ = await event_service.create_event(session, slug="ingest", name="Ingest", hashtags=["pycon"])
-            await session.commit()
-        assert event.id is not None
-        return await replay_rate(frames, StorePostSink(maker, broker, event.id), _MemoryCursors())
-    finally:
-        await engine.dispose()
+    default_model()  # a running server has its kind model loaded; training it once is not ingest
+    async with fresh_database(database_url) as database:
+        engine = create_engine(_settings(database, broker_url))
+        broker = create_broker(broker_url)
+        try:
+            await migrate(engine)
+            maker = sessionmaker(engine)
+            await broker.connect()
+            async with maker() as session:
+                slug = f"ingest-{uuid.uuid4().hex[:8]}"
+                event, _ = await event_service.create_event(session, slug=slug, name="Ingest", hashtags=["pycon"])
+                await session.commit()
+            assert event.id is not None
+            event_id = event.id
+            sink = StorePostSink(maker, broker, event_id)
+            if not cluster:
+                return await replay_rate(frames, sink, _MemoryCursors(), url=url)
+            pipeline = ClusterPipeline(maker, broker, poll_interval=0.05)
+            visible: list[int] = []
+
+            async def clustered() -> bool:
+                if not visible:
+                    async with maker() as session:
+                        stmt = select(func.count()).where(
+                            Post.event_id == event_id, Post.status == "visible", Post.text != ""
+                        )
+                        visible.append(int((await session.exec(stmt)).one()))
+                return pipeline.processed >= visible[0]
+
+            task = asyncio.create_task(pipeline.run_event(event_id))
+            try:
+                return await replay_rate(frames, sink, _MemoryCursors(), url=url, settled=clustered)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await broker.close()
+            await engine.dispose()
 
 
-def notes_rate(directory: Path, count: int) -> float:
+def notes_rate(database_url: str, broker_url: str, count: int) -> float:
     """Notes/s posted over HTTP to the in-process app, one note per request."""
     from app.main import create_app
 
-    with TestClient(create_app(_settings(directory))) as client:  # type: ignore[arg-type]
-        client.post("/api/events", json={"slug": "notes", "name": "Notes"})
-        client.post("/api/events/notes/posts", json={"text": "warm-up note"})
-        started = time.perf_counter()
-        for n in range(count):
-            response = client.post("/api/events/notes/posts", json={"text": f"note {n} about the talk"})
-            assert response.status_code == 201, response.text
-        return count / (time.perf_counter() - started)
+    database = asyncio.run(create_database(database_url))
+    try:
+        with TestClient(create_app(_settings(database, broker_url))) as client:
+            slug = f"notes-{uuid.uuid4().hex[:8]}"
+            client.post("/api/events", json={"slug": slug, "name": "Notes"})
+            client.post(f"/api/events/{slug}/posts", json={"text": "warm-up note"})
+            started = time.perf_counter()
+            for n in range(count):
+                response = client.post(f"/api/events/{slug}/posts", json={"text": f"note {n} about the talk"})
+                assert response.status_code == 201, response.text
+            return count / (time.perf_counter() - started)
+    finally:
+        asyncio.run(drop_database(database))
 
 
-def run(*, frames: int = 1000, followers: int = 1000, notes: int = 300) -> list[Figure]:
+def run(
+    *,
+    frames: int = 2000,
+    followers: int = 1000,
+    notes: int = 300,
+    fanout: bool = True,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> list[Figure]:
+    database_url = database_url or os.environ.get("BACKCHANNEL_TEST_DATABASE_URL")
+    redis_url = redis_url or os.environ.get("BACKCHANNEL_TEST_REDIS_URL")
     data = recorded_frames() + generated_frames(frames)
+    share = items_per_frame(data)
     parse_rate(data[:500])  # warm up
-    parsed = parse_rate(data)
-    noop = asyncio.run(replay_rate(data, _CountingSink(), _MemoryCursors()))
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        stored = asyncio.run(store_rate(data, Path(tmp) / "replay"))
-    with tempfile.TemporaryDirectory(prefix="bench-notes-") as tmp:
-        posted = notes_rate(Path(tmp), notes)
-    bench = "ingest embedded (SQLite)"
-    out = [
-        Figure(bench, "Jetstream replay → store → publish", stored, "items/s", parsed, "parse", "≥ 5,000"),
-        Figure(bench, "Jetstream replay → no-op sink", noop, "items/s", parsed, "parse"),
-        Figure(bench, "HTTP notes → store → publish", posted, "notes/s", parsed, "parse"),
-    ]
+    parsed = parse_rate(data) * share  # items/s the decode alone yields from these frames
+    base = "decode alone"
+    out = [Figure("ingest", "Jetstream decode (same frames)", parsed, "items/s", None, "", "")]
+    setups = [("embedded (SQLite)", None, "memory://")]
+    if database_url and redis_url:
+        setups.append(("scale-out (PostgreSQL + Redis)", database_url, redis_url))
+    with jetstream_process(data) as url:
+        noop = asyncio.run(replay_rate(data, _CountingSink(), _MemoryCursors(), url=url))
+        out.append(Figure("ingest", "Jetstream replay → no-op sink", noop, "items/s", parsed, base))
+        for name, db, broker in setups:
+            with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+                target = db or f"sqlite+aiosqlite:///{Path(tmp) / 'ingest.db'}"
+                stored = asyncio.run(store_rate(data, url, target, broker, cluster=False))
+                clustered = asyncio.run(
+                    store_rate(data, url, target.replace("ingest.db", "c.db"), broker, cluster=True)
+                )
+                posted = notes_rate(target.replace("ingest.db", "notes.db"), broker, notes)
+            bench = f"ingest {name}"
+            out += [
+                Figure(bench, "Jetstream replay → store → publish", stored, "items/s", parsed, base),
+                Figure(
+                    bench, "Jetstream replay → store → cluster → publish", clustered, "items/s", parsed, base, "≥ 5,000"
+                ),
+                Figure(bench, "HTTP notes → store → publish (1 per request)", posted, "notes/s", parsed, base),
+            ]
+    if fanout:
+        out += follower_latency(followers)
+    return out
+
+
+def follower_latency(followers: int) -> list[Figure]:
+    from bench.fanout import Rig
+
     rig = Rig("app", followers, stall=0)
     try:
         rig.start()
@@ -93,18 +254,33 @@ def run(*, frames: int = 1000, followers: int = 1000, notes: int = 300) -> list[
         rig.stop()
     name = f"post→follower, {followers:,} followers × 200 posts/s"
     base = "live path only"
-    out.append(Figure(name, "p99, whole post path", whole.p99_ms, "ms", frames_only.p99_ms, base, "≤ 250 ms"))
-    out.append(Figure(name, "p50, whole post path", whole.p50_ms, "ms", frames_only.p50_ms, base))
-    out.append(Figure(name, "delivered, worst follower", whole.min_fraction, "", frames_only.min_fraction, base))
-    return out
+    return [
+        Figure(name, "p99, whole post path", whole.p99_ms, "ms", frames_only.p99_ms, base, "≤ 250 ms"),
+        Figure(name, "p50, whole post path", whole.p50_ms, "ms", frames_only.p50_ms, base),
+        Figure(name, "delivered, worst follower", whole.min_fraction, "", frames_only.min_fraction, base),
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=1000, help="generated Jetstream frames (half under the hashtag)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=2000, help="generated Jetstream frames (half under the hashtag)")
     parser.add_argument("--followers", type=int, default=1000)
+    parser.add_argument("--notes", type=int, default=300)
+    parser.add_argument("--no-fanout", action="store_true", help="skip the post→follower latency phases")
+    parser.add_argument("--database-url", help="PostgreSQL for the scale-out rows (a fresh database is made)")
+    parser.add_argument("--redis-url", help="Redis for the scale-out rows")
     args = parser.parse_args(argv)
-    print(table(run(frames=args.frames, followers=args.followers)))  # noqa: T201
+    if bool(args.database_url) != bool(args.redis_url):
+        parser.error("--database-url and --redis-url go together")
+    figures = run(
+        frames=args.frames,
+        followers=args.followers,
+        notes=args.notes,
+        fanout=not args.no_fanout,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+    )
+    print(table(figures))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ recorded captures plus generated posts under the event hashtag.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,28 +97,49 @@ def parse_rate(frames: list[bytes]) -> float:
     return len(frames) / (time.perf_counter() - started)
 
 
-async def replay_rate(frames: list[bytes], sink: PostSink, cursors: CursorStore, *, batch_size: int = 500) -> float:
+async def replay_rate(
+    frames: list[bytes],
+    sink: PostSink,
+    cursors: CursorStore,
+    *,
+    url: str | None = None,
+    batch_size: int = 500,
+    settled: Callable[[], Awaitable[bool]] | None = None,
+) -> float:
     """Items/s from a local Jetstream replaying ``frames`` through the real source and runner into ``sink``.
 
     Counts the items the source yields (posts under the hashtag and deletes), timed from the first
-    connection until the last one is accepted.
+    connection until the last one is accepted (and, given ``settled``, until it says the stages after
+    the sink have caught up). ``url`` is a Jetstream already serving ``frames`` (another process, as a
+    real one is); without it the relay runs in this process and its sending is counted too.
     """
-    from tests.servers.jetstream import JetstreamServer  # the bench reuses the test relay
-
     decoder = JetstreamDecoder([HASHTAG])
     expected = sum(1 for frame in frames if decoder.decode(frame)[1] is not None)
-    async with JetstreamServer() as server:
-        server.log_frames(frames)
-        source = JetstreamSource(server.url, [HASHTAG], backfill_from=datetime(1970, 1, 2, tzinfo=UTC))
+    async with contextlib.AsyncExitStack() as stack:
+        if url is None:
+            from tests.servers.jetstream import JetstreamServer  # the bench reuses the test relay
+
+            server = await stack.enter_async_context(JetstreamServer())
+            server.log_frames(frames)
+            url = server.url
+        source = JetstreamSource(url, [HASHTAG], backfill_from=datetime(1970, 1, 2, tzinfo=UTC))
         runner = SourceRunner(source, sink, cursors, source_key="bench:jetstream", batch_size=batch_size)
         started = time.perf_counter()
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run)
             while source.stats.accepted < expected:
-                await anyio.sleep(0.01)
+                await anyio.sleep(0.005)
+            while settled is not None and not await settled():
+                await anyio.sleep(0.005)
             elapsed = time.perf_counter() - started
             runner.stop()
     return expected / elapsed
+
+
+def items_per_frame(frames: list[bytes]) -> float:
+    """The share of frames the source turns into items (the rest are other hashtags or not posts)."""
+    decoder = JetstreamDecoder([HASHTAG])
+    return sum(1 for frame in frames if decoder.decode(frame)[1] is not None) / len(frames)
 
 
 class _CountingSink:
