@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_array, check_is_fitted, check_non_negative
 
 from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize
-from clustering.stream_kernels import NEEDS_NEW, clear_slot, place_run, window_overlap
+from clustering.stream_kernels import NEEDS_NEW, WORD_LOG, clear_slot, log_words, place_run, window_overlap
 
 _LOG2 = math.log(2.0)
 _RENORM = 60.0  # renormalise the recency weights when they grow past 2**60
@@ -298,6 +298,8 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
     def _init_state(self, width: int) -> None:
         cap0 = min(64, self.max_clusters)
         self.CT_ = np.zeros((width, cap0), np.float32)  # word x slot counts
+        self.wl_ = np.zeros((cap0, WORD_LOG), np.int32)  # words each slot holds (to clear it fast)
+        self.wln_ = np.zeros(cap0, np.int32)
         self.n_ = np.zeros(cap0)  # words per slot
         self.w_ = np.zeros(cap0)  # recent mass, scaled by 2**((t - origin)/halflife)
         self.logw_ = np.full(cap0, -np.inf)  # log w_, -inf for a free slot
@@ -394,20 +396,28 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         data = np.asarray(data, np.float32)
         codes = np.asarray(codes, np.int64)
         lim = _RENORM * self.halflife
+        self._word_log()
         r = 0
         while r < n:
             t = self.t_
-            if (t + 1) % 32 == 0 or t - self.origin_ >= lim or self.hi_ == 0:
+            if t - self.origin_ >= lim or self.hi_ == 0:
                 self._one(r, indptr, indices, data, codes, labels, moved)
                 r += 1
                 continue
-            r1 = min(n, r + (31 - t % 32), r + int(lim - (t - self.origin_)))
+            if (t + 1) % 32 == 0:
+                # every 32nd post first closes the faded clusters (as _add_one does)
+                self._drop_closed(2.0 ** ((t + 1 - self.origin_) / self.halflife))
+                r1 = min(n, r + 32, r + int(lim - (t - self.origin_)))
+            else:
+                r1 = min(n, r + (31 - t % 32), r + int(lim - (t - self.origin_)))
+            if self.hi_ == 0:
+                continue
             room = self.refine_window - len(self.win_seq_) if self.refine_window else -1
             hi = self.hi_
             live = self.ids_[:hi] >= 0
             mass = np.bincount(self.scope_[:hi][live], weights=self.w_[:hi][live], minlength=len(self.scope_names_))
             stop, status = place_run(
-                self.CT_, self.n_, self.w_, self.logw_, self.scope_, hi, self.kw_, self.logkw_,
+                self.CT_, self.n_, self.w_, self.logw_, self.scope_, hi, self.kw_, self.logkw_, self.wl_, self.wln_,
                 self.k_total_ >= self.icf_min_clusters, math.log(max(self.k_total_, 1)), 1.0 / self.beta,
                 self._vb(), math.log(self.alpha), indptr, indices, data, codes, r, r1, t, self.origin_,
                 float(self.halflife), mass, room, slots,
@@ -423,7 +433,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
                     self._refine_into(moved)
             r = stop
             if status == NEEDS_NEW:
-                self._one(r, indptr, indices, data, codes, labels, moved)
+                self._open_for(r, indptr, indices, data, codes, labels, moved)
                 r += 1
         moves = []
         for seq, new_id in moved.items():
@@ -445,6 +455,26 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
     ) -> None:
         a, b = indptr[r], indptr[r + 1]
         labels[r] = self._add_one(indices[a:b], data[a:b], int(codes[r]))
+        self._refine_into(moved)
+
+    def _open_for(
+        self,
+        r: int,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        codes: np.ndarray,
+        labels: np.ndarray,
+        moved: dict[int, int],
+    ) -> None:
+        """Post ``r``, which the compiled loop found a new cluster fits best, opens one."""
+        a, b = indptr[r], indptr[r + 1]
+        self.t_ += 1
+        z = self._open(int(codes[r]))
+        self._put(z, indices[a:b], data[a:b], self._gain())
+        if self.refine_window:
+            self._remember(self.t_ - 1, r, z, indptr, indices, data)
+        labels[r] = self.ids_[z]
         self._refine_into(moved)
 
     def _remember(self, seq: int, r: int, z: int, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
@@ -483,6 +513,8 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         if len(fresh):
             self.kw_[fresh] += 1.0
             self.logkw_[fresh] = np.log(self.kw_[fresh])
+            self._word_log()
+            log_words(self.wl_, self.wln_, np.full(len(fresh), z, np.int64), fresh.astype(np.int64))
         self.CT_[indices, z] = col + counts
         self.n_[z] += float(counts.sum())
         self.w_[z] += mass
@@ -523,6 +555,13 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         CT = np.zeros((self.CT_.shape[0], cap), np.float32)
         CT[:, :old] = self.CT_
         self.CT_ = CT
+        self._word_log()
+        wl = np.zeros((cap, WORD_LOG), np.int32)
+        wl[:old] = self.wl_
+        self.wl_ = wl
+        wln = np.zeros(cap, np.int32)
+        wln[:old] = self.wln_
+        self.wln_ = wln
         for name, fill, dtype in (
             ("n_", 0.0, np.float64),
             ("w_", 0.0, np.float64),
@@ -534,17 +573,25 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             arr[:old] = getattr(self, name)
             setattr(self, name, arr)
 
-    def _drop_closed(self) -> None:
+    def _drop_closed(self, gain: float | None = None) -> None:
         """Close clusters whose recent mass fell under ``min_weight``: they can never take a post again."""
         hi = self.hi_
         if hi == 0:
             return
-        closed = np.flatnonzero((self.ids_[:hi] >= 0) & (self.w_[:hi] < self.min_weight * self._gain()))
+        gain = self._gain() if gain is None else gain
+        closed = np.flatnonzero((self.ids_[:hi] >= 0) & (self.w_[:hi] < self.min_weight * gain))
         for z in closed.tolist():
             self._kill(z)
 
+    def _word_log(self) -> None:
+        if not hasattr(self, "wl_"):  # a state saved before slots logged their words: clear by full walks
+            cap = self.CT_.shape[1]
+            self.wl_ = np.zeros((cap, WORD_LOG), np.int32)
+            self.wln_ = np.full(cap, WORD_LOG + 1, np.int32)
+
     def _kill(self, z: int) -> None:
-        clear_slot(self.CT_, z)
+        self._word_log()
+        clear_slot(self.CT_, self.wl_, self.wln_, z)
         self.ids_[z] = -1
         self.scope_[z] = -1
         self.n_[z] = 0.0
@@ -629,7 +676,12 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             rows_c = cols[mc]
             block = self.CT_[np.ix_(rows_c, T)]
             after = np.maximum(block + delta, 0.0)
-            newly = ((block == 0) & (after > 0)).sum(1)
+            fresh = (block == 0) & (after > 0)
+            if fresh.any():
+                fi, ft = np.nonzero(fresh)
+                self._word_log()
+                log_words(self.wl_, self.wln_, T[ft].astype(np.int64), rows_c[fi].astype(np.int64))
+            newly = fresh.sum(1)
             if newly.any():
                 f = rows_c[newly > 0]
                 self.kw_[f] += newly[newly > 0]

@@ -19,6 +19,24 @@ NEEDS_NEW = 1  # status: the post at the returned index would open a cluster (th
 RAN_OUT = 0  # status: every post up to ``r1`` (or the window room) was placed
 
 
+WORD_LOG = 96
+
+
+@njit(cache=True, nogil=True)
+def log_word(wl: np.ndarray, wln: np.ndarray, z: int, word: int) -> None:
+    k = wln[z]
+    if k < wl.shape[1]:
+        wl[z, k] = word
+    if k <= wl.shape[1]:
+        wln[z] = k + 1
+
+
+@njit(cache=True, nogil=True)
+def log_words(wl: np.ndarray, wln: np.ndarray, slots: np.ndarray, words: np.ndarray) -> None:
+    for i in range(slots.shape[0]):
+        log_word(wl, wln, slots[i], words[i])
+
+
 @njit(cache=True, nogil=True)
 def place_run(
     CT: np.ndarray,  # float32 words x slots
@@ -29,6 +47,8 @@ def place_run(
     hi: int,
     kw: np.ndarray,  # float32 clusters ever holding each word
     logkw: np.ndarray,
+    wl: np.ndarray,  # int32 slots x WORD_LOG: the words each slot holds, for ``clear_slot``
+    wln: np.ndarray,  # int32 per slot: words logged (past WORD_LOG: too many, not logged)
     icf_on: bool,
     log_k: float,  # log(clusters ever opened)
     inv_beta: float,
@@ -97,6 +117,7 @@ def place_run(
             if CT[wd, bz] == 0.0:
                 kw[wd] += 1.0
                 logkw[wd] = math.log(kw[wd])
+                log_word(wl, wln, bz, wd)
             CT[wd, bz] += data[j]
         n[bz] += L
         w[bz] += gain
@@ -138,8 +159,15 @@ def window_overlap(
 
 
 @njit(cache=True, nogil=True)
-def clear_slot(CT: np.ndarray, z: int) -> None:
-    """Empty a slot's column (a strided walk numpy does far slower as ``CT[:, z] = 0``)."""
-    for i in range(CT.shape[0]):
-        if CT[i, z] != 0.0:
-            CT[i, z] = 0.0
+def clear_slot(CT: np.ndarray, wl: np.ndarray, wln: np.ndarray, z: int) -> None:
+    """Empty a slot's column: only the logged words' rows, or (for a slot with many words) every row, a
+    strided walk over the whole table."""
+    k = wln[z]
+    if k <= wl.shape[1]:
+        for i in range(k):
+            CT[wl[z, i], z] = 0.0
+    else:
+        for i in range(CT.shape[0]):
+            if CT[i, z] != 0.0:
+                CT[i, z] = 0.0
+    wln[z] = 0

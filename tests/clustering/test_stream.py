@@ -104,6 +104,23 @@ def test_state_is_bounded() -> None:
     assert len(model.win_seq_) <= 200
 
 
+def test_a_closed_cluster_leaves_nothing_behind_for_the_next_one() -> None:
+    # slots are reused: a new topic must not start with the words of the cluster that held its slot,
+    # neither for small clusters (cleared word by word) nor for ones with many words (cleared in full)
+    texts, truth = make_stream(1500, blocks=True)
+    rng = np.random.default_rng(1)
+    wide = [" ".join(f"x{int(i)}" for i in rng.integers(0, 400, 12)) for _ in range(300)]
+    model = StreamClusterer(halflife=30, max_clusters=16, refine_window=100)
+    stream = wide + texts
+    for i in range(0, len(stream), 50):
+        model.partial_fit(stream[i : i + 50])
+        free = np.flatnonzero(model.ids_ < 0)
+        assert not model.CT_[:, free].any()
+        live = np.flatnonzero(model.ids_ >= 0)
+        assert np.allclose(model.CT_[:, live].sum(0), model.n_[live], rtol=1e-4)
+    assert model.next_id_ > model.CT_.shape[1]  # slots were reused
+
+
 def test_scopes_keep_clusters_apart() -> None:
     texts = ["rust cargo crates borrow"] * 10
     model = StreamClusterer(refine_window=0)
