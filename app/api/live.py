@@ -47,25 +47,37 @@ async def _read(ws: WebSocket, max_bytes: int) -> None:
             return
 
 
-async def _event_key(ws: WebSocket, slug: str) -> tuple[int, str] | None:
-    """The event's id and slug, remembered briefly: a mass reconnect must not cost a database query per socket."""
-    cache: dict[str, tuple[float, int, str]] | None = getattr(ws.app.state, "live_event_keys", None)
-    if cache is None:
-        cache = ws.app.state.live_event_keys = {}
-    now = time.monotonic()
-    hit = cache.get(slug)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
+async def _lookup_event(ws: WebSocket, slug: str) -> tuple[int, str] | None:
     async with ws.app.state.sessionmaker() as session:
         try:
             event = await event_service.get_event(session, slug)
         except NotFound:
             return None
     assert event.id is not None
-    if len(cache) > 10_000:
-        cache.clear()  # bounded: slugs probed by strangers are not kept forever
-    cache[slug] = (now + EVENT_KEY_SECONDS, event.id, event.slug)
     return event.id, event.slug
+
+
+async def _event_key(ws: WebSocket, slug: str) -> tuple[int, str] | None:
+    """The event's id and slug, remembered briefly: a mass reconnect must not cost a database query per socket.
+
+    Sockets arriving together share one lookup in flight rather than each missing the cache at once.
+    """
+    state = ws.app.state
+    cache: dict[str, tuple[float, asyncio.Future[tuple[int, str] | None]]] | None = getattr(
+        state, "live_event_keys", None
+    )
+    if cache is None:
+        cache = state.live_event_keys = {}
+    now = time.monotonic()
+    hit = cache.get(slug)
+    if hit is None or hit[0] <= now or (hit[1].done() and hit[1].exception() is not None):
+        if len(cache) > 10_000:
+            cache.clear()  # bounded: slugs probed by strangers are not kept forever
+        hit = cache[slug] = (now + EVENT_KEY_SECONDS, asyncio.ensure_future(_lookup_event(ws, slug)))
+    found = await asyncio.shield(hit[1])
+    if found is None and cache.get(slug) is hit:
+        del cache[slug]  # an event created a moment later must be found at once
+    return found
 
 
 @router.websocket("/ws/events/{slug}")
