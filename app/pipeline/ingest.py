@@ -20,6 +20,7 @@ from app.services.sources import save_statuses, source_key
 from app.services.unit_of_work import UnitOfWork
 from app.store.tables import Cursor, Event, Source
 from app.store.types import utcnow
+from clustering.kinds import default_model
 from ingest.items import SourceItem
 from ingest.runner import SourceRunner, SourceStatus
 from ingest.source import AcceptResult
@@ -48,6 +49,11 @@ class StorePostSink:
                 await uow.rollback()
                 raise
         return result
+
+
+async def warm_kind_model() -> None:
+    """Load the post-kind model off the event loop at start: otherwise the first post waits seconds for it."""
+    await asyncio.to_thread(default_model)
 
 
 class StoreCursorStore:
