@@ -22,7 +22,7 @@ from app.broadcast.hub import Hub
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit, WebSocketGuard
 from app.pipeline.cluster import ClusterPipeline
-from app.pipeline.ingest import IngestSupervisor
+from app.pipeline.ingest import IngestSupervisor, warm_kind_model
 from app.security import SecurityHeaders
 from app.settings import Settings, get_settings
 from app.store.db import create_engine, migrate, sessionmaker
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = maker
         app.state.broker = broker
         app.state.hub = hub
-        tasks: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(warm_kind_model(), name="kind-model")]
         app.state.ingest = None
         app.state.cluster = None
         if settings.pipeline_in_process:
