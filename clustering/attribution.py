@@ -12,7 +12,8 @@ option, then normalised into a confidence:
   caller from the stream clusterer).
 
 A post is attributed only when the winning talk's confidence reaches ``min_confidence``; otherwise it
-stays unassigned rather than guessed.
+stays unassigned rather than guessed. ``refine`` then attributes a window of recent posts together
+(``clustering.talk_refine``): the posts of one talk share words, so later posts settle earlier ones.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import scipy.sparse as sp
 
 from clustering.features import STOP_WORDS, hash_tokens, tokenize
+from clustering.talk_refine import RefineParams, refine
 from ingest.schedules.records import ScheduledTalk
 
 _WORD = re.compile(r"(?u)\w+")
@@ -36,6 +39,18 @@ class Attribution:
     talk: str | None
     confidence: float  # of the chosen talk; when talk is None, 1 - the best candidate's
     reason: str  # "explicit", "reply", "reference", "text", "none" (unsure) or "no-candidate"
+
+
+@dataclass(frozen=True, slots=True)
+class RefineItem:
+    """One post of a window to attribute jointly; ``anchor`` is a talk it is known to belong to (chosen by
+    the poster, or the talk of the post it answers)."""
+
+    text: str
+    idx: np.ndarray
+    cnt: np.ndarray
+    when: datetime | None
+    anchor: str | None = None
 
 
 @dataclass(slots=True)
@@ -320,6 +335,61 @@ class TalkAttributor:
         if conf >= self.min_confidence:
             return Attribution(cands[best], conf, reasons[best])
         return Attribution(None, 1.0 - conf, "none")  # how sure we are it is not the best candidate
+
+    def refine(self, posts: Sequence[RefineItem], params: RefineParams | None = None) -> list[Attribution]:
+        """Attribute a window of posts jointly (see ``clustering.talk_refine``); nothing is learned."""
+        n = len(posts)
+        times = [_ts(p.when) for p in posts]
+        guids: dict[str, int] = {}
+        for p, ts in zip(posts, times, strict=True):
+            for g in self.candidates(ts):
+                guids.setdefault(g, len(guids))
+            if p.anchor is not None and p.anchor in self.profiles:
+                guids.setdefault(p.anchor, len(guids))
+        if not n or not guids:
+            return [Attribution(None, 1.0, "no-candidate") for _ in posts]
+        order = list(guids)
+        rows, cols, vals = [], [], []
+        for r, p in enumerate(posts):
+            for i, w in self._post_vector(p.idx, p.cnt).items():
+                rows.append(r)
+                cols.append(i)
+                vals.append(w)
+        X = sp.csr_matrix((vals, (rows, cols)), shape=(n, self.n_features))
+        rows, cols, vals = [], [], []
+        for r, g in enumerate(order):
+            for i, w in self.profiles[g].static.items():
+                rows.append(r)
+                cols.append(i)
+                vals.append(w)
+        T = sp.csr_matrix((vals, (rows, cols)), shape=(len(order), self.n_features))
+        cand = np.zeros((n, len(order)), bool)
+        tscore = np.zeros((n, len(order)))
+        anchors = np.full(n, -1)
+        after = self.after_minutes * 60.0
+        for r, (p, ts) in enumerate(zip(posts, times, strict=True)):
+            for g in self.candidates(ts):
+                c = guids[g]
+                cand[r, c] = True
+                prof = self.profiles[g]
+                tscore[r, c] = _time_score(ts, prof.start, prof.end, after)  # type: ignore[arg-type]
+            named = set(self._patterns.find(p.text.lower()))
+            if p.anchor is not None and p.anchor in guids:
+                anchors[r] = guids[p.anchor]
+                cand[r, anchors[r]] = True
+            elif len(named) == 1 and (g := next(iter(named))) in guids:
+                anchors[r] = guids[g]
+                cand[r, anchors[r]] = True
+        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams())
+        out = []
+        for r in range(n):
+            if not cand[r].any():
+                out.append(Attribution(None, 1.0, "no-candidate"))
+            elif talk[r] >= 0:
+                out.append(Attribution(order[talk[r]], float(conf[r]), "reference" if anchors[r] >= 0 else "text"))
+            else:
+                out.append(Attribution(None, float(conf[r]), "none"))
+        return out
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
         p = self.profiles[guid]

@@ -1,0 +1,93 @@
+"""Attribution of a window of posts together: what later posts say shows what earlier ones were about.
+
+One post rarely shares a word with its talk's title; the posts of one talk share vocabulary with each
+other. So the window is attributed jointly:
+
+1. each post is pooled with its neighbours (posts that share words with it and a running talk);
+2. expectation-maximisation: every candidate talk's profile is its schedule text plus the posts
+   currently attributed to it, each post weighs its candidate talks against the hallway (text fit plus
+   the time prior), repeated until the profiles settle;
+3. a talk keeps only the posts connected to its schedule text through chains of similar posts (or that
+   name it explicitly): a coherent group that rode in on a few generic words — typically the posts of a
+   talk missing from the schedule — goes back to the hallway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.preprocessing import normalize
+
+
+@dataclass(frozen=True, slots=True)
+class RefineParams:
+    neighbour_similarity: float = 0.05  # cosine above which two posts pool their words
+    neighbour_weight: float = 1.0
+    schedule_weight: float = 1.0  # schedule text against the posts in a talk's profile
+    iterations: int = 10
+    w_text: float = 20.0
+    w_time: float = 2.0
+    hallway_bias: float = 3.0
+    chain_similarity: float = 0.12  # cosine for two posts of a talk to be linked in its group
+    min_confidence: float = 0.5
+
+
+def refine(
+    X: sp.csr_matrix,
+    T: sp.csr_matrix,
+    candidates: np.ndarray,
+    time_score: np.ndarray,
+    anchors: np.ndarray,
+    params: RefineParams = RefineParams(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Talk index per post (-1 = hallway) and its confidence.
+
+    ``X``: posts x features (L2-normalised tf-idf); ``T``: talks x features (schedule profiles, L2);
+    ``candidates``: posts x talks, True where the talk's time window holds the post; ``time_score``: the
+    time prior there; ``anchors``: talk index a post names explicitly (reference, reply, chosen), else -1.
+    """
+    n, k = candidates.shape
+    if n == 0 or k == 0:
+        return np.full(n, -1), np.ones(n)
+    S = (X @ X.T).toarray()
+    np.fill_diagonal(S, 0.0)
+    cf = candidates.astype(np.float32)
+    share = (cf @ cf.T) > 0
+    W = sp.csr_matrix(np.where((S >= params.neighbour_similarity) & share, S, 0.0))
+    V = normalize(sp.csr_matrix(X + params.neighbour_weight * (W @ X)))
+    anchored = anchors >= 0
+    A = np.zeros((n, k))
+    A[np.flatnonzero(anchored), anchors[anchored]] = 1.0
+    M = params.schedule_weight * T
+    R = np.zeros((n, k + 1))
+    for _ in range(params.iterations):
+        sim = (V @ normalize(sp.csr_matrix(M)).T).toarray()
+        score = np.where(candidates, params.w_text * sim + params.w_time * time_score, -np.inf)
+        score = np.concatenate([score, np.full((n, 1), params.hallway_bias)], axis=1)
+        score -= score.max(axis=1, keepdims=True)
+        R = np.exp(score)
+        R /= R.sum(axis=1, keepdims=True)
+        R[anchored, :k] = A[anchored]
+        R[anchored, k] = 0.0
+        M = params.schedule_weight * T + sp.csr_matrix(R[:, :k].T) @ X
+    best = R[:, :k].argmax(axis=1)
+    conf = R[:, :k].max(axis=1)
+    best = np.where(conf >= params.min_confidence, best, -1)
+    out = np.full(n, -1)
+    title_fit = (X @ T.T).toarray()
+    for talk in np.unique(best[best >= 0]):
+        members = np.flatnonzero(best == talk)
+        m = len(members)
+        # node m is the talk's schedule text; a post links to it by sharing a word or naming the talk
+        link = np.zeros((m + 1, m + 1), bool)
+        link[:m, :m] = S[np.ix_(members, members)] >= params.chain_similarity
+        link[:m, m] = (title_fit[members, talk] > 0) | (anchors[members] == talk)
+        link[m, :m] = link[:m, m]
+        _, comp = connected_components(sp.csr_matrix(link), directed=False)
+        keep = comp[:m] == comp[m]
+        out[members[keep]] = talk
+    confidence = np.where(out >= 0, conf, 1.0 - conf)
+    return out, confidence
