@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 import scipy.sparse as sp
 
-from clustering.attribution import TalkAttributor
+from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
 from clustering.features import DEFAULT_N_FEATURES, content_words, hash_token_lists, tokenize
 from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
@@ -155,6 +155,11 @@ class EventModel:
     Parameters are plain values (sklearn style); learned state is created by ``observe``.
     """
 
+    # defaults for models saved before joint re-attribution existed
+    refine_every = 100
+    refine_posts = 1000
+    _since_refine = 0
+
     def __init__(
         self,
         *,
@@ -175,6 +180,8 @@ class EventModel:
         takeaways_per_topic: int = 3,
         max_topics_per_talk: int = 8,
         max_pending: int = 300,
+        refine_every: int = 100,
+        refine_posts: int = 1000,
         random_state: int | None = 0,
     ) -> None:
         self.alpha = alpha
@@ -194,6 +201,8 @@ class EventModel:
         self.takeaways_per_topic = takeaways_per_topic
         self.max_topics_per_talk = max_topics_per_talk
         self.max_pending = max_pending
+        self.refine_every = refine_every
+        self.refine_posts = refine_posts
         self.random_state = random_state
         self._clusterer = StreamClusterer(
             alpha=alpha,
@@ -222,6 +231,7 @@ class EventModel:
         self._burst_cache: dict[str | None, tuple[Burst, ...]] = {}
         # unassigned posts a talk may still claim, with their hashed words
         self._pending: OrderedDict[str, frozenset[int]] = OrderedDict()
+        self._since_refine = 0  # posts observed since the recent window was last attributed jointly
 
     # ------------------------------------------------------------------ schedule
     def set_schedule(self, talks: Sequence[ScheduledTalk]) -> None:
@@ -263,7 +273,34 @@ class EventModel:
         for r, d in enumerate(docs):
             a, b = X.indptr[r], X.indptr[r + 1]
             out.append(self._observe_one(d, words[r], X.indices[a:b], X.data[a:b], kinds[r]))
+            self._since_refine += 1
+            if self._attributor is not None and self.refine_every and self._since_refine >= self.refine_every:
+                self._refine_talks()
+        if self._attributor is not None and self._since_refine and len(docs) >= self.refine_every > 0:
+            self._refine_talks()  # a replayed batch ends settled
         return out
+
+    def _refine_talks(self) -> None:
+        """Attribute the recent posts together (later posts show what earlier ones were about); posts whose
+        talk changes are reported as moved."""
+        assert self._attributor is not None
+        self._since_refine = 0
+        window = [p for p in list(self._posts.values())[-self.refine_posts :] if p.when is not None]
+        items = []
+        for p in window:
+            parent = self._posts.get(p.reply_to) if p.reply_to else None
+            # a chosen talk (confidence 1) or the talk of the question answered is not up for revision
+            anchor = p.talk if p.confidence >= 1.0 else parent.talk if parent is not None else None
+            items.append(RefineItem(p.text, p.idx, p.cnt, p.when, anchor))
+        for post, att in zip(window, self._attributor.refine(items), strict=True):
+            if att.talk == post.talk:
+                continue
+            if post.talk is not None and post.confidence >= self._attributor.learn_confidence:
+                self._attributor.forget_learned(post.talk, post.idx, post.cnt, post.confidence)
+            self._pending.pop(post.id, None)
+            self._reassign(post, att.talk, att.confidence)
+            if self._attributor.learns_from(att):
+                self._attributor.learn(att.talk, post.idx, post.cnt, att.confidence)  # type: ignore[arg-type]
 
     def _observe_batch(
         self, docs: list[PostDoc], words: list[list[str]], X: sp.csr_matrix, kinds: list[PostKind]
