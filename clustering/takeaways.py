@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -124,7 +125,7 @@ class TopicGroups:
         self.max_pending = max_pending
         self._groups: dict[int, Group] = {}
         self._by_key: dict[str, int] = {}
-        self._index: dict[str, set[int]] = {}  # unused since groups are compared as sets; kept for old states
+        self._index: dict[str, set[int]] = {}  # word -> groups holding it
         self._next = 0
         self._pending: dict[str, Member] = {}
 
@@ -164,6 +165,8 @@ class TopicGroups:
             self._groups[gid] = Group(key=key, words=words, kind=m.kind, first_seq=m.seq)
             if key:
                 self._by_key.setdefault(key, gid)
+            for w in words:
+                self._index.setdefault(w, set()).add(gid)
             if len(self._groups) > self.max_groups + max(self.max_groups // 4, 1):
                 self._evict(keep=gid)
         group = self._groups[gid]
@@ -176,16 +179,23 @@ class TopicGroups:
         n = len(words)
         if not n:
             return None
+        shared: Counter[int] = Counter()
+        index = self._index
+        for w in words:
+            ids = index.get(w)
+            if ids:
+                shared.update(ids)  # counted in C
+        if not shared:
+            return None
+        # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer
+        low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
         best, best_sim = None, 0.0
-        question = kind == "question"
-        for gid, g in self._groups.items():
-            need = self.question_jaccard if (question and g.kind == "question") else self.dup_jaccard
-            gn = len(g.words)
-            # Jaccard >= need is impossible when the sizes differ too much
-            if gn < need * n or n < need * gn:
-                continue
-            inter = len(words & g.words)
-            sim = inter / (n + gn - inter)
+        for gid, inter in shared.most_common():
+            if inter < low:
+                break
+            g = self._groups[gid]
+            need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
+            sim = inter / (n + len(g.words) - inter)
             if sim >= need and sim > best_sim:
                 best, best_sim = gid, sim
         return best
@@ -214,6 +224,12 @@ class TopicGroups:
         g = self._groups.pop(gid)
         if self._by_key.get(g.key) == gid:
             del self._by_key[g.key]
+        for w in g.words:
+            ids = self._index.get(w)
+            if ids is not None:
+                ids.discard(gid)
+                if not ids:
+                    del self._index[w]
 
     def _evict(self, keep: int) -> None:
         """Down to ``max_groups``: the least engaged, oldest groups go (amortised: runs every few adds)."""

@@ -69,6 +69,22 @@ def test_takeaways_cite_posts_and_merge_near_duplicates() -> None:
     assert all(0.0 <= t.score <= 1.0 for t in takeaways)
 
 
+def test_the_same_point_with_a_different_templated_opening_is_one_takeaway() -> None:
+    model = EventModel(refine_window=0)
+    texts = [
+        "TIL the borrow checker catches use after free bugs at compile time",
+        "Key takeaway: the borrow checker catches use-after-free bugs at compile time",
+        "Today I learned: borrow checker catches use after free bugs at compile time!",
+        "So the borrow checker is slow on huge generic functions",
+    ]
+    model.observe(docs_of(texts))
+    takeaways = model.takeaways(None)
+    merged = [t for t in takeaways if {"p0", "p1", "p2"} <= set(t.post_ids)]
+    assert len(merged) == 1 and merged[0].count == 3
+    # an opening that carries meaning ("So …") is not a template: that post stays its own takeaway
+    assert any(t.post_ids == ("p3",) for t in takeaways)
+
+
 def test_duplicate_questions_are_merged_with_votes_summed() -> None:
     model = EventModel(refine_window=0)
     docs = [
