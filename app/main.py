@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
 
-    for module in (health, events, talks, posts, digests, live, pages, schedules, moderation, exports, sources):
+    # The live socket's router first: a mass reconnect then matches it without walking every other route.
+    for module in (live, health, events, talks, posts, digests, pages, schedules, moderation, exports, sources):
         app.include_router(module.router)
     app.include_router(metrics_api.router)
     return app
