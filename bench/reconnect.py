@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from bench.fanout import Rig
 from bench.figures import Figure, table
 
 
-def run(*, followers: int = 5000, missed: int = 200) -> list[Figure]:
-    rig = Rig("app", followers, stall=0)
+def run(*, followers: int = 5000, missed: int = 200, profile: Path | None = None) -> list[Figure]:
+    rig = Rig("app", followers, stall=0, profile=profile)
     try:
         rig.start()
         fresh = rig.connect_seconds
@@ -24,12 +25,12 @@ def run(*, followers: int = 5000, missed: int = 200) -> list[Figure]:
         rig.next_post += missed * 2
         for client in rig.clients:
             assert client.ask(f"phase {first} {missed * 2}") == "ok"
-        assert rig.server.ask(f"publish {first} {missed} 200").startswith("published")
+        assert rig.server.ask(f"publish {first} {missed} 200", timeout=600).startswith("published")
         rig.wait_delivered(missed * followers)
         for client in rig.clients:
             assert client.ask("drop") == "ok"
         # Posts the followers miss while they are away.
-        assert rig.server.ask(f"publish {first + missed} {missed} 0").startswith("published")
+        assert rig.server.ask(f"publish {first + missed} {missed} 0", timeout=600).startswith("published")
         before = rig.queries()
         started = time.perf_counter()
         for client in rig.clients:
@@ -55,8 +56,9 @@ def run(*, followers: int = 5000, missed: int = 200) -> list[Figure]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--followers", type=int, default=5000)
+    parser.add_argument("--profile", type=Path, help="cProfile the app server into this file")
     args = parser.parse_args(argv)
-    print(table(run(followers=args.followers)))  # noqa: T201
+    print(table(run(followers=args.followers, profile=args.profile)))  # noqa: T201
 
 
 if __name__ == "__main__":

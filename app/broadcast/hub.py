@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 RESYNC = json.dumps({"id": None, "type": "resync", "data": {"reason": "gap"}}, separators=(",", ":"))
 MAX_BATCH = 64  # frames per message when several go out at once
+MAX_REPLAY_BATCH = 256  # frames per message of a replay (one write for all of them)
+REPLAY_CACHE_FRAMES = 1000  # replays up to this long are built once for every follower resuming from the same id
 # Frames that take a post's text out of the ring: a delete, or an erase's redaction (``data.ids``).
 _REDACTING = re.compile(r'"type":"post\.(?:deleted|redacted)"')
 _ANONYMOUS = {"name": None, "handle": None, "url": None}
@@ -76,6 +78,11 @@ def channel_name(slug: str) -> str:
     return f"event:{slug}"
 
 
+def concerns(talk_id: int | None, frame: Frame) -> bool:
+    """Whether a follower of ``talk_id`` (None: the whole event) gets ``frame``."""
+    return talk_id is None or frame.talk_id is None or frame.talk_id == talk_id
+
+
 class Subscriber:
     """One follower's socket: the last frame id it was given, its talk filter, where its messages go."""
 
@@ -91,7 +98,7 @@ class Subscriber:
         self._buffer: list[Frame] | None = None
 
     def wants(self, frame: Frame) -> bool:
-        return self.talk_id is None or frame.talk_id is None or frame.talk_id == self.talk_id
+        return concerns(self.talk_id, frame)
 
     def send(self, message: Message) -> None:
         """Fan-out never awaits a follower: a socket with more than ``queue_size`` frames waiting is cut off."""
@@ -133,7 +140,7 @@ class ChannelFeed:
         self._flush: asyncio.Handle | None = None
         self._flushed_at = 0.0
         # Followers resuming from the same id (a mass reconnect) share the replay messages.
-        self._replays: dict[tuple[int, int | None], tuple[int, list[Message]]] = {}
+        self._replays: dict[tuple[int, int | None], tuple[int, Message | None]] = {}
 
     async def start(self) -> None:
         self.last_seq = await self.hub.log.last_seq(self.event_id)
@@ -323,8 +330,9 @@ class ChannelFeed:
             self.subscribers.add(sub)
             return True
         if self.ring and self.ring[0].seq <= after + 1:
-            for message in self._replay(after, sub.talk_id):
-                sub.send(message)
+            replay = self._replay(after, sub.talk_id)
+            if replay is not None:
+                sub.send(replay)
                 if sub.overflowed:
                     return True
             sub.last = self.last_seq
@@ -352,30 +360,23 @@ class ChannelFeed:
             self.subscribers.discard(sub)
         return True
 
-    def _replay(self, after: int, talk_id: int | None) -> list[Message]:
-        """The ring's frames after ``after`` as messages, built once for every follower resuming from there."""
+    def _replay(self, after: int, talk_id: int | None) -> Message | None:
+        """The ring's frames after ``after`` as one bundle, built once for every follower resuming from there."""
         key = (after, talk_id)
         hit = self._replays.get(key)
         if hit is not None and hit[0] == self.last_seq:
             return hit[1]
-        probe = Subscriber(_NOWHERE, queue_size=0, talk_id=talk_id)
-        texts = [f.text for f in self.ring if f.seq > after and probe.wants(f)]
-        messages = [Message.of(texts[i : i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)]
-        if len(self._replays) > 64:
-            self._replays.clear()
-        self._replays[key] = (self.last_seq, messages)
+        texts = [f.text for f in self.ring if f.seq > after and concerns(talk_id, f)]
+        step = MAX_REPLAY_BATCH
+        messages = (
+            Message.bundle([Message.of(texts[i : i + step]) for i in range(0, len(texts), step)]) if texts else None
+        )
+        if len(texts) <= REPLAY_CACHE_FRAMES:
+            # Only replays of the newest id are worth keeping; the rest can never be asked for again unchanged.
+            if len(self._replays) >= 64 or any(seq != self.last_seq for seq, _ in self._replays.values()):
+                self._replays.clear()
+            self._replays[key] = (self.last_seq, messages)
         return messages
-
-
-class _Nowhere:
-    def send(self, message: Message) -> int:
-        return 0
-
-    def cut_off(self, resync: Message) -> None:
-        return None
-
-
-_NOWHERE = _Nowhere()
 
 
 class Hub:

@@ -31,23 +31,34 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class Message:
-    """One WebSocket message for any number of followers; ``frames`` live frames inside."""
+    """One WebSocket message for any number of followers; ``frames`` live frames inside.
 
-    __slots__ = ("_wire", "frames", "text")
+    A bundle (``parts``) is several messages written to a socket at once: one write for a whole replay.
+    """
 
-    def __init__(self, text: str, frames: int = 1) -> None:
+    __slots__ = ("_wire", "frames", "parts", "text")
+
+    def __init__(self, text: str, frames: int = 1, parts: tuple[Message, ...] = ()) -> None:
         self.text = text
         self.frames = frames
+        self.parts = parts
         self._wire: bytes | None = None
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> Message:
         return cls(texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]", len(texts))
 
+    @classmethod
+    def bundle(cls, messages: Sequence[Message]) -> Message:
+        return cls("", sum(m.frames for m in messages), tuple(messages))
+
     @property
     def wire(self) -> bytes:
         if self._wire is None:
-            self._wire = text_frame(self.text.encode())
+            if self.parts:
+                self._wire = b"".join(part.wire for part in self.parts)
+            else:
+                self._wire = text_frame(self.text.encode())
         return self._wire
 
 
@@ -132,7 +143,7 @@ class AsgiSink:
     def send(self, message: Message) -> int:
         if self.closed_code is not None:
             return 0
-        self.queue.append(message)
+        self.queue.extend(message.parts or (message,))
         self._waiting += message.frames
         self._ready.set()
         return self._waiting

@@ -45,7 +45,7 @@ class Socket:
         self.arrived = asyncio.Event()
 
     def send(self, message: Message) -> int:
-        self.messages.append(message.text)
+        self.messages.extend(part.text for part in message.parts or (message,))
         self.arrived.set()
         if self.stalled:
             self.waiting += message.frames
