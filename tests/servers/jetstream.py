@@ -10,7 +10,8 @@ Test controls: ``publish_post`` (facets with UTF-8 byte offsets are built from `
 frames to connected clients, not logged), ``drop_connections``.
 
 Command line: ``python -m tests.servers.jetstream --port 6008 [--replay]``; then
-``POST /_control/{post,edit,delete,drop,raw}`` with JSON bodies mirroring the methods.
+``POST /_control/{post,posts,edit,delete,drop,raw}`` with JSON bodies mirroring the methods (``posts``
+takes ``{"posts": [...]}``, a burst of ``post`` bodies in one request).
 """
 
 from __future__ import annotations
@@ -314,6 +315,8 @@ class JetstreamServer:
         if operation == "post":
             text = body.pop("text")
             return JSONResponse({"uri": self.publish_post(text, **body)})
+        if operation == "posts":  # many at once: {"posts": [{"text": …, …}, …]}, one request for a whole burst
+            return JSONResponse({"uris": [self.publish_post(post.pop("text"), **post) for post in body["posts"]]})
         if operation == "edit":
             return JSONResponse({"uri": self.edit_post(body["uri"], body["text"])})
         if operation == "delete":
