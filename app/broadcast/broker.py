@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 
@@ -27,6 +27,10 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
     async def publish(self, channel: str, message: str) -> str: ...
+
+    async def publish_many(self, channel: str, messages: Sequence[str]) -> list[str]:
+        """Publish ``messages`` in order (one round trip where the broker allows); their ids."""
+        ...
 
     def subscribe(self, channel: str, after: str | None = None) -> AsyncIterator[tuple[str, str]]: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from app.broadcast.broker import ResumeGap
@@ -40,6 +40,9 @@ class InMemoryBroker:
         if channel is None:
             channel = self._channels[name] = _Channel(history=deque(maxlen=self.history))
         return channel
+
+    async def publish_many(self, channel: str, messages: Sequence[str]) -> list[str]:
+        return [await self.publish(channel, message) for message in messages]
 
     async def publish(self, channel: str, message: str) -> str:
         ch = self._channel(channel)

@@ -32,6 +32,16 @@ async def test_messages_arrive_in_publish_order_with_distinct_ids(broker: Broker
     assert len(set(ids)) == 20
 
 
+async def test_messages_published_together_arrive_in_order_after_those_before(broker: Broker) -> None:
+    anchor = await broker.publish("event:a", "anchor")
+    ids = await broker.publish_many("event:a", [f"m{i}" for i in range(50)])
+    later = await broker.publish("event:a", "after")
+    got = await take(broker.subscribe("event:a", after=anchor), 51)
+    assert [m for _, m in got] == [f"m{i}" for i in range(50)] + ["after"]
+    assert [i for i, _ in got] == [*ids, later]
+    assert await broker.publish_many("event:a", []) == []
+
+
 async def test_resume_after_an_id_replays_only_what_came_later(broker: Broker) -> None:
     ids = [await broker.publish("event:a", f"m{i}") for i in range(5)]
     got = await take(broker.subscribe("event:a", after=ids[1]), 3)
