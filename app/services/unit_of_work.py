@@ -48,11 +48,18 @@ class UnitOfWork:
             self._pending.clear()
             raise Conflict("this change conflicts with one made at the same time; nothing was saved") from exc
         pending, self._pending = self._pending, []
-        for channel, frame in pending:
+        # One publish per run of frames on the same channel (an ingest batch is one run), in order.
+        start = 0
+        while start < len(pending):
+            channel = pending[start][0]
+            end = start
+            while end < len(pending) and pending[end][0] == channel:
+                end += 1
             try:
-                await self.broker.publish(channel, frame.text)
+                await self.broker.publish_many(channel, [frame.text for _, frame in pending[start:end]])
             except Exception as exc:  # the broker is best-effort by design
                 logger.warning("live.publish_failed", extra={"channel": channel, "error": str(exc)})
+            start = end
 
     async def rollback(self) -> None:
         self._pending.clear()

@@ -84,3 +84,6 @@ class _NullBroker:
 
     async def publish(self, channel: str, message: str) -> str:
         return "0"
+
+    async def publish_many(self, channel: str, messages: list[str]) -> list[str]:
+        return ["0"] * len(messages)

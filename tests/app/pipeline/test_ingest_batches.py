@@ -58,6 +58,9 @@ class RecordingBroker:
         self.published.append(Published(channel, message))
         return str(len(self.published))
 
+    async def publish_many(self, channel: str, messages: list[str]) -> list[str]:
+        return [await self.publish(channel, message) for message in messages]
+
 
 @pytest.fixture
 async def store(
