@@ -1,8 +1,11 @@
 """The clustering arrow: new posts from the store → the per-event model → attributions and digests, published.
 
-Each event's model state is saved in the same transaction as the post updates and digests it
-produced, together with how far it has read (post id and live-frame id), so a restart or a takeover
-by another worker resumes exactly there: nothing is observed twice, nothing is skipped.
+Each event's model state is checkpointed together with how far it had read (post id and live-frame
+id), in the same transaction as a batch's post updates and digests: every ``CHECKPOINT_BATCHES``
+batches or ``CHECKPOINT_SECONDS``, and as soon as a poll finds nothing new. A restart or a takeover by
+another worker resumes from the checkpoint: model state and read position belong together, so the
+model takes in every post exactly once; the batches after the checkpoint are read again, and their
+outputs (post attributions, digests) are upserts, so writing them again changes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import json
 import logging
 import pickle
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +37,9 @@ from clustering.model import EventModel, PostDoc
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+# Pickling a large model costs far more than a batch: checkpoint every so often, not after every batch.
+CHECKPOINT_BATCHES = 20
+CHECKPOINT_SECONDS = 5.0
 _FORGET = {"post.deleted", "post.hidden"}
 
 
@@ -45,6 +52,8 @@ class EventCursor:
     last_seq: int = 0
     talk_ids: dict[str, int] = field(default_factory=dict)  # guid → talk id
     talk_guids: dict[int, str] = field(default_factory=dict)
+    unsaved: int = 0  # batches since the last checkpoint
+    saved_at: float = field(default_factory=time.monotonic)
 
     def dumps(self) -> bytes:
         return pickle.dumps(
@@ -135,6 +144,9 @@ class ClusterPipeline:
                 await self._load_schedule(session, event_id, cursor)
             posts = await cluster_store.posts_after(session, event_id, cursor.last_post_id, BATCH)
             if not posts and not frames:
+                if cursor.unsaved:  # caught up: checkpoint what the last batches did
+                    await self._save(session, event_id, cursor)
+                    await session.commit()
                 return False
             visible = [p for p in posts if p.status == "visible" and p.text]
             results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
@@ -147,7 +159,9 @@ class ClusterPipeline:
                 cursor.last_post_id = posts[-1].id or cursor.last_post_id
                 self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
             await self._publish_digests(uow, event, cursor)
-            await self._save(session, event_id, cursor)
+            cursor.unsaved += 1
+            if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
+                await self._save(session, event_id, cursor)
             await uow.commit()
             self.processed += len(visible)
         return True
@@ -265,6 +279,7 @@ class ClusterPipeline:
         return row
 
     async def _save(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> None:
+        cursor.unsaved, cursor.saved_at = 0, time.monotonic()
         state = await cluster_store.load_state(session, event_id)
         blob = cursor.dumps()
         if state is None:

@@ -128,3 +128,56 @@ def test_the_model_resumes_after_a_restart_without_observing_posts_twice(setting
 
         after = wait_for(grown)
         assert after["version"] > before["version"]
+
+
+def test_a_takeover_resumes_from_the_checkpoint_and_takes_each_post_in_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the model is checkpointed every few batches: a worker that dies between checkpoints leaves batches
+    # the next one reads again from the checkpoint, with the same outcome and no post taken in twice
+    from app.pipeline import cluster as pipeline_module
+    from app.pipeline.cluster import ClusterPipeline, EventCursor
+    from app.store import clustering as cluster_store
+
+    monkeypatch.setattr(pipeline_module, "BATCH", 2)
+    monkeypatch.setattr(pipeline_module, "CHECKPOINT_BATCHES", 3)
+    monkeypatch.setattr(pipeline_module, "CHECKPOINT_SECONDS", 3600.0)
+    with TestClient(create_app(settings)) as client:
+        event = create_event(client)
+        talk = add_talk(client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
+        texts = ["Lock timeouts make migrations safe", "Build indexes concurrently", "Vacuum after a bulk load"]
+        for i in range(7):
+            response = client.post("/api/events/testcon/posts", json={"text": texts[i % 3], "talk_id": talk})
+            assert response.status_code == 201
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+
+        async def only_event() -> int:
+            async with maker() as session:
+                (found,) = await cluster_store.event_ids(session)
+                return int(found)
+
+        event_id = client.portal.call(only_event)
+
+        async def run(steps: int | None) -> None:
+            pipeline = ClusterPipeline(maker, broker)
+            async with maker() as session:
+                cursor = await pipeline._open(session, event_id)
+            done = 0
+            while (steps is None or done < steps) and await pipeline.step(event_id, cursor):
+                done += 1
+
+        async def stored() -> tuple[EventCursor, dict[int, tuple[int | None, int | None]]]:
+            async with maker() as session:
+                saved = await cluster_store.load_state(session, event_id)
+                assert saved is not None
+                posts = await cluster_store.posts_after(session, event_id, 0, 100)
+                return EventCursor.loads(saved.state), {p.id: (p.talk_id, p.topic_id) for p in posts if p.id}
+
+        client.portal.call(run, 4)  # 4 batches of 2: checkpoint after the third, then the worker dies
+        cursor, first = client.portal.call(stored)
+        assert cursor.model._clusterer.t_ == 6 and cursor.last_post_id == sorted(first)[5]
+        client.portal.call(run, None)  # another worker takes over and runs until caught up
+        cursor, second = client.portal.call(stored)
+        assert cursor.model._clusterer.t_ == 7, "each post taken in once"
+        assert cursor.last_post_id == max(second)
+        assert second == first and all(talk_id == talk for talk_id, _ in second.values())
