@@ -78,6 +78,13 @@ def channel_name(slug: str) -> str:
     return f"event:{slug}"
 
 
+def batch(texts: Sequence[str], size: int = MAX_BATCH) -> Message | None:
+    """Frames as JSON-array messages of up to ``size`` frames, bundled into one write when there are several."""
+    if len(texts) <= size:
+        return Message.of(texts) if texts else None
+    return Message.bundle([Message.of(texts[i : i + size]) for i in range(0, len(texts), size)])
+
+
 def concerns(talk_id: int | None, frame: Frame) -> bool:
     """Whether a follower of ``talk_id`` (None: the whole event) gets ``frame``."""
     return talk_id is None or frame.talk_id is None or frame.talk_id == talk_id
@@ -107,14 +114,12 @@ class Subscriber:
             self.cut_off()
 
     def send_frames(self, frames: Sequence[Frame]) -> None:
-        """Frames after ``last`` that this follower wants, as few messages as possible."""
-        texts = [f.text for f in frames if f.seq > self.last and self.wants(f)]
+        """Frames after ``last`` that this follower wants, in one write."""
+        message = batch([f.text for f in frames if f.seq > self.last and self.wants(f)])
         if frames:
             self.last = max(self.last, frames[-1].seq)
-        for i in range(0, len(texts), MAX_BATCH):
-            if self.overflowed:
-                return
-            self.send(Message.of(texts[i : i + MAX_BATCH]))
+        if message is not None:
+            self.send(message)
 
     def cut_off(self) -> None:
         """Drop what waits and tell the client to reload: it fell too far behind."""
@@ -211,7 +216,8 @@ class ChannelFeed:
         if not frames:
             return
         first, last = frames[0].seq, frames[-1].seq
-        shared: dict[int | None, list[Message]] = {}
+        # One message (or one bundle of them: one write) per talk filter, shared by every follower with it.
+        shared: dict[int | None, Message | None] = {}
         for sub in tuple(self.subscribers):
             if sub.last >= last:
                 continue
@@ -221,17 +227,13 @@ class ChannelFeed:
             if sub.last >= first:
                 sub.send_frames(frames)  # joined in the middle of this window
             else:
-                messages = shared.get(sub.talk_id)
-                if messages is None:
-                    texts = [f.text for f in frames if sub.wants(f)]
-                    messages = shared[sub.talk_id] = [
-                        Message.of(texts[i : i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)
-                    ]
+                if sub.talk_id in shared:
+                    message = shared[sub.talk_id]
+                else:
+                    message = shared[sub.talk_id] = batch([f.text for f in frames if sub.wants(f)])
                 sub.last = last
-                for message in messages:
+                if message is not None:
                     sub.send(message)
-                    if sub.overflowed:
-                        break
             if sub.overflowed:
                 self._drop(sub)
         self.hub.frames_fanned_out += len(frames)
@@ -367,10 +369,7 @@ class ChannelFeed:
         if hit is not None and hit[0] == self.last_seq:
             return hit[1]
         texts = [f.text for f in self.ring if f.seq > after and concerns(talk_id, f)]
-        step = MAX_REPLAY_BATCH
-        messages = (
-            Message.bundle([Message.of(texts[i : i + step]) for i in range(0, len(texts), step)]) if texts else None
-        )
+        messages = batch(texts, MAX_REPLAY_BATCH)
         if len(texts) <= REPLAY_CACHE_FRAMES:
             # Only replays of the newest id are worth keeping; the rest can never be asked for again unchanged.
             if len(self._replays) >= 64 or any(seq != self.last_seq for seq, _ in self._replays.values()):
