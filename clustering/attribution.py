@@ -32,6 +32,7 @@ from clustering.talk_refine import RefineParams, refine
 from ingest.schedules.records import ScheduledTalk
 
 _WORD = re.compile(r"(?u)\w+")
+_EVIDENCE_CAP = 0.999
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +333,8 @@ class TalkAttributor:
         probs = arr / arr.sum()
         best = int(probs[:-1].argmax())
         conf = float(probs[best])
+        # only the poster's own choice is certain (1.0): evidence stays revisable by ``refine``
+        conf = min(conf, _EVIDENCE_CAP)
         if conf >= self.min_confidence:
             return Attribution(cands[best], conf, reasons[best])
         return Attribution(None, 1.0 - conf, "none")  # how sure we are it is not the best candidate

@@ -7,9 +7,10 @@ other. So the window is attributed jointly:
 2. expectation-maximisation: every candidate talk's profile is its schedule text plus the posts
    currently attributed to it, each post weighs its candidate talks against the hallway (text fit plus
    the time prior), repeated until the profiles settle;
-3. a talk keeps only the posts connected to its schedule text through chains of similar posts (or that
-   name it explicitly): a coherent group that rode in on a few generic words — typically the posts of a
-   talk missing from the schedule — goes back to the hallway.
+3. the posts a talk won split into groups (chains of similar posts); the group that shares most with the
+   talk's schedule text claims it, and another group keeps it only with a comparable share (or when it
+   names the talk): a coherent group that rode in on a generic word — typically the posts of a talk
+   missing from the schedule — goes back to the hallway, as do posts that share nothing with it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RefineParams:
     hallway_bias: float = 3.0
     chain_similarity: float = 0.12  # cosine for two posts of a talk to be linked in its group
     min_confidence: float = 0.5
+    claim_ratio: float = 0.1  # a group keeps its talk with this share of the best group's schedule fit
 
 
 def refine(
@@ -80,14 +82,13 @@ def refine(
     title_fit = (X @ T.T).toarray()
     for talk in np.unique(best[best >= 0]):
         members = np.flatnonzero(best == talk)
-        m = len(members)
-        # node m is the talk's schedule text; a post links to it by sharing a word or naming the talk
-        link = np.zeros((m + 1, m + 1), bool)
-        link[:m, :m] = S[np.ix_(members, members)] >= params.chain_similarity
-        link[:m, m] = (title_fit[members, talk] > 0) | (anchors[members] == talk)
-        link[m, :m] = link[:m, m]
-        _, comp = connected_components(sp.csr_matrix(link), directed=False)
-        keep = comp[:m] == comp[m]
+        _, comp = connected_components(
+            sp.csr_matrix(S[np.ix_(members, members)] >= params.chain_similarity), directed=False
+        )
+        # a group's evidence for the talk: how much its posts share with the schedule text, in sum
+        mass = np.bincount(comp, weights=title_fit[members, talk])
+        named = np.bincount(comp, weights=(anchors[members] == talk).astype(float)) > 0
+        keep = (named | ((mass > 0) & (mass >= params.claim_ratio * mass.max())))[comp]
         out[members[keep]] = talk
-    confidence = np.where(out >= 0, conf, 1.0 - conf)
+    confidence = np.minimum(np.where(out >= 0, conf, 1.0 - conf), 0.999)
     return out, confidence
