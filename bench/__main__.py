@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             elif part == "ingest":
                 from bench import ingest_e2e
 
-                figures += ingest_e2e.run(frames=20_000 if args.full else 1000)
+                figures += ingest_e2e.run(frames=20_000 if args.full else 6000)
             elif part == "fanout":
                 from bench import fanout
 
