@@ -167,7 +167,7 @@ class TopicGroups:
                 self._by_key.setdefault(key, gid)
             for w in words:
                 self._index.setdefault(w, set()).add(gid)
-            if len(self._groups) > self.max_groups + max(self.max_groups // 4, 1):
+            if len(self._groups) > self.max_groups + max(self.max_groups // 2, 1):
                 self._evict(keep=gid)
         group = self._groups[gid]
         if len(group.members) < self.max_ids:
