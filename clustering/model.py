@@ -175,7 +175,7 @@ class EventModel:
     """
 
     # defaults for models saved before joint re-attribution existed
-    refine_every = 100
+    refine_every = 200
     refine_posts = 1000
     _since_refine = 0
 
@@ -199,7 +199,7 @@ class EventModel:
         takeaways_per_topic: int = 3,
         max_topics_per_talk: int = 8,
         max_pending: int = 300,
-        refine_every: int = 100,
+        refine_every: int = 200,
         refine_posts: int = 1000,
         random_state: int | None = 0,
     ) -> None:
