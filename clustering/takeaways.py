@@ -38,10 +38,14 @@ def normalise_for_dup(text: str) -> str:
     return _PREFIX.sub("", _clean(text))
 
 
-def _opening_words(text: str) -> frozenset[str]:
-    """The words of a templated opening, left out when comparing word sets."""
-    m = _PREFIX.match(_clean(text))
-    return frozenset(m.group(0).split()) if m and m.group(0) else frozenset()
+def _split_opening(text: str) -> tuple[str, frozenset[str]]:
+    """``normalise_for_dup(text)`` and the words of its templated opening (left out when comparing word
+    sets), from one cleaning of the text."""
+    clean = _clean(text)
+    m = _PREFIX.match(clean)
+    if m is None or not m.group(0):
+        return clean, frozenset()
+    return clean[m.end() :], frozenset(m.group(0).split())
 
 
 @dataclass(slots=True)
@@ -154,9 +158,9 @@ class TopicGroups:
             self._group(m)
 
     def _group(self, m: Member) -> None:
-        key = normalise_for_dup(m.text)
+        key, opening = _split_opening(m.text)
         gid = self._by_key.get(key) if key else None
-        words = m.words - _opening_words(m.text) if key != m.text else m.words
+        words = m.words - opening if opening else m.words
         if gid is None:
             gid = self._similar(words, m.kind)
         if gid is None:
