@@ -54,6 +54,7 @@ def refine(
     n, k = candidates.shape
     if n == 0 or k == 0:
         return np.full(n, -1), np.ones(n)
+    X, T = _window_columns(sp.csr_matrix(X), sp.csr_matrix(T))
     S = (X @ X.T).toarray()
     np.fill_diagonal(S, 0.0)
     cf = candidates.astype(np.float32)
@@ -63,10 +64,11 @@ def refine(
     anchored = anchors >= 0
     A = np.zeros((n, k))
     A[np.flatnonzero(anchored), anchors[anchored]] = 1.0
-    M = params.schedule_weight * T
+    Td = params.schedule_weight * T.toarray()
+    M = Td
     R = np.zeros((n, k + 1))
     for _ in range(params.iterations):
-        sim = (V @ normalize(sp.csr_matrix(M)).T).toarray()
+        sim = np.asarray(V @ (M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)).T)
         score = np.where(candidates, params.w_text * sim + params.w_time * time_score, -np.inf)
         score = np.concatenate([score, np.full((n, 1), params.hallway_bias)], axis=1)
         score -= score.max(axis=1, keepdims=True)
@@ -74,7 +76,7 @@ def refine(
         R /= R.sum(axis=1, keepdims=True)
         R[anchored, :k] = A[anchored]
         R[anchored, k] = 0.0
-        M = params.schedule_weight * T + sp.csr_matrix(R[:, :k].T) @ X
+        M = Td + np.asarray(X.T @ R[:, :k]).T
     best = R[:, :k].argmax(axis=1)
     conf = R[:, :k].max(axis=1)
     best = np.where(conf >= params.min_confidence, best, -1)
@@ -92,3 +94,16 @@ def refine(
         out[members[keep]] = talk
     confidence = np.minimum(np.where(out >= 0, conf, 1.0 - conf), 0.999)
     return out, confidence
+
+
+def _window_columns(X: sp.csr_matrix, T: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Only the features the window's posts use, plus one column holding the rest of each talk profile's
+    norm: every similarity and norm stays exact while the arrays shrink from the hashed width."""
+    cols = np.unique(X.indices)
+    Tw = T[:, cols]
+    rest = np.sqrt(
+        np.maximum(np.asarray(T.multiply(T).sum(axis=1)).ravel() - np.asarray(Tw.multiply(Tw).sum(axis=1)).ravel(), 0.0)
+    )
+    Xw = sp.hstack([X[:, cols], sp.csr_matrix((X.shape[0], 1))], format="csr")
+    Tw = sp.hstack([Tw, sp.csr_matrix(rest[:, None])], format="csr")
+    return Xw, Tw
