@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -87,12 +88,34 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(OperationalError)
-    async def _store_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        # The database is down, locked for too long or out of disk: nothing was saved; try again.
-        logger.error("store.unavailable", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
+    def _unavailable(request: Request, error: str) -> JSONResponse:
+        logger.error("store.unavailable", extra={"path": request.url.path, "error": error[:200]})
         body = _body("the store is unavailable right now; nothing was saved, please try again")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+    # The database is down, restarting, locked for too long or out of disk: nothing was saved; try again.
+    # A refused or timed-out connect reaches us as the socket's own error (asyncpg raises it unwrapped),
+    # a connection cut mid-statement as InterfaceError or an invalidated DBAPIError, a full pool as
+    # SQLAlchemy's TimeoutError.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _store_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
+        return _unavailable(request, str(exc.orig))
+
+    @app.exception_handler(DBAPIError)
+    async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (shutting down, starting up).
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if exc.connection_invalidated or sqlstate[:2] in ("08", "53", "57"):
+            return _unavailable(request, str(exc.orig))
+        logger.error("request.failed", extra={"path": request.url.path}, exc_info=exc)
+        return JSONResponse(_body("internal error"), status_code=500)
+
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    @app.exception_handler(PoolTimeout)
+    async def _store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        return _unavailable(request, f"{type(exc).__name__}: {exc}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
