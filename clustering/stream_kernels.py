@@ -5,15 +5,27 @@ of the word x cluster counts and skips the zeros: ``log1p`` runs only where a cl
 Numpy would take the log of the whole ``words x clusters`` block per post, and pay a dozen calls' overhead
 per post on top; here one call places a whole run of posts.
 
-Compiled on first use and cached next to this file (or in Numba's user cache when that is read-only).
+Compiled on first use and cached next to this file (or in Numba's user cache when that is read-only;
+with neither writable, as in a container running as a user that owns no directory, compiled once per
+process instead).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numba import njit
+
+
+def _compiled(fn: Callable[..., Any]) -> Any:
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # Numba finds no writable cache location
+        return njit(nogil=True)(fn)
+
 
 NEEDS_NEW = 1  # status: the post at the returned index would open a cluster (the caller handles it)
 RAN_OUT = 0  # status: every post up to ``r1`` (or the window room) was placed
@@ -22,7 +34,7 @@ RAN_OUT = 0  # status: every post up to ``r1`` (or the window room) was placed
 WORD_LOG = 96
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def log_word(wl: np.ndarray, wln: np.ndarray, z: int, word: int) -> None:
     k = wln[z]
     if k < wl.shape[1]:
@@ -31,13 +43,13 @@ def log_word(wl: np.ndarray, wln: np.ndarray, z: int, word: int) -> None:
         wln[z] = k + 1
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def log_words(wl: np.ndarray, wln: np.ndarray, slots: np.ndarray, words: np.ndarray) -> None:
     for i in range(slots.shape[0]):
         log_word(wl, wln, slots[i], words[i])
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def place_run(
     CT: np.ndarray,  # float32 words x slots
     n: np.ndarray,  # float64 words per slot
@@ -131,7 +143,7 @@ def place_run(
     return r1, RAN_OUT
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def window_overlap(
     CT: np.ndarray,  # float32 words x slots
     cand: np.ndarray,  # int64 candidate slots
@@ -158,7 +170,7 @@ def window_overlap(
     return S
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def clear_slot(CT: np.ndarray, wl: np.ndarray, wln: np.ndarray, z: int) -> None:
     """Empty a slot's column: only the logged words' rows, or (for a slot with many words) every row, a
     strided walk over the whole table."""

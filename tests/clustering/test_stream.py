@@ -163,3 +163,13 @@ def _hashed(text: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     from clustering.features import hash_tokens, tokenize
 
     return hash_tokens(tokenize(text), n_features)
+
+
+def test_loops_compile_where_numba_cannot_cache_them() -> None:
+    # a read-only install (a container user owning no directory) leaves Numba no cache location; the
+    # stage must still import and run, compiling once per process
+    from clustering.stream_kernels import _compiled
+
+    namespace: dict[str, object] = {}
+    exec("def add_one(x):\n    return x + 1\n", namespace)  # no source file: no cache location
+    assert _compiled(namespace["add_one"])(41) == 42
