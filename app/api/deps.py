@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +16,8 @@ from app.broadcast.hub import Hub
 from app.services.tokens import client_key
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def _settings(request: Request) -> Settings:
@@ -42,7 +46,13 @@ async def _uow(request: Request) -> AsyncIterator[UnitOfWork]:
         try:
             yield uow
         finally:
-            await uow.rollback()  # a no-op after commit; undoes anything a failed request left
+            try:
+                await uow.rollback()  # a no-op after commit; undoes anything a failed request left
+            except (SQLAlchemyError, OSError) as exc:
+                # The connection died with the request (a database restart): the answer is already given
+                # (often after the response started), so throwing it away is all that is left to do.
+                logger.warning("store.connection_lost", extra={"path": request.url.path, "error": str(exc)[:200]})
+                await session.invalidate()
 
 
 def _bearer(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> str | None:
