@@ -41,7 +41,12 @@ def test_the_file_follows_the_compose_specification(compose: dict[str, Any]) -> 
 def test_it_runs_the_whole_scale_out_topology(compose: dict[str, Any]) -> None:
     services = backchannel_services(compose)
     commands = sorted(tuple(s["command"][:2]) for s in services.values())
-    assert commands == [("cluster", "--metrics-port"), ("ingest", "--metrics-port"), *[("serve", "--no-workers")] * 2]
+    # As the native test runs it: two replicas, one ingest worker, two clustering workers (one owns, one stands by).
+    assert commands == [
+        *[("cluster", "--metrics-port")] * 2,
+        ("ingest", "--metrics-port"),
+        *[("serve", "--no-workers")] * 2,
+    ]
     assert {"postgres", "redis", "proxy"} <= set(compose["services"])
 
 
