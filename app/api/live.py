@@ -8,6 +8,7 @@ import logging
 import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketState
 
 from app.broadcast.hub import RESYNC, Hub
@@ -80,9 +81,9 @@ async def _event_key(ws: WebSocket, slug: str) -> tuple[int, str] | None:
     return found
 
 
-@router.websocket("/ws/events/{slug}")
-async def follow_event(ws: WebSocket, slug: str) -> None:
+async def follow_event(ws: WebSocket) -> None:
     """Frames `{"id","type","data"}`; connect with `?after=<id>` to resume, `?talk=<id>` for one talk."""
+    slug: str = ws.path_params["slug"]
     settings: Settings = ws.app.state.settings
     hub: Hub = ws.app.state.hub
     try:
@@ -145,3 +146,7 @@ async def _read_and_write(ws: WebSocket, sink: AsgiSink, max_bytes: int, slug: s
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+# A plain Starlette route: FastAPI's dependency solving per socket is a tenth of a mass reconnect's handshake CPU.
+router.routes.append(WebSocketRoute("/ws/events/{slug}", follow_event, name="follow_event"))
