@@ -429,7 +429,7 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
 
         killed, killed_at, owner_clustered = "", 0.0, 0
         await wave(0, slice(None))
-        # 1. The clustering worker that owns the event dies mid-batch, without a chance to clean up.
+        # 1. The clustering worker that owns the event dies while posts still stream in, without a chance to clean up.
         with anyio.fail_after(20):
             while not (killed := cluster_owner(processes, clusters) or ""):
                 await asyncio.sleep(0.1)
@@ -438,6 +438,7 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
         processes.running[survivor].send_signal(signal.SIGSTOP)
         processes.kill(killed)
         killed_at = time.time()
+        await asyncio.sleep(1)  # a COMMIT the owner sent just before it died still lands; then nothing moves
         conn = await asyncpg.connect(_pg_dsn(database_url))
         try:
             owner_clustered = (await stored(conn)).last_clustered
