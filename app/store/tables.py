@@ -73,6 +73,8 @@ class Post(SQLModel, table=True):
         UniqueConstraint("source", "native_id"),
         Index("ix_post_event_id_id", "event_id", "id"),
         Index("ix_post_event_talk", "event_id", "talk_id"),
+        # Which stored replies await a post (asked once per ingest batch).
+        Index("ix_post_source_reply_to_native", "source", "reply_to_native"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
