@@ -303,7 +303,7 @@ class Stored:
 
     posts: list[asyncpg.Record]
     last_seq: int
-    last_clustered: int  # the newest post id the saved clustering state has read (committed with its results)
+    last_clustered: int  # the newest post id the clustering model's saved checkpoint has read
 
 
 async def stored(conn: asyncpg.Connection) -> Stored:
@@ -434,7 +434,7 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
             while not (killed := cluster_owner(processes, clusters) or ""):
                 await asyncio.sleep(0.1)
         survivor = next(n for n in clusters if n != killed)
-        # The standby is held still for a moment so what the dead owner committed can be read without a race.
+        # The standby is held still for a moment so the dead owner's last checkpoint can be read without a race.
         processes.running[survivor].send_signal(signal.SIGSTOP)
         processes.kill(killed)
         killed_at = time.time()
@@ -495,7 +495,8 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
     misattributed = [(row["text"], row["guid"]) for row in db.posts if row["guid"] != expected[row["text"]]]
     assert not misattributed, f"{len(misattributed)} posts not on the talk they named, e.g. {misattributed[:3]}"
     assert db.last_clustered == db.posts[-1]["id"], "clustering read up to the newest post"
-    # What the dead owner committed plus what the survivor clustered is every post: none twice, none skipped.
+    # The survivor resumed from the dead owner's last checkpoint and clustered every post after it exactly once:
+    # the saved model has seen each post once, none twice, none skipped.
     assert survivor_clustered == sum(1 for row in db.posts if row["id"] > owner_clustered)
 
     # Every follower, whichever replica it was on: every frame once, in id order, without a gap.
