@@ -1,6 +1,12 @@
 """The clustering arrow: new posts from the store → the per-event model → attributions and digests, published.
 
-Each event's model state is checkpointed together with how far it had read (post id and live-frame
+New posts are found through the event's live log, not by post id: frame ids are handed out under the
+event row's lock, so they become visible in commit order, while post ids come from a sequence and a
+transaction holding a smaller id (a 500-post ingest batch, say) can commit after one holding a larger
+id. Reading "posts after id n" would skip such posts forever; reading frames after seq n cannot. A
+``post.created`` frame also announces a held or hidden post that a moderator made visible.
+
+Each event's model state is checkpointed together with how far it had read (the live-frame
 id), in the same transaction as a batch's post updates and digests: every ``CHECKPOINT_BATCHES``
 batches or ``CHECKPOINT_SECONDS``, and as soon as a poll finds nothing new. A restart or a takeover by
 another worker resumes from the checkpoint: model state and read position belong together, so the
@@ -36,11 +42,13 @@ from clustering.model import EventModel, PostDoc
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 500  # new posts per step
+FRAMES = 5_000  # frames read per step: besides posts, the log holds this worker's own outputs
 # Pickling a large model costs far more than a batch: checkpoint every so often, not after every batch.
 CHECKPOINT_BATCHES = 20
 CHECKPOINT_SECONDS = 5.0
 _FORGET = {"post.deleted", "post.hidden"}
+_SCHEDULE = -1  # not a post id: the schedule changed
 
 
 @dataclass
@@ -48,7 +56,7 @@ class EventCursor:
     """The model of one event and how far it has read."""
 
     model: EventModel
-    last_post_id: int = 0
+    last_post_id: int = 0  # the newest post taken in, for operators; the read position is last_seq
     last_seq: int = 0
     talk_ids: dict[str, int] = field(default_factory=dict)  # guid → talk id
     talk_guids: dict[int, str] = field(default_factory=dict)
@@ -135,19 +143,27 @@ class ClusterPipeline:
             event = await session.get(Event, event_id)
             if event is None:
                 return False
-            frames = await self.log.frames_after(event_id, cursor.last_seq, 1000)
+            frames = await self.log.frames_after(event_id, cursor.last_seq, FRAMES)
+            arrived: list[int] = []  # post ids, in the order their post.created frames committed
             schedule_changed = False
             for frame in frames:
-                schedule_changed |= self._apply_frame(cursor, frame.text)
+                created = self._apply_frame(cursor, frame.text)
+                if created == _SCHEDULE:
+                    schedule_changed = True
+                elif created is not None:
+                    if len(arrived) >= BATCH:
+                        break
+                    arrived.append(created)
                 cursor.last_seq = frame.seq
             if schedule_changed:
                 await self._load_schedule(session, event_id, cursor)
-            posts = await cluster_store.posts_after(session, event_id, cursor.last_post_id, BATCH)
-            if not posts and not frames:
+            if not frames:
                 if cursor.unsaved:  # caught up: checkpoint what the last batches did
                     await self._save(session, event_id, cursor)
                     await session.commit()
                 return False
+            # The post as it is now: one deleted or hidden since its frame is no longer visible.
+            posts = await cluster_store.posts_by_ids(session, event_id, list(dict.fromkeys(arrived)))
             visible = [p for p in posts if p.status == "visible" and p.text]
             results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
             by_id = {str(p.id): p for p in visible}
@@ -156,7 +172,7 @@ class ClusterPipeline:
                 if post is not None:
                     await self._attribute(uow, event, post, result, cursor)
             if posts:
-                cursor.last_post_id = posts[-1].id or cursor.last_post_id
+                cursor.last_post_id = max(cursor.last_post_id, max(p.id or 0 for p in posts))
                 self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
             await self._publish_digests(uow, event, cursor)
             cursor.unsaved += 1
@@ -166,16 +182,19 @@ class ClusterPipeline:
             self.processed += len(visible)
         return True
 
-    def _apply_frame(self, cursor: EventCursor, text: str) -> bool:
+    def _apply_frame(self, cursor: EventCursor, text: str) -> int | None:
+        """Apply what a frame changes in the model; returns a new post's id, or ``_SCHEDULE`` for a talk change."""
         frame: dict[str, Any] = _json_loads(text)
         kind, data = frame.get("type"), frame.get("data") or {}
+        if kind == "post.created":
+            return int(data["id"])
         if kind in _FORGET:
             cursor.model.forget(str(data["id"]))
         elif kind == "post.upvoted":
             cursor.model.update_engagement(str(data["id"]), upvotes=int(data["upvotes"]), boosts=0, replies=0)
         elif kind == "talk.updated":
-            return True
-        return False
+            return _SCHEDULE
+        return None
 
     def _doc(self, post: Post, cursor: EventCursor) -> PostDoc:
         explicit = post.talk_id is not None and post.talk_confidence == 1.0

@@ -1,4 +1,4 @@
-"""Queries the clustering arrow needs: new posts in id order, saved model state, digests, topics."""
+"""Queries the clustering arrow needs: new posts by id, saved model state, digests, topics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,15 @@ from app.store.tables import Event, ModelState, Post, TalkDigest, Topic
 
 async def event_ids(session: AsyncSession) -> list[int]:
     return [i for i in (await session.exec(select(Event.id))).all() if i is not None]
+
+
+async def posts_by_ids(session: AsyncSession, event_id: int, ids: list[int]) -> list[Post]:
+    """This event's posts among ``ids``, in the order of ``ids``."""
+    if not ids:
+        return []
+    stmt = select(Post).where(Post.event_id == event_id, col(Post.id).in_(ids))
+    found = {p.id: p for p in (await session.exec(stmt))}
+    return [found[i] for i in ids if i in found]
 
 
 async def posts_after(session: AsyncSession, event_id: int, after_id: int, limit: int) -> list[Post]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from app.main import create_app
 from app.settings import Settings
@@ -181,3 +182,67 @@ def test_a_takeover_resumes_from_the_checkpoint_and_takes_each_post_in_once(
         assert cursor.model._clusterer.t_ == 7, "each post taken in once"
         assert cursor.last_post_id == max(second)
         assert second == first and all(talk_id == talk for talk_id, _ in second.values())
+
+
+def test_a_post_whose_transaction_commits_after_a_newer_one_is_still_clustered(
+    settings: Settings, database_url: str
+) -> None:
+    # PostgreSQL hands out post ids when a row is inserted, not when it commits: a slow transaction (a
+    # 500-post ingest batch) can commit its smaller ids after a note with a larger id was clustered
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time, so its post ids always commit in order")
+    from app.pipeline.cluster import ClusterPipeline
+    from app.services.payloads import frame_data, post_read
+    from app.services.unit_of_work import UnitOfWork
+    from app.store import clustering as cluster_store
+    from app.store.tables import Event, Post
+
+    with TestClient(create_app(settings)) as client:
+        event = create_event(client)
+        talk = add_talk(client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+
+        async def insert(session: Any, native_id: str, text: str) -> Post:
+            (row,) = (await session.exec(select(Event))).all()
+            post = Post(
+                event_id=row.id,
+                source="notes",
+                native_id=native_id,
+                text=text,
+                talk_id=talk,
+                talk_confidence=1.0,
+                created_at=datetime.now(UTC),
+            )
+            session.add(post)
+            await session.flush()  # the id is taken now; the commit comes later
+            return post
+
+        async def announce(session: Any, post: Post) -> None:
+            (row,) = (await session.exec(select(Event))).all()
+            uow = UnitOfWork(session, broker)
+            await uow.emit(row, "post.created", frame_data(post_read(post, None, row.slug)))
+            await uow.commit()
+
+        async def scenario() -> tuple[int, int, dict[int, int | None]]:
+            pipeline = ClusterPipeline(maker, broker)
+            async with maker() as slow:
+                late = await insert(slow, "late", "Lock timeouts make migrations safe")
+                async with maker() as fast:
+                    early = await insert(fast, "early", "Build indexes concurrently")
+                    await announce(fast, early)
+                async with maker() as session:
+                    event_id = (await cluster_store.event_ids(session))[0]
+                    cursor = await pipeline._open(session, event_id)
+                while await pipeline.step(event_id, cursor):
+                    pass  # the worker catches up while the slow batch is still open
+                await announce(slow, late)
+            while await pipeline.step(event_id, cursor):
+                pass
+            async with maker() as session:
+                posts = await cluster_store.posts_by_ids(session, event_id, [late.id, early.id])  # type: ignore[list-item]
+            assert late.id is not None and early.id is not None and late.id < early.id
+            return cursor.model._clusterer.t_, pipeline.processed, {p.id: p.topic_id for p in posts if p.id}
+
+        taken_in, processed, topics = client.portal.call(scenario)
+        assert taken_in == processed == 2, "both posts taken in once"
+        assert all(topic is not None for topic in topics.values()), f"every post has a topic: {topics}"
