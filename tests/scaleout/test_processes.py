@@ -35,6 +35,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from app.pipeline.cluster import EventCursor
 from ingest.schedules.records import Schedule, ScheduledTalk
 from ingest.sources.demo import TALKS, TalkScript, generate_schedule
 from tests.conftest import REPO, TEST_DATABASE_URL, TEST_REDIS_URL, _pg_dsn
@@ -303,7 +304,15 @@ class Stored:
 
     posts: list[asyncpg.Record]
     last_seq: int
-    last_clustered: int  # the newest post id the clustering model's saved checkpoint has read
+    created_seqs: list[int]  # the live-frame id of each post.created frame
+    checkpoint_seq: int  # how far in the live log the clustering model's saved checkpoint has read
+
+    @property
+    def clustered_all(self) -> bool:
+        return bool(self.created_seqs) and self.checkpoint_seq >= self.created_seqs[-1]
+
+    def created_after_checkpoint(self, seq: int) -> int:
+        return sum(1 for created in self.created_seqs if created > seq)
 
 
 async def stored(conn: asyncpg.Connection) -> Stored:
@@ -313,10 +322,16 @@ async def stored(conn: asyncpg.Connection) -> Stored:
         SLUG,
     )
     last_seq = await conn.fetchval("SELECT last_seq FROM event WHERE slug = $1", SLUG)
-    last_clustered = await conn.fetchval(
-        "SELECT m.last_post_id FROM modelstate m JOIN event e ON e.id = m.event_id WHERE e.slug = $1", SLUG
+    created = await conn.fetch(
+        "SELECT l.seq FROM liveevent l JOIN event e ON e.id = l.event_id"
+        " WHERE e.slug = $1 AND l.type = 'post.created' ORDER BY l.seq",
+        SLUG,
     )
-    return Stored(list(posts), int(last_seq), int(last_clustered or 0))
+    state = await conn.fetchval(
+        "SELECT m.state FROM modelstate m JOIN event e ON e.id = m.event_id WHERE e.slug = $1", SLUG
+    )
+    checkpoint = EventCursor.loads(state).last_seq if state else 0
+    return Stored(list(posts), int(last_seq), [int(r["seq"]) for r in created], checkpoint)
 
 
 def clustered_by(metrics: str) -> int:
@@ -427,7 +442,7 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
             work += [note(n) for n in notes]
             await asyncio.gather(*work)
 
-        killed, killed_at, owner_clustered = "", 0.0, 0
+        killed, killed_at, owner_checkpoint = "", 0.0, 0
         await wave(0, slice(None))
         # 1. The clustering worker that owns the event dies while posts still stream in, without a chance to clean up.
         with anyio.fail_after(20):
@@ -441,7 +456,7 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
         await asyncio.sleep(1)  # a COMMIT the owner sent just before it died still lands; then nothing moves
         conn = await asyncpg.connect(_pg_dsn(database_url))
         try:
-            owner_clustered = (await stored(conn)).last_clustered
+            owner_checkpoint = (await stored(conn)).checkpoint_seq
         finally:
             await conn.close()
         processes.running[survivor].send_signal(signal.SIGCONT)
@@ -466,13 +481,13 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
             deadline = time.monotonic() + 150  # generous: CI shares two cores with every process here
             while True:
                 db = await stored(conn)
-                newest = db.posts[-1]["id"] if db.posts else 0
                 talkless = [row["text"] for row in db.posts if row["guid"] is None]
-                if len(db.posts) >= len(expected) and db.last_clustered >= newest and not talkless:
+                if len(db.posts) >= len(expected) and db.clustered_all and not talkless:
                     break
                 assert time.monotonic() < deadline, (
-                    f"after 150 s: {len(db.posts)} of {len(expected)} posts stored, clustered up to post "
-                    f"{db.last_clustered} of {newest}, {len(talkless)} without a talk, e.g. {talkless[:3]}"
+                    f"after 150 s: {len(db.posts)} of {len(expected)} posts stored, clustering saved at frame "
+                    f"{db.checkpoint_seq} (newest post's: {db.created_seqs[-1:]}), {len(talkless)} without a talk, "
+                    f"e.g. {talkless[:3]}"
                 )
                 await asyncio.sleep(0.5)
             with anyio.fail_after(60):
@@ -494,10 +509,10 @@ async def test_followers_on_both_replicas_see_every_post_once_through_a_worker_d
     assert {row["text"] for row in db.posts} == set(expected)
     misattributed = [(row["text"], row["guid"]) for row in db.posts if row["guid"] != expected[row["text"]]]
     assert not misattributed, f"{len(misattributed)} posts not on the talk they named, e.g. {misattributed[:3]}"
-    assert db.last_clustered == db.posts[-1]["id"], "clustering read up to the newest post"
+    assert len(db.created_seqs) == len(db.posts) and db.clustered_all, "clustering read every new post"
     # The survivor resumed from the dead owner's last checkpoint and clustered every post after it exactly once:
     # the saved model has seen each post once, none twice, none skipped.
-    assert survivor_clustered == sum(1 for row in db.posts if row["id"] > owner_clustered)
+    assert survivor_clustered == db.created_after_checkpoint(owner_checkpoint)
 
     # Every follower, whichever replica it was on: every frame once, in id order, without a gap.
     post_ids = sorted(row["id"] for row in db.posts)
