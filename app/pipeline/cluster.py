@@ -38,17 +38,29 @@ from app.store import talks as talk_store
 from app.store.live import StoreLiveLog
 from app.store.tables import Event, ModelState, Post, TalkDigest, Topic
 from app.store.types import utcnow
-from clustering.model import EventModel, PostDoc
+from clustering.model import Changes, EventModel, PostDoc
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500  # new posts per step
-FRAMES = 5_000  # frames read per step: besides posts, the log holds this worker's own outputs
+FRAMES = 5_000  # at most this many frames per step, for one made mostly of votes and deletions
 # Pickling a large model costs far more than a batch: checkpoint every so often, not after every batch.
 CHECKPOINT_BATCHES = 20
 CHECKPOINT_SECONDS = 5.0
 _FORGET = {"post.deleted", "post.hidden"}
+# The frames the model needs; the rest of the log (about as many frames as posts) is this arrow's own output.
+_READ = frozenset({"post.created", *_FORGET, "post.upvoted", "talk.updated"})
 _SCHEDULE = -1  # not a post id: the schedule changed
+
+
+@dataclass(frozen=True, slots=True)
+class DigestParts:
+    """What a talk's digest row holds, as the model says it now."""
+
+    topics: list[dict[str, Any]]
+    takeaways: list[dict[str, Any]]
+    activity: list[list[Any]]
+    bursts: list[dict[str, Any]]
 
 
 @dataclass
@@ -143,21 +155,10 @@ class ClusterPipeline:
             event = await session.get(Event, event_id)
             if event is None:
                 return False
-            frames = await self.log.frames_after(event_id, cursor.last_seq, FRAMES)
-            arrived: list[int] = []  # post ids, in the order their post.created frames committed
-            schedule_changed = False
-            for frame in frames:
-                created = self._apply_frame(cursor, frame.text)
-                if created == _SCHEDULE:
-                    schedule_changed = True
-                elif created is not None:
-                    if len(arrived) >= BATCH:
-                        break
-                    arrived.append(created)
-                cursor.last_seq = frame.seq
+            arrived, read, schedule_changed = await self._read(event_id, cursor)
             if schedule_changed:
                 await self._load_schedule(session, event_id, cursor)
-            if not frames:
+            if not read:
                 if cursor.unsaved:  # caught up: checkpoint what the last batches did
                     await self._save(session, event_id, cursor)
                     await session.commit()
@@ -166,21 +167,55 @@ class ClusterPipeline:
             posts = await cluster_store.posts_by_ids(session, event_id, list(dict.fromkeys(arrived)))
             visible = [p for p in posts if p.status == "visible" and p.text]
             results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
+            changes = cursor.model.drain_changes()
+            # Posts whose topic moved since they were attributed: those not in this batch, in one query.
             by_id = {str(p.id): p for p in visible}
-            for result in results:
+            earlier = [int(m.id) for m in changes.moved if m.id not in by_id]
+            by_id.update((str(p.id), p) for p in await cluster_store.posts_by_ids(session, event_id, earlier))
+            changed: dict[str, Post] = {}  # a post attributed, then moved, is one new version and one frame
+            for result in (*results, *changes.moved):
                 post = by_id.get(result.id)
-                if post is not None:
-                    await self._attribute(uow, event, post, result, cursor)
+                if post is not None and post.status == "visible" and self._attribute(post, result, cursor):
+                    if result.id not in changed:
+                        post.version += 1
+                    changed[result.id] = post
             if posts:
                 cursor.last_post_id = max(cursor.last_post_id, max(p.id or 0 for p in posts))
                 self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
-            await self._publish_digests(uow, event, cursor)
+            out = await self._updated_frames(session, event, list(changed.values()))
+            out += await self._digest_frames(session, event_id, changes, cursor)
+            await uow.emit_many(event, out)
             cursor.unsaved += 1
             if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
                 await self._save(session, event_id, cursor)
             await uow.commit()
             self.processed += len(visible)
         return True
+
+    async def _read(self, event_id: int, cursor: EventCursor) -> tuple[list[int], int, bool]:
+        """Read the log up to ``BATCH`` new posts, applying the other frames to the model on the way.
+
+        Returns the new posts' ids in the order their ``post.created`` frames committed, how many frames
+        were read, and whether the schedule changed. Each read asks for no more frames than posts still
+        wanted, so no frame is read twice; ``FRAMES`` bounds a step made mostly of votes and deletions.
+        """
+        arrived: list[int] = []
+        read = 0
+        schedule_changed = False
+        while len(arrived) < BATCH and read < FRAMES:
+            wanted = BATCH - len(arrived)
+            frames = await self.log.frames_after(event_id, cursor.last_seq, wanted, types=_READ)
+            for frame in frames:
+                created = self._apply_frame(cursor, frame.text)
+                if created == _SCHEDULE:
+                    schedule_changed = True
+                elif created is not None:
+                    arrived.append(created)
+                cursor.last_seq = frame.seq
+            read += len(frames)
+            if len(frames) < wanted:
+                break
+        return arrived, read, schedule_changed
 
     def _apply_frame(self, cursor: EventCursor, text: str) -> int | None:
         """Apply what a frame changes in the model; returns a new post's id, or ``_SCHEDULE`` for a talk change."""
@@ -211,7 +246,8 @@ class ClusterPipeline:
             replies=post.replies,
         )
 
-    async def _attribute(self, uow: UnitOfWork, event: Event, post: Post, result: Any, cursor: EventCursor) -> None:
+    def _attribute(self, post: Post, result: Any, cursor: EventCursor) -> bool:
+        """Set ``post``'s talk, topic and kind from the model's ``result``; whether anything changed."""
         explicit = post.talk_id is not None and post.talk_confidence == 1.0
         talk_id = post.talk_id if explicit else (cursor.talk_ids.get(result.talk) if result.talk else None)
         changes = {
@@ -221,42 +257,66 @@ class ClusterPipeline:
             "kind": post.kind if post.kind in ("question", "answer") else str(result.kind),
         }
         if all(getattr(post, k) == v for k, v in changes.items()):
-            return
+            return False
         for key, value in changes.items():
             setattr(post, key, value)
-        post.version += 1
-        uow.session.add(post)
-        author = await post_store.get_author(uow.session, post.author_id)
-        await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
+        return True
 
-    async def _publish_digests(self, uow: UnitOfWork, event: Event, cursor: EventCursor) -> None:
-        assert event.id is not None
-        changes = cursor.model.drain_changes()
-        for moved in changes.moved:
-            post = await post_store.get(uow.session, int(moved.id))
-            if post is not None and post.status == "visible":
-                await self._attribute(uow, event, post, moved, cursor)
+    async def _updated_frames(
+        self, session: AsyncSession, event: Event, posts: list[Post]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """A post.updated frame per changed post, their authors read in one query."""
+        authors = await post_store.authors_by_id(session, [p.author_id for p in posts if p.author_id is not None])
+        return [("post.updated", frame_data(post_read(p, authors.get(p.author_id or 0), event.slug))) for p in posts]
+
+    async def _digest_frames(
+        self, session: AsyncSession, event_id: int, changes: Changes, cursor: EventCursor
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Store the digest (and its topics) of every talk whose topics, takeaways or bursts changed; their frames."""
+        talks: dict[str | None, int | None] = {}  # guid → talk id, None for the hallway
         for guid in changes.topics | changes.takeaways | changes.bursts:
             talk_id = cursor.talk_ids.get(guid) if guid else None
-            if guid and talk_id is None:
-                continue
-            digest = await self._digest(uow.session, event.id, guid, talk_id, cursor)
-            data = frame_data(
-                DigestRead(
-                    talk_id=talk_id,
-                    version=digest.version,
-                    topics=digest.topics,  # type: ignore[arg-type]
-                    takeaways=digest.takeaways,  # type: ignore[arg-type]
-                    activity=[(a[0], a[1]) for a in digest.activity],
-                    bursts=digest.bursts,  # type: ignore[arg-type]
-                    updated_at=digest.updated_at,
-                )
+            if not guid or talk_id is not None:
+                talks[guid] = talk_id
+        if not talks:
+            return []
+        digests = {guid: self._digest(guid, talk_id, cursor) for guid, talk_id in talks.items()}
+        stored = await cluster_store.digests(session, event_id, [talk_id or 0 for talk_id in talks.values()])
+        topics = await cluster_store.topics(
+            session, event_id, [t["id"] for digest in digests.values() for t in digest.topics]
+        )
+        now = utcnow()
+        out: list[tuple[str, dict[str, Any]]] = []
+        for guid, fresh in digests.items():
+            talk_id = talks[guid]
+            row = stored.get(talk_id or 0)
+            if row is None:
+                row = TalkDigest(event_id=event_id, talk_id=talk_id, talk_key=talk_id or 0)
+            else:
+                row.version += 1
+            row.topics, row.takeaways = fresh.topics, fresh.takeaways
+            row.activity, row.bursts, row.updated_at = fresh.activity, fresh.bursts, now
+            session.add(row)
+            for t in fresh.topics:
+                topic = topics.get(t["id"])
+                if topic is None:
+                    topic = topics[t["id"]] = Topic(event_id=event_id, model_id=t["id"])
+                topic.talk_id, topic.label, topic.keyphrases = talk_id, t["label"], t["keyphrases"]
+                topic.size, topic.updated_at = t["size"], now
+                session.add(topic)
+            data = DigestRead(
+                talk_id=talk_id,
+                version=row.version,
+                topics=row.topics,  # type: ignore[arg-type]
+                takeaways=row.takeaways,  # type: ignore[arg-type]
+                activity=[(a[0], a[1]) for a in row.activity],
+                bursts=row.bursts,  # type: ignore[arg-type]
+                updated_at=row.updated_at,
             )
-            await uow.emit(event, "digest.updated", data)
+            out.append(("digest.updated", frame_data(data)))
+        return out
 
-    async def _digest(
-        self, session: AsyncSession, event_id: int, guid: str | None, talk_id: int | None, cursor: EventCursor
-    ) -> TalkDigest:
+    def _digest(self, guid: str | None, talk_id: int | None, cursor: EventCursor) -> DigestParts:
         model = cursor.model
         topics = [
             {"id": t.id, "talk_id": talk_id, "label": t.label, "keyphrases": list(t.keyphrases), "size": t.size}
@@ -282,20 +342,7 @@ class ClusterPipeline:
             {"start": b.start.isoformat(), "end": b.end.isoformat(), "peak": int(b.peak_count), "label": b.label}
             for b in model.bursts(guid)
         ]
-        row = await cluster_store.digest(session, event_id, talk_id)
-        if row is None:
-            row = TalkDigest(event_id=event_id, talk_id=talk_id, talk_key=talk_id or 0)
-        else:
-            row.version += 1
-        row.topics, row.takeaways, row.activity, row.bursts = topics, takeaways, activity, bursts
-        row.updated_at = utcnow()
-        session.add(row)
-        for t in topics:
-            topic = await cluster_store.topic(session, event_id, t["id"]) or Topic(event_id=event_id, model_id=t["id"])
-            topic.talk_id, topic.label, topic.keyphrases, topic.size = talk_id, t["label"], t["keyphrases"], t["size"]
-            topic.updated_at = utcnow()
-            session.add(topic)
-        return row
+        return DigestParts(topics, takeaways, activity, bursts)
 
     async def _save(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> None:
         cursor.unsaved, cursor.saved_at = 0, time.monotonic()

@@ -1,6 +1,8 @@
-"""Queries the clustering arrow needs: new posts by id, saved model state, digests, topics."""
+"""Queries the clustering arrow needs: posts by id, saved model state, digests, topics (a batch's in one query each)."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,10 +32,17 @@ async def load_state(session: AsyncSession, event_id: int) -> ModelState | None:
     return await session.get(ModelState, event_id)
 
 
-async def digest(session: AsyncSession, event_id: int, talk_id: int | None) -> TalkDigest | None:
-    stmt = select(TalkDigest).where(TalkDigest.event_id == event_id, TalkDigest.talk_key == (talk_id or 0))
-    return (await session.exec(stmt)).first()
+async def digests(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, TalkDigest]:
+    """This event's stored digests among ``talk_keys`` (a talk's id, 0 for the hallway), by talk key."""
+    if not talk_keys:
+        return {}
+    stmt = select(TalkDigest).where(TalkDigest.event_id == event_id, col(TalkDigest.talk_key).in_(set(talk_keys)))
+    return {d.talk_key: d for d in (await session.exec(stmt)).all()}
 
 
-async def topic(session: AsyncSession, event_id: int, model_id: int) -> Topic | None:
-    return (await session.exec(select(Topic).where(Topic.event_id == event_id, Topic.model_id == model_id))).first()
+async def topics(session: AsyncSession, event_id: int, model_ids: Collection[int]) -> dict[int, Topic]:
+    """This event's stored topics among ``model_ids``, by model id."""
+    if not model_ids:
+        return {}
+    stmt = select(Topic).where(Topic.event_id == event_id, col(Topic.model_id).in_(set(model_ids)))
+    return {t.model_id: t for t in (await session.exec(stmt)).all()}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.hub import Frame, frame_scope
@@ -70,16 +71,21 @@ class StoreLiveLog:
     def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
         self.maker = maker
 
-    async def frames_after(self, event_id: int, after: int, limit: int) -> Sequence[Frame]:
+    async def frames_after(
+        self, event_id: int, after: int, limit: int, *, types: Collection[str] | None = None
+    ) -> Sequence[Frame]:
+        """Up to ``limit`` frames after ``after``, in seq order; given ``types``, only frames of those types.
+
+        A reader of some types (the clustering arrow, which skips its own outputs) resumes from the
+        last frame it was given: frames become visible in seq order, so none before it can appear later.
+        """
+        stmt = select(LiveEvent.seq, LiveEvent.type, LiveEvent.data, LiveEvent.talk_id).where(
+            LiveEvent.event_id == event_id, LiveEvent.seq > after
+        )
+        if types is not None:
+            stmt = stmt.where(col(LiveEvent.type).in_(types))
         async with self.maker() as session:
-            rows = (
-                await session.execute(
-                    select(LiveEvent.seq, LiveEvent.type, LiveEvent.data, LiveEvent.talk_id)
-                    .where(LiveEvent.event_id == event_id, LiveEvent.seq > after)
-                    .order_by(LiveEvent.seq)
-                    .limit(limit)
-                )
-            ).all()
+            rows = (await session.execute(stmt.order_by(LiveEvent.seq).limit(limit))).all()
         return [Frame(seq=r.seq, talk_id=r.talk_id, text=encode_frame(r.seq, r.type, r.data)) for r in rows]
 
     async def last_seq(self, event_id: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -246,3 +247,31 @@ def test_a_post_whose_transaction_commits_after_a_newer_one_is_still_clustered(
         taken_in, processed, topics = client.portal.call(scenario)
         assert taken_in == processed == 2, "both posts taken in once"
         assert all(topic is not None for topic in topics.values()), f"every post has a topic: {topics}"
+
+
+def test_the_worker_reads_past_its_own_output(settings: Settings) -> None:
+    # about every post gets a post.updated frame from the worker: reading those back would double its reads
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+
+    with TestClient(create_app(settings)) as client:
+        event = create_event(client)
+        talk = add_talk(client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
+        for text in ["Lock timeouts make migrations safe", "Build indexes concurrently", "Vacuum after a bulk load"]:
+            assert client.post("/api/events/testcon/posts", json={"text": text, "talk_id": talk}).status_code == 201
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+
+        async def scenario() -> tuple[list[bool], list[str], list[str]]:
+            pipeline = ClusterPipeline(maker, broker)
+            async with maker() as session:
+                event_id = (await cluster_store.event_ids(session))[0]
+                cursor = await pipeline._open(session, event_id)
+            busy = [await pipeline.step(event_id, cursor) for _ in range(3)]
+            created = await pipeline.log.frames_after(event_id, 0, 100, types={"post.created"})
+            everything = await pipeline.log.frames_after(event_id, 0, 100)
+            return busy, [json.loads(f.text)["type"] for f in created], [json.loads(f.text)["type"] for f in everything]
+
+        busy, created, everything = client.portal.call(scenario)
+        assert busy == [True, False, False], "one batch, then nothing new: its own frames are not read back"
+        assert created == ["post.created"] * 3
+        assert {"post.updated", "digest.updated"} <= set(everything), "an unfiltered read (the hub's) has them all"
