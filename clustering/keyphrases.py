@@ -8,7 +8,6 @@ when it scores at least as well, and words already covered by a chosen pair are 
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -58,7 +57,9 @@ class BoundedCounter:
                 counts[t] = v
 
     def _prune(self) -> None:
-        self.counts = Counter(dict(heapq.nlargest(self.cap, self.counts.items(), key=itemgetter(1))))
+        # ``heapq.nlargest`` picks the same items in the same order (stable on ties) but, keeping half of
+        # them, ran several times slower than one sort done in C
+        self.counts = Counter(dict(sorted(self.counts.items(), key=itemgetter(1), reverse=True)[: self.cap]))
 
     def get(self, term: str) -> float:
         return self.counts.get(term, 0.0)
@@ -88,8 +89,11 @@ def keyphrases(
         return []
     scored = []
     counts = topic.counts
+    # the same picks as ``heapq.nlargest`` (stable on ties), a few times faster at these sizes
     items = (
-        counts.items() if len(counts) <= _CANDIDATES else heapq.nlargest(_CANDIDATES, counts.items(), key=itemgetter(1))
+        counts.items()
+        if len(counts) <= _CANDIDATES
+        else sorted(counts.items(), key=itemgetter(1), reverse=True)[:_CANDIDATES]
     )
     for term, tf in items:
         pair = " " in term

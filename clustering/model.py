@@ -14,6 +14,7 @@ Only load blobs this process (or a trusted store) wrote: they are pickles.
 
 from __future__ import annotations
 
+import heapq
 import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -159,6 +160,7 @@ class _Topic:
     last_minute: int | None = None
     last_seq: int = 0
     info: TopicInfo | None = None  # labelled summary, recomputed only after the topic changed
+    picks: tuple[Takeaway, ...] | None = None  # its takeaways, recomputed only after it changed
 
 
 @dataclass(slots=True)
@@ -325,15 +327,21 @@ class EventModel:
         self, docs: list[PostDoc], words: list[list[str]], X: sp.csr_matrix, kinds: list[PostKind]
     ) -> list[PostResult]:
         """Without a schedule a post's scope is its explicit talk or the hallway, known before clustering:
-        the whole batch goes through the clusterer in one call, then the bookkeeping runs per post."""
+        the whole batch goes through the clusterer in one call; then each topic takes its posts of the
+        batch at once (phrase counts and dirty marks once per topic, the event's phrase counts once per
+        batch) and the minutes are counted once per talk."""
         for d in docs:
             if d.id in self._posts:
                 self.forget(d.id)  # a re-delivered post replaces the old copy
         seq0 = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
         labels, moves = self._clusterer.learn_batch(X, [d.talk_ref for d in docs])
         out = []
-        ip, ind, dat = X.indptr, X.indices, X.data
+        ip, ind, dat = X.indptr.tolist(), X.indices, X.data
         topics = labels.tolist()
+        posts = self._posts
+        seq_post = self._seq_post if self.refine_window else None
+        by_topic: dict[int, list[_Post]] = {}
+        batch: list[_Post] = []
         for r, d in enumerate(docs):
             minute = self._minute_of(d.created_at)
             a, b = ip[r], ip[r + 1]
@@ -356,18 +364,26 @@ class EventModel:
                 boosts=d.boosts,
                 replies=d.replies,
             )
-            self._store(post)
-            if self.refine_window:
-                self._seq_post[post.seq] = d.id
-            self._join_topic(post)
+            posts[d.id] = post
+            if seq_post is not None:
+                seq_post[post.seq] = d.id
+            by_topic.setdefault(post.topic, []).append(post)
+            batch.append(post)
             if d.reply_to:
-                parent = self._posts.get(d.reply_to)
+                parent = posts.get(d.reply_to)
                 if parent is not None:
+                    # a parent of this batch has not joined its topic yet: it joins with the new count
                     self.update_engagement(
                         parent.id, upvotes=parent.upvotes, boosts=parent.boosts, replies=parent.replies + 1
                     )
-            self._count_minute(post, +1)
             out.append(PostResult(d.id, post.talk, post.topic, post.kind, post.confidence))
+        while len(posts) > self.max_posts:
+            posts.popitem(last=False)  # old posts stay counted (and cited) in their topics
+        event_terms: list[str] = []
+        for group in by_topic.values():
+            self._join_many(group, event_terms)
+        self._event_terms.add(event_terms)
+        self._count_new(batch)
         for s, new_id in moves:
             self._move(s, new_id)
         last = seq0 + len(docs) - 1
@@ -514,29 +530,51 @@ class EventModel:
             self._posts.popitem(last=False)  # old posts stay counted (and cited) in their topics
 
     def _join_topic(self, post: _Post) -> None:
-        if post.topic == NO_TOPIC:
-            self._scope(post.talk)
-            self._dirty_topics.add(post.talk)
+        self._join_many([post])
+
+    def _join_many(self, posts: list[_Post], event_terms: list[str] | None = None) -> None:
+        """Posts of one topic (and so of one talk) join it together; their phrases go to ``event_terms``
+        when given (the caller counts them for the event), else straight to the event's counts."""
+        first = posts[0]
+        talk = first.talk
+        if first.topic == NO_TOPIC:
+            self._scope(talk)
+            self._dirty_topics.add(talk)
             return
-        top = self._topics.get(post.topic)
+        top = self._topics.get(first.topic)
         if top is None:
-            top = _Topic(id=post.topic, talk=post.talk, groups=TopicGroups(max_groups=self.max_groups_per_topic))
-            self._topics[post.topic] = top
-            self._scope(post.talk).topics.add(post.topic)
-            self._created.append(post.topic)
+            top = _Topic(id=first.topic, talk=talk, groups=TopicGroups(max_groups=self.max_groups_per_topic))
+            self._topics[first.topic] = top
+            self._scope(talk).topics.add(first.topic)
+            self._created.append(first.topic)
             self._cap_topics()
-        terms = terms_of(post.words)
-        top.size += 1
+        terms: list[str] = []
+        add_group = top.groups.add
+        lo = hi = None
+        for p in posts:
+            terms += terms_of(p.words)
+            add_group(_member(p))
+            m = p.minute
+            if m is not None:
+                if lo is None:
+                    lo = hi = m
+                elif m < lo:
+                    lo = m
+                elif m > hi:  # type: ignore[operator]
+                    hi = m
+        top.size += len(posts)
         top.terms.add(terms)
-        self._event_terms.add(terms)
-        if post.minute is not None:
-            top.first_minute = post.minute if top.first_minute is None else min(top.first_minute, post.minute)
-            top.last_minute = post.minute if top.last_minute is None else max(top.last_minute, post.minute)
-        top.last_seq = post.seq
-        top.info = None
-        top.groups.add(_member(post))
-        self._dirty_topics.add(post.talk)
-        self._dirty_takeaways.add(post.talk)
+        if event_terms is None:
+            self._event_terms.add(terms)
+        else:
+            event_terms += terms
+        if lo is not None:
+            top.first_minute = lo if top.first_minute is None else min(top.first_minute, lo)
+            top.last_minute = hi if top.last_minute is None else max(top.last_minute, hi)  # type: ignore[type-var]
+        top.last_seq = posts[-1].seq
+        top.info = top.picks = None
+        self._dirty_topics.add(talk)
+        self._dirty_takeaways.add(talk)
 
     def _leave_topic(self, post: _Post) -> None:
         top = self._topics.get(post.topic)
@@ -547,7 +585,7 @@ class EventModel:
         top.terms.remove(terms)
         self._event_terms.remove(terms)
         top.groups.remove(post.id)
-        top.info = None
+        top.info = top.picks = None
         self._dirty_topics.add(post.talk)
         self._dirty_takeaways.add(post.talk)
         if top.size == 0:
@@ -579,11 +617,13 @@ class EventModel:
         """New counts for a post (e.g. from a later poll); its talk's takeaways are re-ranked."""
         post = self._posts.get(post_id)
         if post is None:
-            member = self._find_member(post_id)
-            if member is None:
+            found = self._find_member(post_id)
+            if found is None:
                 return
-            member[1].upvotes, member[1].boosts, member[1].replies = upvotes, boosts, replies
-            self._touch_takeaways(member[0])
+            top, member = found
+            member.upvotes, member.boosts, member.replies = upvotes, boosts, replies
+            top.picks = None
+            self._touch_takeaways(top.talk)
             return
         post.upvotes, post.boosts, post.replies = upvotes, boosts, replies
         top = self._topics.get(post.topic)
@@ -591,6 +631,7 @@ class EventModel:
             m = top.groups.find(post_id)
             if m is not None:
                 m.upvotes, m.boosts, m.replies = upvotes, boosts, replies
+                top.picks = None
         self._touch_takeaways(post.talk)
 
     def forget(self, post_id: str) -> None:
@@ -599,10 +640,11 @@ class EventModel:
         if post is None:
             found = self._find_member(post_id)
             if found is not None:
-                talk, _ = found
+                talk = found[0].talk
                 for tid in list(self._scope(talk).topics):
                     top = self._topics.get(tid)
                     if top is not None and top.groups.remove(post_id):
+                        top.picks = None
                         self._dirty_takeaways.add(talk)
                 self._forgotten.append(post_id)
             return
@@ -686,29 +728,41 @@ class EventModel:
         scope = self._scopes.get(talk)
         if scope is None:
             return out
-        tops = sorted(
-            (self._topics[t] for t in scope.topics if t in self._topics and self._topics[t].size > 0),
+        topics = self._topics
+        # the same topics, in the same order, as sorting them all; a talk holds thousands, 8 are shown
+        tops = heapq.nsmallest(
+            self.max_topics_per_talk,
+            (top for t in scope.topics if (top := topics.get(t)) is not None and top.size > 0),
             key=lambda t: (-t.size, t.id),
-        )[: self.max_topics_per_talk]
+        )
         for top in tops:
-            centroid = {t: c for t, c in top.terms.counts.items() if " " not in t}
-            for p in pick(top.groups.groups, centroid, top=self.takeaways_per_topic):
-                g = p.group
-                rep = g.representative
-                ids = [rep.id] + [i for i in g.members if i != rep.id]
-                out.append(
-                    Takeaway(
-                        topic=top.id,
-                        talk=talk,
-                        text=rep.text,
-                        post_ids=tuple(ids),
-                        count=g.count,
-                        votes=g.votes,
-                        score=round(float(p.score), 4),
-                        kind=g.kind,
-                    )
-                )
+            # a topic that took no post and no engagement since it was read keeps its picks
+            picks = getattr(top, "picks", None)
+            if picks is None:
+                picks = top.picks = self._pick(top, talk)
+            out.extend(picks)
         return out
+
+    def _pick(self, top: _Topic, talk: str | None) -> tuple[Takeaway, ...]:
+        centroid = {t: c for t, c in top.terms.counts.items() if " " not in t}
+        out = []
+        for p in pick(top.groups.groups, centroid, top=self.takeaways_per_topic):
+            g = p.group
+            rep = g.representative
+            ids = [rep.id] + [i for i in g.members if i != rep.id]
+            out.append(
+                Takeaway(
+                    topic=top.id,
+                    talk=talk,
+                    text=rep.text,
+                    post_ids=tuple(ids),
+                    count=g.count,
+                    votes=g.votes,
+                    score=round(float(p.score), 4),
+                    kind=g.kind,
+                )
+            )
+        return tuple(out)
 
     def bursts(self, talk: str | None) -> list[Burst]:
         """Moments when the talk's posts per minute jumped, labelled with what was said then."""
@@ -744,11 +798,11 @@ class EventModel:
     def _touch_takeaways(self, talk: str | None) -> None:
         self._dirty_takeaways.add(talk)
 
-    def _find_member(self, post_id: str) -> tuple[str | None, Member] | None:
+    def _find_member(self, post_id: str) -> tuple[_Topic, Member] | None:
         for top in self._topics.values():
             m = top.groups.find(post_id)
             if m is not None:
-                return top.talk, m
+                return top, m
         return None
 
     def _minute_of(self, when: datetime | None) -> int | None:
@@ -763,6 +817,30 @@ class EventModel:
     @staticmethod
     def _minute_time(minute: int | None) -> datetime | None:
         return None if minute is None else datetime.fromtimestamp(minute * 60, UTC)
+
+    def _count_new(self, posts: list[_Post]) -> None:
+        """``_count_minute(post, +1)`` for many posts, the bounds kept once per talk at the end."""
+        talks: set[str | None] = set()
+        scope = None
+        talk: str | None = None
+        for p in posts:
+            if p.minute is None:
+                continue
+            if scope is None or p.talk != talk:
+                talk = p.talk
+                scope = self._scope(talk)
+                talks.add(talk)
+            minutes = scope.minutes
+            minutes[p.minute] = minutes.get(p.minute, 0) + 1
+            scope.recent[p.id] = None
+        for talk in talks:
+            scope = self._scope(talk)
+            while len(scope.recent) > 2_000:
+                scope.recent.popitem(last=False)
+            if len(scope.minutes) > self.max_minutes:
+                for m in sorted(scope.minutes)[: len(scope.minutes) - self.max_minutes]:
+                    del scope.minutes[m]
+        self._dirty_bursts |= talks
 
     def _count_minute(self, post: _Post, delta: int) -> None:
         if post.minute is None:

@@ -120,7 +120,7 @@ class TopicGroups:
         max_ids: int = 50,
         dup_jaccard: float = 0.7,
         question_jaccard: float = 0.5,
-        max_pending: int = 64,
+        max_pending: int = 256,
     ) -> None:
         self.max_groups = max_groups
         self.max_ids = max_ids
