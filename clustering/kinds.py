@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,8 @@ _FEEDBACK_HINTS = (
 
 
 def _matches(pattern: re.Pattern[str], hints: tuple[str, ...], text: str, low: str) -> bool:
-    return any(h in low for h in hints) and pattern.search(text) is not None
+    # ``map`` over the bound ``__contains__`` tests the hints in C (a generator ran Python code per hint)
+    return any(map(low.__contains__, hints)) and pattern.search(text) is not None
 
 
 def looks_like_question(text: str) -> bool:
@@ -100,22 +102,47 @@ def rule_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None =
 
 def _model_text(text: str, reply_to_kind: str | None, asks: bool | None = None) -> str:
     """The text the model reads: the post plus marker tokens for the rules and the reply context."""
+    low = text.lower()
+    return low + " " + " ".join(_marks(text, low, None, reply_to_kind, asks))
+
+
+# Every match of _TAKEAWAY / _FEEDBACK starts a word (a run of word characters) that is one of these (or,
+# for _FEEDBACK, starts with "congrat"): a post holding none of them skips the pattern. Their hints ("tl",
+# "til", "key", "too " ...) sit inside many ordinary words and let most posts through.
+_TAKEAWAY_STARTS = frozenset(
+    "takeaway take tl tldr til today learned learnt lesson key main insight turns note important summary"
+    " conclusion".split()
+)
+_FEEDBACK_STARTS = frozenset(
+    "great amazing awesome brilliant excellent fantastic wonderful love loved enjoyed thank thanks kudos well"
+    " bravo too hard bigger larger speaker slide slides".split()
+)
+
+
+def _marks(text: str, low: str, words: Sequence[str] | None, reply_to_kind: str | None, asks: bool | None) -> list[str]:
+    """Marker tokens of ``_model_text``; ``words``: the word runs of ``low`` if already split (only used for an
+    ASCII text, where lower-casing and the patterns' IGNORECASE agree)."""
     marks = []
     if "?" in text:
         marks.append("zzqmark")
     if looks_like_question(text) if asks is None else asks:
         marks.append("zzqrule")
-    low = text.lower()
     if _matches(_ASKING, _ASKING_HINTS, text, low):
         marks.append("zzasking")
-    if _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low):
-        marks.append("zztakeaway")
-    if _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low):
-        marks.append("zzfeedback")
+    if words is not None and text.isascii():
+        if not _TAKEAWAY_STARTS.isdisjoint(words) and _TAKEAWAY.search(text) is not None:
+            marks.append("zztakeaway")
+        if (not _FEEDBACK_STARTS.isdisjoint(words) or "congrat" in low) and _FEEDBACK.search(text) is not None:
+            marks.append("zzfeedback")
+    else:
+        if _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low):
+            marks.append("zztakeaway")
+        if _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low):
+            marks.append("zzfeedback")
     if reply_to_kind:
         marks.append("zzreply")
         marks.append(f"zzreplyto{reply_to_kind}")
-    return low + " " + " ".join(marks)
+    return marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,23 +199,26 @@ class KindModel:
             self._token_re = re.compile(pattern)
         findall = self._token_re.findall
         asks = asks if asks is not None else [None] * len(texts)  # type: ignore[list-item]
-        indptr = [0]
-        indices: list[int] = []
-        tfs: list[int] = []
+        # every post's words and word pairs in one list, looked up in the vocabulary and counted per post
+        # by numpy: no Python code runs per word
+        grams: list[str] = []
+        lengths: list[int] = []
         for text, reply, q in zip(texts, reply_to_kinds, asks, strict=True):
-            toks = findall(_model_text(text, reply, q))
-            grams = toks + [a + " " + b for a, b in zip(toks, toks[1:], strict=False)]
-            counts: dict[int, int] = {}
-            for g in grams:
-                j = vocab.get(g)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            indices.extend(counts)
-            tfs.extend(counts.values())
-            indptr.append(len(indices))
-        idx = np.asarray(indices, np.int64)
-        data = (1.0 + np.log(np.asarray(tfs, np.float64))) * self.vectorizer_.idf_[idx]  # sublinear tf x idf
-        X = sp.csr_matrix((data, idx, np.asarray(indptr)), shape=(len(texts), len(vocab)))
+            # the tokens of ``_model_text``: the text's, then the markers (each one token)
+            low = text.lower()
+            toks = findall(low)
+            toks += _marks(text, low, toks, reply, q)
+            grams += toks
+            grams += map(" ".join, zip(toks, toks[1:], strict=False))
+            lengths.append(max(2 * len(toks) - 1, 0))
+        width = len(vocab)
+        ids = np.fromiter(map(vocab.get, grams, repeat(-1)), np.int64, len(grams))
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        found = ids >= 0
+        keys, tfs = np.unique(rows[found] * width + ids[found], return_counts=True)
+        idx = keys % width
+        data = (1.0 + np.log(tfs.astype(np.float64))) * self.vectorizer_.idf_[idx]  # sublinear tf x idf
+        X = sp.csr_matrix((data, (keys // width, idx)), shape=(len(texts), width))
         norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
         X = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
         scores = np.asarray(X @ self.clf_.coef_.T) + self.clf_.intercept_

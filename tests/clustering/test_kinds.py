@@ -72,3 +72,24 @@ def test_batch_path_picks_what_the_fitted_model_predicts() -> None:
     replies = [e.reply_to_kind for e in examples] + [None, None, "question"]
     model = default_model()
     assert model.decide(texts, replies) == [k.value for k in model.predict(texts, replies)]
+
+
+def test_fast_path_matches_the_scikit_learn_pipeline() -> None:
+    """``classify_kinds`` builds the model's rows itself and skips patterns by their first words: the same
+    kinds as scikit-learn's transform and predict, including words that only contain a pattern's hints."""
+    from clustering.kinds import _combine, default_model
+
+    texts = [e.text for e in load_examples()] + [
+        "until the end we still remained in the main hall",
+        "tl;dr: restore your backups",
+        "Take-away: Öffentliche Verwaltung braucht offene Software",
+        "Congratulations to the whole team",
+        "the speaker's slides were too small",
+        "I wonder whether the demo works offline",
+        "ſummary: it works",
+        "KEY INSIGHT from the talk",
+    ]
+    replies = [None if i % 3 else "question" for i in range(len(texts))]
+    model = default_model()
+    expected = [_combine(t, r, None, g) for t, r, g in zip(texts, replies, model.predict(texts, replies), strict=True)]
+    assert classify_kinds(texts, reply_to_kinds=replies) == expected
