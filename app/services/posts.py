@@ -13,6 +13,7 @@ from typing import Any
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import moderation
 from app.services.payloads import PostRead, frame_data, post_read
+from app.services.redaction import redact_frames
 from app.services.tokens import token_matches
 from app.services.unit_of_work import UnitOfWork
 from app.store import posts as post_store
@@ -143,6 +144,7 @@ class PostBatch:
         self._staged: dict[tuple[str, str], _Staged] = {}
         self._staged_authors: set[int] = set()
         self._frames: list[list[_FrameData]] = []
+        self._erased: list[Post] = []  # deleted by this batch, to redact from the live log
         self._talks: dict[str, int | None] = {}
         self._authors_by_id: dict[int, Author] = {}
         self._caps_author_rate = False
@@ -192,6 +194,7 @@ class PostBatch:
             if existing is not None and existing.status != "deleted":
                 data = _erase(existing)
                 self.uow.session.add(existing)
+                self._erased.append(existing)
                 if data is not None:
                     frames.append(("post.deleted", data))
                 applied = Applied(existing, False)
@@ -347,6 +350,9 @@ class PostBatch:
         self._frames.clear()
         if frames:
             await self.uow.emit_many(self.event, frames)
+        if self._erased:  # deleted at the source: the text must not replay to a resuming follower either
+            await redact_frames(self.uow, self.event, self._erased)
+            self._erased.clear()
 
 
 async def apply_item(
@@ -418,6 +424,7 @@ async def delete_own(uow: UnitOfWork, event: Event, post: Post, token: str | Non
     if not token_matches(token, post.delete_token_hash):
         raise Forbidden("this delete token does not match the post", field="X-Delete-Token")
     await remove_post(uow, event, post)
+    await redact_frames(uow, event, [post])
 
 
 def encode_cursor(post_id: int) -> str:

@@ -9,43 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from datetime import timedelta
 
 from app.errors import NotFound
 from app.services.moderation import audit
 from app.services.posts import remove_post
+from app.services.redaction import redact_frames
 from app.services.unit_of_work import UnitOfWork
 from app.store import moderation as moderation_store
-from app.store.tables import Author, Event
+from app.store.tables import Author, Event, Post
 from app.store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
 PURGE_BATCH = 500
-_ANONYMOUS = {"name": None, "handle": None, "url": None}
 
 
 def _anonymous_handle(source: str, handle: str) -> str:
     return "erased-" + hashlib.sha256(f"{source}:{handle}".encode()).hexdigest()[:16]
-
-
-async def redact_frames(uow: UnitOfWork, event: Event, post_ids: Iterable[int]) -> int:
-    """Blank the text and author of these posts in the stored live log and in every replica's memory."""
-    assert event.id is not None
-    wanted = set(post_ids)
-    if not wanted:
-        return 0
-    redacted = 0
-    for frame in await moderation_store.post_frames(uow.session, event.id):
-        data = frame.data
-        if isinstance(data, dict) and data.get("id") in wanted and data.get("text") != "":
-            frame.data = {**data, "text": "", "author": dict(_ANONYMOUS), "url": None, "media_descriptions": []}
-            uow.session.add(frame)
-            redacted += 1
-    # Every replica's hub blanks these posts in its in-memory ring when this frame reaches it.
-    await uow.emit(event, "post.redacted", {"ids": sorted(wanted)})
-    return redacted
 
 
 async def erase_author(uow: UnitOfWork, event: Event, source: str, handle: str) -> int:
@@ -57,7 +38,7 @@ async def erase_author(uow: UnitOfWork, event: Event, source: str, handle: str) 
     posts = await moderation_store.author_posts(uow.session, event.id, author.id, ("visible", "hidden", "held"))
     for post in posts:
         await remove_post(uow, event, post)
-    await redact_frames(uow, event, [p.id for p in posts if p.id is not None])
+    await redact_frames(uow, event, posts)
     _anonymise(author)
     uow.session.add(author)
     # The audit entry names a hash, not the handle: the log must not undo the erase.
@@ -90,12 +71,12 @@ async def purge_expired(uow: UnitOfWork, event: Event) -> int:
     if event.retention_days is None:
         return 0
     cutoff = utcnow() - timedelta(days=event.retention_days)
-    erased: list[int] = []
+    erased: list[Post] = []
     while batch := await moderation_store.posts_created_before(uow.session, event.id, cutoff, PURGE_BATCH):
         for post in batch:
             await remove_post(uow, event, post)
         await uow.session.flush()
-        erased.extend(p.id for p in batch if p.id is not None)
+        erased.extend(batch)
     await redact_frames(uow, event, erased)
     purged = len(erased)
     if purged:

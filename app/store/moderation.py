@@ -91,10 +91,12 @@ async def posts_created_before(session: AsyncSession, event_id: int, cutoff: dat
     return list((await session.exec(stmt)).all())
 
 
-async def post_frames(session: AsyncSession, event_id: int) -> list[LiveEvent]:
-    """Frames that carry a post's text (created/updated), for redaction after an erase."""
+async def post_frames(session: AsyncSession, event_id: int, *, since: datetime) -> list[LiveEvent]:
+    """Frames logged since ``since`` that carry a post's text (created/updated), for redaction after a removal."""
     stmt = select(LiveEvent).where(
-        LiveEvent.event_id == event_id, col(LiveEvent.type).in_(("post.created", "post.updated"))
+        LiveEvent.event_id == event_id,
+        col(LiveEvent.type).in_(("post.created", "post.updated")),
+        col(LiveEvent.created_at) >= since,
     )
     return list((await session.exec(stmt)).all())
 
