@@ -35,6 +35,7 @@ class ScriptedSource:
         self.failures = list(failures or [])
         self.per_connection = per_connection
         self.calls: list[str | None] = []
+        self.drained = False  # the runner has taken every scripted item and waits for more
 
     async def _items(self, since: str | None) -> AsyncIterator[SourceItem]:
         start = int(since) + 1 if since else 1
@@ -43,6 +44,7 @@ class ScriptedSource:
             yield _item(n)
         if self.failures:
             raise self.failures.pop(0)
+        self.drained = True
         await anyio.sleep_forever()
 
     def items(self, since: str | None) -> AsyncIterator[SourceItem]:
@@ -160,7 +162,7 @@ async def test_stop_commits_the_batch_in_hand(tmp_path: Path) -> None:
     runner = _runner(source, sink, tmp_path, clock, batch_interval=3600.0)
     async with anyio.create_task_group() as tg:
         tg.start_soon(runner.run)
-        await eventually(lambda: runner.status.state is SourceState.CONNECTED)
+        await eventually(lambda: source.drained)  # all three in hand, none committed (the interval is an hour)
         runner.stop()
     assert len(sink.posts) == 3
     assert await runner.cursors.load("script:1") == "3"
