@@ -187,6 +187,7 @@ class TalkAttributor:
         self._starts = np.array([p.start for p in order])
         self._ends = np.array([p.end for p in order])
         self._patterns = _Matcher([(pat, t.guid) for t in talks for pat in _name_patterns(t)])
+        self._named_cache: dict[str, set[str]] = {}
         self._rooms = _Matcher([(pat, t.guid) for t in talks if (pat := _room_pattern(t.room))])
 
     def _talk_idf(self, idx: np.ndarray) -> np.ndarray:
@@ -342,41 +343,44 @@ class TalkAttributor:
     def refine(self, posts: Sequence[RefineItem], params: RefineParams | None = None) -> list[Attribution]:
         """Attribute a window of posts jointly (see ``clustering.talk_refine``); nothing is learned."""
         n = len(posts)
-        times = [_ts(p.when) for p in posts]
+        ts = np.array([np.nan if p.when is None else p.when.timestamp() for p in posts])
+        # every post's candidate talks at once (the same as ``candidates`` per post; no time: none)
+        lo = self._starts - self.before_minutes * 60.0
+        hi = self._ends + self.after_minutes * 60.0
+        in_window = (lo[None, :] <= ts[:, None]) & (ts[:, None] <= hi[None, :])
+        pair_rows, pair_talks = np.nonzero(in_window)
+        per_row = np.split(pair_talks, np.cumsum(np.bincount(pair_rows, minlength=n))[:-1]) if n else []
         guids: dict[str, int] = {}
-        for p, ts in zip(posts, times, strict=True):
-            for g in self.candidates(ts):
-                guids.setdefault(g, len(guids))
+        names = self._guids
+        for r, p in enumerate(posts):
+            for i in per_row[r].tolist():
+                guids.setdefault(names[i], len(guids))
             if p.anchor is not None and p.anchor in self.profiles:
                 guids.setdefault(p.anchor, len(guids))
         if not n or not guids:
             return [Attribution(None, 1.0, "no-candidate") for _ in posts]
         order = list(guids)
-        rows, cols, vals = [], [], []
-        for r, p in enumerate(posts):
-            for i, w in self._post_vector(p.idx, p.cnt).items():
-                rows.append(r)
-                cols.append(i)
-                vals.append(w)
-        X = sp.csr_matrix((vals, (rows, cols)), shape=(n, self.n_features))
+        X = self._post_matrix(posts)
         rows, cols, vals = [], [], []
         for r, g in enumerate(order):
-            for i, w in self.profiles[g].static.items():
-                rows.append(r)
-                cols.append(i)
-                vals.append(w)
+            static = self.profiles[g].static
+            rows += [r] * len(static)
+            cols += static
+            vals += static.values()
         T = sp.csr_matrix((vals, (rows, cols)), shape=(len(order), self.n_features))
         cand = np.zeros((n, len(order)), bool)
         tscore = np.zeros((n, len(order)))
+        column = np.array([guids.get(g, -1) for g in names], np.int64)  # schedule position -> column
+        c = column[pair_talks]
+        cand[pair_rows, c] = True
+        t, start, end = ts[pair_rows], self._starts[pair_talks], self._ends[pair_talks]
+        # Python's power, not numpy's (vectorised, it may round differently in the last bit)
+        exponent = (-(t - end) / max(self.after_minutes * 60.0 / 2.0, 1.0)).tolist()
+        fade = np.array([2.0**e for e in exponent])
+        tscore[pair_rows, c] = np.where((start <= t) & (t <= end), 1.0, np.where(t < start, 0.3, fade))  # _time_score
         anchors = np.full(n, -1)
-        after = self.after_minutes * 60.0
-        for r, (p, ts) in enumerate(zip(posts, times, strict=True)):
-            for g in self.candidates(ts):
-                c = guids[g]
-                cand[r, c] = True
-                prof = self.profiles[g]
-                tscore[r, c] = _time_score(ts, prof.start, prof.end, after)  # type: ignore[arg-type]
-            named = set(self._patterns.find(p.text.lower()))
+        for r, p in enumerate(posts):
+            named = self._named(p.text)
             if p.anchor is not None and p.anchor in guids:
                 anchors[r] = guids[p.anchor]
                 cand[r, anchors[r]] = True
@@ -385,14 +389,51 @@ class TalkAttributor:
                 cand[r, anchors[r]] = True
         talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams())
         out = []
+        has_cand = cand.any(axis=1).tolist()
+        talk_l, conf_l = talk.tolist(), conf.tolist()
         for r in range(n):
-            if not cand[r].any():
+            if not has_cand[r]:
                 out.append(Attribution(None, 1.0, "no-candidate"))
-            elif talk[r] >= 0:
-                out.append(Attribution(order[talk[r]], float(conf[r]), "reference" if anchors[r] >= 0 else "text"))
+            elif talk_l[r] >= 0:
+                out.append(Attribution(order[talk_l[r]], conf_l[r], "reference" if anchors[r] >= 0 else "text"))
             else:
-                out.append(Attribution(None, float(conf[r]), "none"))
+                out.append(Attribution(None, conf_l[r], "none"))
         return out
+
+    def _post_matrix(self, posts: Sequence[RefineItem]) -> sp.csr_matrix:
+        """Rows of ``_post_vector`` for many posts, computed together (the same weights, in numpy)."""
+        lengths = np.fromiter((len(p.idx) for p in posts), np.int64, len(posts))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        if not indptr[-1]:
+            return sp.csr_matrix((len(posts), self.n_features))
+        idx = np.concatenate([p.idx for p in posts]).astype(np.int64)
+        cnt = np.concatenate([p.cnt for p in posts]).astype(np.float32)
+        n = self._n_docs + max(self._n_talks, 1.0)
+        df = self._df[idx] + self._talk_df[idx]
+        idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        w = ((1.0 + np.log(cnt)) * idf).astype(np.float64)
+        rows = np.repeat(np.arange(len(posts)), lengths)
+        norm = np.sqrt(np.bincount(rows, weights=w * w, minlength=len(posts)))
+        w /= np.where(norm > 0, norm, 1.0)[rows]
+        return sp.csr_matrix((w, idx, indptr), shape=(len(posts), self.n_features))
+
+    def _named(self, text: str) -> set[str]:
+        """Talks the text names (codes, hashtags, handles, speakers); remembered per text, as a post is
+        attributed again in every refinement window it stays in."""
+        cache: dict[str, set[str]] | None = self.__dict__.get("_named_cache")
+        if cache is None:
+            cache = self._named_cache = {}
+        found = cache.get(text)
+        if found is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            found = cache[text] = self._patterns.find(text.lower())
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_named_cache", None)  # rebuilt on use
+        return state
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
         p = self.profiles[guid]

@@ -72,7 +72,11 @@ def terms_of(words: Sequence[str]) -> list[str]:
     """Words and adjacent pairs ("rust async") of one post's content words, each once."""
     out = list(dict.fromkeys(words))
     if len(words) > 1:
-        out.extend(dict.fromkeys([a + " " + b for a, b in zip(words, words[1:], strict=False) if a != b]))
+        if len(out) == len(words):
+            # no word repeats: no pair repeats and none pairs a word with itself, so they are joined in C
+            out += map(" ".join, zip(words, words[1:], strict=False))
+        else:
+            out.extend(dict.fromkeys([a + " " + b for a, b in zip(words, words[1:], strict=False) if a != b]))
     return out
 
 
