@@ -21,6 +21,7 @@ from app.broadcast.broker import create_broker
 from app.broadcast.hub import Hub
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit, WebSocketGuard
+from app.metrics import Tally
 from app.pipeline.cluster import ClusterPipeline
 from app.pipeline.ingest import IngestSupervisor, warm_kind_model
 from app.security import SecurityHeaders
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = maker
         app.state.broker = broker
         app.state.hub = hub
+        app.state.notes = Tally()
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(warm_kind_model(), name="kind-model")]
         app.state.ingest = None
         app.state.cluster = None

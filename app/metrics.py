@@ -16,6 +16,13 @@ def source_kind(source_key: str) -> str:
     return source_key.rsplit(":", 1)[-1]
 
 
+@dataclass
+class Tally:
+    """A count kept where the work happens (notes accepted by this replica's API and form)."""
+
+    value: int = 0
+
+
 @dataclass(eq=False)
 class ProcessMetrics(Collector):
     """Whatever this process runs; anything left None is simply not reported.
@@ -28,6 +35,7 @@ class ProcessMetrics(Collector):
     broker: Any = None  # app.broadcast.broker.Broker
     ingest: Any = None  # app.pipeline.ingest.IngestSupervisor
     cluster: Any = None  # app.pipeline.cluster.ClusterPipeline
+    notes: Tally | None = None  # notes posted to this replica
     role: str = "api"
 
     def collect(self) -> Iterator[Metric]:
@@ -52,7 +60,7 @@ class ProcessMetrics(Collector):
                 yield GaugeMetricFamily(
                     "backchannel_broker_lag_seconds", "Publish-to-delivery time of the last broker message", value=lag
                 )
-        if self.ingest is not None:
+        if self.ingest is not None or self.notes is not None:
             yield from self._ingest()
         if self.cluster is not None:
             yield from self._cluster()
@@ -64,11 +72,14 @@ class ProcessMetrics(Collector):
         lag = GaugeMetricFamily(
             "backchannel_ingest_lag_seconds", "Commit time minus post time, last post", labels=["source", "source_key"]
         )
-        for status in self.ingest.statuses().values():
+        statuses = self.ingest.statuses().values() if self.ingest is not None else ()
+        for status in statuses:
             labels = [source_kind(status.source_key), status.source_key]
             posts.add_metric(labels, status.accepted)
             if status.lag_seconds is not None:
                 lag.add_metric(labels, status.lag_seconds)
+        if self.notes is not None:
+            posts.add_metric(["notes", "notes"], self.notes.value)
         yield posts
         yield lag
 

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
 from app.broadcast.hub import Hub
+from app.metrics import Tally
 from app.services.tokens import client_key
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -55,6 +56,10 @@ async def _uow(request: Request) -> AsyncIterator[UnitOfWork]:
                 await session.invalidate()
 
 
+def _notes(request: Request) -> Tally:
+    return request.app.state.notes  # type: ignore[no-any-return]
+
+
 def _bearer(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> str | None:
     if not authorization:
         return None
@@ -79,3 +84,4 @@ HubDep = Annotated[Hub, Depends(_hub)]
 UoW = Annotated[UnitOfWork, Depends(_uow)]
 BearerToken = Annotated[str | None, Depends(_bearer)]
 ClientKey = Annotated[str, Depends(_client)]
+NotesTally = Annotated[Tally, Depends(_notes)]

@@ -20,6 +20,7 @@ async def metrics(request: Request) -> Response:
             broker=getattr(state, "broker", None),
             ingest=getattr(state, "ingest", None),
             cluster=getattr(state, "cluster", None),
+            notes=getattr(state, "notes", None),
         )
     )
     return Response(body, media_type=CONTENT_TYPE_LATEST)

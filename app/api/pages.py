@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from app.api.deps import UoW
+from app.api.deps import NotesTally, UoW
 from app.api.events import Slug
 from app.api.posts import PostId
 from app.api.talks import TalkId
@@ -171,6 +171,7 @@ async def post_form(
     request: Request,
     slug: Slug,
     uow: UoW,
+    notes: NotesTally,
     text: Annotated[str, Form(max_length=5000)] = "",
     kind: Annotated[str, Form(max_length=20)] = "note",
     talk_id: Annotated[str, Form(max_length=20)] = "",
@@ -194,6 +195,7 @@ async def post_form(
     )
     await post_service.apply_item(uow, event, item, delete_token_hash=hash_token(browser_delete_token(raw)))
     await uow.commit()
+    notes.value += 1
     return response
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from app.api.deps import ClientKey, UoW
+from app.api.deps import ClientKey, NotesTally, UoW
 from app.api.events import Slug
 from app.api.schemas import NoteCreate, NoteCreated, PostKindFilter, PostPage, VoteRead
 from app.api.throttle import PostRateLimit, VoteRateLimit
@@ -25,7 +25,7 @@ PostId = Annotated[int, Path(ge=1, le=2**53)]
 
 
 @router.post("", status_code=201, response_model=NoteCreated, dependencies=[PostRateLimit])
-async def create_note(slug: Slug, body: NoteCreate, uow: UoW, client: ClientKey) -> NoteCreated:
+async def create_note(slug: Slug, body: NoteCreate, uow: UoW, client: ClientKey, notes: NotesTally) -> NoteCreated:
     """Post a note or a question. Returns the post and a delete token (shown once)."""
     event = await event_service.get_event(uow.session, slug)
     talk_ref = None
@@ -47,6 +47,7 @@ async def create_note(slug: Slug, body: NoteCreate, uow: UoW, client: ClientKey)
         raise InvalidInput("the note is empty once control characters are removed", field="text")
     post = applied.post
     await uow.commit()
+    notes.value += 1
     author = await post_store.get_author(uow.session, post.author_id)
     return NoteCreated(post=post_read(post, author, event.slug), delete_token=delete_token)
 

@@ -44,6 +44,8 @@ def test_metrics_count_followers_and_frames(client: TestClient, event: dict[str,
         assert metric(response.text, "backchannel_live_connections") == 1
         assert metric(response.text, "backchannel_live_frames_sent_total") >= 1
         assert metric(response.text, "backchannel_live_frames_dropped_total") == 0
+        notes = 'backchannel_posts_ingested_total{source="notes",source_key="notes"}'
+        assert metric(response.text, notes) == 1, "the note posted through this replica is counted by source"
 
 
 def test_with_redis_down_the_api_is_degraded_but_takes_posts_and_followers_still_get_them(settings: Settings) -> None:
