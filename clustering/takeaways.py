@@ -16,6 +16,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 _LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
 _NON_WORD = re.compile(r"[^\w]+")
@@ -183,20 +185,16 @@ class TopicGroups:
         n = len(words)
         if not n:
             return None
-        shared: Counter[int] = Counter()
-        index = self._index
-        for w in words:
-            ids = index.get(w)
-            if ids:
-                shared.update(ids)  # counted in C
+        # groups sharing a word with the post, counted in C (one pass over the word index)
+        shared = Counter(chain.from_iterable(filter(None, map(self._index.get, words))))
         if not shared:
             return None
         # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer
         low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
+        close = [(gid, inter) for gid, inter in shared.items() if inter >= low]
+        close.sort(key=itemgetter(1), reverse=True)  # the order of ``most_common`` (stable on ties)
         best, best_sim = None, 0.0
-        for gid, inter in shared.most_common():
-            if inter < low:
-                break
+        for gid, inter in close:
             g = self._groups[gid]
             need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
             sim = inter / (n + len(g.words) - inter)
