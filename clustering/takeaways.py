@@ -31,7 +31,10 @@ _PREFIX = re.compile(
 
 
 def _clean(text: str) -> str:
-    return _NON_WORD.sub(" ", _LINK_OR_HANDLE.sub(" ", text.lower())).strip()
+    low = text.lower()
+    if "@" in low or "http" in low or "www." in low:  # every link or handle holds one of these
+        low = _LINK_OR_HANDLE.sub(" ", low)
+    return _NON_WORD.sub(" ", low).strip()
 
 
 def normalise_for_dup(text: str) -> str:
