@@ -57,6 +57,7 @@ _SCHEDULE = -1  # not a post id: the schedule changed
 class DigestParts:
     """What a talk's digest row holds, as the model says it now."""
 
+    talk_id: int | None  # None: the hallway
     topics: list[dict[str, Any]]
     takeaways: list[dict[str, Any]]
     activity: list[list[Any]]
@@ -168,10 +169,23 @@ class ClusterPipeline:
             visible = [p for p in posts if p.status == "visible" and p.text]
             results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
             changes = cursor.model.drain_changes()
-            # Posts whose topic moved since they were attributed: those not in this batch, in one query.
+            if posts:
+                cursor.last_post_id = max(cursor.last_post_id, max(p.id or 0 for p in posts))
+                self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
+            # Every read comes before the first write: on SQLite that write takes the database's one
+            # write lock until the commit, and ingest waits for it meanwhile.
             by_id = {str(p.id): p for p in visible}
-            earlier = [int(m.id) for m in changes.moved if m.id not in by_id]
+            earlier = [int(m.id) for m in changes.moved if m.id not in by_id]  # moved since attributed
             by_id.update((str(p.id), p) for p in await cluster_store.posts_by_ids(session, event_id, earlier))
+            authors = await post_store.authors_by_id(
+                session, [p.author_id for p in by_id.values() if p.author_id is not None]
+            )
+            digests = [self._digest(guid, talk_id, cursor) for guid, talk_id in self._changed_talks(changes, cursor)]
+            stored = await cluster_store.digests(session, event_id, [d.talk_id or 0 for d in digests])
+            topics = await cluster_store.topics(session, event_id, [t["id"] for d in digests for t in d.topics])
+            cursor.unsaved += 1
+            if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
+                await self._save(session, event_id, cursor)
             changed: dict[str, Post] = {}  # a post attributed, then moved, is one new version and one frame
             for result in (*results, *changes.moved):
                 post = by_id.get(result.id)
@@ -179,15 +193,12 @@ class ClusterPipeline:
                     if result.id not in changed:
                         post.version += 1
                     changed[result.id] = post
-            if posts:
-                cursor.last_post_id = max(cursor.last_post_id, max(p.id or 0 for p in posts))
-                self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
-            out = await self._updated_frames(session, event, list(changed.values()))
-            out += await self._digest_frames(session, event_id, changes, cursor)
-            await uow.emit_many(event, out)
-            cursor.unsaved += 1
-            if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
-                await self._save(session, event_id, cursor)
+            out = [
+                ("post.updated", frame_data(post_read(p, authors.get(p.author_id or 0), event.slug)))
+                for p in changed.values()
+            ]
+            out += self._store_digests(session, event_id, digests, stored, topics)
+            await uow.emit_many(event, out)  # the first statement to write: it flushes the rows changed above
             await uow.commit()
             self.processed += len(visible)
         return True
@@ -262,33 +273,28 @@ class ClusterPipeline:
             setattr(post, key, value)
         return True
 
-    async def _updated_frames(
-        self, session: AsyncSession, event: Event, posts: list[Post]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """A post.updated frame per changed post, their authors read in one query."""
-        authors = await post_store.authors_by_id(session, [p.author_id for p in posts if p.author_id is not None])
-        return [("post.updated", frame_data(post_read(p, authors.get(p.author_id or 0), event.slug))) for p in posts]
-
-    async def _digest_frames(
-        self, session: AsyncSession, event_id: int, changes: Changes, cursor: EventCursor
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Store the digest (and its topics) of every talk whose topics, takeaways or bursts changed; their frames."""
-        talks: dict[str | None, int | None] = {}  # guid → talk id, None for the hallway
+    def _changed_talks(self, changes: Changes, cursor: EventCursor) -> list[tuple[str | None, int | None]]:
+        """(guid, talk id) of each talk whose topics, takeaways or bursts changed; (None, None) is the hallway."""
+        talks: list[tuple[str | None, int | None]] = []
         for guid in changes.topics | changes.takeaways | changes.bursts:
             talk_id = cursor.talk_ids.get(guid) if guid else None
-            if not guid or talk_id is not None:
-                talks[guid] = talk_id
-        if not talks:
-            return []
-        digests = {guid: self._digest(guid, talk_id, cursor) for guid, talk_id in talks.items()}
-        stored = await cluster_store.digests(session, event_id, [talk_id or 0 for talk_id in talks.values()])
-        topics = await cluster_store.topics(
-            session, event_id, [t["id"] for digest in digests.values() for t in digest.topics]
-        )
+            if not guid or talk_id is not None:  # a talk no longer in the schedule has no digest
+                talks.append((guid, talk_id))
+        return talks
+
+    def _store_digests(
+        self,
+        session: AsyncSession,
+        event_id: int,
+        digests: list[DigestParts],
+        stored: dict[int, TalkDigest],
+        topics: dict[int, Topic],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Write each talk's digest and its topics over the ``stored`` rows; their digest.updated frames."""
         now = utcnow()
         out: list[tuple[str, dict[str, Any]]] = []
-        for guid, fresh in digests.items():
-            talk_id = talks[guid]
+        for fresh in digests:
+            talk_id = fresh.talk_id
             row = stored.get(talk_id or 0)
             if row is None:
                 row = TalkDigest(event_id=event_id, talk_id=talk_id, talk_key=talk_id or 0)
@@ -342,7 +348,7 @@ class ClusterPipeline:
             {"start": b.start.isoformat(), "end": b.end.isoformat(), "peak": int(b.peak_count), "label": b.label}
             for b in model.bursts(guid)
         ]
-        return DigestParts(topics, takeaways, activity, bursts)
+        return DigestParts(talk_id, topics, takeaways, activity, bursts)
 
     async def _save(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> None:
         cursor.unsaved, cursor.saved_at = 0, time.monotonic()
