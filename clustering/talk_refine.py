@@ -80,18 +80,22 @@ def refine(
     best = R[:, :k].argmax(axis=1)
     conf = R[:, :k].max(axis=1)
     best = np.where(conf >= params.min_confidence, best, -1)
-    out = np.full(n, -1)
+    # Every talk's groups at once: chains link only posts won by the same talk, so the components of the
+    # whole window are the groups of each talk (one graph instead of one per talk).
+    won = best >= 0
+    ii, jj = np.nonzero(S >= params.chain_similarity)
+    same = won[ii] & (best[ii] == best[jj])
+    links = sp.csr_matrix((np.ones(int(same.sum())), (ii[same], jj[same])), shape=(n, n))
+    _, comp = connected_components(links, directed=False)
     title_fit = (X @ T.T).toarray()
-    for talk in np.unique(best[best >= 0]):
-        members = np.flatnonzero(best == talk)
-        _, comp = connected_components(
-            sp.csr_matrix(S[np.ix_(members, members)] >= params.chain_similarity), directed=False
-        )
-        # a group's evidence for the talk: how much its posts share with the schedule text, in sum
-        mass = np.bincount(comp, weights=title_fit[members, talk])
-        named = np.bincount(comp, weights=(anchors[members] == talk).astype(float)) > 0
-        keep = (named | ((mass > 0) & (mass >= params.claim_ratio * mass.max())))[comp]
-        out[members[keep]] = talk
+    # a group's evidence for its talk: how much its posts share with the schedule text, in sum
+    mass = np.bincount(comp, weights=np.where(won, title_fit[np.arange(n), np.maximum(best, 0)], 0.0))
+    named = np.bincount(comp, weights=(won & (anchors == best)).astype(float)) > 0
+    best_mass = np.zeros(k)
+    np.maximum.at(best_mass, best[won], mass[comp[won]])  # the talk's best group
+    claim = best_mass[np.maximum(best, 0)]
+    keep = won & (named[comp] | ((mass[comp] > 0) & (mass[comp] >= params.claim_ratio * claim)))
+    out = np.where(keep, best, -1)
     confidence = np.minimum(np.where(out >= 0, conf, 1.0 - conf), 0.999)
     return out, confidence
 
