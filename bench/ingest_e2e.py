@@ -161,19 +161,27 @@ async def store_rate(frames: list[bytes], url: str, database_url: str, broker_ur
             if not cluster:
                 return await replay_rate(frames, sink, _MemoryCursors(), url=url)
             pipeline = ClusterPipeline(maker, broker, poll_interval=0.05)
-            visible: list[int] = []
+
+            async def visible() -> int:
+                async with maker() as session:
+                    stmt = select(func.count()).where(
+                        Post.event_id == event_id, Post.status == "visible", Post.text != ""
+                    )
+                    return int((await session.exec(stmt)).one())
+
+            total: list[int] = []
 
             async def clustered() -> bool:
-                if not visible:
-                    async with maker() as session:
-                        stmt = select(func.count()).where(
-                            Post.event_id == event_id, Post.status == "visible", Post.text != ""
-                        )
-                        visible.append(int((await session.exec(stmt)).one()))
-                return pipeline.processed >= visible[0]
+                if not total:
+                    total.append(await visible())
+                return pipeline.processed >= total[0]
 
             task = asyncio.create_task(pipeline.run_event(event_id))
             try:
+                # A running clusterer has loaded its compiled kernels too: it takes in the warm-up notes first.
+                warm = await visible()
+                while pipeline.processed < warm:
+                    await asyncio.sleep(0.01)
                 return await replay_rate(frames, sink, _MemoryCursors(), url=url, settled=clustered)
             finally:
                 task.cancel()
