@@ -99,16 +99,22 @@ def keyphrases(
         if len(counts) <= _CANDIDATES
         else sorted(counts.items(), key=itemgetter(1), reverse=True)[:_CANDIDATES]
     )
+    event_counts = event.counts
+    log = math.log
     for term, tf in items:
         pair = " " in term
         if pair and tf < 2 and n_docs >= 3:
             continue  # a pair seen once is noise
-        f = max(event.get(term), tf)
-        s = (tf / n_docs) * math.log(1.0 + avg_terms / f)
+        f = event_counts.get(term, 0.0)
+        if f < tf:
+            f = tf
+        s = (tf / n_docs) * log(1.0 + avg_terms / f)
         if pair:
             s *= 1.2
         scored.append((s, term))
-    scored.sort(key=lambda st: (-st[0], st[1]))
+    # best score first, ties by term: two stable sorts keyed in C
+    scored.sort(key=itemgetter(1))
+    scored.sort(key=itemgetter(0), reverse=True)
     chosen: list[str] = []
     covered: set[str] = set()
     for _, term in scored:
