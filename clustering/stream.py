@@ -15,6 +15,11 @@ with three changes that matter on streams whose topics come and go:
   et al. ACL 2020) so words shared by many topics ("news", "today") decide little.
 * every ``refine_window`` posts the window is revisited with a few parallel (Jacobi) reassignment sweeps,
   which repairs the order effects of the single pass; posts it moves are reported in ``moves_``.
+* before those sweeps a cluster whose window posts form two groups with (almost) no word in common is
+  split in two: two topics that met in an early post otherwise keep feeding one cluster;
+* after them, two of the window's clusters whose word counts point the same way (cosine ``>=
+  merge_min_cos``) and whose joint likelihood is not much worse than apart are merged: a topic the
+  single pass opened twice. The merged cluster's last posts (up to 16,384 back) are relabelled.
 
 Features are hashed to a fixed width (``n_features``), so the stream never refits and the state is
 bounded: at most ``max_clusters`` live clusters of ``n_features`` float32 counts each.
@@ -31,14 +36,27 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import gammaln
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_array, check_is_fitted, check_non_negative
 
 from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize
-from clustering.stream_kernels import NEEDS_NEW, WORD_LOG, clear_slot, log_words, place_run, window_overlap
+from clustering.stream_kernels import (
+    NEEDS_NEW,
+    WORD_LOG,
+    clear_slot,
+    log_words,
+    merge_gains,
+    place_run,
+    split_window,
+    window_overlap,
+)
 
 _LOG2 = math.log(2.0)
 _RENORM = 60.0  # renormalise the recency weights when they grow past 2**60
+_RECENT = 1 << 14  # posts whose cluster id is remembered, so that a merge can relabel them
+_SPLIT_SWEEPS = 3
+_MERGE_MIN_POSTS = 2  # window posts a cluster needs to be merged (fewer candidates: a faster pass)
 
 
 def _is_text(X: Any) -> bool:
@@ -76,6 +94,16 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         Parallel reassignment sweeps per refinement.
     icf_min_clusters : int
         Inverse cluster frequency is used once this many clusters have existed.
+    split_min_posts : int
+        Window posts a cluster needs before a split is tried (0 disables splits).
+    split_max_cos : float
+        A split is made only when the cosine of the two sides' word counts is at most this.
+    merge_min_cos : float
+        Two clusters are merged only when the cosine of their word counts is at least this (above 1
+        disables merges).
+    merge_min_gain : float
+        ... and when the collapsed log-likelihood of the two as one, less that of the two apart, per word,
+        is above this (slightly negative: the cosine already vouches for them).
     random_state : int or None
         Seed of the refinement sweeps (which half of the posts may move in each sweep).
     """
@@ -93,6 +121,10 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         refine_window: int = 1000,
         refine_iter: int = 4,
         icf_min_clusters: int = 20,
+        split_min_posts: int = 10,
+        split_max_cos: float = 0.05,
+        merge_min_cos: float = 0.6,
+        merge_min_gain: float = -0.25,
         random_state: int | None = 0,
     ) -> None:
         self.alpha = alpha
@@ -105,6 +137,10 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.refine_window = refine_window
         self.refine_iter = refine_iter
         self.icf_min_clusters = icf_min_clusters
+        self.split_min_posts = split_min_posts
+        self.split_max_cos = split_max_cos
+        self.merge_min_cos = merge_min_cos
+        self.merge_min_gain = merge_min_gain
         self.random_state = random_state
 
     # ------------------------------------------------------------------ sklearn API
@@ -170,6 +206,9 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             return
         if stream_index in self.win_seq_:
             self.win_slot_[self.win_seq_.index(stream_index)] = -1
+        self._recent()
+        if self.recent_seq_[stream_index % _RECENT] == stream_index:
+            self.recent_id_[stream_index % _RECENT] = -1
         z = self._slot_of(cluster_id)
         if z < 0:
             return
@@ -181,7 +220,16 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
     def _maybe_refine(self) -> list[tuple[int, int]]:
         if not self.refine_window or len(self.win_seq_) < self.refine_window:
             return []
-        moves = self._refine()
+        # the window's posts as one CSR block, for the split and merge passes
+        indptr = np.zeros(len(self.win_idx_) + 1, np.int64)
+        np.cumsum([len(a) for a in self.win_idx_], out=indptr[1:])
+        words = np.concatenate(self.win_idx_)
+        moves = self._split(indptr, words, np.concatenate(self.win_cnt_))
+        refined = self._refine()
+        for seq, new_id in refined:
+            self._note(seq, new_id)
+        moves += refined
+        moves += self._merge(words)
         self._clear_window()
         return moves
 
@@ -338,12 +386,22 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.scope_names_: list[Any] = []
         self.rng_ = np.random.default_rng(self.random_state)
         self._clear_window()
+        self._recent()
 
     def _clear_window(self) -> None:
         self.win_seq_: list[int] = []
         self.win_idx_: list[np.ndarray] = []
         self.win_cnt_: list[np.ndarray] = []
         self.win_slot_ = np.full(max(self.refine_window, 1), -1, np.int64)
+
+    def _recent(self) -> None:
+        if not hasattr(self, "recent_id_"):  # also for a state saved before merges existed
+            self.recent_seq_ = np.full(_RECENT, -1, np.int64)  # the stream index kept at seq % _RECENT
+            self.recent_id_ = np.full(_RECENT, -1, np.int64)  # its cluster id
+
+    def _note(self, seq: int, cluster_id: int) -> None:
+        self.recent_seq_[seq % _RECENT] = seq
+        self.recent_id_[seq % _RECENT] = cluster_id
 
     def _gain(self) -> float:
         return 2.0 ** ((self.t_ - self.origin_) / self.halflife)
@@ -417,6 +475,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         codes = np.asarray(codes, np.int64)
         lim = _RENORM * self.halflife
         self._word_log()
+        self._recent()
         r = 0
         while r < n:
             t = self.t_
@@ -450,6 +509,10 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
                 if self.refine_window:
                     for q in np.flatnonzero(got >= 0).tolist():
                         self._remember(first + r + q, r + q, int(got[q]), indptr, indices, data)
+                    placed = np.flatnonzero(got >= 0)
+                    seqs = first + r + placed
+                    self.recent_seq_[seqs % _RECENT] = seqs
+                    self.recent_id_[seqs % _RECENT] = ids[placed]
                     self._refine_into(moved)
             r = stop
             if status == NEEDS_NEW:
@@ -494,6 +557,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self._put(z, indices[a:b], data[a:b], self._gain())
         if self.refine_window:
             self._remember(self.t_ - 1, r, z, indptr, indices, data)
+            self._note(self.t_ - 1, int(self.ids_[z]))
         labels[r] = self.ids_[z]
         self._refine_into(moved)
 
@@ -525,6 +589,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             self.win_seq_.append(self.t_ - 1)
             self.win_idx_.append(indices)
             self.win_cnt_.append(counts)
+            self._note(self.t_ - 1, int(self.ids_[z]))
         return int(self.ids_[z])
 
     def _put(self, z: int, indices: np.ndarray, counts: np.ndarray, mass: float) -> None:
@@ -718,4 +783,109 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         out = []
         for d in np.flatnonzero(slots != original).tolist():
             out.append((int(seqs[d]), int(self.ids_[slots[d]])))
+        return out
+
+    def _merge(self, words: np.ndarray) -> list[tuple[int, int]]:
+        """Merge pairs of the window's clusters whose word counts point the same way and whose collapsed
+        likelihood together is not much below apart: a topic the single pass opened twice stays split
+        otherwise. The smaller goes into the larger; its recent posts are relabelled. Returns their
+        ``(stream_index, new_id)``."""
+        if self.merge_min_cos > 1.0 or self.n_live_ < 2:
+            return []
+        slots = self.win_slot_[: len(self.win_seq_)]
+        cand, counts = np.unique(slots[slots >= 0], return_counts=True)
+        cand = cand[(counts >= _MERGE_MIN_POSTS) & (self.ids_[cand] >= 0)]
+        if len(cand) < 2:
+            return []
+        # the words of the window's posts: what the clusters are about now (all of a cluster's words would
+        # mean a walk over the whole table per refinement)
+        G, C = merge_gains(self.CT_, np.unique(words), cand, float(self.beta))
+        i, j = np.nonzero(np.triu(C >= self.merge_min_cos, 1))
+        if len(self.scope_names_) > 1:
+            same = self.scope_[cand[i]] == self.scope_[cand[j]]
+            i, j = i[same], j[same]
+        vb = self._vb()
+        na, nb = self.n_[cand[i]], self.n_[cand[j]]
+        gain = G[i, j] - (gammaln(na + nb + vb) - gammaln(na + vb) - gammaln(nb + vb) + gammaln(vb))
+        gain /= np.maximum(na + nb, 1e-9)
+        taken = np.zeros(len(cand), bool)
+        out: list[tuple[int, int]] = []
+        for p in np.argsort(-gain, kind="stable").tolist():
+            if not gain[p] > self.merge_min_gain:
+                break
+            if taken[i[p]] or taken[j[p]]:
+                continue
+            taken[i[p]] = taken[j[p]] = True
+            keep, gone = int(cand[i[p]]), int(cand[j[p]])
+            if self.n_[gone] > self.n_[keep]:
+                keep, gone = gone, keep
+            out += self._absorb(keep, gone)
+        return out
+
+    def _absorb(self, keep: int, gone: int) -> list[tuple[int, int]]:
+        k = int(self.wln_[gone])
+        if k <= WORD_LOG:  # the words it logged are all it holds (some may have dropped to zero since)
+            rows = np.unique(self.wl_[gone, :k])
+            rows = rows[self.CT_[rows, gone] > 0]
+        else:
+            rows = np.flatnonzero(self.CT_[:, gone])
+        col = self.CT_[rows, keep]
+        fresh = rows[col == 0]
+        if len(fresh):
+            self.kw_[fresh] += 1.0
+            self.logkw_[fresh] = np.log(self.kw_[fresh])
+            log_words(self.wl_, self.wln_, np.full(len(fresh), keep, np.int64), fresh.astype(np.int64))
+        self.CT_[rows, keep] = col + self.CT_[rows, gone]
+        self.n_[keep] += self.n_[gone]
+        self.w_[keep] += self.w_[gone]
+        self.logw_[keep] = math.log(self.w_[keep]) if self.w_[keep] > 0 else -np.inf
+        old, new = int(self.ids_[gone]), int(self.ids_[keep])
+        self._kill(gone)
+        hit = np.flatnonzero(self.recent_id_ == old)
+        self.recent_id_[hit] = new
+        return [(int(s), new) for s in self.recent_seq_[hit].tolist()]
+
+    def _split(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> list[tuple[int, int]]:
+        """Split each cluster whose window posts fit two clusters better than one and whose two sides share
+        (almost) no words: two topics that met in an early post otherwise keep feeding one cluster. The
+        larger side keeps the id; the other side's window posts open a new cluster (its older posts stay:
+        their words are no longer known). Returns the moved posts' ``(stream_index, new_id)``."""
+        if not self.split_min_posts:
+            return []
+        self._drop_closed()
+        slots = self.win_slot_[: len(self.win_seq_)]
+        zs, sizes = np.unique(slots[slots >= 0], return_counts=True)
+        cand = zs[(sizes >= self.split_min_posts) & (self.ids_[zs] >= 0)]
+        if not len(cand):
+            return []
+        side_all, gains, coss = split_window(
+            indptr, indices, data, slots, cand, self.CT_.shape[0], float(self.beta), self._vb(),
+            math.log(self.alpha), _SPLIT_SWEEPS, float(self.split_max_cos),
+        )  # fmt: skip
+        out: list[tuple[int, int]] = []
+        for c, z in enumerate(cand.tolist()):
+            if not gains[c] > 0.0 or coss[c] > self.split_max_cos:
+                continue
+            if not self.free_ and self.hi_ >= self.max_clusters:
+                break  # opening would drop a cluster
+            members = np.flatnonzero(slots == z)
+            side = side_all[members]
+            ones = int(side.sum())
+            if min(ones, len(side) - ones) < 2:
+                continue
+            go = members[side == (1 if 2 * ones <= len(side) else 0)]
+            code = int(self.scope_[z])
+            nz = self._open(code)
+            new_id = int(self.ids_[nz])
+            # the moved posts' counts and masses, summed, leave the cluster and open the new one
+            words, inv = np.unique(np.concatenate([self.win_idx_[i] for i in go]), return_inverse=True)
+            counts = np.bincount(inv, weights=np.concatenate([self.win_cnt_[i] for i in go])).astype(np.float32)
+            seqs = np.asarray(self.win_seq_, np.int64)[go]
+            mass = float((2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)).sum())
+            self._take(z, words, counts, mass)
+            self._put(nz, words, counts, mass)
+            self.win_slot_[go] = nz
+            for seq in seqs.tolist():
+                self._note(seq, new_id)
+                out.append((seq, new_id))
         return out

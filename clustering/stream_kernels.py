@@ -183,3 +183,227 @@ def clear_slot(CT: np.ndarray, wl: np.ndarray, wln: np.ndarray, z: int) -> None:
             if CT[i, z] != 0.0:
                 CT[i, z] = 0.0
     wln[z] = 0
+
+
+@_compiled
+def merge_gains(
+    CT: np.ndarray,  # float32 words x slots
+    rows: np.ndarray,  # words to compare on
+    cand: np.ndarray,  # int64 candidate slots
+    beta: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For candidate slots ``k < k2``, on the words ``rows``: the word part of the collapsed
+    log-likelihood gain of merging them, ``sum_w lgamma(a+b+beta) - lgamma(a+beta) - lgamma(b+beta) +
+    lgamma(beta)`` (a word only one of them holds adds nothing), and the cosine of their counts."""
+    K = cand.shape[0]
+    G = np.zeros((K, K))
+    C = np.zeros((K, K))
+    norm = np.zeros(K)
+    nz = np.empty(K, np.int64)
+    val = np.empty(K)
+    lb = math.lgamma(beta)
+    for r in range(rows.shape[0]):
+        row = CT[rows[r]]
+        q = 0
+        for k in range(K):
+            v = row[cand[k]]
+            if v > 0.0:
+                nz[q] = k
+                val[q] = v
+                q += 1
+                norm[k] += v * v
+        for x in range(q):
+            a = val[x]
+            la = math.lgamma(a + beta)
+            for y in range(x + 1, q):
+                b = val[y]
+                G[nz[x], nz[y]] += math.lgamma(a + b + beta) - la - math.lgamma(b + beta) + lb
+                C[nz[x], nz[y]] += a * b
+    for k in range(K):
+        for k2 in range(k + 1, K):
+            if norm[k] > 0.0 and norm[k2] > 0.0:
+                C[k, k2] /= math.sqrt(norm[k] * norm[k2])
+    return G, C
+
+
+@_compiled
+def _lgamma_step(x: float, d: float) -> float:
+    """``lgamma(x + d) - lgamma(x)``; one log for the commonest case, a word a post holds once."""
+    if d == 1.0:
+        return math.log(x)
+    return math.lgamma(x + d) - math.lgamma(x)
+
+
+@_compiled
+def _dmm_ll(cnt: np.ndarray, tot: float, beta: float, vb: float) -> float:
+    """Collapsed log-likelihood of a group of posts under one cluster (its word counts ``cnt``)."""
+    lb = math.lgamma(beta)
+    s = 0.0
+    for w in range(cnt.shape[0]):
+        if cnt[w] > 0.0:
+            s += math.lgamma(cnt[w] + beta) - lb
+    return s - (math.lgamma(tot + vb) - math.lgamma(vb))
+
+
+@_compiled
+def split_two(
+    indptr: np.ndarray,  # the cluster's window posts, words renumbered 0..n_words-1
+    words: np.ndarray,
+    data: np.ndarray,
+    n_words: int,
+    beta: float,
+    vb: float,
+    log_alpha: float,
+    sweeps: int,
+    max_cos: float,
+) -> tuple[np.ndarray, float, float]:
+    """Best two-way split of one cluster's posts: iterated conditional modes on a two-cluster mixture.
+    Returns each post's side (0/1), the log-probability gain of the split over keeping the posts together
+    (mixture likelihood and prior; -inf when a side ends empty or the cosine of the two sides' counts is
+    over ``max_cos``) and that cosine."""
+    B = indptr.shape[0] - 1
+    cnt = np.zeros((2, n_words))
+    tot = np.zeros(2)
+    m = np.zeros(2)
+    allc = np.zeros(n_words)
+    for j in range(words.shape[0]):
+        allc[words[j]] += data[j]
+    # start from the two topics' anchors: the most frequent word, and the most frequent word of the posts
+    # without it; posts with neither (or both) are placed by the first sweep
+    top = 0
+    for w in range(n_words):
+        if allc[w] > allc[top]:
+            top = w
+    has_top = np.zeros(B, np.bool_)
+    other = np.zeros(n_words)
+    for i in range(B):
+        for j in range(indptr[i], indptr[i + 1]):
+            if words[j] == top:
+                has_top[i] = True
+        if not has_top[i]:
+            for j in range(indptr[i], indptr[i + 1]):
+                other[words[j]] += data[j]
+    second = 0
+    for w in range(n_words):
+        if other[w] > other[second]:
+            second = w
+    side = np.full(B, -1, np.int64)
+    for i in range(B):
+        has_second = False
+        for j in range(indptr[i], indptr[i + 1]):
+            if words[j] == second:
+                has_second = True
+        if has_top[i] == has_second:
+            continue
+        k = 0 if has_top[i] else 1
+        side[i] = k
+        for j in range(indptr[i], indptr[i + 1]):
+            cnt[k, words[j]] += data[j]
+            tot[k] += data[j]
+        m[k] += 1.0
+    for _ in range(sweeps):
+        changed = 0
+        for i in range(B):
+            k = side[i]
+            L = 0.0
+            for j in range(indptr[i], indptr[i + 1]):
+                L += data[j]
+                if k >= 0:
+                    cnt[k, words[j]] -= data[j]
+                    tot[k] -= data[j]
+            if k >= 0:
+                m[k] -= 1.0
+            best = -np.inf
+            bk = k
+            for q in range(2):
+                s = math.log(m[q]) if m[q] > 0.0 else log_alpha
+                for j in range(indptr[i], indptr[i + 1]):
+                    s += _lgamma_step(cnt[q, words[j]] + beta, data[j])
+                s -= _lgamma_step(tot[q] + vb, L)
+                if s > best:
+                    best = s
+                    bk = q
+            side[i] = bk
+            changed += bk != k
+            for j in range(indptr[i], indptr[i + 1]):
+                cnt[bk, words[j]] += data[j]
+                tot[bk] += data[j]
+            m[bk] += 1.0
+        if changed == 0:
+            break
+    if m[0] < 1.0 or m[1] < 1.0:
+        return side, -np.inf, 1.0
+    dot = n0 = n1 = 0.0
+    for w in range(n_words):
+        dot += cnt[0, w] * cnt[1, w]
+        n0 += cnt[0, w] * cnt[0, w]
+        n1 += cnt[1, w] * cnt[1, w]
+    cos = dot / math.sqrt(n0 * n1)
+    if cos > max_cos:  # not a split the caller makes: spare the likelihoods
+        return side, -np.inf, cos
+    gain = (
+        _dmm_ll(cnt[0], tot[0], beta, vb) + _dmm_ll(cnt[1], tot[1], beta, vb) - _dmm_ll(allc, tot[0] + tot[1], beta, vb)
+    )
+    gain += log_alpha + math.lgamma(m[0]) + math.lgamma(m[1]) - math.lgamma(m[0] + m[1])
+    return side, gain, cos
+
+
+@_compiled
+def split_window(
+    indptr: np.ndarray,  # the window's posts (global word ids)
+    indices: np.ndarray,
+    data: np.ndarray,  # float32 counts
+    slots: np.ndarray,  # int64 slot per window post (-1: none)
+    cand: np.ndarray,  # int64 slots to try
+    n_features: int,
+    beta: float,
+    vb: float,
+    log_alpha: float,
+    sweeps: int,
+    max_cos: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``split_two`` on each candidate cluster's window posts. Returns each post's side (-1 when its
+    cluster was not tried) and each candidate's gain and cosine."""
+    B = indptr.shape[0] - 1
+    side = np.full(B, -1, np.int64)
+    gains = np.full(cand.shape[0], -np.inf)
+    coss = np.ones(cand.shape[0])
+    local = np.full(n_features, -1, np.int64)
+    for c in range(cand.shape[0]):
+        z = cand[c]
+        nm = 0
+        nnz = 0
+        for i in range(B):
+            if slots[i] == z:
+                nm += 1
+                nnz += indptr[i + 1] - indptr[i]
+        members = np.empty(nm, np.int64)
+        sub_ptr = np.zeros(nm + 1, np.int64)
+        sub_words = np.empty(nnz, np.int64)
+        sub_data = np.empty(nnz)
+        seen = np.empty(nnz, np.int64)
+        nw = 0
+        q = 0
+        for i in range(B):
+            if slots[i] != z:
+                continue
+            members[q] = i
+            for j in range(indptr[i], indptr[i + 1]):
+                wd = indices[j]
+                if local[wd] < 0:
+                    local[wd] = nw
+                    seen[nw] = wd
+                    nw += 1
+                k = sub_ptr[q] + (j - indptr[i])
+                sub_words[k] = local[wd]
+                sub_data[k] = data[j]
+            sub_ptr[q + 1] = sub_ptr[q] + indptr[i + 1] - indptr[i]
+            q += 1
+        for x in range(nw):
+            local[seen[x]] = -1
+        got, gain, cos = split_two(sub_ptr, sub_words, sub_data, nw, beta, vb, log_alpha, sweeps, max_cos)
+        gains[c] = gain
+        coss[c] = cos
+        for x in range(nm):
+            side[members[x]] = got[x]
+    return side, gains, coss

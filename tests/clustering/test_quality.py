@@ -1,7 +1,7 @@
 """Quality floors on the labelled streams and the schedule sets (the bench prints the full table).
 
-The floors are what the code measurably reaches today, not the issue's targets (Tweets-T NMI >= 0.93;
-talk posts right >= 0.90), which it does not reach yet.
+The floors are what the code measurably reaches today: on Tweets-T the issue's target (NMI >= 0.93 with ARI
+>= 0.80 and at most twice the true number of clusters) is met; talk posts right >= 0.90 is not yet.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def test_tweets_t_quality_floor() -> None:
 
     texts, y = load_stream("Tweets-T", DATA)
     labels = run_stream_clusterer(texts)
-    assert normalized_mutual_info_score(y, labels) >= 0.915
-    assert adjusted_rand_score(y, labels) >= 0.84
+    assert normalized_mutual_info_score(y, labels) >= 0.93
+    assert adjusted_rand_score(y, labels) >= 0.88
     assert len(set(labels.tolist())) <= 2 * len(set(y.tolist()))
 
 
@@ -34,7 +34,7 @@ def test_news_t_quality_floor() -> None:
 
     texts, y = load_stream("News-T", DATA)
     labels = run_stream_clusterer(texts)
-    assert normalized_mutual_info_score(y, labels) >= 0.88
+    assert normalized_mutual_info_score(y, labels) >= 0.89
     assert len(set(labels.tolist())) <= 2 * len(set(y.tolist()))
 
 

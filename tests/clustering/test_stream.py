@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from clustering.stream import StreamClusterer
-from tests.clustering.conftest import make_stream
+from tests.clustering.conftest import TOPICS, make_stream
 
 
 def run(model: StreamClusterer, texts: list[str], batch: int = 50) -> np.ndarray:
@@ -121,6 +122,35 @@ def test_a_closed_cluster_leaves_nothing_behind_for_the_next_one() -> None:
         assert np.allclose(model.CT_[:, live].sum(0), model.n_[live], rtol=1e-4)
         most = max(most, model.hi_)
     assert model.next_id_ > most  # slots were reused
+
+
+def test_a_cluster_two_topics_met_in_is_split() -> None:
+    # the first post holds words of both topics, so the single pass puts both topics into its cluster
+    rng = random.Random(0)
+    texts = [" ".join(TOPICS["rust"].split()[:4] + TOPICS["bees"].split()[:4])]
+    truth = ["both"]
+    for i in range(199):
+        topic = "rust" if i % 2 else "bees"
+        texts.append(" ".join(rng.sample(TOPICS[topic].split(), 4)))
+        truth.append(topic)
+    unsplit = run(StreamClusterer(refine_window=100, split_min_posts=0), texts)
+    assert adjusted_rand_score(truth[1:], unsplit[1:]) < 0.1
+    labels = run(StreamClusterer(refine_window=100), texts)
+    assert adjusted_rand_score(truth[1:], labels[1:]) == 1.0
+
+
+def test_a_topic_opened_twice_is_merged_and_its_posts_relabelled() -> None:
+    # two halves of one vocabulary open two clusters; posts spanning both follow
+    rng = random.Random(0)
+    first, second = "rust borrow checker lifetimes".split(), "cargo crates tokio async".split()
+    texts = [" ".join(first)] * 10 + [" ".join(second)] * 10
+    texts += [" ".join(rng.sample(first + second, 6)) for _ in range(80)]
+    apart = run(StreamClusterer(refine_window=100, merge_min_cos=2.0), texts)
+    assert len(set(apart.tolist())) == 2
+    model = StreamClusterer(refine_window=100)
+    labels = run(model, texts)  # the posts of earlier calls are relabelled through moves_
+    assert len(set(labels.tolist())) == 1
+    assert model.n_clusters_ == 1
 
 
 def test_scopes_keep_clusters_apart() -> None:
