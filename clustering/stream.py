@@ -220,14 +220,20 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
     def _maybe_refine(self) -> list[tuple[int, int]]:
         if not self.refine_window or len(self.win_seq_) < self.refine_window:
             return []
+        # merges happen only here: the window's posts are remembered now, with the clusters they are in
+        seqs = np.asarray(self.win_seq_, np.int64)
+        slots = self.win_slot_[: len(seqs)]
+        self.recent_seq_[seqs % _RECENT] = seqs
+        self.recent_id_[seqs % _RECENT] = np.where(slots >= 0, self.ids_[np.maximum(slots, 0)], -1)
         # the window's posts as one CSR block, for the split and merge passes
         indptr = np.zeros(len(self.win_idx_) + 1, np.int64)
         np.cumsum([len(a) for a in self.win_idx_], out=indptr[1:])
         words = np.concatenate(self.win_idx_)
-        moves = self._split(indptr, words, np.concatenate(self.win_cnt_))
+        moves = self._split(seqs, indptr, words, np.concatenate(self.win_cnt_))
         refined = self._refine()
-        for seq, new_id in refined:
-            self._note(seq, new_id)
+        if refined:
+            moved = np.asarray(refined, np.int64)
+            self.recent_id_[moved[:, 0] % _RECENT] = moved[:, 1]
         moves += refined
         moves += self._merge(words)
         self._clear_window()
@@ -399,10 +405,6 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             self.recent_seq_ = np.full(_RECENT, -1, np.int64)  # the stream index kept at seq % _RECENT
             self.recent_id_ = np.full(_RECENT, -1, np.int64)  # its cluster id
 
-    def _note(self, seq: int, cluster_id: int) -> None:
-        self.recent_seq_[seq % _RECENT] = seq
-        self.recent_id_[seq % _RECENT] = cluster_id
-
     def _gain(self) -> float:
         return 2.0 ** ((self.t_ - self.origin_) / self.halflife)
 
@@ -509,10 +511,6 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
                 if self.refine_window:
                     for q in np.flatnonzero(got >= 0).tolist():
                         self._remember(first + r + q, r + q, int(got[q]), indptr, indices, data)
-                    placed = np.flatnonzero(got >= 0)
-                    seqs = first + r + placed
-                    self.recent_seq_[seqs % _RECENT] = seqs
-                    self.recent_id_[seqs % _RECENT] = ids[placed]
                     self._refine_into(moved)
             r = stop
             if status == NEEDS_NEW:
@@ -557,7 +555,6 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self._put(z, indices[a:b], data[a:b], self._gain())
         if self.refine_window:
             self._remember(self.t_ - 1, r, z, indptr, indices, data)
-            self._note(self.t_ - 1, int(self.ids_[z]))
         labels[r] = self.ids_[z]
         self._refine_into(moved)
 
@@ -589,7 +586,6 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             self.win_seq_.append(self.t_ - 1)
             self.win_idx_.append(indices)
             self.win_cnt_.append(counts)
-            self._note(self.t_ - 1, int(self.ids_[z]))
         return int(self.ids_[z])
 
     def _put(self, z: int, indices: np.ndarray, counts: np.ndarray, mass: float) -> None:
@@ -799,7 +795,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             return []
         # the words of the window's posts: what the clusters are about now (all of a cluster's words would
         # mean a walk over the whole table per refinement)
-        G, C = merge_gains(self.CT_, np.unique(words), cand, float(self.beta))
+        G, C = merge_gains(self.CT_, np.unique(words), cand, float(self.beta), float(self.merge_min_cos))
         i, j = np.nonzero(np.triu(C >= self.merge_min_cos, 1))
         if len(self.scope_names_) > 1:
             same = self.scope_[cand[i]] == self.scope_[cand[j]]
@@ -845,7 +841,9 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.recent_id_[hit] = new
         return [(int(s), new) for s in self.recent_seq_[hit].tolist()]
 
-    def _split(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> list[tuple[int, int]]:
+    def _split(
+        self, seq_of: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+    ) -> list[tuple[int, int]]:
         """Split each cluster whose window posts fit two clusters better than one and whose two sides share
         (almost) no words: two topics that met in an early post otherwise keep feeding one cluster. The
         larger side keeps the id; the other side's window posts open a new cluster (its older posts stay:
@@ -866,8 +864,8 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         for c, z in enumerate(cand.tolist()):
             if not gains[c] > 0.0 or coss[c] > self.split_max_cos:
                 continue
-            if not self.free_ and self.hi_ >= self.max_clusters:
-                break  # opening would drop a cluster
+            if not self.free_ and self.hi_ >= self.CT_.shape[1]:
+                break  # opening would grow the table (or, at max_clusters, drop a cluster)
             members = np.flatnonzero(slots == z)
             side = side_all[members]
             ones = int(side.sum())
@@ -878,14 +876,16 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             nz = self._open(code)
             new_id = int(self.ids_[nz])
             # the moved posts' counts and masses, summed, leave the cluster and open the new one
-            words, inv = np.unique(np.concatenate([self.win_idx_[i] for i in go]), return_inverse=True)
-            counts = np.bincount(inv, weights=np.concatenate([self.win_cnt_[i] for i in go])).astype(np.float32)
-            seqs = np.asarray(self.win_seq_, np.int64)[go]
+            moved = np.zeros(len(slots), bool)
+            moved[go] = True
+            entries = np.repeat(moved, np.diff(indptr))
+            words, inv = np.unique(indices[entries], return_inverse=True)
+            counts = np.bincount(inv, weights=data[entries]).astype(np.float32)
+            seqs = seq_of[go]
             mass = float((2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)).sum())
             self._take(z, words, counts, mass)
             self._put(nz, words, counts, mass)
             self.win_slot_[go] = nz
-            for seq in seqs.tolist():
-                self._note(seq, new_id)
-                out.append((seq, new_id))
+            self.recent_id_[seqs % _RECENT] = new_id
+            out += [(seq, new_id) for seq in seqs.tolist()]
         return out

@@ -191,17 +191,18 @@ def merge_gains(
     rows: np.ndarray,  # words to compare on
     cand: np.ndarray,  # int64 candidate slots
     beta: float,
+    min_cos: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For candidate slots ``k < k2``, on the words ``rows``: the word part of the collapsed
-    log-likelihood gain of merging them, ``sum_w lgamma(a+b+beta) - lgamma(a+beta) - lgamma(b+beta) +
-    lgamma(beta)`` (a word only one of them holds adds nothing), and the cosine of their counts."""
+    """For candidate slots ``k < k2``, on the words ``rows``: the cosine of their counts and, where it is at
+    least ``min_cos`` (elsewhere 0), the word part of the collapsed log-likelihood gain of merging them,
+    ``sum_w lgamma(a+b+beta) - lgamma(a+beta) - lgamma(b+beta) + lgamma(beta)`` (a word only one of them
+    holds adds nothing)."""
     K = cand.shape[0]
     G = np.zeros((K, K))
     C = np.zeros((K, K))
     norm = np.zeros(K)
     nz = np.empty(K, np.int64)
     val = np.empty(K)
-    lb = math.lgamma(beta)
     for r in range(rows.shape[0]):
         row = CT[rows[r]]
         q = 0
@@ -213,16 +214,33 @@ def merge_gains(
                 q += 1
                 norm[k] += v * v
         for x in range(q):
-            a = val[x]
-            la = math.lgamma(a + beta)
             for y in range(x + 1, q):
-                b = val[y]
-                G[nz[x], nz[y]] += math.lgamma(a + b + beta) - la - math.lgamma(b + beta) + lb
-                C[nz[x], nz[y]] += a * b
+                C[nz[x], nz[y]] += val[x] * val[y]
+    close = False
     for k in range(K):
         for k2 in range(k + 1, K):
             if norm[k] > 0.0 and norm[k2] > 0.0:
                 C[k, k2] /= math.sqrt(norm[k] * norm[k2])
+                close |= C[k, k2] >= min_cos
+    if not close:
+        return G, C
+    # the likelihoods only for the pairs close enough to merge: few, and lgamma is the costly part
+    lb = math.lgamma(beta)
+    for r in range(rows.shape[0]):
+        row = CT[rows[r]]
+        q = 0
+        for k in range(K):
+            v = row[cand[k]]
+            if v > 0.0:
+                nz[q] = k
+                val[q] = v
+                q += 1
+        for x in range(q):
+            for y in range(x + 1, q):
+                if C[nz[x], nz[y]] >= min_cos:
+                    a = val[x]
+                    b = val[y]
+                    G[nz[x], nz[y]] += math.lgamma(a + b + beta) - math.lgamma(a + beta) - math.lgamma(b + beta) + lb
     return G, C
 
 
