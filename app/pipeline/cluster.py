@@ -33,7 +33,6 @@ from app.services.payloads import DigestRead, frame_data, post_read
 from app.services.talks import scheduled_talk
 from app.services.unit_of_work import UnitOfWork
 from app.store import clustering as cluster_store
-from app.store import posts as post_store
 from app.store import talks as talk_store
 from app.store.live import StoreLiveLog
 from app.store.tables import Event, ModelState, Post, TalkDigest, Topic
@@ -165,7 +164,8 @@ class ClusterPipeline:
                     await session.commit()
                 return False
             # The post as it is now: one deleted or hidden since its frame is no longer visible.
-            posts = await cluster_store.posts_by_ids(session, event_id, list(dict.fromkeys(arrived)))
+            loaded = await cluster_store.posts_with_authors(session, event_id, list(dict.fromkeys(arrived)))
+            posts = [post for post, _ in loaded]
             visible = [p for p in posts if p.status == "visible" and p.text]
             results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
             changes = cursor.model.drain_changes()
@@ -176,10 +176,9 @@ class ClusterPipeline:
             # write lock until the commit, and ingest waits for it meanwhile.
             by_id = {str(p.id): p for p in visible}
             earlier = [int(m.id) for m in changes.moved if m.id not in by_id]  # moved since attributed
-            by_id.update((str(p.id), p) for p in await cluster_store.posts_by_ids(session, event_id, earlier))
-            authors = await post_store.authors_by_id(
-                session, [p.author_id for p in by_id.values() if p.author_id is not None]
-            )
+            loaded += await cluster_store.posts_with_authors(session, event_id, earlier)
+            by_id.update((str(p.id), p) for p, _ in loaded[len(posts) :])
+            authors = {post.id: author for post, author in loaded}
             digests = [self._digest(guid, talk_id, cursor) for guid, talk_id in self._changed_talks(changes, cursor)]
             stored = await cluster_store.digests(session, event_id, [d.talk_id or 0 for d in digests])
             topics = await cluster_store.topics(session, event_id, [t["id"] for d in digests for t in d.topics])
@@ -193,10 +192,7 @@ class ClusterPipeline:
                     if result.id not in changed:
                         post.version += 1
                     changed[result.id] = post
-            out = [
-                ("post.updated", frame_data(post_read(p, authors.get(p.author_id or 0), event.slug)))
-                for p in changed.values()
-            ]
+            out = [("post.updated", frame_data(post_read(p, authors.get(p.id), event.slug))) for p in changed.values()]
             out += self._store_digests(session, event_id, digests, stored, topics)
             await uow.emit_many(event, out)  # the first statement to write: it flushes the rows changed above
             await uow.commit()

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.tables import Event, ModelState, Post, TalkDigest, Topic
+from app.store.tables import Author, Event, ModelState, Post, TalkDigest, Topic
 
 
 async def event_ids(session: AsyncSession) -> list[int]:
@@ -20,6 +20,19 @@ async def posts_by_ids(session: AsyncSession, event_id: int, ids: list[int]) -> 
         return []
     stmt = select(Post).where(Post.event_id == event_id, col(Post.id).in_(ids))
     found = {p.id: p for p in (await session.exec(stmt))}
+    return [found[i] for i in ids if i in found]
+
+
+async def posts_with_authors(session: AsyncSession, event_id: int, ids: list[int]) -> list[tuple[Post, Author | None]]:
+    """``posts_by_ids`` with each post's author, loaded in the same query."""
+    if not ids:
+        return []
+    stmt = (
+        select(Post, Author)
+        .outerjoin(Author, col(Post.author_id) == col(Author.id))
+        .where(Post.event_id == event_id, col(Post.id).in_(ids))
+    )
+    found = {post.id: (post, author) for post, author in (await session.exec(stmt)).all()}
     return [found[i] for i in ids if i in found]
 
 
