@@ -240,7 +240,7 @@ class EventModel:
         self._attributor: TalkAttributor | None = None
         self._talks: dict[str, ScheduledTalk] = {}
         self._posts: OrderedDict[str, _Post] = OrderedDict()
-        self._seq_post: dict[int, str] = {}  # stream index -> post id, for the refinement window
+        self._seq_post: dict[int, str] = {}  # stream index -> post id of every held post, for moves
         self._topics: dict[int, _Topic] = {}
         self._scopes: dict[str | None, _Scope] = {}
         self._event_terms = BoundedCounter(cap=50_000)
@@ -341,7 +341,7 @@ class EventModel:
         ip, ind, dat = X.indptr.tolist(), X.indices, X.data
         topics = labels.tolist()
         posts = self._posts
-        seq_post = self._seq_post if self.refine_window else None
+        seq_post = self._seq_post
         by_topic: dict[int, list[_Post]] = {}
         batch: list[_Post] = []
         minute_of = self._minute_of
@@ -368,8 +368,7 @@ class EventModel:
                 replies=d.replies,
             )
             posts[d.id] = post
-            if seq_post is not None:
-                seq_post[post.seq] = d.id
+            seq_post[post.seq] = d.id
             by_topic.setdefault(post.topic, []).append(post)
             batch.append(post)
             if d.reply_to:
@@ -389,9 +388,7 @@ class EventModel:
         self._count_new(batch)
         for s, new_id in moves:
             self._move(s, new_id)
-        last = seq0 + len(docs) - 1
-        if moves or len(self._seq_post) > 2 * max(self.refine_window, 1):
-            self._seq_post = {s: p for s, p in self._seq_post.items() if s > last - self.refine_window}
+        self._trim_seq_post()
         return out
 
     def _observe_one(
@@ -445,16 +442,14 @@ class EventModel:
             replies=d.replies,
         )
         self._store(post)
-        if self.refine_window:
-            self._seq_post[seq] = d.id
+        self._seq_post[seq] = d.id
         self._join_topic(post)
         if parent is not None:
             self.update_engagement(parent.id, upvotes=parent.upvotes, boosts=parent.boosts, replies=parent.replies + 1)
         self._count_minute(post, +1)
         for s, new_id in moves:
             self._move(s, new_id)
-        if moves or len(self._seq_post) > 2 * max(self.refine_window, 1):
-            self._seq_post = {s: p for s, p in self._seq_post.items() if s > seq - self.refine_window}
+        self._trim_seq_post()
         result = PostResult(d.id, talk, post.topic, post.kind, post.confidence)
         if pending:
             self._pending[d.id] = frozenset(idx.tolist())
@@ -519,13 +514,18 @@ class EventModel:
         post.seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
         topic, moves = self._clusterer.learn_one(post.idx, post.cnt, talk)
         post.topic = topic
-        if self.refine_window:
-            self._seq_post[post.seq] = post.id
+        self._seq_post[post.seq] = post.id
         self._join_topic(post)
         self._count_minute(post, +1)
         self._moved[post.id] = PostResult(post.id, post.talk, post.topic, post.kind, post.confidence)
         for s, new_id in moves:
             self._move(s, new_id)
+
+    def _trim_seq_post(self) -> None:
+        """Keep the stream index of every post still held: the clusterer may move any of them (a split or
+        merge reaches past its refinement window), not only the posts of the window."""
+        if len(self._seq_post) > 2 * max(self.max_posts, 1):
+            self._seq_post = {p.seq: p.id for p in self._posts.values()}
 
     def _store(self, post: _Post) -> None:
         self._posts[post.id] = post
@@ -609,8 +609,8 @@ class EventModel:
     def _move(self, seq: int, new_topic: int) -> None:
         pid = self._seq_post.get(seq)
         post = self._posts.get(pid) if pid is not None else None
-        if post is None or post.topic == new_topic:
-            return
+        if post is None or post.seq != seq or post.topic == new_topic:
+            return  # gone, or held again under a later stream index, or already there
         self._leave_topic(post)
         post.topic = new_topic
         self._join_topic(post)
