@@ -190,3 +190,24 @@ def test_refinement_moves_are_reported() -> None:
     for r in moved:
         assert model.result(r.id).topic == r.topic
         assert first[r.id] != r.topic
+
+
+def test_moves_reach_posts_older_than_the_refinement_window() -> None:
+    """The clusterer may move any post it holds (a split or merge reaches past its window): the topic
+    follows; a stream index no held post has is ignored."""
+    texts, _ = make_stream(300, blocks=False, seed=3)
+    model = EventModel(refine_window=50)
+    first = model.observe(docs_of(texts[:200]))
+    model.drain_changes()
+    old = model._posts["p0"]
+    target = next(r.topic for r in first if r.topic not in (old.topic, -1))
+    learn = model._clusterer.learn_batch
+
+    def learn_and_move(X, scopes):  # type: ignore[no-untyped-def]
+        labels, moves = learn(X, scopes)
+        return labels, [*moves, (old.seq, target), (10**9, target)]
+
+    model._clusterer.learn_batch = learn_and_move  # type: ignore[method-assign]
+    model.observe(docs_of(texts[200:], start=200))
+    assert model.result("p0").topic == target
+    assert ("p0", target) in {(r.id, r.topic) for r in model.drain_changes().moved}
