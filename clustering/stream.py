@@ -793,9 +793,10 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         cand = cand[(counts >= _MERGE_MIN_POSTS) & (self.ids_[cand] >= 0)]
         if len(cand) < 2:
             return []
-        # the words of the window's posts: what the clusters are about now (all of a cluster's words would
-        # mean a walk over the whole table per refinement)
-        G, C = merge_gains(self.CT_, np.unique(words), cand, float(self.beta), float(self.merge_min_cos))
+        # compared on the words at least two window posts hold: what the clusters are about now (all of a
+        # cluster's words would mean a walk over the whole table per refinement; rarer words decide little)
+        uniq, seen = np.unique(words, return_counts=True)
+        G, C = merge_gains(self.CT_, uniq[seen >= 2], cand, float(self.beta), float(self.merge_min_cos))
         i, j = np.nonzero(np.triu(C >= self.merge_min_cos, 1))
         if len(self.scope_names_) > 1:
             same = self.scope_[cand[i]] == self.scope_[cand[j]]
