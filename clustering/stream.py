@@ -795,8 +795,8 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             return []
         # compared on the words at least two window posts hold: what the clusters are about now (all of a
         # cluster's words would mean a walk over the whole table per refinement; rarer words decide little)
-        uniq, seen = np.unique(words, return_counts=True)
-        G, C = merge_gains(self.CT_, uniq[seen >= 2], cand, float(self.beta), float(self.merge_min_cos))
+        rows = np.flatnonzero(np.bincount(words, minlength=self.CT_.shape[0]) >= 2)
+        G, C = merge_gains(self.CT_, rows, cand, float(self.beta), float(self.merge_min_cos))
         i, j = np.nonzero(np.triu(C >= self.merge_min_cos, 1))
         if len(self.scope_names_) > 1:
             same = self.scope_[cand[i]] == self.scope_[cand[j]]
@@ -851,7 +851,6 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         their words are no longer known). Returns the moved posts' ``(stream_index, new_id)``."""
         if not self.split_min_posts:
             return []
-        self._drop_closed()
         slots = self.win_slot_[: len(self.win_seq_)]
         zs, sizes = np.unique(slots[slots >= 0], return_counts=True)
         cand = zs[(sizes >= self.split_min_posts) & (self.ids_[zs] >= 0)]
