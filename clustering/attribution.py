@@ -188,6 +188,7 @@ class TalkAttributor:
         self._ends = np.array([p.end for p in order])
         self._patterns = _Matcher([(pat, t.guid) for t in talks for pat in _name_patterns(t)])
         self._named_cache: dict[str, set[str]] = {}
+        self._rooms_cache: dict[str, set[str]] = {}
         self._rooms = _Matcher([(pat, t.guid) for t in talks if (pat := _room_pattern(t.room))])
 
     def _talk_idf(self, idx: np.ndarray) -> np.ndarray:
@@ -288,8 +289,7 @@ class TalkAttributor:
             return Attribution(talk_ref, 1.0, "explicit")
         ts = _ts(when)
         cands = self.candidates(ts)
-        lowered = text.lower()
-        referenced = self._patterns.find(lowered)
+        referenced = self._named(text)
         # a reference names a talk even outside its time window (people post about it afterwards)
         for guid in referenced:
             if guid not in cands:
@@ -300,7 +300,7 @@ class TalkAttributor:
         if not cands:
             return Attribution(None, 1.0, "no-candidate")
         vec = self._post_vector(idx, cnt)
-        rooms = self._rooms.find(lowered) & set(cands)
+        rooms = self._rooms_named(text) & set(cands)
         scores = []
         reasons = []
         for guid in cands:
@@ -430,9 +430,22 @@ class TalkAttributor:
             found = cache[text] = self._patterns.find(text.lower())
         return found
 
+    def _rooms_named(self, text: str) -> set[str]:
+        """Talks whose room the text names; remembered per text like ``_named``."""
+        cache: dict[str, set[str]] | None = self.__dict__.get("_rooms_cache")
+        if cache is None:
+            cache = self._rooms_cache = {}
+        found = cache.get(text)
+        if found is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            found = cache[text] = self._rooms.find(text.lower())
+        return found
+
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.pop("_named_cache", None)  # rebuilt on use
+        state.pop("_rooms_cache", None)
         return state
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:

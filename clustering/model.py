@@ -151,6 +151,66 @@ class _Post:
 _POST_FIELDS = tuple(_Post.__dataclass_fields__)
 
 
+class _Pending:
+    """Unassigned posts a talk may still claim (oldest first), with their hashed words, indexed by word:
+    when a talk learns words only the posts sharing one are looked at, not the whole waiting list."""
+
+    __slots__ = ("words", "order", "by_word", "_next")
+
+    def __init__(self) -> None:
+        self.words: dict[str, frozenset[int]] = {}  # insertion order is arrival order
+        self.order: dict[str, int] = {}
+        self.by_word: dict[int, set[str]] = {}
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __setitem__(self, pid: str, words: frozenset[int]) -> None:
+        old = self.words.get(pid)
+        if old is not None:
+            self._unindex(pid, old)
+        else:
+            self.order[pid] = self._next
+            self._next += 1
+        self.words[pid] = words
+        for w in words:
+            ids = self.by_word.get(w)
+            if ids is None:
+                self.by_word[w] = {pid}
+            else:
+                ids.add(pid)
+
+    def pop(self, pid: str, default: frozenset[int] | None = None) -> frozenset[int] | None:
+        words = self.words.pop(pid, None)
+        if words is None:
+            return default
+        del self.order[pid]
+        self._unindex(pid, words)
+        return words
+
+    def pop_oldest(self) -> None:
+        self.pop(next(iter(self.words)))
+
+    def sharing(self, words: set[int]) -> list[str]:
+        """Waiting posts holding any of ``words``, oldest first."""
+        by_word = self.by_word
+        found: set[str] = set()
+        for w in words:
+            ids = by_word.get(w)
+            if ids:
+                found |= ids
+        return sorted(found, key=self.order.__getitem__)
+
+    def _unindex(self, pid: str, words: frozenset[int]) -> None:
+        for w in words:
+            ids = self.by_word.get(w)
+            if ids is not None:
+                ids.discard(pid)
+                if not ids:
+                    del self.by_word[w]
+
+
 @dataclass(slots=True)
 class _Topic:
     id: int
@@ -253,7 +313,7 @@ class EventModel:
         self._forgotten: list[str] = []
         self._burst_cache: dict[str | None, tuple[Burst, ...]] = {}
         # unassigned posts a talk may still claim, with their hashed words
-        self._pending: OrderedDict[str, frozenset[int]] = OrderedDict()
+        self._pending = _Pending()
         self._since_refine = 0  # posts observed since the recent window was last attributed jointly
 
     # ------------------------------------------------------------------ schedule
@@ -454,7 +514,7 @@ class EventModel:
         if pending:
             self._pending[d.id] = frozenset(idx.tolist())
             while len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
+                self._pending.pop_oldest()
         if learned_talk is not None and self._pending:
             self._retry_pending(learned_talk, idx)
         return result
@@ -468,9 +528,7 @@ class EventModel:
         while queue and rounds < 50:
             rounds += 1
             guid, words = queue.pop()
-            for pid, pwords in list(self._pending.items()):
-                if words.isdisjoint(pwords):
-                    continue
+            for pid in self._pending.sharing(words):
                 post = self._posts.get(pid)
                 if post is None or post.talk is not None:
                     self._pending.pop(pid, None)
@@ -789,6 +847,11 @@ class EventModel:
         obj = pickle.loads(data[len(_FORMAT) :])
         if not isinstance(obj, cls):
             raise ValueError("not a saved EventModel")
+        if not isinstance(obj._pending, _Pending):  # saved before the waiting list was indexed by word
+            pending = _Pending()
+            for pid, words in obj._pending.items():
+                pending[pid] = words
+            obj._pending = pending
         return obj
 
     # ------------------------------------------------------------------ helpers

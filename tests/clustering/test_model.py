@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from clustering.model import Changes, EventModel, PostDoc
+from clustering.model import Changes, EventModel, PostDoc, _Pending
 from tests.clustering.conftest import TOPICS, make_stream
 
 T0 = datetime(2025, 12, 27, 10, 0, tzinfo=UTC)
@@ -211,3 +211,17 @@ def test_moves_reach_posts_older_than_the_refinement_window() -> None:
     model.observe(docs_of(texts[200:], start=200))
     assert model.result("p0").topic == target
     assert ("p0", target) in {(r.id, r.topic) for r in model.drain_changes().moved}
+
+
+def test_pending_posts_are_found_by_word_oldest_first() -> None:
+    pending = _Pending()
+    pending["a"] = frozenset({1, 2})
+    pending["b"] = frozenset({3})
+    pending["c"] = frozenset({2, 3})
+    assert pending.sharing({3, 2}) == ["a", "b", "c"]
+    pending.pop("a")
+    pending.pop_oldest()
+    assert len(pending) == 1 and pending.sharing({1, 2, 3}) == ["c"]
+    assert pending.pop("missing") is None
+    pending.pop("c")
+    assert not pending.by_word
