@@ -55,6 +55,7 @@ from clustering.stream_kernels import (
 _LOG2 = math.log(2.0)
 _RENORM = 60.0  # renormalise the recency weights when they grow past 2**60
 _RECENT = 1 << 14  # posts whose cluster id is remembered, so that a merge can relabel them
+_MERGED_KEPT = 4096  # merged-away cluster ids remembered before the closed ones are pruned
 _SPLIT_SWEEPS = 3
 _MERGE_MIN_POSTS = 2  # window posts a cluster needs to be merged (fewer candidates: a faster pass)
 
@@ -209,7 +210,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self._recent()
         if self.recent_seq_[stream_index % _RECENT] == stream_index:
             self.recent_id_[stream_index % _RECENT] = -1
-        z = self._slot_of(cluster_id)
+        z = self._slot_of(self._merged_target(cluster_id))
         if z < 0:
             return
         mass = 2.0 ** ((stream_index + 1.0 - self.origin_) / self.halflife)
@@ -819,6 +820,24 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             out += self._absorb(keep, gone)
         return out
 
+    def _merged_target(self, cluster_id: int) -> int:
+        """The cluster a merged-away cluster's counts live in now (itself when it was never merged)."""
+        merged: dict[int, int] = getattr(self, "merged_into_", {})  # states saved before merges lack it
+        while cluster_id in merged:
+            cluster_id = merged[cluster_id]
+        return cluster_id
+
+    def _remember_merge(self, old: int, new: int) -> None:
+        # Posts older than the relabelled window still name ``old``: forgetting one (a delete) must take
+        # its counts out of ``new``. Kept small: entries whose final cluster has closed are dropped.
+        merged: dict[int, int] = getattr(self, "merged_into_", {})
+        merged[old] = new
+        if len(merged) > _MERGED_KEPT:
+            live = set(self.ids_[: self.hi_][self.ids_[: self.hi_] >= 0].tolist())
+            final = {k: self._merged_target(k) for k in list(merged)}
+            merged = {k: target for k, target in final.items() if target in live}
+        self.merged_into_ = merged
+
     def _absorb(self, keep: int, gone: int) -> list[tuple[int, int]]:
         k = int(self.wln_[gone])
         if k <= WORD_LOG:  # the words it logged are all it holds (some may have dropped to zero since)
@@ -838,6 +857,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.logw_[keep] = math.log(self.w_[keep]) if self.w_[keep] > 0 else -np.inf
         old, new = int(self.ids_[gone]), int(self.ids_[keep])
         self._kill(gone)
+        self._remember_merge(old, new)
         hit = np.flatnonzero(self.recent_id_ == old)
         self.recent_id_[hit] = new
         return [(int(s), new) for s in self.recent_seq_[hit].tolist()]

@@ -203,3 +203,24 @@ def test_loops_compile_where_numba_cannot_cache_them() -> None:
     namespace: dict[str, object] = {}
     exec("def add_one(x):\n    return x + 1\n", namespace)  # no source file: no cache location
     assert _compiled(namespace["add_one"])(41) == 42
+
+
+def test_forgetting_a_post_of_a_merged_away_topic_takes_it_out_of_the_topic_it_went_into() -> None:
+    # a delete names the cluster the post joined; if that cluster was merged since, its counts live on in
+    # the cluster it went into, and that is where the post must come out of
+    rng = random.Random(0)
+    first, second = "rust borrow checker lifetimes".split(), "cargo crates tokio async".split()
+    texts = [" ".join(first)] * 10 + [" ".join(second)] * 10
+    texts += [" ".join(rng.sample(first + second, 6)) for _ in range(80)]
+    model = StreamClusterer(refine_window=100)
+    opened = run(model, texts[:20], batch=20)  # the two halves, still apart
+    assert len(set(opened.tolist())) == 2
+    run(model, texts[20:])
+    assert model.n_clusters_ == 1
+    (survivor,) = {int(i) for i in model.ids_[: model.hi_] if i >= 0}
+    gone = next(int(label) for label in opened.tolist() if label != survivor)
+    before = float(model.n_[model._slot_of(survivor)])
+    seq = opened.tolist().index(gone)
+    idx, cnt = _hashed(texts[seq], model.n_features)
+    model.forget_one(gone, idx, cnt, seq)
+    assert float(model.n_[model._slot_of(survivor)]) < before
