@@ -186,6 +186,19 @@ def clear_slot(CT: np.ndarray, wl: np.ndarray, wln: np.ndarray, z: int) -> None:
 
 
 @_compiled
+def _held_by(row: np.ndarray, cand: np.ndarray, nz: np.ndarray, val: np.ndarray) -> int:
+    """Which candidate slots hold this word: their positions in ``cand`` into ``nz``, counts into ``val``."""
+    q = 0
+    for k in range(cand.shape[0]):
+        v = row[cand[k]]
+        if v > 0.0:
+            nz[q] = k
+            val[q] = v
+            q += 1
+    return q
+
+
+@_compiled
 def merge_gains(
     CT: np.ndarray,  # float32 words x slots
     rows: np.ndarray,  # words to compare on
@@ -204,15 +217,9 @@ def merge_gains(
     nz = np.empty(K, np.int64)
     val = np.empty(K)
     for r in range(rows.shape[0]):
-        row = CT[rows[r]]
-        q = 0
-        for k in range(K):
-            v = row[cand[k]]
-            if v > 0.0:
-                nz[q] = k
-                val[q] = v
-                q += 1
-                norm[k] += v * v
+        q = _held_by(CT[rows[r]], cand, nz, val)
+        for x in range(q):
+            norm[nz[x]] += val[x] * val[x]
         for x in range(q):
             for y in range(x + 1, q):
                 C[nz[x], nz[y]] += val[x] * val[y]
@@ -227,14 +234,7 @@ def merge_gains(
     # the likelihoods only for the pairs close enough to merge: few, and lgamma is the costly part
     lb = math.lgamma(beta)
     for r in range(rows.shape[0]):
-        row = CT[rows[r]]
-        q = 0
-        for k in range(K):
-            v = row[cand[k]]
-            if v > 0.0:
-                nz[q] = k
-                val[q] = v
-                q += 1
+        q = _held_by(CT[rows[r]], cand, nz, val)
         for x in range(q):
             for y in range(x + 1, q):
                 if C[nz[x], nz[y]] >= min_cos:
