@@ -15,10 +15,13 @@ other. So the window is attributed jointly:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 from scipy.sparse.csgraph import connected_components
 from sklearn.preprocessing import normalize
 
@@ -57,10 +60,16 @@ def refine(
     X, T = _window_columns(sp.csr_matrix(X), sp.csr_matrix(T))
     S = (X @ X.T).toarray()
     np.fill_diagonal(S, 0.0)
-    cf = candidates.astype(np.float32)
-    share = (cf @ cf.T) > 0
-    W = sp.csr_matrix(np.where((S >= params.neighbour_similarity) & share, S, 0.0))
+    # neighbours: similar pairs (a few percent of all pairs) that share a running talk
+    ii, jj = np.nonzero(S >= params.neighbour_similarity)
+    near = (candidates[ii] & candidates[jj]).any(axis=1)
+    ii, jj = ii[near], jj[near]
+    W = sp.csr_matrix((S[ii, jj], (ii, jj)), shape=(n, n))
     V = normalize(sp.csr_matrix(X + params.neighbour_weight * (W @ X)))
+    # a post is scored only against its candidate talks (about 6 of the window's 90): the product is
+    # taken on those pairs only, in the order scipy's sparse product sums (the same values)
+    pair_rows, pair_talks = np.nonzero(candidates)
+    v_ptr, v_ind, v_val = V.indptr.astype(np.int64), V.indices.astype(np.int64), V.data.astype(np.float64)
     anchored = anchors >= 0
     A = np.zeros((n, k))
     A[np.flatnonzero(anchored), anchors[anchored]] = 1.0
@@ -68,7 +77,9 @@ def refine(
     M = Td
     R = np.zeros((n, k + 1))
     for _ in range(params.iterations):
-        sim = np.asarray(V @ (M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)).T)
+        Mn = np.ascontiguousarray(M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12))
+        sim = np.zeros((n, k))
+        _pair_products(v_ptr, v_ind, v_val, Mn, pair_rows, pair_talks, sim)
         score = np.where(candidates, params.w_text * sim + params.w_time * time_score, -np.inf)
         score = np.concatenate([score, np.full((n, 1), params.hallway_bias)], axis=1)
         score -= score.max(axis=1, keepdims=True)
@@ -98,6 +109,33 @@ def refine(
     out = np.where(keep, best, -1)
     confidence = np.minimum(np.where(out >= 0, conf, 1.0 - conf), 0.999)
     return out, confidence
+
+
+def _compiled(fn: Callable[..., Any]) -> Any:
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # Numba finds no writable cache location
+        return njit(nogil=True)(fn)
+
+
+@_compiled
+def _pair_products(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    dense: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``out[r, c] = sparse row r . dense row c`` for each pair (r, c), summed in the row's stored order."""
+    for p in range(rows.size):
+        r = rows[p]
+        c = cols[p]
+        acc = 0.0
+        for j in range(indptr[r], indptr[r + 1]):
+            acc += data[j] * dense[c, indices[j]]
+        out[r, c] = acc
 
 
 def _window_columns(X: sp.csr_matrix, T: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:

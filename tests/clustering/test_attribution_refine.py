@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from clustering.model import EventModel, PostDoc
+from clustering.talk_refine import _pair_products
 from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
 T0 = datetime(2025, 12, 28, 14, 0, tzinfo=UTC)
@@ -114,3 +117,15 @@ def test_final_attribution_floor_on_31c3() -> None:
     assert final.right >= 0.58 and final.right > arrival.right + 0.03
     assert final.wrong <= 0.06
     assert final.unassigned >= 0.85
+
+
+def test_pair_products_equal_the_sparse_product_on_the_pairs() -> None:
+    rng = np.random.default_rng(0)
+    V = sp.random(40, 30, density=0.2, format="csr", random_state=1)
+    D = rng.random((5, 30))
+    pairs = rng.random((40, 5)) < 0.3
+    rows, cols = np.nonzero(pairs)
+    out = np.zeros((40, 5))
+    _pair_products(V.indptr.astype(np.int64), V.indices.astype(np.int64), V.data, D, rows, cols, out)
+    assert np.array_equal(out[pairs], np.asarray(V @ D.T)[pairs])  # bit for bit: same order of sums
+    assert not out[~pairs].any()
