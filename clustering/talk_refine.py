@@ -69,7 +69,9 @@ def refine(
     # a post is scored only against its candidate talks (about 6 of the window's 90): the product is
     # taken on those pairs only, in the order scipy's sparse product sums (the same values)
     pair_rows, pair_talks = np.nonzero(candidates)
+    pair_ptr = np.concatenate([[0], np.cumsum(np.bincount(pair_rows, minlength=n))])
     v_ptr, v_ind, v_val = V.indptr.astype(np.int64), V.indices.astype(np.int64), V.data.astype(np.float64)
+    x_ptr, x_ind, x_val = X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data.astype(np.float64)
     anchored = anchors >= 0
     A = np.zeros((n, k))
     A[np.flatnonzero(anchored), anchors[anchored]] = 1.0
@@ -87,7 +89,10 @@ def refine(
         R /= R.sum(axis=1, keepdims=True)
         R[anchored, :k] = A[anchored]
         R[anchored, k] = 0.0
-        M = Td + np.asarray(X.T @ R[:, :k]).T
+        # a post adds its words only to its candidate talks (its responsibility is 0 for the others)
+        learned = np.zeros_like(Td)
+        _candidate_sums(x_ptr, x_ind, x_val, R, pair_ptr, pair_talks, learned)
+        M = Td + learned
     best = R[:, :k].argmax(axis=1)
     conf = R[:, :k].max(axis=1)
     best = np.where(conf >= params.min_confidence, best, -1)
@@ -136,6 +141,26 @@ def _pair_products(
         for j in range(indptr[r], indptr[r + 1]):
             acc += data[j] * dense[c, indices[j]]
         out[r, c] = acc
+
+
+@_compiled
+def _candidate_sums(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    weights: np.ndarray,
+    cand_ptr: np.ndarray,
+    cand_cols: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``out[c] += weights[r, c] * sparse row r`` for each row r and its columns c, rows in order (the sums
+    of ``(X.T @ weights).T`` where ``weights`` is 0 off those columns)."""
+    for r in range(cand_ptr.size - 1):
+        for q in range(cand_ptr[r], cand_ptr[r + 1]):
+            c = cand_cols[q]
+            w = weights[r, c]
+            for j in range(indptr[r], indptr[r + 1]):
+                out[c, indices[j]] += data[j] * w
 
 
 def _window_columns(X: sp.csr_matrix, T: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from clustering.model import EventModel, PostDoc
-from clustering.talk_refine import _pair_products
+from clustering.talk_refine import _candidate_sums, _pair_products
 from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
 T0 = datetime(2025, 12, 28, 14, 0, tzinfo=UTC)
@@ -129,3 +129,15 @@ def test_pair_products_equal_the_sparse_product_on_the_pairs() -> None:
     _pair_products(V.indptr.astype(np.int64), V.indices.astype(np.int64), V.data, D, rows, cols, out)
     assert np.array_equal(out[pairs], np.asarray(V @ D.T)[pairs])  # bit for bit: same order of sums
     assert not out[~pairs].any()
+
+
+def test_candidate_sums_equal_the_sparse_product() -> None:
+    rng = np.random.default_rng(0)
+    X = sp.random(40, 30, density=0.2, format="csr", random_state=2)
+    cand = rng.random((40, 5)) < 0.3
+    R = np.where(cand, rng.random((40, 5)), 0.0)
+    rows, cols = np.nonzero(cand)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=40))])
+    out = np.zeros((5, 30))
+    _candidate_sums(X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data, R, ptr, cols, out)
+    assert np.array_equal(out, np.asarray(X.T @ R).T)  # bit for bit: rows summed in the same order
