@@ -200,9 +200,15 @@ class TalkAttributor:
         """Talks whose window (a little before start to a while after end) contains ``when``."""
         if when is None or not len(self._guids):
             return []
+        # a post is scored against the same instant twice in a row (topic fit, then its talks)
+        memo = self.__dict__.get("_candidates_memo")
+        if memo is not None and memo[0] == when and memo[1] is self._guids:
+            return list(memo[2])
         lo = self._starts - self.before_minutes * 60.0
         hi = self._ends + self.after_minutes * 60.0
-        return [self._guids[i] for i in np.flatnonzero((lo <= when) & (when <= hi))]
+        found = [self._guids[i] for i in np.flatnonzero((lo <= when) & (when <= hi))]
+        self._candidates_memo = (when, self._guids, tuple(found))
+        return found
 
     def _post_vector(self, idx: np.ndarray, cnt: np.ndarray) -> dict[int, float]:
         if not len(idx):
@@ -215,13 +221,20 @@ class TalkAttributor:
     def similarity(self, guid: str, vec: Mapping[int, float]) -> float:
         """Cosine of the post to the talk's schedule text, or to the posts attributed to it, the larger."""
         p = self.profiles[guid]
-        static = sum(w * p.static.get(i, 0.0) for i, w in vec.items())
+        # plain loops, summed in the same order as ``sum`` would (this runs for every candidate of a post)
+        get = p.static.get
+        static = 0.0
+        for i, w in vec.items():
+            static += w * get(i, 0.0)
         if not p.learned:
             return static
         if p.learned_norm <= 0:
             p.learned_norm = math.sqrt(sum(v * v for v in p.learned.values())) or 1.0
-        learned = sum(w * p.learned.get(i, 0.0) for i, w in vec.items()) / p.learned_norm
-        return max(static, learned)
+        get = p.learned.get
+        learned = 0.0
+        for i, w in vec.items():
+            learned += w * get(i, 0.0)
+        return max(static, learned / p.learned_norm)
 
     def attribute(
         self,
@@ -446,6 +459,7 @@ class TalkAttributor:
         state = self.__dict__.copy()
         state.pop("_named_cache", None)  # rebuilt on use
         state.pop("_rooms_cache", None)
+        state.pop("_candidates_memo", None)
         return state
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:
