@@ -58,13 +58,15 @@ def refine(
     if n == 0 or k == 0:
         return np.full(n, -1), np.ones(n)
     X, T = _window_columns(sp.csr_matrix(X), sp.csr_matrix(T))
-    S = (X @ X.T).toarray()
-    np.fill_diagonal(S, 0.0)
-    # neighbours: similar pairs (a few percent of all pairs) that share a running talk
-    ii, jj = np.nonzero(S >= params.neighbour_similarity)
-    near = (candidates[ii] & candidates[jj]).any(axis=1)
-    ii, jj = ii[near], jj[near]
-    W = sp.csr_matrix((S[ii, jj], (ii, jj)), shape=(n, n))
+    # post x post similarities as pairs in row order, without a post's own (a few percent of all pairs
+    # are nonzero, so the dense n x n matrix is never built)
+    S = sp.coo_matrix((X @ X.T).tocsr().sorted_indices())
+    off = S.row != S.col
+    s_row, s_col, s_val = S.row[off], S.col[off], S.data[off]
+    # neighbours: similar pairs that share a running talk
+    pick = np.flatnonzero(s_val >= params.neighbour_similarity)
+    pick = pick[(candidates[s_row[pick]] & candidates[s_col[pick]]).any(axis=1)]
+    W = sp.csr_matrix((s_val[pick], (s_row[pick], s_col[pick])), shape=(n, n))
     V = normalize(sp.csr_matrix(X + params.neighbour_weight * (W @ X)))
     # a post is scored only against its candidate talks (about 6 of the window's 90): the product is
     # taken on those pairs only, in the order scipy's sparse product sums (the same values)
@@ -99,7 +101,8 @@ def refine(
     # Every talk's groups at once: chains link only posts won by the same talk, so the components of the
     # whole window are the groups of each talk (one graph instead of one per talk).
     won = best >= 0
-    ii, jj = np.nonzero(S >= params.chain_similarity)
+    chained = s_val >= params.chain_similarity
+    ii, jj = s_row[chained], s_col[chained]
     same = won[ii] & (best[ii] == best[jj])
     links = sp.csr_matrix((np.ones(int(same.sum())), (ii[same], jj[same])), shape=(n, n))
     _, comp = connected_components(links, directed=False)
