@@ -50,6 +50,8 @@ class Run:
     p50_ms: float
     p99_ms: float
     cpu_us_per_delivery: float
+    client_cpu_us_per_delivery: float  # both follower processes: they share the machine with the server
+    busy_cores: float  # server and followers' CPU over the phase's wall time
     rss_per_connection: float
     resyncs: int
 
@@ -159,11 +161,13 @@ class Rig:
             assert client.ask(f"phase {first} {posts}") == "ok"
         live = self.followers - self.stall
         cpu_before = self.server.cpu_seconds()
+        clients_before = sum(c.cpu_seconds() for c in self.clients)
         started = time.time()
         answer = self.server.ask(f"{command} {first} {posts} {rate}", timeout=600)
         assert answer.startswith("published"), answer
         reports = self.wait_delivered(posts * live)
         cpu = self.server.cpu_seconds() - cpu_before
+        client_cpu = sum(c.cpu_seconds() for c in self.clients) - clients_before
         deliveries = sum(r["deliveries"] for r in reports)
         last_arrival = max((r["last_arrival"] for r in reports), default=started)
         stalled = [x for r in reports for x in r["stalled_fraction"]]
@@ -181,6 +185,9 @@ class Rig:
             p50_ms=merge_latencies(reports, 50) * 1000,
             p99_ms=merge_latencies(reports, 99) * 1000,
             cpu_us_per_delivery=cpu / max(deliveries, 1) * 1e6,
+            client_cpu_us_per_delivery=client_cpu / max(deliveries, 1) * 1e6,
+            # Over the time until the last delivery: the quiet spell wait_delivered waits out is idle.
+            busy_cores=(cpu + client_cpu) / max(last_arrival - started, 1e-9),
             rss_per_connection=self.rss_per_connection,
             resyncs=sum(r["resyncs"] for r in reports),
         )
@@ -227,6 +234,9 @@ def figures(app: Sequence[Run], bare: Sequence[Run]) -> list[Figure]:
         out.append(Figure(name, "p50 publish→receive", a.p50_ms, "ms", b.p50_ms, base))
         out.append(Figure(name, "p99 publish→receive", a.p99_ms, "ms", b.p99_ms, base, target))
         out.append(Figure(name, "server CPU per delivery", a.cpu_us_per_delivery, "µs", b.cpu_us_per_delivery, base))
+        client = "follower processes' CPU per delivery"
+        out.append(Figure(name, client, a.client_cpu_us_per_delivery, "µs", b.client_cpu_us_per_delivery, base))
+        out.append(Figure(name, "cores busy, server + followers", a.busy_cores, "", b.busy_cores, base))
         if a.doubles or b.doubles:
             out.append(Figure(name, "doubled deliveries", a.doubles, "", b.doubles, base, "0"))
     for a, b in zip(app[:1], bare[:1], strict=False):

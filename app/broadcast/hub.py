@@ -6,8 +6,11 @@ id is filled from the database, a repeated id is dropped. Followers resume from 
 frames in memory (no database query per client) and fall back to the database log, and get a
 ``resync`` frame only when neither holds the gap any more.
 
-Frames that arrive within ``coalesce_seconds`` of the last write go out together as one JSON-array
-message, so a burst costs one write per socket; a frame after a quiet spell goes out at once.
+Frames that arrive within a window of the last write go out together as one JSON-array message, so a
+burst costs one write per socket; a frame after a quiet spell goes out at once. The window adapts: it
+is ``coalesce_seconds`` while fan-out is cheap and widens (up to ``coalesce_max_seconds``) when a round
+of writes takes long or starts late (``LOAD_FACTOR``), so under load each follower gets fewer, fuller
+messages and the writes stay a bounded share of the loop; when rounds get cheap again, it narrows back.
 Fan-out never awaits a socket: a follower with more than ``queue_size`` frames waiting is cut off
 with ``resync``. A deleted or erased post's text is also blanked in the ring (``post.deleted``,
 ``post.redacted``), on every replica, since those frames reach every replica's feed.
@@ -33,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 RESYNC = json.dumps({"id": None, "type": "resync", "data": {"reason": "gap"}}, separators=(",", ":"))
 MAX_BATCH = 64  # frames per message when several go out at once
+# The coalescing window is this many times what the last round of writes cost, so fan-out keeps to about
+# a third of the loop (the publisher, the rest of the app and, on a shared machine, the followers' own
+# reads need the rest): the dearer a round (more followers, a busier loop), the fewer rounds, each
+# carrying more frames. A lone frame after a quiet spell still goes out at once.
+LOAD_FACTOR = 3.0
 MAX_REPLAY_BATCH = 256  # frames per message of a replay (one write for all of them)
 REPLAY_CACHE_FRAMES = 1000  # replays up to this long are built once for every follower resuming from the same id
 # Frames that take a post's text out of the ring: a delete, or an erase's redaction (``data.ids``).
@@ -144,6 +152,8 @@ class ChannelFeed:
         self._pending: list[Frame] = []
         self._flush: asyncio.Handle | None = None
         self._flushed_at = 0.0
+        self._flush_due = 0.0  # when the pending flush was meant to run
+        self.window = hub.coalesce_seconds
         # Followers resuming from the same id (a mass reconnect) share the replay messages.
         self._replays: dict[tuple[int, int | None], tuple[int, Message | None]] = {}
 
@@ -205,16 +215,30 @@ class ChannelFeed:
         self._pending.append(frame)
         if self._flush is None:
             loop = asyncio.get_running_loop()
-            wait = self._flushed_at + self.hub.coalesce_seconds - loop.time()
+            now = loop.time()
+            wait = self._flushed_at + self.window - now
             # A frame after a quiet spell goes out at once; under load, frames share one message per window.
-            self._flush = loop.call_soon(self._send_pending) if wait <= 0 else loop.call_later(wait, self._send_pending)
+            if wait <= 0:
+                self._flush_due = now
+                self._flush = loop.call_soon(self._send_pending)
+            else:
+                self._flush_due = now + wait
+                self._flush = loop.call_later(wait, self._send_pending)
 
     def _send_pending(self) -> None:
         self._flush = None
-        self._flushed_at = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        started = self._flushed_at = loop.time()
         frames, self._pending = self._pending, []
         if not frames:
             return
+        clock = time.perf_counter()
+        self._fan_out(frames)
+        # This round's cost: its writes, and how late the loop got round to it (busy with other work).
+        cost = time.perf_counter() - clock + max(0.0, started - self._flush_due)
+        self.window = min(self.hub.coalesce_max_seconds, max(self.hub.coalesce_seconds, cost * LOAD_FACTOR))
+
+    def _fan_out(self, frames: list[Frame]) -> None:
         first, last = frames[0].seq, frames[-1].seq
         # One message (or one bundle of them: one write) per talk filter, shared by every follower with it.
         shared: dict[int | None, Message | None] = {}
@@ -389,6 +413,7 @@ class Hub:
         poll_interval: float = 3.0,
         heartbeat: float = 15.0,
         coalesce_seconds: float = 0.005,
+        coalesce_max_seconds: float = 0.1,
     ) -> None:
         self.broker = broker
         self.log = log
@@ -397,6 +422,7 @@ class Hub:
         self.poll_interval = poll_interval
         self.heartbeat = heartbeat
         self.coalesce_seconds = coalesce_seconds
+        self.coalesce_max_seconds = max(coalesce_seconds, coalesce_max_seconds)
         self._feeds: dict[int, ChannelFeed] = {}
         self._starting: dict[int, asyncio.Task[ChannelFeed]] = {}
         self.frames_fanned_out = 0

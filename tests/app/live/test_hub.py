@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,6 +123,40 @@ async def test_a_burst_reaches_each_follower_as_few_messages_in_order() -> None:
     for socket in sockets:
         assert await socket.seqs(40) == list(range(1, 41))
         assert len(socket.messages) < 10
+    await hub.close()
+
+
+class SlowSocket(Socket):
+    """A socket whose writes cost ``delay`` seconds of the loop each: a round of writes to many followers."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def send(self, message: Message) -> int:
+        time.sleep(self.delay)
+        return super().send(message)
+
+
+@pytest.mark.anyio
+async def test_costly_rounds_of_writes_widen_the_window_and_cheap_ones_narrow_it_back() -> None:
+    broker, log = InMemoryBroker(), ListLog()
+    hub = Hub(broker, log, poll_interval=60, coalesce_seconds=0.005, coalesce_max_seconds=0.5)
+    socket = SlowSocket(delay=0.05)
+    assert await hub.attach(1, "e", socket, after=None, talk_id=None) is not None
+    feed = await hub.feed(1, "e")
+    await broker.publish("event:e", log.add(1).text)  # after a quiet spell: out at once, but the write is dear
+    assert await socket.seqs(1) == [1]
+    assert feed.window >= 0.1
+    for seq in range(2, 12):
+        await broker.publish("event:e", log.add(seq).text)
+    assert await socket.seqs(11) == list(range(1, 12))
+    assert len(socket.messages) == 2  # the ten behind the dear write shared one message
+    socket.delay = 0.0
+    await asyncio.sleep(feed.window)
+    await broker.publish("event:e", log.add(12).text)
+    assert await socket.seqs(12) == list(range(1, 13))
+    assert feed.window < 0.1
     await hub.close()
 
 
