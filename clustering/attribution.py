@@ -187,8 +187,6 @@ class TalkAttributor:
         self._starts = np.array([p.start for p in order])
         self._ends = np.array([p.end for p in order])
         self._patterns = _Matcher([(pat, t.guid) for t in talks for pat in _name_patterns(t)])
-        self._named_cache: dict[str, set[str]] = {}
-        self._rooms_cache: dict[str, set[str]] = {}
         self._rooms = _Matcher([(pat, t.guid) for t in talks if (pat := _room_pattern(t.room))])
 
     def _talk_idf(self, idx: np.ndarray) -> np.ndarray:
@@ -431,33 +429,16 @@ class TalkAttributor:
         return sp.csr_matrix((w, idx, indptr), shape=(len(posts), self.n_features))
 
     def _named(self, text: str) -> set[str]:
-        """Talks the text names (codes, hashtags, handles, speakers); remembered per text, as a post is
-        attributed again in every refinement window it stays in."""
-        cache: dict[str, set[str]] | None = self.__dict__.get("_named_cache")
-        if cache is None:
-            cache = self._named_cache = {}
-        found = cache.get(text)
-        if found is None:
-            if len(cache) >= 4096:
-                cache.clear()
-            found = cache[text] = self._patterns.find(text.lower())
-        return found
+        """Talks the text names (codes, hashtags, handles, speakers)."""
+        return self._patterns.find(text)
 
     def _rooms_named(self, text: str) -> set[str]:
-        """Talks whose room the text names; remembered per text like ``_named``."""
-        cache: dict[str, set[str]] | None = self.__dict__.get("_rooms_cache")
-        if cache is None:
-            cache = self._rooms_cache = {}
-        found = cache.get(text)
-        if found is None:
-            if len(cache) >= 4096:
-                cache.clear()
-            found = cache[text] = self._rooms.find(text.lower())
-        return found
+        """Talks whose room the text names."""
+        return self._rooms.find(text)
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        state.pop("_named_cache", None)  # rebuilt on use
+        state.pop("_named_cache", None)  # states saved before matchers remembered texts themselves
         state.pop("_rooms_cache", None)
         state.pop("_candidates_memo", None)
         return state
@@ -491,7 +472,12 @@ def _time_score(ts: float, start: float, end: float, after: float) -> float:
 
 
 class _Matcher:
-    """Finds which of many lower-cased names occur in a text as whole words (one regex pass)."""
+    """Finds which of many lower-cased names occur in a text as whole words (one regex pass).
+
+    Answers are remembered per text: a post is attributed again in every refinement window it stays in.
+    """
+
+    _REMEMBERED = 4096
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
         self.targets: dict[str, set[str]] = {}
@@ -499,11 +485,20 @@ class _Matcher:
             self.targets.setdefault(pat, set()).add(guid)
         names = sorted(self.targets, key=len, reverse=True)
         self.regex = re.compile("(?<![\\w@#])(" + "|".join(re.escape(n) for n in names) + ")(?!\\w)") if names else None
+        self._seen: dict[str, set[str]] = {}
 
     def find(self, text: str) -> set[str]:
         if self.regex is None:
             return set()
-        out: set[str] = set()
-        for m in self.regex.findall(text):
-            out |= self.targets[m]
-        return out
+        seen: dict[str, set[str]] = self.__dict__.setdefault("_seen", {})  # matchers saved before it
+        found = seen.get(text)
+        if found is None:
+            if len(seen) >= self._REMEMBERED:
+                seen.clear()
+            found = seen[text] = set()
+            for m in self.regex.findall(text.lower()):
+                found |= self.targets[m]
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_seen"}  # rebuilt on use
