@@ -36,11 +36,6 @@ async def posts_with_authors(session: AsyncSession, event_id: int, ids: list[int
     return [found[i] for i in ids if i in found]
 
 
-async def posts_after(session: AsyncSession, event_id: int, after_id: int, limit: int) -> list[Post]:
-    stmt = select(Post).where(Post.event_id == event_id, col(Post.id) > after_id).order_by(col(Post.id)).limit(limit)
-    return list((await session.exec(stmt)).all())
-
-
 async def load_state(session: AsyncSession, event_id: int) -> ModelState | None:
     return await session.get(ModelState, event_id)
 
