@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import pickle
 import time
@@ -211,9 +210,9 @@ class ClusterPipeline:
         schedule_changed = False
         while len(arrived) < BATCH and read < FRAMES:
             wanted = BATCH - len(arrived)
-            frames = await self.log.frames_after(event_id, cursor.last_seq, wanted, types=_READ)
+            frames = await self.log.entries_after(event_id, cursor.last_seq, wanted, types=_READ)
             for frame in frames:
-                created = self._apply_frame(cursor, frame.text)
+                created = self._apply_frame(cursor, frame.type, frame.data or {})
                 if created == _SCHEDULE:
                     schedule_changed = True
                 elif created is not None:
@@ -224,10 +223,8 @@ class ClusterPipeline:
                 break
         return arrived, read, schedule_changed
 
-    def _apply_frame(self, cursor: EventCursor, text: str) -> int | None:
+    def _apply_frame(self, cursor: EventCursor, kind: str, data: dict[str, Any]) -> int | None:
         """Apply what a frame changes in the model; returns a new post's id, or ``_SCHEDULE`` for a talk change."""
-        frame: dict[str, Any] = _json_loads(text)
-        kind, data = frame.get("type"), frame.get("data") or {}
         if kind == "post.created":
             return int(data["id"])
         if kind in _FORGET:
@@ -355,8 +352,3 @@ class ClusterPipeline:
         else:
             state.state, state.last_post_id, state.updated_at = blob, cursor.last_post_id, utcnow()
         session.add(state)
-
-
-def _json_loads(text: str) -> dict[str, Any]:
-    value = json.loads(text)
-    return value if isinstance(value, dict) else {}

@@ -79,14 +79,21 @@ class StoreLiveLog:
         A reader of some types (the clustering arrow, which skips its own outputs) resumes from the
         last frame it was given: frames become visible in seq order, so none before it can appear later.
         """
+        rows = await self.entries_after(event_id, after, limit, types=types)
+        return [Frame(seq=r.seq, talk_id=r.talk_id, text=encode_frame(r.seq, r.type, r.data)) for r in rows]
+
+    async def entries_after(
+        self, event_id: int, after: int, limit: int, *, types: Collection[str] | None = None
+    ) -> Sequence[Any]:
+        """``frames_after`` as rows (``seq``, ``type``, ``data``, ``talk_id``), for a reader that wants the
+        data, not the text sent to followers."""
         stmt = select(LiveEvent.seq, LiveEvent.type, LiveEvent.data, LiveEvent.talk_id).where(
             LiveEvent.event_id == event_id, LiveEvent.seq > after
         )
         if types is not None:
             stmt = stmt.where(col(LiveEvent.type).in_(types))
         async with self.maker() as session:
-            rows = (await session.execute(stmt.order_by(LiveEvent.seq).limit(limit))).all()
-        return [Frame(seq=r.seq, talk_id=r.talk_id, text=encode_frame(r.seq, r.type, r.data)) for r in rows]
+            return (await session.execute(stmt.order_by(LiveEvent.seq).limit(limit))).all()
 
     async def last_seq(self, event_id: int) -> int:
         async with self.maker() as session:
