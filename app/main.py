@@ -25,6 +25,7 @@ from app.metrics import Tally
 from app.pipeline.cluster import ClusterPipeline
 from app.pipeline.ingest import IngestSupervisor, warm_kind_model
 from app.security import SecurityHeaders
+from app.services.note_writer import NoteWriter
 from app.settings import Settings, get_settings
 from app.store.db import create_engine, migrate, sessionmaker
 from app.store.live import StoreLiveLog
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.broker = broker
         app.state.hub = hub
         app.state.notes = Tally()
+        note_writer = NoteWriter(maker, broker)
+        app.state.note_writer = note_writer
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(warm_kind_model(), name="kind-model")]
         app.state.ingest = None
         app.state.cluster = None
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await note_writer.close()  # notes in flight are stored (or refused) before the store goes
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from app.api.deps import ClientKey, NotesTally, UoW
 from app.api.events import Slug
 from app.api.schemas import NoteCreate, NoteCreated, PostKindFilter, PostPage, VoteRead
 from app.api.throttle import PostRateLimit, VoteRateLimit
-from app.errors import InvalidInput, NotFound
 from app.services import events as event_service
 from app.services import posts as post_service
-from app.services.payloads import post_read
+from app.services.note_writer import Note, NoteWriter
 from app.services.tokens import hash_token, new_token
-from app.store import posts as post_store
 from ingest.sources.notes import note_item
 
 router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
@@ -24,32 +22,31 @@ router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
 PostId = Annotated[int, Path(ge=1, le=2**53)]
 
 
+def _note_writer(request: Request) -> NoteWriter:
+    return request.app.state.note_writer  # type: ignore[no-any-return]
+
+
+Writer = Annotated[NoteWriter, Depends(_note_writer)]
+
+
 @router.post("", status_code=201, response_model=NoteCreated, dependencies=[PostRateLimit])
-async def create_note(slug: Slug, body: NoteCreate, uow: UoW, client: ClientKey, notes: NotesTally) -> NoteCreated:
+async def create_note(
+    slug: Slug, body: NoteCreate, writer: Writer, client: ClientKey, notes: NotesTally
+) -> NoteCreated:
     """Post a note or a question. Returns the post and a delete token (shown once)."""
-    event = await event_service.get_event(uow.session, slug)
-    talk_ref = None
-    if body.talk_id is not None:
-        if await post_service.resolve_talk(uow, event, str(body.talk_id)) is None:
-            raise NotFound(f"no talk {body.talk_id} in event {slug!r}", field="talk_id")
-        talk_ref = str(body.talk_id)
-    parent = await post_service.get_post(uow, event, body.reply_to) if body.reply_to is not None else None
     item = note_item(
         body.text,
         client_handle=f"anon-{client[:12]}",
         display_name=body.display_name,
-        talk_ref=talk_ref,
+        talk_ref=str(body.talk_id) if body.talk_id is not None else None,
         question=body.kind == "question",
     )
     delete_token = new_token()
-    applied = await post_service.apply_item(uow, event, item, delete_token_hash=hash_token(delete_token), parent=parent)
-    if applied is None:
-        raise InvalidInput("the note is empty once control characters are removed", field="text")
-    post = applied.post
-    await uow.commit()
+    # Stored together with the notes posted at the same moment (one transaction), answered on its own.
+    note = Note(item, hash_token(delete_token), talk_id=body.talk_id, reply_to=body.reply_to)
+    post = await writer.write(slug, note)
     notes.value += 1
-    author = await post_store.get_author(uow.session, post.author_id)
-    return NoteCreated(post=post_read(post, author, event.slug), delete_token=delete_token)
+    return NoteCreated(post=post, delete_token=delete_token)
 
 
 @router.get("", response_model=PostPage)

@@ -214,7 +214,8 @@ class PostBatch:
         author = self.authors.get((incoming.source, incoming.author_handle or ""))
         return author is not None and author.id in self._staged_authors
 
-    async def _talk(self, ref: str | None) -> int | None:
+    async def talk(self, ref: str | None) -> int | None:
+        """The id of the talk named by guid or id (None when there is none), looked up once per batch."""
         if not ref:
             return None
         if ref not in self._talks:
@@ -241,7 +242,7 @@ class PostBatch:
             author_id = author.id
         if parent is None and incoming.reply_to:
             parent = self.posts.get((incoming.source, incoming.reply_to))
-        talk_id = await self._talk(incoming.talk_ref)
+        talk_id = await self.talk(incoming.talk_ref)
         if talk_id is None and parent is not None:
             talk_id = parent.talk_id  # an answer belongs where its question is
         tags = list(incoming.tags)
