@@ -40,15 +40,19 @@ def recorded_frames() -> list[bytes]:
     return frames
 
 
-def generated_frames(count: int, *, hashtag: str = HASHTAG, seed: int = 1) -> list[bytes]:
-    """Post frames shaped like the captures, half under ``hashtag`` (with byte-offset facets), half not."""
+def generated_frames(count: int, *, hashtag: str = HASHTAG, seed: int = 1, match_every: int = 2) -> list[bytes]:
+    """Post frames shaped like the captures, one in ``match_every`` under ``hashtag`` (byte-offset facets).
+
+    The default (half of them) weighs the decode of posts under the hashtag; a real firehose is the
+    other extreme (``match_every=50``: 2%, most frames concern other people).
+    """
     rng = random.Random(seed)
     frames = []
     time_us = 1_790_000_000_000_000
     for n in range(count):
         time_us += rng.randint(50, 5_000)
         words = rng.choices(_WORDS, k=rng.randint(5, 30))
-        tag = hashtag if n % 2 == 0 else "elsewhere"
+        tag = hashtag if n % match_every == 0 else "elsewhere"
         text = " ".join(words[: len(words) // 2] + [f"#{tag}"] + words[len(words) // 2 :])
         start = len(text[: text.index("#")].encode())
         record = {
