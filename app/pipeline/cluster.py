@@ -34,7 +34,7 @@ from app.services.unit_of_work import UnitOfWork
 from app.store import clustering as cluster_store
 from app.store import talks as talk_store
 from app.store.live import StoreLiveLog
-from app.store.tables import Event, ModelState, Post, TalkDigest, Topic
+from app.store.tables import Event, Post, TalkDigest, Topic
 from app.store.types import utcnow
 from clustering.model import Changes, EventModel, PostDoc
 
@@ -159,7 +159,7 @@ class ClusterPipeline:
                 await self._load_schedule(session, event_id, cursor)
             if not read:
                 if cursor.unsaved:  # caught up: checkpoint what the last batches did
-                    await self._save(session, event_id, cursor)
+                    await self._save(session, event_id, cursor, self._checkpoint(cursor))
                     await session.commit()
                 return False
             # The post as it is now: one deleted or hidden since its frame is no longer visible.
@@ -182,8 +182,9 @@ class ClusterPipeline:
             stored = await cluster_store.digests(session, event_id, [d.talk_id or 0 for d in digests])
             topics = await cluster_store.topics(session, event_id, [t["id"] for d in digests for t in d.topics])
             cursor.unsaved += 1
+            blob = None
             if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
-                await self._save(session, event_id, cursor)
+                blob = self._checkpoint(cursor)  # pickled before the first write: not under SQLite's write lock
             changed: dict[str, Post] = {}  # a post attributed, then moved, is one new version and one frame
             for result in (*results, *changes.moved):
                 post = by_id.get(result.id)
@@ -194,6 +195,8 @@ class ClusterPipeline:
             out = [("post.updated", frame_data(post_read(p, authors.get(p.id), event.slug))) for p in changed.values()]
             out += self._store_digests(session, event_id, digests, stored, topics)
             await uow.emit_many(event, out)  # the first statement to write: it flushes the rows changed above
+            if blob is not None:
+                await self._save(session, event_id, cursor, blob)
             await uow.commit()
             self.processed += len(visible)
         return True
@@ -343,12 +346,12 @@ class ClusterPipeline:
         ]
         return DigestParts(talk_id, topics, takeaways, activity, bursts)
 
-    async def _save(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> None:
+    @staticmethod
+    def _checkpoint(cursor: EventCursor) -> bytes:
         cursor.unsaved, cursor.saved_at = 0, time.monotonic()
-        state = await cluster_store.load_state(session, event_id)
-        blob = cursor.dumps()
-        if state is None:
-            state = ModelState(event_id=event_id, state=blob, last_post_id=cursor.last_post_id)
-        else:
-            state.state, state.last_post_id, state.updated_at = blob, cursor.last_post_id, utcnow()
-        session.add(state)
+        return cursor.dumps()
+
+    async def _save(self, session: AsyncSession, event_id: int, cursor: EventCursor, blob: bytes) -> None:
+        # Written over the saved row without reading it: loading the old blob (megabytes) only to
+        # replace it cost about as much as pickling the new one.
+        await cluster_store.save_state(session, event_id, blob, cursor.last_post_id)

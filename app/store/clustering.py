@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.tables import Author, Event, ModelState, Post, TalkDigest, Topic
+from app.store.types import utcnow
 
 
 async def event_ids(session: AsyncSession) -> list[int]:
@@ -29,6 +31,18 @@ async def posts_with_authors(session: AsyncSession, event_id: int, ids: list[int
 
 async def load_state(session: AsyncSession, event_id: int) -> ModelState | None:
     return await session.get(ModelState, event_id)
+
+
+async def save_state(session: AsyncSession, event_id: int, blob: bytes, last_post_id: int) -> None:
+    """Write the event's saved model state over the old one (or insert it) without loading the old blob."""
+    stmt = (
+        update(ModelState)
+        .where(col(ModelState.event_id) == event_id)
+        .values(state=blob, last_post_id=last_post_id, updated_at=utcnow())
+    )
+    if (await session.execute(stmt)).rowcount == 0:  # type: ignore[attr-defined]
+        session.add(ModelState(event_id=event_id, state=blob, last_post_id=last_post_id))
+        await session.flush()
 
 
 async def digests(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, TalkDigest]:
