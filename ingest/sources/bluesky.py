@@ -32,7 +32,7 @@ from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, carries_opt_out, hashtags_in_text, normalise_tag
 from ingest.sources.facets import facet_tags, render_html
-from ingest.sources.websocket import close_websocket, receive_frame
+from ingest.sources.websocket import FrameReceiver, close_websocket
 from ingest.text import normalise_text
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ def post_uri(did: str, rkey: str) -> str:
 # "ﬁ"-style ligatures…): the only way text that is not ASCII can spell an ASCII hashtag. A test checks the list
 # against the running Python's Unicode database.
 FOLDS_TO_ASCII = "\u00df\u017f\u1e9e\u212a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
-_FOLDS_TO_ASCII = re.compile(b"|".join(re.escape(char.encode()) for char in FOLDS_TO_ASCII))
 # Characters JSON writes escaped (or may): a hashtag holding one is not found verbatim in the frame's bytes.
 _JSON_ESCAPED = re.compile(r'["\\/\x00-\x1f\x7f\u2028\u2029]')
 
@@ -71,6 +70,11 @@ class HashtagPrefilter:
         self.enabled = all(not _JSON_ESCAPED.search(tag) for tag in hashtags)
         self._ascii = tuple(tag.encode() for tag in hashtags if tag.isascii())
         self._other = tuple(tag for tag in hashtags if not tag.isascii())
+        # Only folding characters whose fold is part of an ASCII hashtag can spell it ("ß" matters to
+        # "#strasse", nothing does to "#pycon").
+        self._folds = tuple(
+            char.encode() for char in FOLDS_TO_ASCII if any(char.casefold() in tag for tag in hashtags if tag.isascii())
+        )
 
     def may_name(self, data: bytes) -> bool:
         if not self.enabled or b"\\u" in data:
@@ -80,14 +84,20 @@ class HashtagPrefilter:
                 folded = data.decode("utf-8", "surrogatepass").casefold()
             except UnicodeDecodeError:
                 return True
-            if any(tag in folded for tag in self._other):
-                return True
+            for tag in self._other:
+                if tag in folded:
+                    return True
         if not self._ascii:
             return False
-        if not data.isascii() and _FOLDS_TO_ASCII.search(data):
-            return True
+        if self._folds and not data.isascii():
+            for char in self._folds:
+                if char in data:
+                    return True
         lowered = data.lower()
-        return any(tag in lowered for tag in self._ascii)
+        for tag in self._ascii:
+            if tag in lowered:
+                return True
+        return False
 
 
 class _RecordText(msgspec.Struct):
@@ -309,7 +319,7 @@ class JetstreamSource:
         self.name = f"bluesky:{parts.netloc}#{'+'.join(sorted(self.decoder.hashtags))}"
         self.stats = SourceStats()
         self.connected = False
-        self.progress: str | None = None
+        self._progress: int | None = None
         self.rewind = rewind
         self.backfill_from = backfill_from
         self.max_frame_bytes = max_frame_bytes
@@ -319,7 +329,7 @@ class JetstreamSource:
         self._dedupe_size = dedupe_size
 
     def items(self, since: str | None) -> AsyncIterator[SourceItem]:
-        self.progress = None
+        self._progress = None
         return self._items(since)
 
     def subscribe_url(self, since: str | None) -> str:
@@ -333,6 +343,11 @@ class JetstreamSource:
             params["cursor"] = str(start)
         return f"{self.url}?{urlencode(params)}"
 
+    @property
+    def progress(self) -> str | None:
+        """The cursor covering every frame read so far (a string only when asked: it moves with every frame)."""
+        return None if self._progress is None else str(self._progress)
+
     async def _items(self, since: str | None) -> AsyncIterator[SourceItem]:
         high_water = int(since) if since is not None and since.isdigit() else None
         try:
@@ -342,6 +357,10 @@ class JetstreamSource:
                 open_timeout=self.open_timeout,
                 max_queue=256,
                 user_agent_header="Backchannel",
+                # Jetstream never accepts permessage-deflate (its own compression is opt-in zstd with a
+                # dictionary); offering it only made relays that do accept it (uvicorn, a local replay)
+                # deflate every frame on their side and inflate it here.
+                compression=None,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -351,28 +370,28 @@ class JetstreamSource:
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise SourceUnavailable(f"{self.name}: connect failed: {exc!r}") from exc
         self.connected = True
+        decode, stats = self.decoder.decode, self.stats
         try:
-            while True:
-                frame = await receive_frame(
-                    ws, name=self.name, timeout=self.recv_timeout, max_bytes=self.max_frame_bytes
-                )
-                if frame is None:
-                    self.stats.malformed += 1
-                    logger.warning("jetstream.frame_oversized", extra={"source_name": self.name})
-                    continue
-                opted_out = self.decoder.opted_out
-                try:
-                    time_us, item = self.decoder.decode(frame)
-                except MalformedItem as exc:
-                    self.stats.malformed += 1
-                    logger.debug("jetstream.malformed", extra={"source_name": self.name, "error": str(exc)})
-                    continue
-                self.stats.skipped += self.decoder.opted_out - opted_out
-                if high_water is None or time_us > high_water:
-                    high_water = time_us
-                if item is not None and not self._already_seen(time_us, item):
-                    yield SourceItem(item.action, item.source, item.native_id, item.post, cursor=str(high_water))
-                self.progress = str(high_water)
+            with FrameReceiver(ws, name=self.name, timeout=self.recv_timeout, max_bytes=self.max_frame_bytes) as inbox:
+                while True:
+                    frame = await inbox.recv()
+                    if frame is None:
+                        stats.malformed += 1
+                        logger.warning("jetstream.frame_oversized", extra={"source_name": self.name})
+                        continue
+                    opted_out = self.decoder.opted_out
+                    try:
+                        time_us, item = decode(frame)
+                    except MalformedItem as exc:
+                        stats.malformed += 1
+                        logger.debug("jetstream.malformed", extra={"source_name": self.name, "error": str(exc)})
+                        continue
+                    stats.skipped += self.decoder.opted_out - opted_out
+                    if high_water is None or time_us > high_water:
+                        high_water = time_us
+                    if item is not None and not self._already_seen(time_us, item):
+                        yield SourceItem(item.action, item.source, item.native_id, item.post, cursor=str(high_water))
+                    self._progress = high_water
         finally:
             self.connected = False
             await close_websocket(ws)

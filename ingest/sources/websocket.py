@@ -39,3 +39,54 @@ async def receive_frame(ws: ClientConnection, *, name: str, timeout: float, max_
     except WebSocketException as exc:
         raise SourceUnavailable(f"{name}: connection closed: {exc!r}") from exc
     return frame if len(frame) <= max_bytes else None
+
+
+class FrameReceiver:
+    """``receive_frame`` for a firehose: the same bounds, without a timer armed and cancelled per frame.
+
+    A busy stream delivers thousands of frames a second and almost every ``recv`` returns at once;
+    one watchdog every ``timeout / 4`` seconds looks whether the current ``recv`` has waited longer than
+    ``timeout`` and, if so, aborts the connection (so "silent" is noticed after ``timeout`` to
+    ``1.25 × timeout`` seconds). Time spent outside ``recv`` (the consumer applying backpressure) never counts.
+    Use as ``with FrameReceiver(ws, …) as receiver: frame = await receiver.recv()``.
+    """
+
+    def __init__(self, ws: ClientConnection, *, name: str, timeout: float, max_bytes: int) -> None:
+        self._ws = ws
+        self._name = name
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+        self._loop = asyncio.get_running_loop()
+        self._waiting_since: float | None = None
+        self._silent = False
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> FrameReceiver:
+        self._watchdog = self._loop.call_later(self._timeout / 4, self._check)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _check(self) -> None:
+        since = self._waiting_since
+        if since is not None and self._loop.time() - since >= self._timeout:
+            self._silent = True
+            self._ws.transport.abort()  # the pending recv ends with ConnectionClosed
+            return
+        self._watchdog = self._loop.call_later(self._timeout / 4, self._check)
+
+    async def recv(self) -> bytes | None:
+        """The next frame as bytes, or None when it is larger than ``max_bytes`` (the caller skips and counts it)."""
+        self._waiting_since = self._loop.time()
+        try:
+            frame = await self._ws.recv(decode=False)
+        except WebSocketException as exc:
+            if self._silent:
+                raise SourceUnavailable(f"{self._name}: silent for {self._timeout}s") from exc
+            raise SourceUnavailable(f"{self._name}: connection closed: {exc!r}") from exc
+        finally:
+            self._waiting_since = None
+        return frame if len(frame) <= self._max_bytes else None
