@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -149,6 +151,38 @@ class _Post:
 
 
 _POST_FIELDS = tuple(_Post.__dataclass_fields__)
+# Fields a saved model keeps as one list each (the rest are packed: words joined, idx/cnt concatenated).
+_PLAIN_FIELDS = tuple(f for f in _POST_FIELDS if f not in ("words", "idx", "cnt"))
+_WORD_SEP, _POST_SEP = "\x1f", "\x1e"  # never in a token (letters, digits and #@'.-)
+_PACKED = "backchannel-posts-columns-1"
+
+
+def _pack_posts(posts: list[_Post]) -> dict[str, object]:
+    """The held posts as columns: a list per field, every post's words in one string and its hashed words
+    in two flat arrays. Pickling 20,000 post objects field by field took about 0.3 s per checkpoint."""
+    cols: dict[str, object] = {f: list(map(attrgetter(f), posts)) for f in _PLAIN_FIELDS}
+    cols["format"] = _PACKED
+    cols["words"] = _POST_SEP.join([_WORD_SEP.join(p.words) for p in posts])
+    cols["lengths"] = np.fromiter((len(p.idx) for p in posts), np.int64, len(posts))
+    idx = [p.idx for p in posts]
+    cols["idx"] = np.concatenate(idx).astype(np.int32, copy=False) if idx else np.zeros(0, np.int32)
+    cnt = [p.cnt for p in posts]
+    cols["cnt"] = np.concatenate(cnt).astype(np.float32, copy=False) if cnt else np.zeros(0, np.float32)
+    return cols
+
+
+def _unpack_posts(cols: dict[str, Any]) -> OrderedDict[str, _Post]:
+    n = len(cols["id"])
+    joined: str = cols["words"]
+    words = [tuple(w.split(_WORD_SEP)) if w else () for w in joined.split(_POST_SEP)] if n else []
+    cuts = np.cumsum(cols["lengths"])[:-1]
+    idx, cnt = np.split(cols["idx"], cuts), np.split(cols["cnt"], cuts)
+    columns = [cols[f] for f in _PLAIN_FIELDS]
+    out: OrderedDict[str, _Post] = OrderedDict()
+    for r, row in enumerate(zip(*columns, strict=True)):
+        values = dict(zip(_PLAIN_FIELDS, row, strict=True))
+        out[values["id"]] = _Post(**values, words=words[r], idx=idx[r], cnt=cnt[r])
+    return out
 
 
 class _Pending:
@@ -841,6 +875,17 @@ class EventModel:
         return [(self._minute_time(m), c) for m, c in sorted(scope.minutes.items()) if c > 0]  # type: ignore[misc]
 
     # ------------------------------------------------------------------ state
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_posts"] = _pack_posts(list(self._posts.values()))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        posts = state.get("_posts")
+        if isinstance(posts, dict) and posts.get("format") == _PACKED:
+            state["_posts"] = _unpack_posts(posts)  # else an OrderedDict of posts, saved before packing
+        self.__dict__.update(state)
+
     def dumps(self) -> bytes:
         return _FORMAT + pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 

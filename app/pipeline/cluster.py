@@ -8,7 +8,8 @@ id. Reading "posts after id n" would skip such posts forever; reading frames aft
 
 Each event's model state is checkpointed together with how far it had read (the live-frame
 id), in the same transaction as a batch's post updates and digests: every ``CHECKPOINT_BATCHES``
-batches or ``CHECKPOINT_SECONDS``, and as soon as a poll finds nothing new. A restart or a takeover by
+batches or ``CHECKPOINT_SECONDS``, and when a poll finds nothing new (at most every
+``CHECKPOINT_IDLE_SECONDS``). A restart or a takeover by
 another worker resumes from the checkpoint: model state and read position belong together, so the
 model takes in every post exactly once; the batches after the checkpoint are read again, and their
 outputs (post attributions, digests) are upserts, so writing them again changes nothing.
@@ -45,6 +46,9 @@ FRAMES = 5_000  # at most this many frames per step, for one made mostly of vote
 # Pickling a large model costs far more than a batch: checkpoint every so often, not after every batch.
 CHECKPOINT_BATCHES = 20
 CHECKPOINT_SECONDS = 5.0
+# Caught up, the last batches are checkpointed at most this often: a trickle of posts catches up on
+# every poll, and pickling a model of 20,000 posts (~0.1 s) twice a second would cost more than the posts.
+CHECKPOINT_IDLE_SECONDS = 2.0
 _FORGET = {"post.deleted", "post.hidden"}
 # The frames the model needs; the rest of the log (about as many frames as posts) is this arrow's own output.
 _READ = frozenset({"post.created", *_FORGET, "post.upvoted", "talk.updated"})
@@ -158,7 +162,8 @@ class ClusterPipeline:
             if schedule_changed:
                 await self._load_schedule(session, event_id, cursor)
             if not read:
-                if cursor.unsaved:  # caught up: checkpoint what the last batches did
+                idle_due = time.monotonic() - cursor.saved_at >= CHECKPOINT_IDLE_SECONDS
+                if cursor.unsaved and idle_due:  # caught up: checkpoint what the last batches did
                     await self._save(session, event_id, cursor, self._checkpoint(cursor))
                     await session.commit()
                 return False

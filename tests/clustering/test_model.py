@@ -164,6 +164,38 @@ def test_dumps_loads_round_trip_continues_identically() -> None:
     assert a.drain_changes() == b.drain_changes()
 
 
+def test_a_saved_model_keeps_every_post_and_queued_takeaway_field_for_field() -> None:
+    # held posts and the posts queued for takeaway groups are saved as columns, not object by object
+    texts, _ = make_stream(200, blocks=False, seed=3)
+    docs = docs_of(texts[:199]) + [PostDoc(id="empty", text="!!", created_at=None, author="ana", reply_to="p3")]
+    a = EventModel(refine_window=0)
+    a.observe(docs)
+    a.update_engagement("p5", upvotes=4, boosts=2, replies=1)
+    b = EventModel.loads(a.dumps())
+    assert list(b._posts) == list(a._posts) and len(a._posts) == 200
+    for old, new in zip(a._posts.values(), b._posts.values(), strict=True):
+        for name in ("id", "talk", "topic", "kind", "confidence", "minute", "when", "author", "reply_to", "text"):
+            assert getattr(new, name) == getattr(old, name), name
+        assert new.words == old.words and (new.seq, new.upvotes, new.boosts, new.replies) == (
+            old.seq,
+            old.upvotes,
+            old.boosts,
+            old.replies,
+        )
+        assert new.idx.dtype.name == "int32" and new.idx.tolist() == old.idx.tolist()
+        assert new.cnt.dtype.name == "float32" and new.cnt.tolist() == old.cnt.tolist()
+    queued = [(tid, m) for tid, t in a._topics.items() for m in t.groups._pending.values()]
+    assert queued, "the stream leaves posts queued for grouping"
+    for tid, m in queued:
+        assert b._topics[tid].groups._pending[m.id] == m
+    assert b._posts["empty"].words == () and b.result("p5") == a.result("p5")
+    assert a.takeaways(None) == b.takeaways(None)
+    # a state saved before posts were packed (an ordered dict of posts) still loads
+    c = EventModel.__new__(EventModel)
+    c.__setstate__(a.__dict__.copy())
+    assert c._posts is a._posts
+
+
 def test_loads_rejects_foreign_bytes() -> None:
     import pytest
 

@@ -145,6 +145,7 @@ def test_a_takeover_resumes_from_the_checkpoint_and_takes_each_post_in_once(
     monkeypatch.setattr(pipeline_module, "BATCH", 2)
     monkeypatch.setattr(pipeline_module, "CHECKPOINT_BATCHES", 3)
     monkeypatch.setattr(pipeline_module, "CHECKPOINT_SECONDS", 3600.0)
+    monkeypatch.setattr(pipeline_module, "CHECKPOINT_IDLE_SECONDS", 0.0)  # caught up: checkpoint at once
     with TestClient(create_app(settings)) as client:
         event = create_event(client)
         talk = add_talk(client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
