@@ -252,7 +252,13 @@ class SourceRunner:
                     async for item in stream:
                         if self._state is SourceState.CONNECTING:
                             self._state = SourceState.CONNECTED
-                        await send.send(item)
+                        # ``send`` yields to the event loop once per item, which cost more than the
+                        # batching it feeds; the source yields anyway whenever it waits for its
+                        # upstream, and a full channel (one batch) makes this wait for the consumer.
+                        try:
+                            send.send_nowait(item)
+                        except anyio.WouldBlock:
+                            await send.send(item)
         except Exception as exc:  # handed to the consumer, which commits what it has first
             self._source_error = exc
         finally:

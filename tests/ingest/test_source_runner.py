@@ -85,6 +85,19 @@ async def test_every_item_reaches_the_sink_and_the_cursor_follows_the_last_commi
     assert runner.status.state is SourceState.STOPPED
 
 
+async def test_a_source_that_never_waits_still_fills_bounded_batches_in_order(tmp_path: Path) -> None:
+    # The producer hands items over without yielding to the event loop per item: a source that has
+    # thousands ready (a replay) must neither overfill a batch nor reorder or lose anything.
+    sink, clock = ListSink(), FakeClock()
+    runner = _runner(ScriptedSource(5_000), sink, tmp_path, clock, batch_size=100, batch_interval=3600.0)
+    async with running(runner):
+        await settle(sink, lambda s: len(s.posts) == 5_000)
+    assert [len(batch) for batch in sink.batches] == [100] * 50
+    assert [item.native_id for batch in sink.batches for item in batch] == [f"p{n}" for n in range(1, 5_001)]
+    assert await runner.cursors.load("script:1") == "5000"
+    assert runner.status.state is SourceState.STOPPED
+
+
 async def test_transient_failures_reconnect_from_the_saved_cursor_with_growing_delays(tmp_path: Path) -> None:
     failures: list[Exception] = [SourceUnavailable("down") for _ in range(4)]
     source = ScriptedSource(8, failures, per_connection=2)
