@@ -30,7 +30,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
-from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, carries_opt_out, hashtags_in_text, normalise_tag
+from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, hashtags_in_text, normalise_tag
 from ingest.sources.facets import facet_tags, render_html
 from ingest.sources.websocket import FrameReceiver, close_websocket
 from ingest.text import normalise_text
@@ -139,6 +139,7 @@ class JetstreamDecoder:
     def __init__(self, hashtags: Iterable[str], *, opt_out_tag: str = DEFAULT_OPT_OUT_TAG) -> None:
         self.hashtags = frozenset(normalise_tag(tag) for tag in hashtags if normalise_tag(tag))
         self.opt_out_tag = opt_out_tag
+        self._opt_out = normalise_tag(opt_out_tag)
         self.opted_out = 0  # posts under the hashtags that carried the opt-out tag
         self.prefilter = HashtagPrefilter(self.hashtags)
 
@@ -208,26 +209,33 @@ class JetstreamDecoder:
         text = record.get("text")
         if not isinstance(text, str):
             raise MalformedItem("post without text")
-        tags = self._tags(record, text)
+        tags, text_tags = self._tags(record, text)
         if self.hashtags.isdisjoint(tags):
             if operation == "update":  # an edit may have removed the hashtag: withdraw it
                 return time_us, SourceItem(ItemAction.DELETE, SOURCE, uri)
             return time_us, None
-        if carries_opt_out(tags, text, self.opt_out_tag):
+        if self._opts_out(tags, text_tags):
             self.opted_out += 1
             return time_us, SourceItem(ItemAction.DELETE, SOURCE, uri) if operation == "update" else None
         post = self._to_post(did, rkey, uri, record, text, tags, time_us, edited=operation == "update")
         return time_us, SourceItem(ItemAction.UPSERT, SOURCE, uri, post=post)
 
     @staticmethod
-    def _tags(record: Mapping[str, Any], text: str) -> list[str]:
+    def _tags(record: Mapping[str, Any], text: str) -> tuple[list[str], set[str]]:
+        """Every tag of the post, normalised, and (also among them) those written as ``#words`` in the text."""
         tags = facet_tags(text, record.get("facets"))
         extra_tags = record.get("tags")
         if isinstance(extra_tags, list):
             tags.extend(normalise_tag(tag) for tag in extra_tags if isinstance(tag, str))
-        if "#" in text or "＃" in text:
-            tags.extend(hashtags_in_text(text))
-        return tags
+        # hashtags_in_text finds nothing without one of its two hash signs: skip the regex pass.
+        text_tags = hashtags_in_text(text) if "#" in text or "＃" in text else set()
+        tags.extend(text_tags)
+        return tags, text_tags
+
+    def _opts_out(self, tags: list[str], text_tags: set[str]) -> bool:
+        """``carries_opt_out(tags, text, opt_out_tag)``, reusing the text's hashtags already found."""
+        wanted = self._opt_out
+        return bool(wanted) and (wanted in {normalise_tag(tag) for tag in tags} or wanted in text_tags)
 
     @staticmethod
     def _to_post(

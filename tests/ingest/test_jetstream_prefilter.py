@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ingest.errors import MalformedItem
 from ingest.items import SourceItem
 from ingest.sources.bluesky import FOLDS_TO_ASCII, JetstreamDecoder
+from ingest.sources.consent import carries_opt_out, hashtags_in_text
 from tests.servers.cassettes import jetstream_lines
 from tests.servers.jetstream import hashtag_facets
 
@@ -213,3 +214,12 @@ def test_random_posts_decode_alike_with_and_without_the_prefilter(
         record["facets"] = [{"index": {"byteStart": 0, "byteEnd": 1}, "features": [feature]}]
     frame = json.dumps(_event(record, operation=operation), ensure_ascii=ensure_ascii).encode()
     assert_same(hashtags, [frame])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_TEXT, tags=st.lists(_TEXT, max_size=3), opt_out=st.sampled_from(["nobackchannel", "#PyCon", "ss", ""]))
+def test_the_decoders_opt_out_check_is_the_shared_consent_rule(text: str, tags: list[str], opt_out: str) -> None:
+    decoder = JetstreamDecoder(["pycon"], opt_out_tag=opt_out)
+    all_tags, text_tags = decoder._tags({"tags": tags, "text": text}, text)
+    assert decoder._opts_out(all_tags, text_tags) == carries_opt_out(all_tags, text, opt_out)
+    assert set(all_tags) >= hashtags_in_text(text)
