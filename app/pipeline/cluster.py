@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
@@ -195,11 +196,13 @@ class ClusterPipeline:
                 post = by_id.get(result.id)
                 if post is not None and post.status == "visible" and self._attribute(post, result, cursor):
                     if result.id not in changed:
-                        post.version += 1
+                        set_committed_value(post, "version", post.version + 1)
                     changed[result.id] = post
             out = [("post.updated", frame_data(post_read(p, authors.get(p.id), event.slug))) for p in changed.values()]
             out += self._store_digests(session, event_id, digests, stored, topics)
-            await uow.emit_many(event, out)  # the first statement to write: it flushes the rows changed above
+            # The first statement to write (all reads are done): the changed posts in one executemany.
+            await cluster_store.save_attributions(session, list(changed.values()))
+            await uow.emit_many(event, out)
             if blob is not None:
                 await self._save(session, event_id, cursor, blob)
             await uow.commit()
@@ -270,8 +273,10 @@ class ClusterPipeline:
         }
         if all(getattr(post, k) == v for k, v in changes.items()):
             return False
+        # Set as if loaded so: the session's unit of work does not flush each post on its own (about
+        # 0.2 ms a post); ``save_attributions`` writes them all in one statement.
         for key, value in changes.items():
-            setattr(post, key, value)
+            set_committed_value(post, key, value)
         return True
 
     def _changed_talks(self, changes: Changes, cursor: EventCursor) -> list[tuple[str | None, int | None]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +43,37 @@ async def save_state(session: AsyncSession, event_id: int, blob: bytes, last_pos
     if (await session.execute(stmt)).rowcount == 0:  # type: ignore[attr-defined]
         session.add(ModelState(event_id=event_id, state=blob, last_post_id=last_post_id))
         await session.flush()
+
+
+_ATTRIBUTED = (
+    update(Post.__table__)  # type: ignore[arg-type]
+    .where(Post.__table__.c.id == bindparam("post_id"))  # type: ignore[attr-defined]
+    .values(
+        version=bindparam("version"),
+        talk_id=bindparam("talk_id"),
+        talk_confidence=bindparam("talk_confidence"),
+        topic_id=bindparam("topic_id"),
+        kind=bindparam("kind"),
+    )
+)
+
+
+async def save_attributions(session: AsyncSession, posts: list[Post]) -> None:
+    """Write the posts' version, talk, confidence, topic and kind, as they are on the objects, in one
+    executemany (the clustering arrow sets them without marking the objects changed)."""
+    if posts:
+        rows = [
+            {
+                "post_id": p.id,
+                "version": p.version,
+                "talk_id": p.talk_id,
+                "talk_confidence": p.talk_confidence,
+                "topic_id": p.topic_id,
+                "kind": p.kind,
+            }
+            for p in posts
+        ]
+        await session.execute(_ATTRIBUTED, rows)
 
 
 async def digests(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, TalkDigest]:
