@@ -24,13 +24,9 @@ PARTS = ("parse", "ingest", "fanout", "reconnect", "soak", "cluster")
 
 
 def parse_figures(frames: int) -> list[Figure]:
-    from bench.ingest_parse import generated_frames, parse_rate, raw_json_rate, recorded_frames
+    from bench.ingest_parse import figures
 
-    data = recorded_frames() + generated_frames(frames)
-    raw_json_rate(data[:1000])  # warm up
-    raw = raw_json_rate(data)
-    decoded = parse_rate(data)
-    return [Figure("Jetstream parse", "source decode", decoded, "frames/s", raw, "json.loads alone")]
+    return figures(frames, replay=True)
 
 
 def cluster_section() -> tuple[list[Figure], str]:

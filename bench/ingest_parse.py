@@ -1,14 +1,18 @@
 """Jetstream frames in, parse throughput (items/s) out: the ceiling an end-to-end ingest figure is read against.
 
-``python bench/ingest_parse.py [--frames N]`` prints the raw ``json.loads`` rate and the rate of
-the Bluesky source's full decode (JSON, hashtag filter from facets, text, HTML with links) on the
-recorded captures plus generated posts under the event hashtag.
+``python -m bench.ingest_parse [--frames N] [--replay]`` prints, for two mixes of frames, the raw
+``json.loads`` rate and the rate of the Bluesky source's decode (prefilter, JSON, hashtag filter from
+facets, text, HTML with links) on the recorded captures plus generated posts: half of them under the
+event hashtag (the decode of posts weighs), and a firehose where 2% are (what matters is how cheaply
+the others are dropped). ``--replay`` also sends each mix through a local Jetstream in its own process,
+the real source and runner, into a no-op sink.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import anyio
 
+from bench.figures import Figure, table
 from ingest.items import SourceItem
 from ingest.runner import SourceRunner
 from ingest.source import AcceptResult, CursorStore, PostSink
@@ -109,13 +114,16 @@ async def replay_rate(
     url: str | None = None,
     batch_size: int = 500,
     settled: Callable[[], Awaitable[bool]] | None = None,
+    usage: dict[str, float] | None = None,
 ) -> float:
     """Items/s from a local Jetstream replaying ``frames`` through the real source and runner into ``sink``.
 
     Counts the items the source yields (posts under the hashtag and deletes), timed from the first
     connection until the last one is accepted (and, given ``settled``, until it says the stages after
     the sink have caught up). ``url`` is a Jetstream already serving ``frames`` (another process, as a
-    real one is); without it the relay runs in this process and its sending is counted too.
+    real one is); without it the relay runs in this process and its sending is counted too. ``usage``,
+    when given, receives this process's CPU seconds over the same span (``cpu_s``, beside ``wall_s``):
+    on a shared machine the wall clock also counts other people's work.
     """
     decoder = JetstreamDecoder([HASHTAG])
     expected = sum(1 for frame in frames if decoder.decode(frame)[1] is not None)
@@ -128,7 +136,7 @@ async def replay_rate(
             url = server.url
         source = JetstreamSource(url, [HASHTAG], backfill_from=datetime(1970, 1, 2, tzinfo=UTC))
         runner = SourceRunner(source, sink, cursors, source_key="bench:jetstream", batch_size=batch_size)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run)
             while source.stats.accepted < expected:
@@ -136,6 +144,8 @@ async def replay_rate(
             while settled is not None and not await settled():
                 await anyio.sleep(0.005)
             elapsed = time.perf_counter() - started
+            if usage is not None:
+                usage.update(cpu_s=time.process_time() - cpu_started, wall_s=elapsed)
             runner.stop()
     return expected / elapsed
 
@@ -162,21 +172,55 @@ class _MemoryCursors:
         self.cursors[source_key] = cursor
 
 
+FIREHOSE_MATCH_EVERY = 50  # 2% of the frames under the hashtag: a busy conference on the whole network
+
+
+def mixes(frames: int) -> list[tuple[str, list[bytes]]]:
+    """The two mixes of frames the figures are measured on, with their labels."""
+    firehose = generated_frames(frames, match_every=FIREHOSE_MATCH_EVERY, seed=2)
+    return [
+        ("half under the hashtag", recorded_frames() + generated_frames(frames)),
+        ("firehose, 2% under the hashtag", recorded_frames() + firehose),
+    ]
+
+
+def replay_frame_rate(frames: list[bytes]) -> tuple[float, float]:
+    """Frames/s, and this process's CPU µs a frame, from a local Jetstream in its own process through the
+    source and runner into a no-op sink."""
+    from bench.ingest_e2e import jetstream_process  # it imports this module: import it late
+
+    usage: dict[str, float] = {}
+    with jetstream_process(frames) as url:
+        replay = functools.partial(replay_rate, frames, _CountingSink(), _MemoryCursors(), url=url, usage=usage)
+        items = anyio.run(replay)
+    # The clock stops at the last item; with few items the frames after it are not counted.
+    counted = len(frames) if items_per_frame(frames) > 0.1 else len(frames) - FIREHOSE_MATCH_EVERY
+    return items / items_per_frame(frames), usage["cpu_s"] / counted * 1e6
+
+
+def figures(frames: int = 20_000, *, replay: bool = False) -> list[Figure]:
+    """``make bench``'s parse rows: decode beside ``json.loads`` of the same frames, per mix (and the replay)."""
+    out = []
+    for label, data in mixes(frames):
+        raw_json_rate(data[:1000])  # warm up
+        raw = raw_json_rate(data)
+        decoded = parse_rate(data)
+        out.append(Figure("Jetstream parse", f"source decode ({label})", decoded, "frames/s", raw, "json.loads alone"))
+        if replay:
+            rate, cpu_us = replay_frame_rate(data)
+            metric = f"replay → no-op sink ({label})"
+            out.append(Figure("Jetstream parse", metric, rate, "frames/s", decoded, "decode alone"))
+            metric = f"replay → no-op sink, source process CPU ({label})"
+            out.append(Figure("Jetstream parse", metric, cpu_us, "µs/frame", 1e6 / decoded, "decode alone"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20_000, help="generated frames added to the recordings")
     parser.add_argument("--replay", action="store_true", help="also replay them through a local Jetstream")
     args = parser.parse_args(argv)
-    frames = recorded_frames() + generated_frames(args.frames)
-    raw_json_rate(frames[:1000])  # warm up
-    raw = raw_json_rate(frames)
-    decoded = parse_rate(frames)
-    print(f"jetstream frames: {len(frames)}")  # noqa: T201
-    print(f"raw json.loads:   {raw:,.0f} frames/s")  # noqa: T201
-    print(f"source decode:    {decoded:,.0f} frames/s ({decoded / raw:.0%} of raw JSON)")  # noqa: T201
-    if args.replay:
-        replayed = anyio.run(replay_rate, frames, _CountingSink(), _MemoryCursors())
-        print(f"replay via WebSocket + runner into a no-op sink: {replayed:,.0f} items/s")  # noqa: T201
+    print(table(figures(args.frames, replay=args.replay)))  # noqa: T201
 
 
 if __name__ == "__main__":
