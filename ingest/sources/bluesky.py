@@ -52,6 +52,9 @@ def post_uri(did: str, rkey: str) -> str:
 FOLDS_TO_ASCII = "\u00df\u017f\u1e9e\u212a\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
 # Characters JSON writes escaped (or may): a hashtag holding one is not found verbatim in the frame's bytes.
 _JSON_ESCAPED = re.compile(r'["\\/\x00-\x1f\x7f\u2028\u2029]')
+# Go's encoding/json (so Jetstream) writes "<", ">" and "&" as these; a frame whose only \u escapes they
+# are still holds every other character verbatim.
+_HTML_ESCAPES = (b"\\u0026", b"\\u003c", b"\\u003e")
 
 
 class HashtagPrefilter:
@@ -61,13 +64,14 @@ class HashtagPrefilter:
     ``normalise_tag`` (strip, drop leading ``#``, casefold), equal to a hashtag only if a run of the frame's
     text casefolds to that hashtag, and ``str.casefold`` maps each character on its own, so the casefolded
     frame contains the hashtag. Without ``\\u`` escapes a JSON string's characters stand in the frame as
-    their UTF-8 bytes (the other escapes stand for characters no hashtag here holds), so that holds of the
-    raw frame too. For ASCII hashtags and a frame free of the few non-ASCII characters that fold to ASCII,
-    ``bytes.lower`` is that casefold.
+    their UTF-8 bytes (the other escapes, and Go's ``\\u0026``-style ones for ``<>&``, stand for
+    characters no hashtag here holds), so that holds of the raw frame too. For ASCII hashtags and a frame
+    free of the few non-ASCII characters that fold to part of them, ``bytes.lower`` is that casefold.
     """
 
     def __init__(self, hashtags: frozenset[str]) -> None:
         self.enabled = all(not _JSON_ESCAPED.search(tag) for tag in hashtags)
+        self._html_escapes_harmless = not any(char in tag for tag in hashtags for char in "<>&")
         self._ascii = tuple(tag.encode() for tag in hashtags if tag.isascii())
         self._other = tuple(tag for tag in hashtags if not tag.isascii())
         # Only folding characters whose fold is part of an ASCII hashtag can spell it ("ß" matters to
@@ -77,7 +81,11 @@ class HashtagPrefilter:
         )
 
     def may_name(self, data: bytes) -> bool:
-        if not self.enabled or b"\\u" in data:
+        if not self.enabled:
+            return True
+        if b"\\u" in data and not (
+            self._html_escapes_harmless and data.count(b"\\u") == sum(data.count(escape) for escape in _HTML_ESCAPES)
+        ):
             return True
         if self._other:
             try:
