@@ -56,7 +56,9 @@ async def _uow(request: Request) -> AsyncIterator[UnitOfWork]:
                 await session.invalidate()
 
 
-def _notes(request: Request) -> Tally:
+# The note route's dependencies are coroutines: FastAPI runs a plain function in the threadpool, a round
+# trip per request that a burst of notes pays while the event loop is busy fanning out.
+async def _notes(request: Request) -> Tally:
     return request.app.state.notes  # type: ignore[no-any-return]
 
 
@@ -67,7 +69,7 @@ def _bearer(authorization: Annotated[str | None, Header(include_in_schema=False)
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _client(
+async def _client(
     request: Request,
     x_client_id: Annotated[str | None, Header(max_length=200, description="A stable random id per browser")] = None,
 ) -> str:

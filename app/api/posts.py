@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
 PostId = Annotated[int, Path(ge=1, le=2**53)]
 
 
-def _note_writer(request: Request) -> NoteWriter:
+async def _note_writer(request: Request) -> NoteWriter:
+    # async: a plain function dependency costs a threadpool round trip per request
     return request.app.state.note_writer  # type: ignore[no-any-return]
 
 

@@ -47,7 +47,7 @@ MAX_GROUP = 500  # notes per transaction at most, as an ingest batch; more wait 
 class Note:
     """One attendee's note as the route built it (the item carries text, author, talk and kind)."""
 
-    item: SourceItem
+    item: SourceItem  # from ``note_item``: a fresh native id, so it is a new post by construction
     delete_token_hash: str
     talk_id: int | None = None  # as the attendee named it: must be a talk of the event
     reply_to: int | None = None  # the post it answers: must be a visible post of the event
@@ -162,7 +162,7 @@ class NoteWriter:
                             refused.append((waiting, NotFound(f"no post {note.reply_to}", field="reply_to")))
                             continue
                     applying.append(waiting)
-                await batch.look_up([w.note.item for w in applying])
+                await batch.look_up([w.note.item for w in applying], fresh=True)  # each note has a new uuid
                 for waiting in applying:
                     note = waiting.note
                     parent = parents.get(note.reply_to) if note.reply_to is not None else None

@@ -149,14 +149,22 @@ class PostBatch:
         self._authors_by_id: dict[int, Author] = {}
         self._caps_author_rate = False
 
-    async def look_up(self, items: Sequence[SourceItem]) -> None:
-        """Everything the items will need from the store, in a few queries for the whole batch."""
+    async def look_up(self, items: Sequence[SourceItem], *, fresh: bool = False) -> None:
+        """Everything the items will need from the store, in a few queries for the whole batch.
+
+        ``fresh``: the items' native ids were made just now (in-app notes, a new uuid each), so no
+        stored post has them and no stored reply awaits them: the two queries for those are skipped.
+        """
         session = self.uow.session
         assert self.event.id is not None
         keys = [(item.source, item.native_id) for item in items]
         parents = [(i.source, i.post.reply_to) for i in items if i.post is not None and i.post.reply_to]
-        self.posts = await post_store.by_native_ids(session, keys + parents)
-        self.awaited_parents = await post_store.awaited_parents(session, keys)
+        if fresh:
+            self.posts = await post_store.by_native_ids(session, parents) if parents else {}
+            self.awaited_parents = set()
+        else:
+            self.posts = await post_store.by_native_ids(session, keys + parents)
+            self.awaited_parents = await post_store.awaited_parents(session, keys)
         # A reply earlier in this batch may be waiting for a parent later in it.
         self.awaited_parents.update(parents)
         new_authors = [
