@@ -865,6 +865,8 @@ class EventModel:
 
     def bursts(self, talk: str | None) -> list[Burst]:
         """Moments when the talk's posts per minute jumped, labelled with what was said then."""
+        if talk not in self._dirty_bursts and talk in self._burst_cache:
+            return list(self._burst_cache[talk])  # computed when the changes were drained, unchanged since
         return list(self._compute_bursts(talk))
 
     def activity(self, talk: str | None) -> list[tuple[datetime, int]]:

@@ -54,6 +54,7 @@ _FORGET = {"post.deleted", "post.hidden"}
 # The frames the model needs; the rest of the log (about as many frames as posts) is this arrow's own output.
 _READ = frozenset({"post.created", *_FORGET, "post.upvoted", "talk.updated"})
 _SCHEDULE = -1  # not a post id: the schedule changed
+_TOPICS_REMEMBERED = 50_000  # topics whose written row a cursor remembers (the model keeps 5,000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,11 @@ class DigestParts:
     bursts: list[dict[str, Any]]
 
 
+def _topic_row(topic: dict[str, Any]) -> tuple[Any, ...]:
+    """What a topic's row holds (but its update time)."""
+    return topic["talk_id"], topic["label"], tuple(topic["keyphrases"]), topic["size"]
+
+
 @dataclass
 class EventCursor:
     """The model of one event and how far it has read."""
@@ -77,6 +83,7 @@ class EventCursor:
     talk_ids: dict[str, int] = field(default_factory=dict)  # guid → talk id
     talk_guids: dict[int, str] = field(default_factory=dict)
     unsaved: int = 0  # batches since the last checkpoint
+    topics_written: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # topic id → its row as written
     saved_at: float = field(default_factory=time.monotonic)
 
     def dumps(self) -> bytes:
@@ -186,7 +193,8 @@ class ClusterPipeline:
             authors = {post.id: author for post, author in loaded}
             digests = [self._digest(guid, talk_id, cursor) for guid, talk_id in self._changed_talks(changes, cursor)]
             stored = await cluster_store.digests(session, event_id, [d.talk_id or 0 for d in digests])
-            topics = await cluster_store.topics(session, event_id, [t["id"] for d in digests for t in d.topics])
+            fresh = [t for d in digests for t in d.topics if cursor.topics_written.get(t["id"]) != _topic_row(t)]
+            topics = await cluster_store.topics(session, event_id, [t["id"] for t in fresh])
             cursor.unsaved += 1
             blob = None
             if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
@@ -199,7 +207,7 @@ class ClusterPipeline:
                         set_committed_value(post, "version", post.version + 1)
                     changed[result.id] = post
             out = [("post.updated", frame_data(post_read(p, authors.get(p.id), event.slug))) for p in changed.values()]
-            out += self._store_digests(session, event_id, digests, stored, topics)
+            out += self._store_digests(session, event_id, digests, stored, topics, fresh, cursor)
             # The first statement to write (all reads are done): the changed posts in one executemany.
             await cluster_store.save_attributions(session, list(changed.values()))
             await uow.emit_many(event, out)
@@ -295,10 +303,26 @@ class ClusterPipeline:
         digests: list[DigestParts],
         stored: dict[int, TalkDigest],
         topics: dict[int, Topic],
+        changed_topics: list[dict[str, Any]],
+        cursor: EventCursor,
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Write each talk's digest and its topics over the ``stored`` rows; their digest.updated frames."""
+        """Write each talk's digest over the ``stored`` rows and the ``changed_topics`` over theirs; the
+        digest.updated frames."""
         now = utcnow()
         out: list[tuple[str, dict[str, Any]]] = []
+        # A talk holds hundreds of topics and a step changes a few: only those are written (every topic
+        # of every changed talk was, each step). What was written is remembered with the cursor; a
+        # cursor reopened after a failed step or by another worker starts empty and writes them all once.
+        if len(cursor.topics_written) > _TOPICS_REMEMBERED:
+            cursor.topics_written.clear()  # topic ids are never reused: forget, and write each once more
+        for t in changed_topics:
+            topic = topics.get(t["id"])
+            if topic is None:
+                topic = topics[t["id"]] = Topic(event_id=event_id, model_id=t["id"])
+            topic.talk_id, topic.label, topic.keyphrases = t["talk_id"], t["label"], t["keyphrases"]
+            topic.size, topic.updated_at = t["size"], now
+            session.add(topic)
+            cursor.topics_written[t["id"]] = _topic_row(t)
         for fresh in digests:
             talk_id = fresh.talk_id
             row = stored.get(talk_id or 0)
@@ -309,13 +333,6 @@ class ClusterPipeline:
             row.topics, row.takeaways = fresh.topics, fresh.takeaways
             row.activity, row.bursts, row.updated_at = fresh.activity, fresh.bursts, now
             session.add(row)
-            for t in fresh.topics:
-                topic = topics.get(t["id"])
-                if topic is None:
-                    topic = topics[t["id"]] = Topic(event_id=event_id, model_id=t["id"])
-                topic.talk_id, topic.label, topic.keyphrases = talk_id, t["label"], t["keyphrases"]
-                topic.size, topic.updated_at = t["size"], now
-                session.add(topic)
             data = DigestRead(
                 talk_id=talk_id,
                 version=row.version,

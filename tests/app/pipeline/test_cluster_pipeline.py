@@ -15,6 +15,7 @@ from sqlmodel import select
 from app.main import create_app
 from app.settings import Settings
 from tests.app.api.test_talks import auth
+from tests.clustering.conftest import make_stream
 from tests.conftest import create_event
 from tests.live import Follower
 
@@ -278,3 +279,69 @@ def test_the_worker_reads_past_its_own_output(settings: Settings) -> None:
         assert busy == [True, False, False], "one batch, then nothing new: its own frames are not read back"
         assert created == ["post.created"] * 3
         assert {"post.updated", "digest.updated"} <= set(everything), "an unfiltered read (the hub's) has them all"
+
+
+def test_a_step_writes_the_topics_it_changed_and_leaves_the_others_alone(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a talk holds many topics and a step changes a few: the others' rows are not written again, and
+    # every row still says what the model says (a fresh cursor, as after a takeover, writes all once)
+    from app.pipeline import cluster as pipeline_module
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+    from app.store.tables import Topic
+
+    monkeypatch.setattr(pipeline_module, "BATCH", 50)
+    unlimited = settings.model_copy(update={"rate_limit_posts": "100000/minute"})
+    with TestClient(create_app(unlimited)) as client:
+        create_event(client)
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+
+        def post(texts: list[str]) -> None:
+            for text in texts:
+                assert client.post("/api/events/testcon/posts", json={"text": text}).status_code == 201
+
+        async def only_event() -> int:
+            async with maker() as session:
+                (found,) = await cluster_store.event_ids(session)
+                return int(found)
+
+        event_id = client.portal.call(only_event)
+        pipeline = ClusterPipeline(maker, broker)
+
+        async def open_cursor() -> Any:
+            async with maker() as session:
+                return await pipeline._open(session, event_id)
+
+        async def run(cursor: Any) -> None:
+            while await pipeline.step(event_id, cursor):
+                pass
+
+        async def rows() -> dict[int, tuple[Any, ...]]:
+            async with maker() as session:
+                found = (await session.exec(select(Topic).where(Topic.event_id == event_id))).all()
+                return {t.model_id: (t.label, t.size, t.updated_at) for t in found}
+
+        texts, labels = make_stream(200)
+        rust = [t for t, label in zip(texts, labels, strict=True) if label == "rust"][::-1]
+        cursor = client.portal.call(open_cursor)
+        post(texts)
+        client.portal.call(run, cursor)
+        before = client.portal.call(rows)
+        model = {t.id: (t.label, t.size) for t in cursor.model.topics(None)}
+        assert len(before) == len(model) >= 2 and {k: v[:2] for k, v in before.items()} == model
+        post(rust[:4])
+        client.portal.call(run, cursor)
+        after = client.portal.call(rows)
+        model = {t.id: (t.label, t.size) for t in cursor.model.topics(None)}
+        assert {k: v[:2] for k, v in after.items()} == model
+        grown = [k for k in after if after[k][1] != before.get(k, (None, None, None))[1]]
+        assert grown and len(grown) < len(after), "the step changed some topics, not all"
+        assert all(after[k] == before[k] for k in before if k not in grown), "the others were not written"
+        # a cursor that remembers nothing writes every topic once more, to the same values
+        cursor.topics_written.clear()
+        post(rust[4:8])
+        client.portal.call(run, cursor)
+        final = client.portal.call(rows)
+        assert {k: v[:2] for k, v in final.items()} == {t.id: (t.label, t.size) for t in cursor.model.topics(None)}
+        assert all(final[k][2] > after[k][2] for k in after if k in final)
