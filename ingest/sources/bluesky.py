@@ -170,13 +170,12 @@ class JetstreamDecoder:
         operation, rkey = commit.operation, commit.rkey
         if not rkey or operation not in ("create", "update", "delete"):
             return self.decode_exact(frame)
-        uri = post_uri(event.did, rkey)
         if operation == "delete":
-            return event.time_us, SourceItem(ItemAction.DELETE, SOURCE, uri)
+            return event.time_us, SourceItem(ItemAction.DELETE, SOURCE, post_uri(event.did, rkey))
         if commit.record is None:
             return self.decode_exact(frame)
         if operation == "update":  # an edit may have removed the hashtag: withdraw it
-            return event.time_us, SourceItem(ItemAction.DELETE, SOURCE, uri)
+            return event.time_us, SourceItem(ItemAction.DELETE, SOURCE, post_uri(event.did, rkey))
         return event.time_us, None
 
     def decode_exact(self, frame: bytes | str) -> tuple[int, SourceItem | None]:
