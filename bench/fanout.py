@@ -85,6 +85,7 @@ class Rig:
         settings: dict[str, Any] | None = None,
         stall: int = 1,
         profile: Path | None = None,
+        poster: bool = False,
     ) -> None:
         self.kind = kind
         self.followers = followers
@@ -95,6 +96,8 @@ class Rig:
         if profile is not None:
             args += ["--profile", str(profile)]
         self.server = Child("bench.servers", kind, *args)
+        # The attendees' phones (``notes`` phases: HTTP requests from a process of their own), when wanted.
+        self.poster = Child("bench.servers", "poster", "--port", str(self.port)) if poster else None
         self.clients: list[Child] = []
         self.next_post = 1
         self.stall = stall
@@ -114,6 +117,8 @@ class Rig:
     def start(self) -> None:
         ready = self.server.read(timeout=60)
         assert ready == "ready", ready
+        if self.poster is not None:
+            assert self.poster.read(timeout=60) == "ready"
         time.sleep(0.3)
         # RSS per connection is the slope between half and all followers connected, so one-off costs
         # (lazy imports, the feed, caches) are not divided among the connections.
@@ -163,7 +168,8 @@ class Rig:
         cpu_before = self.server.cpu_seconds()
         clients_before = sum(c.cpu_seconds() for c in self.clients)
         started = time.time()
-        answer = self.server.ask(f"{command} {first} {posts} {rate}", timeout=600)
+        publisher = self.poster if command == "notes" and self.poster is not None else self.server
+        answer = publisher.ask(f"{command} {first} {posts} {rate}", timeout=600)
         assert answer.startswith("published"), answer
         reports = self.wait_delivered(posts * live)
         cpu = self.server.cpu_seconds() - cpu_before
@@ -193,7 +199,7 @@ class Rig:
         )
 
     def stop(self) -> None:
-        for child in (*self.clients, self.server):
+        for child in (*self.clients, *([self.poster] if self.poster else []), self.server):
             child.stop()
         self.tmp.cleanup()
 

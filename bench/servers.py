@@ -10,9 +10,17 @@ no in-process pipeline, no permessage-deflate) with one event ``bench``; ``pytho
   sockets, one post per transaction, or 20 per transaction when RATE is 0. Storing and classifying the
   post itself is measured by bench.ingest_e2e. The bare server calls ``broadcast()`` on a frame of the
   same size.
-- ``posts FIRST COUNT RATE``: the same through the whole post path (``apply_items``: store, classify, emit);
+- ``posts FIRST COUNT RATE``: the same through the post path one transaction per post in sequence
+  (``apply_items`` with one note each: store, classify, emit): how notes were stored before they were grouped;
 - ``queries``: print the SQL statements the app has run so far, all and those on the live log (``0 0`` for bare);
 - ``quit``.
+
+``python -m bench.servers poster --port P`` is the attendees' phones for an app server on port P, in a
+process of its own: ``notes FIRST COUNT RATE`` posts bench notes over HTTP (keep-alive connections on
+127.0.0.1), each its own ``POST /api/events/bench/posts`` from its own phone, submitted at RATE/s without
+waiting for the ones before it (as concurrent requests arrive), so the app runs the whole post path
+(routing, validation, rate limit, the note writer's group commit, publish); it prints ``published COUNT
+SECONDS`` once every request has its answer.
 """
 
 from __future__ import annotations
@@ -88,6 +96,22 @@ async def publish_loop(publish: Publish, first: int, count: int, rate: float) ->
             await asyncio.sleep(0)  # let the writers run between bursts, as a real source would
         await publish(batch)
         number += len(batch)
+    return time.perf_counter() - started
+
+
+async def submit_loop(submit: Callable[[int, str], Awaitable[None]], first: int, count: int, rate: float) -> float:
+    """Submit ``count`` posts at ``rate``/s, each its own task (nobody waits for the post before); seconds taken."""
+    started = time.perf_counter()
+    wall = time.time()
+    tasks: list[asyncio.Task[None]] = []
+    for i in range(count):
+        offset = i / rate if rate > 0 else 0.0  # 0: all at once
+        delay = started + offset - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        number = first + i
+        tasks.append(asyncio.create_task(submit(number, bench_text(number, wall + offset))))
+    await asyncio.gather(*tasks)
     return time.perf_counter() - started
 
 
@@ -169,6 +193,24 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
     await serving
 
 
+async def post_notes(port: int) -> None:
+    """The attendees' phones: notes over real HTTP to the app on ``port``, from this process."""
+    import httpx
+
+    # Idle connections are dropped here before the server's keep-alive timeout (5 s) closes them under a request.
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=500, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=120) as http:
+
+        async def submit_note(number: int, text: str) -> None:
+            # One phone per post (a keynote's audience), so no attendee's rate limit is in the way.
+            headers = {"X-Client-Id": f"phone-{number}"}
+            response = await http.post(f"/api/events/{SLUG}/posts", json={"text": text}, headers=headers)
+            if response.status_code != 201:
+                raise RuntimeError(f"note {number}: {response.status_code} {response.text[:200]}")
+
+        await _obey({}, lambda: "0 0", submitters={"notes": submit_note})
+
+
 async def serve_bare(port: int) -> None:
     from websockets.asyncio.server import ServerConnection, broadcast, serve
 
@@ -193,7 +235,11 @@ async def serve_bare(port: int) -> None:
         await _obey({"publish": publish}, lambda: "0 0")
 
 
-async def _obey(publishers: dict[str, Publish], queries: Callable[[], str]) -> None:
+async def _obey(
+    publishers: dict[str, Publish],
+    queries: Callable[[], str],
+    submitters: dict[str, Callable[[int, str], Awaitable[None]]] | None = None,
+) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -203,6 +249,10 @@ async def _obey(publishers: dict[str, Publish], queries: Callable[[], str]) -> N
         if command in publishers:
             first, count, rate = int(rest[0]), int(rest[1]), float(rest[2])
             seconds = await publish_loop(publishers[command], first, count, rate)
+            _say(f"published {count} {seconds:.4f}")
+        elif submitters and command in submitters:
+            first, count, rate = int(rest[0]), int(rest[1]), float(rest[2])
+            seconds = await submit_loop(submitters[command], first, count, rate)
             _say(f"published {count} {seconds:.4f}")
         elif command == "queries":
             _say(f"queries {queries()}")
@@ -217,7 +267,7 @@ def _say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["app", "bare"])
+    parser.add_argument("kind", choices=["app", "bare", "poster"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", type=Path, default=Path("."))
     parser.add_argument("--settings", default="{}", help="extra Settings fields as JSON")
@@ -233,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         if args.kind == "app":
             uvloop.run(serve_app(args.port, args.dir, json.loads(args.settings)))
+        elif args.kind == "poster":
+            uvloop.run(post_notes(args.port))
         else:
             uvloop.run(serve_bare(args.port))
     if profiler:
