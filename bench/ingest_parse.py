@@ -45,11 +45,15 @@ def recorded_frames() -> list[bytes]:
     return frames
 
 
-def generated_frames(count: int, *, hashtag: str = HASHTAG, seed: int = 1, match_every: int = 2) -> list[bytes]:
+def generated_frames(
+    count: int, *, hashtag: str = HASHTAG, seed: int = 1, match_every: int = 2, delete_every: int = 0
+) -> list[bytes]:
     """Post frames shaped like the captures, one in ``match_every`` under ``hashtag`` (byte-offset facets).
 
     The default (half of them) weighs the decode of posts under the hashtag; a real firehose is the
-    other extreme (``match_every=50``: 2%, most frames concern other people).
+    other extreme (``match_every=50``: 2%, most frames concern other people). ``delete_every`` turns one
+    frame in that many (never one under the hashtag) into the delete of someone's post, as the firehose
+    carries them (1 in 18 of the post events in the live capture): the source must pass every one on.
     """
     rng = random.Random(seed)
     frames = []
@@ -58,6 +62,12 @@ def generated_frames(count: int, *, hashtag: str = HASHTAG, seed: int = 1, match
         time_us += rng.randint(50, 5_000)
         words = rng.choices(_WORDS, k=rng.randint(5, 30))
         tag = hashtag if n % match_every == 0 else "elsewhere"
+        if delete_every and n % delete_every == delete_every - 1 and tag != hashtag:
+            commit = {"rev": f"3m{n:011d}", "operation": "delete", "collection": "app.bsky.feed.post"}
+            event = {"did": f"did:plc:{n % 977:024d}", "time_us": time_us, "kind": "commit", "commit": commit}
+            commit["rkey"] = f"3j{n:011d}"
+            frames.append(json.dumps(event).encode())
+            continue
         text = " ".join(words[: len(words) // 2] + [f"#{tag}"] + words[len(words) // 2 :])
         start = len(text[: text.index("#")].encode())
         record = {
@@ -182,14 +192,15 @@ class _MemoryCursors:
 
 
 FIREHOSE_MATCH_EVERY = 50  # 2% of the frames under the hashtag: a busy conference on the whole network
+FIREHOSE_DELETE_EVERY = 20  # 5% deletes of posts, which the source passes on (the sink ignores unknown ones)
 
 
 def mixes(frames: int) -> list[tuple[str, list[bytes]]]:
     """The two mixes of frames the figures are measured on, with their labels."""
-    firehose = generated_frames(frames, match_every=FIREHOSE_MATCH_EVERY, seed=2)
+    firehose = generated_frames(frames, match_every=FIREHOSE_MATCH_EVERY, delete_every=FIREHOSE_DELETE_EVERY, seed=2)
     return [
         ("half under the hashtag", recorded_frames() + generated_frames(frames)),
-        ("firehose, 2% under the hashtag", recorded_frames() + firehose),
+        ("firehose: 2% under the hashtag, 5% deletes", recorded_frames() + firehose),
     ]
 
 
@@ -203,7 +214,7 @@ def replay_frame_rate(frames: list[bytes]) -> tuple[float, float]:
         replay = functools.partial(replay_rate, frames, _CountingSink(), _MemoryCursors(), url=url, usage=usage)
         items = anyio.run(replay)
     # The clock stops at the last item; with few items the frames after it are not counted.
-    counted = len(frames) if items_per_frame(frames) > 0.1 else len(frames) - FIREHOSE_MATCH_EVERY
+    counted = len(frames) if items_per_frame(frames) > 0.1 else len(frames) - FIREHOSE_DELETE_EVERY
     return items / items_per_frame(frames), usage["cpu_s"] / counted * 1e6
 
 

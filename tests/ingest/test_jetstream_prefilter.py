@@ -190,11 +190,12 @@ def test_crafted_frames_decode_alike_with_and_without_the_prefilter(hashtags: li
 def test_generated_firehose_decodes_alike_and_mostly_skips_the_full_parse() -> None:
     from bench.ingest_parse import generated_frames
 
-    frames = generated_frames(2_000, match_every=50)
+    frames = generated_frames(2_000, match_every=50, delete_every=20)
     dropped = assert_same(["pycon"], frames)
-    items = sum(1 for frame in frames if JetstreamDecoder(["pycon"]).decode_exact(frame)[1] is not None)
-    assert items == 40
-    assert dropped >= len(frames) - 2 * items
+    items = [JetstreamDecoder(["pycon"]).decode_exact(frame)[1] for frame in frames]
+    assert sum(1 for item in items if item is not None and item.post is not None) == 40
+    assert sum(1 for item in items if item is not None and item.post is None) == 100  # every delete passes
+    assert dropped >= len(frames) - 2 * 40
 
 
 def test_a_frame_nested_too_deep_to_parse_is_malformed_not_a_crash() -> None:
