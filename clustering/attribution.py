@@ -27,7 +27,7 @@ from datetime import datetime
 import numpy as np
 import scipy.sparse as sp
 
-from clustering.features import STOP_WORDS, hash_tokens, tokenize
+from clustering.features import CHAR_N_FEATURES, STOP_WORDS, char_grams, hash_tokens, tokenize
 from clustering.talk_refine import RefineParams, refine
 from ingest.schedules.records import ScheduledTalk
 
@@ -142,6 +142,13 @@ class TalkAttributor:
         self._rooms = _Matcher([])  # room names -> talks in that room
         self._df = np.zeros(n_features, np.float32)  # document frequency over talk texts and posts
         self._n_docs = 0.0
+        # the joint step's features, character 4-grams: document frequency over posts and over talk texts,
+        # and each talk's schedule-text gram counts
+        self._cg_df = np.zeros(CHAR_N_FEATURES, np.float32)
+        self._cg_n_docs = 0.0
+        self._cg_talk_df = np.zeros(CHAR_N_FEATURES, np.float32)
+        self._cg_talks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cg_seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> grams (not saved)
 
     # ------------------------------------------------------------------ schedule
     def set_schedule(self, talks: Sequence[ScheduledTalk]) -> None:
@@ -187,6 +194,31 @@ class TalkAttributor:
         self._starts = np.array([p.start for p in order])
         self._ends = np.array([p.end for p in order])
         self._patterns = _Matcher([(pat, t.guid) for t in talks for pat in _name_patterns(t)])
+        # title twice, as for the words; abstracts too when the schedule has them
+        self._cg_talks = {
+            t.guid: hash_tokens(
+                char_grams(
+                    tokenize(
+                        " ".join(
+                            [
+                                t.title,
+                                t.title,
+                                t.subtitle or "",
+                                t.track or "",
+                                t.abstract,
+                                t.description,
+                                *(p.name for p in t.speakers),
+                            ]
+                        )
+                    )
+                ),
+                CHAR_N_FEATURES,
+            )
+            for t in talks
+        }
+        self._cg_talk_df = np.zeros(CHAR_N_FEATURES, np.float32)
+        for idx, _ in self._cg_talks.values():
+            self._cg_talk_df[idx] += 1.0
         self._rooms = _Matcher([(pat, t.guid) for t in talks if (pat := _room_pattern(t.room))])
 
     def _talk_idf(self, idx: np.ndarray) -> np.ndarray:
@@ -249,6 +281,9 @@ class TalkAttributor:
         to; ``topic_fit`` maps scopes to how well the post fits that scope's topics (log-likelihood ratio)."""
         self._df[idx] += 1.0
         self._n_docs += 1.0
+        if self.__dict__.get("_cg_talks"):
+            self._cg_df[self._grams(text)[0]] += 1.0
+            self._cg_n_docs += 1.0
         att = self.score(text, idx, cnt, when, talk_ref=talk_ref, reply_talk=reply_talk, topic_fit=topic_fit)
         if att.talk is not None and att.confidence >= self.learn_confidence:
             self._learn(att.talk, idx, cnt, att.confidence)
@@ -371,14 +406,17 @@ class TalkAttributor:
         if not n or not guids:
             return [Attribution(None, 1.0, "no-candidate") for _ in posts]
         order = list(guids)
-        X = self._post_matrix(posts)
-        rows, cols, vals = [], [], []
-        for r, g in enumerate(order):
-            static = self.profiles[g].static
-            rows += [r] * len(static)
-            cols += static
-            vals += static.values()
-        T = sp.csr_matrix((vals, (rows, cols)), shape=(len(order), self.n_features))
+        if self.__dict__.get("_cg_talks"):
+            X, T = self._gram_matrices(posts, order)
+        else:  # a model saved before the joint step used character grams: its words
+            X = self._post_matrix(posts)
+            rows, cols, vals = [], [], []
+            for r, g in enumerate(order):
+                static = self.profiles[g].static
+                rows += [r] * len(static)
+                cols += static
+                vals += static.values()
+            T = sp.csr_matrix((vals, (rows, cols)), shape=(len(order), self.n_features))
         cand = np.zeros((n, len(order)), bool)
         tscore = np.zeros((n, len(order)))
         column = np.array([guids.get(g, -1) for g in names], np.int64)  # schedule position -> column
@@ -428,6 +466,37 @@ class TalkAttributor:
         w /= np.where(norm > 0, norm, 1.0)[rows]
         return sp.csr_matrix((w, idx, indptr), shape=(len(posts), self.n_features))
 
+    def _grams(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Hashed character 4-gram counts of a text; remembered, as a post is in several refinement windows."""
+        seen: dict[str, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault("_cg_seen", {})
+        found = seen.get(text)
+        if found is None:
+            if len(seen) >= 4096:
+                seen.clear()
+            found = seen[text] = hash_tokens(char_grams(tokenize(text)), CHAR_N_FEATURES)
+        return found
+
+    def _gram_matrices(self, posts: Sequence[RefineItem], order: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Posts and talks' schedule texts as L2-normalised tf-idf rows of character 4-grams; idf over the
+        posts seen so far and the talk texts."""
+        n = self._cg_n_docs + max(self._n_talks, 1.0)
+
+        def rows(grams: Sequence[tuple[np.ndarray, np.ndarray]]) -> sp.csr_matrix:
+            lengths = np.fromiter((len(i) for i, _ in grams), np.int64, len(grams))
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            if not indptr[-1]:
+                return sp.csr_matrix((len(grams), CHAR_N_FEATURES))
+            idx = np.concatenate([i for i, _ in grams]).astype(np.int64)
+            cnt = np.concatenate([c for _, c in grams]).astype(np.float64)
+            idf = np.log((1.0 + n) / (1.0 + self._cg_df[idx] + self._cg_talk_df[idx])) + 1.0
+            w = (1.0 + np.log(cnt)) * idf
+            r = np.repeat(np.arange(len(grams)), lengths)
+            norm = np.sqrt(np.bincount(r, weights=w * w, minlength=len(grams)))
+            w /= np.where(norm > 0, norm, 1.0)[r]
+            return sp.csr_matrix((w, idx, indptr), shape=(len(grams), CHAR_N_FEATURES))
+
+        return rows([self._grams(p.text) for p in posts]), rows([self._cg_talks[g] for g in order])
+
     def _named(self, text: str) -> set[str]:
         """Talks the text names (codes, hashtags, handles, speakers)."""
         return self._patterns.find(text)
@@ -441,6 +510,7 @@ class TalkAttributor:
         state.pop("_named_cache", None)  # states saved before matchers remembered texts themselves
         state.pop("_rooms_cache", None)
         state.pop("_candidates_memo", None)
+        state.pop("_cg_seen", None)
         return state
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:

@@ -80,3 +80,22 @@ def hash_token_lists(token_lists: Sequence[Sequence[str]], n_features: int) -> s
     X = make_hasher_cached(n_features).transform(token_lists)
     X.sort_indices()
     return X
+
+
+# Attribution compares posts with talk titles through character 4-grams of each word ("encrypted" and
+# "encryption" share " enc", "encr", "ncry", ...): on abstract sentences against their talk among the
+# concurrent ones this matched 0.73-0.76 of posts against 0.57-0.61 for whole words (bench.cluster sets).
+CHAR_GRAM = 4
+CHAR_N_FEATURES = 2**17
+
+
+def char_grams(tokens: Iterable[str], n: int = CHAR_GRAM) -> list[str]:
+    """Character ``n``-grams of each token padded with spaces (a short token is one gram; sigils dropped)."""
+    out: list[str] = []
+    for tok in tokens:
+        padded = f" {tok.lstrip('#@')} "
+        if len(padded) <= n:
+            out.append(padded)
+        else:
+            out.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return out

@@ -114,9 +114,9 @@ def test_final_attribution_floor_on_31c3() -> None:
     from bench.cluster import build_attribution_set, score_attribution_both
 
     arrival, final = score_attribution_both(build_attribution_set(DATA / "schedules" / "schedule.xml"))
-    assert final.right >= 0.58 and final.right > arrival.right + 0.03
-    assert final.wrong <= 0.06
-    assert final.unassigned >= 0.85
+    assert final.right >= 0.72 and final.right > arrival.right + 0.15
+    assert final.wrong <= 0.08
+    assert final.unassigned >= 0.80
 
 
 def test_pair_products_equal_the_sparse_product_on_the_pairs() -> None:
