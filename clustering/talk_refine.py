@@ -30,11 +30,13 @@ from sklearn.preprocessing import normalize
 
 @dataclass(frozen=True, slots=True)
 class RefineParams:
-    neighbour_similarity: float = 0.05  # cosine above which two posts pool their words
+    # Calibrated on 31c3 (the most right with withheld posts unassigned >= 0.80 and a margin), checked on 39c3;
+    # the knobs trade right answers against withheld posts kept out along one frontier (bench.cluster)
+    neighbour_similarity: float = 0.1  # cosine above which two posts pool their words
     neighbour_weight: float = 1.0
     schedule_weight: float = 1.0  # schedule text against the posts in a talk's profile
-    iterations: int = 10
-    w_text: float = 20.0
+    iterations: int = 5  # settled by then (10 gives the same answers within 0.01)
+    w_text: float = 25.0
     w_time: float = 2.0
     hallway_bias: float = 4.0
     w_hallway: float = 25.0  # pull of the concurrent posts in the hallway (see ``refine``)
