@@ -10,6 +10,10 @@ from enum import StrEnum
 class ItemAction(StrEnum):
     UPSERT = "upsert"  # a post seen for the first time, or seen again / edited
     DELETE = "delete"  # removed at its source: it must vanish everywhere
+    # The author's account is gone at its source (deleted, or taken down by its host): every post of theirs
+    # must vanish everywhere. ``native_id`` is the prefix all their posts' native_ids share (Bluesky:
+    # ``at://{did}/``) and ``author_handle`` names them as their posts' ``IncomingPost.author_handle`` does.
+    ERASE_AUTHOR = "erase_author"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +58,9 @@ class SourceItem:
     native_id: str
     post: IncomingPost | None = None
     cursor: str | None = None
+    author_handle: str | None = None  # ERASE_AUTHOR only: whose posts
+
+
+def erase_author_item(source: str, native_prefix: str, author_handle: str) -> SourceItem:
+    """Every post of ``author_handle`` (native_ids starting with ``native_prefix``) must vanish."""
+    return SourceItem(ItemAction.ERASE_AUTHOR, source, native_prefix, author_handle=author_handle)

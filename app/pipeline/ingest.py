@@ -21,7 +21,7 @@ from app.services.unit_of_work import UnitOfWork
 from app.store.tables import Cursor, Event, Source
 from app.store.types import utcnow
 from clustering.kinds import default_model
-from ingest.items import SourceItem
+from ingest.items import ItemAction, SourceItem
 from ingest.runner import SourceRunner, SourceStatus
 from ingest.source import AcceptResult
 
@@ -43,12 +43,46 @@ class StorePostSink:
             if event is None:
                 return AcceptResult(ignored=len(batch))
             try:
-                result = await apply_items(uow, event, batch)
+                result = await self._apply(uow, event, batch)
                 await uow.commit()
             except BaseException:
                 await uow.rollback()
                 raise
         return result
+
+    @staticmethod
+    async def _apply(uow: UnitOfWork, event: Event, batch: Sequence[SourceItem]) -> AcceptResult:
+        """``apply_items`` on the runs between ERASE_AUTHOR items, each erase applied in its place in the order.
+
+        Posts before an erase are stored first, so the erase takes them too; posts after it are applied after.
+        """
+        if not any(item.action == ItemAction.ERASE_AUTHOR for item in batch):
+            return await apply_items(uow, event, batch)
+        totals = AcceptResult()
+        start = 0
+        for index, item in enumerate([*batch, None]):
+            if item is not None and item.action != ItemAction.ERASE_AUTHOR:
+                continue
+            if start < index:
+                totals = _add(totals, await apply_items(uow, event, batch[start:index]))
+            start = index + 1
+            if item is None:
+                break
+            erased = 0
+            if item.author_handle:
+                erased = await privacy.erase_account(uow, event, item.source, item.author_handle, item.native_id)
+            # Counted per item, as apply_items counts: one erase that removed posts is one delete.
+            totals = _add(totals, AcceptResult(deleted=1) if erased else AcceptResult(ignored=1))
+        return totals
+
+
+def _add(a: AcceptResult, b: AcceptResult) -> AcceptResult:
+    return AcceptResult(
+        created=a.created + b.created,
+        updated=a.updated + b.updated,
+        deleted=a.deleted + b.deleted,
+        ignored=a.ignored + b.ignored,
+    )
 
 
 async def warm_kind_model() -> None:

@@ -1,4 +1,4 @@
-"""Privacy: erase everything by a handle, opt an author out of credits, purge posts past the event's retention.
+"""Privacy: erase everything by a handle (or by an account gone at its source), opt out of credits, purge old posts.
 
 Erased and purged posts become tombstones (status ``deleted``, text erased) so a re-delivery from
 the source cannot bring them back; their live frames are redacted so a resuming follower never
@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import timedelta
+
+from sqlmodel import col, select
 
 from app.errors import NotFound
 from app.services.moderation import audit
@@ -44,6 +46,41 @@ async def erase_author(uow: UnitOfWork, event: Event, source: str, handle: str) 
     # The audit entry names a hash, not the handle: the log must not undo the erase.
     await audit(uow, event, "privacy.erase", _anonymous_handle(source, handle), posts_erased=len(posts))
     logger.info("privacy.erased", extra={"event": event.slug, "posts": len(posts)})
+    return len(posts)
+
+
+async def erase_account(uow: UnitOfWork, event: Event, source: str, handle: str, native_prefix: str) -> int:
+    """Erase every post in this event of an account gone at its source; returns posts erased (0 on a replay).
+
+    The posts are those of ``source`` whose ``native_id`` starts with ``native_prefix`` (Bluesky: ``at://{did}/``,
+    exact whatever the author row is called now). They become tombstones like a source delete (followers
+    get ``post.deleted``, the live log is redacted); the author row is left as it is, since it carries
+    nothing the posts did not (Bluesky authors are their DID) and other events may still look it up.
+    """
+    assert event.id is not None
+    # Account events arrive for the whole network; almost none are by someone who posted here. The author
+    # rows (under the handle, or the name a privacy erase gave them) answer that from a unique index.
+    known = await uow.session.exec(
+        select(Author.id).where(
+            Author.source == source, col(Author.handle).in_((handle, _anonymous_handle(source, handle)))
+        )
+    )
+    if known.first() is None:
+        return 0
+    stmt = select(Post).where(
+        Post.event_id == event.id,
+        Post.source == source,
+        col(Post.native_id).startswith(native_prefix, autoescape=True),
+        Post.status != "deleted",
+    )
+    posts = list((await uow.session.exec(stmt.order_by(col(Post.id)))).all())
+    for post in posts:
+        await remove_post(uow, event, post)
+    await redact_frames(uow, event, posts)
+    if posts:
+        # Named by a hash, as the privacy erase does: the audit log must not keep the account's name.
+        await audit(uow, event, "privacy.account_erased", _anonymous_handle(source, handle), posts_erased=len(posts))
+        logger.info("privacy.account_erased", extra={"event": event.slug, "posts": len(posts)})
     return len(posts)
 
 

@@ -7,6 +7,8 @@
   because events are not strictly ordered by ``time_us`` and the server replays inclusively;
   replayed events already seen are dropped by a bounded ``(time_us, did, rkey)`` set.
 - Jetstream carries no handles: ``author_handle`` is the DID (the app may resolve it later).
+- Account events: an account deleted or taken down yields ``ERASE_AUTHOR`` (all its posts vanish);
+  deactivated or suspended accounts change nothing (reversible; see ``ERASING_STATUSES``).
 - Bridged posts: Bridgy Fed writes ``bridgyOriginalUrl`` into records it bridges from the
   fediverse; it is kept as ``extra["bridged_from"]`` (the original status URL) so the app can
   count a post bridged to both networks once (match it against a Mastodon post's url or uri).
@@ -28,7 +30,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
-from ingest.items import IncomingPost, ItemAction, SourceItem
+from ingest.items import IncomingPost, ItemAction, SourceItem, erase_author_item
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, hashtags_in_text, normalise_tag
 from ingest.sources.facets import facet_tags, render_html
@@ -44,6 +46,32 @@ _HARD_FRAME_CAP_FACTOR = 16
 
 def post_uri(did: str, rkey: str) -> str:
     return f"at://{did}/{POST_COLLECTION}/{rkey}"
+
+
+# ``#account`` events (Jetstream sends them to every subscriber, whatever ``wantedCollections`` says) report
+# an account's hosting status: ``active: false`` means the host no longer serves the repository, and
+# ``status`` says why. Only these two are the end of what the person wrote, so their posts are erased:
+# "deleted" (the person deleted the account: "delete what I wrote" for all of it) and "takendown" (the
+# host or moderation removed it; the network no longer shows the posts, neither do we). "deactivated" (the
+# person's own pause, undone by logging in again), "suspended" (temporary) and "desynchronized"/"throttled"
+# (host-side states) are reversible and say nothing about the posts: they change nothing here, since an
+# erase is a tombstone that a later reactivation could not undo. A missing status claims nothing either.
+ERASING_STATUSES = frozenset({"deleted", "takendown"})
+
+
+def account_prefix(did: str) -> str:
+    """What every post uri of the account starts with (the sink erases by it: exact, DIDs hold no "/")."""
+    return f"at://{did}/"
+
+
+def _account_item(did: str, account: object) -> SourceItem | None:
+    """ERASE_AUTHOR for an account deleted or taken down, None for any other account event."""
+    if not isinstance(account, Mapping) or account.get("active") is not False:
+        return None
+    status = account.get("status")
+    if not isinstance(status, str) or status not in ERASING_STATUSES or not did or "/" in did:
+        return None
+    return erase_author_item(SOURCE, account_prefix(did), did)
 
 
 # Non-ASCII characters whose casefold is all ASCII (U+00DF "ß" folds to "ss", U+212A KELVIN SIGN to "k", the
@@ -119,13 +147,19 @@ class _Commit(msgspec.Struct):
     record: _RecordText | None = None
 
 
+class _Account(msgspec.Struct):
+    active: bool | None = None
+    status: str | None = None
+
+
 class _Envelope(msgspec.Struct):
-    """The fields a frame that names none of the hashtags is still read for: cursor, deletes, edits, validity."""
+    """The fields a frame that names none of the hashtags is still read for: cursor, deletes, edits, accounts."""
 
     did: str
     time_us: int
     kind: str | None = None
     commit: _Commit | None = None
+    account: _Account | None = None
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
@@ -164,6 +198,11 @@ class JetstreamDecoder:
             event = _ENVELOPE.decode(frame)
         except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
             return self.decode_exact(frame)  # the exact path decides: malformed, or not a post
+        if event.kind == "account":
+            account = event.account
+            if account is None or account.active is not False or account.status not in ERASING_STATUSES:
+                return event.time_us, None
+            return self.decode_exact(frame)  # rare: the exact path builds the item (one place decides)
         commit = event.commit
         if event.kind != "commit" or commit is None or commit.collection != POST_COLLECTION:
             return event.time_us, None
@@ -195,9 +234,11 @@ class JetstreamDecoder:
         did = event.get("did")
         if not isinstance(time_us, int) or not isinstance(did, str):
             raise MalformedItem("frame without time_us or did")
+        if event.get("kind") == "account":
+            return time_us, _account_item(did, event.get("account"))
         commit = event.get("commit")
         if event.get("kind") != "commit" or not isinstance(commit, dict):
-            return time_us, None  # identity / account events
+            return time_us, None  # identity events
         if commit.get("collection") != POST_COLLECTION:
             return time_us, None
         rkey, operation = commit.get("rkey"), commit.get("operation")
@@ -405,7 +446,14 @@ class JetstreamSource:
                     if high_water is None or time_us > high_water:
                         high_water = time_us
                     if item is not None and not self._already_seen(time_us, item):
-                        yield SourceItem(item.action, item.source, item.native_id, item.post, cursor=str(high_water))
+                        yield SourceItem(
+                            item.action,
+                            item.source,
+                            item.native_id,
+                            item.post,
+                            cursor=str(high_water),
+                            author_handle=item.author_handle,
+                        )
                     self._progress = high_water
         finally:
             self.connected = False
