@@ -14,6 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.pipeline.ingest import StorePostSink
+from app.services import privacy
+from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
 from app.store.db import create_engine, sessionmaker
 from app.store.tables import AuditEntry, Event, LiveEvent, Post
@@ -149,3 +151,26 @@ async def test_the_erase_applies_in_batch_order_and_a_replay_changes_nothing(
         assert len((await session.exec(select(LiveEvent))).all()) == frames_before
         assert [a.action for a in (await session.exec(select(AuditEntry))).all()].count("privacy.account_erased") == 1
         assert (await session.get(Post, posts[b1].id)).status == "visible"  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_an_author_renamed_by_a_privacy_erase_elsewhere_is_still_found_by_the_account_event(
+    client: TestClient, store: tuple[AsyncEngine, async_sessionmaker[AsyncSession]]
+) -> None:
+    _, maker = store
+    create_event(client, slug="othercon")
+    async with maker() as session:
+        other = (await session.exec(select(Event).where(Event.slug == "othercon"))).one()
+    here = StorePostSink(maker, RecordingBroker(), await event_id(maker))  # type: ignore[arg-type]
+    there = StorePostSink(maker, RecordingBroker(), other.id)  # type: ignore[arg-type]
+    mine, theirs = f"at://{ALICE}/app.bsky.feed.post/here", f"at://{ALICE}/app.bsky.feed.post/there"
+    await here.accept([upsert(mine, "Posted at testcon", author=ALICE)])
+    await there.accept([upsert(theirs, "Posted at othercon", author=ALICE)])
+    async with maker() as session:  # othercon's organizer erases Alice there: her author row is renamed
+        uow = UnitOfWork(session, RecordingBroker())  # type: ignore[arg-type]
+        assert await privacy.erase_author(uow, other, "bluesky", ALICE) == 1
+        await uow.commit()
+    assert await here.accept([erase_author_item("bluesky", f"at://{ALICE}/", ALICE)]) == AcceptResult(deleted=1)
+    async with maker() as session:
+        post = (await session.exec(select(Post).where(Post.native_id == mine))).one()
+        assert (post.status, post.text) == ("deleted", "")
