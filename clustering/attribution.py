@@ -221,6 +221,9 @@ class TalkAttributor:
             for t in talks
         }
         self._cg_profiles: dict[str, dict[int, float]] = {}
+        if "_cg_df" not in self.__dict__:  # an attributor saved before the grams: they count from here
+            self._cg_df = np.zeros(CHAR_N_FEATURES, np.float32)
+            self._cg_n_docs = 0.0
         self._cg_talk_df = np.zeros(CHAR_N_FEATURES, np.float32)
         for idx, _ in self._cg_talks.values():
             self._cg_talk_df[idx] += 1.0

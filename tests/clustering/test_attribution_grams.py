@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 
-from clustering.attribution import TalkAttributor
+from clustering.attribution import RefineItem, TalkAttributor
 from clustering.features import char_grams, hash_tokens, tokenize
 from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
@@ -46,3 +47,19 @@ def test_a_post_with_another_form_of_a_title_word_goes_to_that_talk_at_arrival()
     words_only.set_schedule(TALKS)
     words_only._cg_talks = {}
     assert words_only.score(text, idx, cnt, T0 + timedelta(minutes=10)).talk is None
+
+
+def test_an_attributor_saved_before_the_grams_keeps_working_and_takes_them_up_with_a_new_schedule() -> None:
+    att = TalkAttributor()
+    att.set_schedule(TALKS)
+    for name in ("_cg_df", "_cg_n_docs", "_cg_talk_df", "_cg_talks", "_cg_seen", "_cg_profiles"):
+        att.__dict__.pop(name, None)  # what an older saved state holds
+    old = pickle.loads(pickle.dumps(att))
+    text = "end-to-end encryption of every messenger chat"
+    idx, cnt = hash_tokens(tokenize(text), old.n_features)
+    when = T0 + timedelta(minutes=10)
+    assert old.attribute(text, idx, cnt, when).talk is None  # words only: nothing shared with a title
+    old.refine([RefineItem(text, idx, cnt, when)])  # the joint step falls back to words
+    old.set_schedule(TALKS)
+    assert old.attribute(text, idx, cnt, when).talk == "t-crypto"
+    assert [a.talk for a in old.refine([RefineItem(text, idx, cnt, when)])] == ["t-crypto"]
