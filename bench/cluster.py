@@ -396,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_stream_clusterer(warm)
     run_event_model(warm)
     _warm_refine()
-    # ... and freezes its startup heap (``create_app`` and the clustering worker do): full collections
+    # ... and freezes its startup heap (``create_app`` does): full collections
     # then skip the ~190k objects of the imported libraries, for every method timed here alike
     del warm
     freeze = gc.get_freeze_count() == 0
