@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.broadcast.broker import Broker
 from app.broadcast.hub import Hub
 from app.metrics import Tally
+from app.services.note_writer import NoteWriter
 from app.services.tokens import client_key
 from app.services.unit_of_work import UnitOfWork
 from app.settings import Settings
@@ -87,3 +88,12 @@ UoW = Annotated[UnitOfWork, Depends(_uow)]
 BearerToken = Annotated[str | None, Depends(_bearer)]
 ClientKey = Annotated[str, Depends(_client)]
 NotesTally = Annotated[Tally, Depends(_notes)]
+
+
+async def _note_writer(request: Request) -> NoteWriter:
+    return request.app.state.note_writer  # type: ignore[no-any-return]
+
+
+# Both posting paths (the API and the plain form) store through the one writer: notes arriving together
+# share a transaction whichever way they came.
+Writer = Annotated[NoteWriter, Depends(_note_writer)]

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from app.api.deps import NotesTally, UoW
+from app.api.deps import NotesTally, UoW, Writer
 from app.api.events import Slug
 from app.api.posts import PostId
 from app.api.talks import TalkId
-from app.errors import BackchannelError, NotFound
+from app.errors import BackchannelError, InvalidInput, NotFound
 from app.services import events as event_service
 from app.services import posts as post_service
+from app.services.note_writer import Note
 from app.services.pages import KINDS, Filters, TalkPage, build_event_page, build_talk_page
 from app.services.payloads import AuthorRead
 from app.services.tokens import anon_handle, browser_delete_token, client_key, hash_token
@@ -172,6 +173,7 @@ async def post_form(
     slug: Slug,
     uow: UoW,
     notes: NotesTally,
+    writer: Writer,
     text: Annotated[str, Form(max_length=5000)] = "",
     kind: Annotated[str, Form(max_length=20)] = "note",
     talk_id: Annotated[str, Form(max_length=20)] = "",
@@ -183,7 +185,10 @@ async def post_form(
     text = text.strip()
     if not text or len(text) > 1000:
         return RedirectResponse(f"{target}?error=Write+between+1+and+1000+characters#post", status_code=303)
-    talk_ref = talk_id if talk_id.isdigit() and await post_service.resolve_talk(uow, event, talk_id) else None
+    talk = await post_service.resolve_talk(uow, event, talk_id) if talk_id.isdigit() else None
+    event_slug = event.slug
+    await uow.rollback()  # the writer stores the note in its own transaction: hold no read one open meanwhile
+    talk_ref = str(talk) if talk is not None else None
     response = RedirectResponse(f"{target}#feed", status_code=303)
     raw = _client_cookie(request, response)
     item = note_item(
@@ -193,8 +198,10 @@ async def post_form(
         talk_ref=talk_ref,
         question=kind == "question",
     )
-    await post_service.apply_item(uow, event, item, delete_token_hash=hash_token(browser_delete_token(raw)))
-    await uow.commit()
+    try:
+        await writer.write(event_slug, Note(item, hash_token(browser_delete_token(raw)), talk_id=talk))
+    except InvalidInput:  # nothing left once control characters are removed
+        return RedirectResponse(f"{target}?error=Write+between+1+and+1000+characters#post", status_code=303)
     notes.value += 1
     return response
 

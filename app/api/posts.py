@@ -5,29 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
-from app.api.deps import ClientKey, NotesTally, UoW
+from app.api.deps import ClientKey, NotesTally, UoW, Writer
 from app.api.events import Slug
 from app.api.schemas import NoteCreate, NoteCreated, PostKindFilter, PostPage, VoteRead
 from app.api.throttle import PostRateLimit, VoteRateLimit
 from app.services import events as event_service
 from app.services import posts as post_service
-from app.services.note_writer import Note, NoteWriter
+from app.services.note_writer import Note
 from app.services.tokens import hash_token, new_token
 from ingest.sources.notes import note_item
 
 router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
 
 PostId = Annotated[int, Path(ge=1, le=2**53)]
-
-
-async def _note_writer(request: Request) -> NoteWriter:
-    # async: a plain function dependency costs a threadpool round trip per request
-    return request.app.state.note_writer  # type: ignore[no-any-return]
-
-
-Writer = Annotated[NoteWriter, Depends(_note_writer)]
 
 
 @router.post("", status_code=201, response_model=NoteCreated, dependencies=[PostRateLimit])

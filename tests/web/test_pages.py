@@ -168,6 +168,23 @@ def test_an_empty_post_without_javascript_explains_itself(client: TestClient, sc
     assert "Write between 1 and 1000 characters" in response.text
 
 
+def test_a_post_of_only_invisible_characters_without_javascript_explains_itself(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    response = client.post(f"/e/{SLUG}/posts", data={"text": "\u200b\u0007\u202e"}, follow_redirects=False)
+    assert response.status_code == 303 and "error=Write+between" in response.headers["location"]
+    assert client.get(f"/api/events/{SLUG}/posts").json()["items"] == []
+
+
+def test_a_plain_form_post_keeps_the_talk_it_was_written_for(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    talk = schedule[1]["id"]
+    client.post(f"/e/{SLUG}/posts", data={"text": "For the second talk", "talk_id": str(talk)}, follow_redirects=False)
+    post = client.get(f"/api/events/{SLUG}/posts").json()["items"][0]
+    assert (post["text"], post["talk_id"]) == ("For the second talk", talk)
+
+
 def test_without_javascript_i_can_delete_what_i_posted_and_nobody_else_can(
     client: TestClient, schedule: list[dict[str, Any]]
 ) -> None:
