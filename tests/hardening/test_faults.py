@@ -29,7 +29,6 @@ import asyncpg
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event as sa_event
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -42,6 +41,7 @@ from ingest.runner import SourceRunner
 from ingest.sources.bluesky import JetstreamSource
 from ingest.sources.mastodon import MastodonSource
 from tests.conftest import REPO, create_event
+from tests.disk import FullDisk
 from tests.fakes import JsonFileCursorStore
 from tests.live import Follower
 from tests.servers.jetstream import JetstreamServer
@@ -211,17 +211,7 @@ def test_a_full_disk_refuses_new_posts_cleanly_and_keeps_every_accepted_one(sett
         create_event(client)
         accepted = [client.post("/api/events/testcon/posts", json={"text": f"kept {n}"}) for n in range(5)]
         assert all(r.status_code == 201 for r in accepted)
-        full = {"on": True}
-
-        def cap_pages(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-            # PRAGMA max_page_count = the current size: the next page SQLite needs is "disk full".
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA page_count")
-            pages = cursor.fetchone()[0]
-            cursor.execute(f"PRAGMA max_page_count = {pages if full['on'] else 1_000_000_000}")
-            cursor.close()
-
-        sa_event.listen(app.state.engine.sync_engine, "checkout", cap_pages)
+        disk = FullDisk(app.state.engine)
         refused = [
             client.post("/api/events/testcon/posts", json={"text": f"no room {n} " + "x" * 900}) for n in range(20)
         ]
@@ -230,7 +220,7 @@ def test_a_full_disk_refuses_new_posts_cleanly_and_keeps_every_accepted_one(sett
             assert response.status_code in (201, 503), response.text
             assert "error" in response.json() or response.status_code == 201  # JSON, not a dropped connection
         assert client.get("/healthz").status_code == 200  # still serving
-        full["on"] = False
+        disk.full = False
         assert client.post("/api/events/testcon/posts", json={"text": "room again"}).status_code == 201
         texts = [p["text"] for p in client.get("/api/events/testcon/posts?limit=200").json()["items"]]
     for n in range(5):

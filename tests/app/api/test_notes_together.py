@@ -16,6 +16,7 @@ from app.services import note_writer
 from app.services.posts import PostBatch
 from ingest.items import SourceItem
 from tests.app.api.test_talks import TALK, auth
+from tests.disk import FullDisk
 from tests.live import Follower
 
 POSTS = "/api/events/testcon/posts"
@@ -148,16 +149,7 @@ def test_a_group_the_store_cannot_take_is_refused_whole_and_nothing_of_it_is_kep
     if app.state.engine.dialect.name != "sqlite":
         pytest.skip("the full disk is SQLite's max_page_count")
     client.post(POSTS, json={"text": "kept before"})
-    full = {"on": True}
-
-    def cap_pages(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA page_count")
-        pages = cursor.fetchone()[0]
-        cursor.execute(f"PRAGMA max_page_count = {pages if full['on'] else 1_000_000_000}")
-        cursor.close()
-
-    sa_event.listen(app.state.engine.sync_engine, "checkout", cap_pages)
+    disk = FullDisk(app.state.engine)
     refused = at_once(client, [{"text": f"no room {n} " + "x" * 900} for n in range(30)])
     assert {r.status_code for r in refused} <= {201, 503}
     assert any(r.status_code == 503 for r in refused), "the disk never filled"
@@ -165,7 +157,7 @@ def test_a_group_the_store_cannot_take_is_refused_whole_and_nothing_of_it_is_kep
         if response.status_code == 503:
             assert response.json()["error"]["message"].startswith("the store is unavailable")
     accepted = {r.json()["post"]["text"] for r in refused if r.status_code == 201}
-    full["on"] = False
+    disk.full = False
     texts = [p["text"] for p in client.get(POSTS, params={"limit": 200}).json()["items"]]
     assert sorted(t for t in texts if t.startswith("no room")) == sorted(accepted)  # no half-stored group
     assert texts.count("kept before") == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.from_thread
@@ -16,8 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.pipeline.ingest import StorePostSink
 from app.services import privacy
 from app.services.unit_of_work import UnitOfWork
-from app.settings import Settings
-from app.store.db import create_engine, sessionmaker
 from app.store.tables import AuditEntry, Event, LiveEvent, Post
 from ingest.items import ItemAction, SourceItem, erase_author_item
 from ingest.source import AcceptResult
@@ -90,17 +87,6 @@ def test_a_deactivated_account_keeps_its_posts(
         portal.call(lambda: jetstream.publish_post("Back for the closing talk #pycon", did=BOB))
         wait_for(lambda: len(texts(live_client)) == 2)
         assert texts(live_client) == ["Back for the closing talk #pycon", "Taking a break soon #pycon"]
-
-
-@pytest.fixture
-async def store(
-    settings: Settings, event: dict[str, Any]
-) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
-    engine = create_engine(settings)
-    try:
-        yield engine, sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def event_id(maker: async_sessionmaker[AsyncSession]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,8 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.services.posts import apply_items
 from app.services.unit_of_work import UnitOfWork
-from app.settings import Settings
-from app.store.db import create_engine, sessionmaker
 from app.store.tables import Event, LiveEvent, Post
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from tests.app.organizer.conftest import auth
@@ -60,17 +57,6 @@ class RecordingBroker:
 
     async def publish_many(self, channel: str, messages: list[str]) -> list[str]:
         return [await self.publish(channel, message) for message in messages]
-
-
-@pytest.fixture
-async def store(
-    settings: Settings, event: dict[str, Any]
-) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
-    engine = create_engine(settings)
-    try:
-        yield engine, sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def ingest(maker: async_sessionmaker[AsyncSession], broker: RecordingBroker, items: list[SourceItem]) -> Any:
