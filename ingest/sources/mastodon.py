@@ -46,7 +46,7 @@ from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, mastodon_skip_reason, normalise_tag
 from ingest.sources.sse import SseDecoder
-from ingest.sources.websocket import close_websocket, receive_frame
+from ingest.sources.websocket import FrameReceiver, close_websocket
 
 logger = logging.getLogger(__name__)
 
@@ -288,30 +288,31 @@ class MastodonSource:
             await close_websocket(ws)
 
     async def _websocket_events(self, ws: ClientConnection) -> AsyncIterator[tuple[str, str]]:
-        while True:
-            frame = await receive_frame(ws, name=self.name, timeout=self.recv_timeout, max_bytes=self.max_frame_bytes)
-            if frame is None:
-                self.stats.malformed += 1
-                logger.warning("mastodon.frame_oversized", extra={"source_name": self.name})
-                continue
-            try:
-                envelope = json.loads(frame)
-            except ValueError:
-                self.stats.malformed += 1
-                continue
-            if not isinstance(envelope, dict):
-                self.stats.malformed += 1
-                continue
-            if "error" in envelope:
-                status = envelope.get("status")
-                if status in _REFUSED:
-                    self._refused(int(status))
-                    raise SourceUnavailable(f"{self.name}: streaming refused: {envelope['error']}")
-                self.stats.malformed += 1
-                continue
-            event, payload = envelope.get("event"), envelope.get("payload")
-            if isinstance(event, str):
-                yield event, payload if isinstance(payload, str) else ""
+        with FrameReceiver(ws, name=self.name, timeout=self.recv_timeout, max_bytes=self.max_frame_bytes) as inbox:
+            while True:
+                frame = await inbox.recv()
+                if frame is None:
+                    self.stats.malformed += 1
+                    logger.warning("mastodon.frame_oversized", extra={"source_name": self.name})
+                    continue
+                try:
+                    envelope = json.loads(frame)
+                except ValueError:
+                    self.stats.malformed += 1
+                    continue
+                if not isinstance(envelope, dict):
+                    self.stats.malformed += 1
+                    continue
+                if "error" in envelope:
+                    status = envelope.get("status")
+                    if status in _REFUSED:
+                        self._refused(int(status))
+                        raise SourceUnavailable(f"{self.name}: streaming refused: {envelope['error']}")
+                    self.stats.malformed += 1
+                    continue
+                event, payload = envelope.get("event"), envelope.get("payload")
+                if isinstance(event, str):
+                    yield event, payload if isinstance(payload, str) else ""
 
     @asynccontextmanager
     async def _open_sse(self, client: httpx.AsyncClient) -> AsyncIterator[AsyncIterator[tuple[str, str]] | None]:

@@ -24,27 +24,12 @@ async def close_websocket(ws: ClientConnection) -> None:
         ws.transport.abort()  # a no-op once the connection is closed
 
 
-async def receive_frame(ws: ClientConnection, *, name: str, timeout: float, max_bytes: int) -> bytes | None:
-    """The next frame as bytes, or None when it is larger than ``max_bytes`` (the caller skips and counts it).
-
-    A peer silent for ``timeout`` seconds, or a closed connection, is ``SourceUnavailable``: the runner reconnects.
-    """
-    try:
-        # asyncio's own timeout, not anyio's cancel scope: this runs once per frame, and the websockets
-        # client is asyncio-only anyway; a scope costs several times more than the receive it bounds.
-        async with asyncio.timeout(timeout):
-            frame = await ws.recv(decode=False)
-    except TimeoutError as exc:
-        raise SourceUnavailable(f"{name}: silent for {timeout}s") from exc
-    except WebSocketException as exc:
-        raise SourceUnavailable(f"{name}: connection closed: {exc!r}") from exc
-    return frame if len(frame) <= max_bytes else None
-
-
 class FrameReceiver:
-    """``receive_frame`` for a firehose: the same bounds, without a timer armed and cancelled per frame.
+    """Bounded receives: a frame larger than ``max_bytes`` comes back as None, a peer silent for ``timeout``
+    seconds (or a closed connection) is ``SourceUnavailable`` and the runner reconnects.
 
-    A busy stream delivers thousands of frames a second and almost every ``recv`` returns at once;
+    No timer is armed and cancelled per frame: a busy stream delivers thousands of frames a second and
+    almost every ``recv`` returns at once;
     one watchdog every ``timeout / 4`` seconds looks whether the current ``recv`` has waited longer than
     ``timeout`` and, if so, aborts the connection (so "silent" is noticed after ``timeout`` to
     ``1.25 × timeout`` seconds). Time spent outside ``recv`` (the consumer applying backpressure) never counts.
