@@ -69,9 +69,10 @@ async def run_worker(settings: Settings, role: str, body: Body) -> None:
 
 def ingest_body(metrics_port: int | None) -> Body:
     from app.metrics import ProcessMetrics
-    from app.pipeline.ingest import IngestSupervisor
+    from app.pipeline.ingest import IngestSupervisor, prepare_ingest_process
 
     async def body(engine: Any, maker: Any, broker: Any, stop: asyncio.Event) -> None:
+        await prepare_ingest_process()
         supervisor = IngestSupervisor(maker, broker)
         _serve_metrics(metrics_port, ProcessMetrics(broker=broker, ingest=supervisor, role="ingest"))
         task = asyncio.create_task(supervisor.run(), name="ingest")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from app.store.tables import Cursor, Event, Source
 from app.store.types import utcnow
 from clustering.kinds import default_model
 from ingest.items import ItemAction, SourceItem
+from ingest.language import detect_language
 from ingest.runner import SourceRunner, SourceStatus
 from ingest.source import AcceptResult
 
@@ -88,6 +90,22 @@ def _add(a: AcceptResult, b: AcceptResult) -> AcceptResult:
 async def warm_kind_model() -> None:
     """Load the post-kind model off the event loop at start: otherwise the first post waits seconds for it."""
     await asyncio.to_thread(default_model)
+
+
+async def prepare_ingest_process() -> None:
+    """Once, before a process without the web app (``backchannel ingest``) stores its first batch.
+
+    Load the kind model and the language identifier off the event loop (lazily, the first batch
+    trained the model on the loop: seconds), then move the startup heap (modules, both models,
+    about 220k tracked objects) to the collector's permanent generation, as the web app does. A
+    batch keeps its posts, rows and frames alive long enough to reach the oldest generation, so
+    every few batches a full collection walked that whole heap: about 120 ms each, 40 µs a stored
+    post (a quarter of the store path's time, 3,000 Jetstream items in 500-item batches on SQLite).
+    """
+    await warm_kind_model()
+    await asyncio.to_thread(detect_language, "warming up the language identifier before the first post")
+    if gc.get_freeze_count() == 0:  # once per process, as the web app's freeze
+        gc.freeze()
 
 
 class StoreCursorStore:
