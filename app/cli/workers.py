@@ -72,9 +72,10 @@ def ingest_body(metrics_port: int | None) -> Body:
     from app.pipeline.ingest import IngestSupervisor, prepare_ingest_process
 
     async def body(engine: Any, maker: Any, broker: Any, stop: asyncio.Event) -> None:
-        await prepare_ingest_process()
         supervisor = IngestSupervisor(maker, broker)
+        # Metrics answer from the start (as "worker.started" says), also while the models load.
         _serve_metrics(metrics_port, ProcessMetrics(broker=broker, ingest=supervisor, role="ingest"))
+        await prepare_ingest_process()
         task = asyncio.create_task(supervisor.run(), name="ingest")
         await asyncio.wait({task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
         # Cancelling run() stops every runner and waits for it: a batch in flight is committed
