@@ -40,6 +40,14 @@ class AcceptResult:
     deleted: int = 0
     ignored: int = 0
 
+    def __add__(self, other: AcceptResult) -> AcceptResult:
+        return AcceptResult(
+            self.created + other.created,
+            self.updated + other.updated,
+            self.deleted + other.deleted,
+            self.ignored + other.ignored,
+        )
+
 
 class PostSink(Protocol):
     """Where items go. ``accept`` is idempotent and has committed when it returns."""

@@ -11,8 +11,6 @@ import hashlib
 import logging
 from datetime import timedelta
 
-from sqlmodel import col, select
-
 from app.errors import NotFound
 from app.services.moderation import audit
 from app.services.posts import remove_post
@@ -38,14 +36,19 @@ async def erase_author(uow: UnitOfWork, event: Event, source: str, handle: str) 
     if author is None or author.id is None:
         raise NotFound(f"no author {source}:{handle}", field="handle")
     posts = await moderation_store.author_posts(uow.session, event.id, author.id, ("visible", "hidden", "held"))
+    _anonymise(author)
+    uow.session.add(author)
+    return await _erase_posts(uow, event, posts, "privacy.erase", source, handle)
+
+
+async def _erase_posts(uow: UnitOfWork, event: Event, posts: list[Post], action: str, source: str, handle: str) -> int:
+    """Tombstone ``posts`` (followers get ``post.deleted``), redact their frames, audit the erase by a hash."""
     for post in posts:
         await remove_post(uow, event, post)
     await redact_frames(uow, event, posts)
-    _anonymise(author)
-    uow.session.add(author)
     # The audit entry names a hash, not the handle: the log must not undo the erase.
-    await audit(uow, event, "privacy.erase", _anonymous_handle(source, handle), posts_erased=len(posts))
-    logger.info("privacy.erased", extra={"event": event.slug, "posts": len(posts)})
+    await audit(uow, event, action, _anonymous_handle(source, handle), posts_erased=len(posts))
+    logger.info(action, extra={"event": event.slug, "posts": len(posts)})
     return len(posts)
 
 
@@ -60,28 +63,12 @@ async def erase_account(uow: UnitOfWork, event: Event, source: str, handle: str,
     assert event.id is not None
     # Account events arrive for the whole network; almost none are by someone who posted here. The author
     # rows (under the handle, or the name a privacy erase gave them) answer that from a unique index.
-    known = await uow.session.exec(
-        select(Author.id).where(
-            Author.source == source, col(Author.handle).in_((handle, _anonymous_handle(source, handle)))
-        )
-    )
-    if known.first() is None:
+    if not await moderation_store.any_author(uow.session, source, (handle, _anonymous_handle(source, handle))):
         return 0
-    stmt = select(Post).where(
-        Post.event_id == event.id,
-        Post.source == source,
-        col(Post.native_id).startswith(native_prefix, autoescape=True),
-        Post.status != "deleted",
-    )
-    posts = list((await uow.session.exec(stmt.order_by(col(Post.id)))).all())
-    for post in posts:
-        await remove_post(uow, event, post)
-    await redact_frames(uow, event, posts)
-    if posts:
-        # Named by a hash, as the privacy erase does: the audit log must not keep the account's name.
-        await audit(uow, event, "privacy.account_erased", _anonymous_handle(source, handle), posts_erased=len(posts))
-        logger.info("privacy.account_erased", extra={"event": event.slug, "posts": len(posts)})
-    return len(posts)
+    posts = await moderation_store.posts_by_native_prefix(uow.session, event.id, source, native_prefix)
+    if not posts:  # a replayed account event: nothing more to erase, nothing to audit
+        return 0
+    return await _erase_posts(uow, event, posts, "privacy.account_erased", source, handle)
 
 
 def _anonymise(author: Author) -> None:

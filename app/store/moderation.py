@@ -46,6 +46,23 @@ async def author_posts(
     return list((await session.exec(stmt.order_by(col(Post.id)))).all())
 
 
+async def any_author(session: AsyncSession, source: str, handles: Sequence[str]) -> bool:
+    """Whether an author row of ``source`` goes by one of ``handles``."""
+    stmt = select(Author.id).where(Author.source == source, col(Author.handle).in_(handles)).limit(1)
+    return (await session.exec(stmt)).first() is not None
+
+
+async def posts_by_native_prefix(session: AsyncSession, event_id: int, source: str, prefix: str) -> list[Post]:
+    """The event's posts of ``source`` not yet deleted whose native id starts with ``prefix`` (one account's)."""
+    stmt = select(Post).where(
+        Post.event_id == event_id,
+        Post.source == source,
+        col(Post.native_id).startswith(prefix, autoescape=True),
+        Post.status != "deleted",
+    )
+    return list((await session.exec(stmt.order_by(col(Post.id)))).all())
+
+
 async def count_author_posts_between(
     session: AsyncSession, event_id: int, author_id: int, start: datetime, end: datetime
 ) -> int:
