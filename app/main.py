@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,39 +23,19 @@ from app.errors import install_error_handlers
 from app.limits import BodySizeLimit, WebSocketGuard
 from app.metrics import Tally
 from app.pipeline.cluster import ClusterPipeline
-from app.pipeline.ingest import IngestSupervisor, warm_kind_model
+from app.pipeline.ingest import IngestSupervisor, freeze_startup_heap, warm_kind_model, warm_language_model
 from app.security import SecurityHeaders
 from app.services.note_writer import NoteWriter
 from app.settings import Settings, get_settings
 from app.store.db import create_engine, migrate, sessionmaker
 from app.store.live import StoreLiveLog
-from ingest.language import detect_language
 
 logger = logging.getLogger(__name__)
 
 
-async def warm_language_model() -> None:
-    """Load the language identifier off the event loop at start (about half a second of unpickling).
-
-    Loaded lazily, the first note long enough to identify paid it on the event loop, and every
-    follower's frames waited that long too (the first burst of a keynote, or a benchmark's first phase).
-    """
-    await asyncio.to_thread(detect_language, "warming up the language identifier before the first note")
-
-
-async def freeze_startup_heap(warming: list[asyncio.Task[None]]) -> None:
-    """Once the models are loaded, move everything alive to the collector's permanent generation.
-
-    Startup leaves about 300k tracked objects (modules, the kind model, the app) that live for
-    the whole process; every full collection walked them all: 0.25 s on a quiet core, 0.5-0.7 s
-    on a busy one, during which no follower got a frame and no note was stored (the p99 of the
-    post-to-follower benchmark). Frozen, they are skipped; what is created later is collected
-    as before. Once per process (tests build many apps in one).
-    """
+async def _freeze_once_warm(warming: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*warming, return_exceptions=True)
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        logger.info("app.heap_frozen", extra={"objects": gc.get_freeze_count()})
+    freeze_startup_heap()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(warm_kind_model(), name="kind-model"),
             asyncio.create_task(warm_language_model(), name="language-model"),
         ]
-        tasks.append(asyncio.create_task(freeze_startup_heap(list(tasks)), name="freeze-heap"))
+        tasks.append(asyncio.create_task(_freeze_once_warm(list(tasks)), name="freeze-heap"))
         app.state.ingest = None
         app.state.cluster = None
         if settings.pipeline_in_process:
