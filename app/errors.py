@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -69,6 +69,22 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 
+def store_unavailable(exc: BaseException) -> bool:
+    """The database is down, restarting, locked for too long or out of disk: nothing was saved; try again.
+
+    A refused or timed-out connect reaches us as the socket's own error (asyncpg raises it unwrapped),
+    a connection cut mid-statement as InterfaceError or an invalidated DBAPIError, a full pool as
+    SQLAlchemy's TimeoutError; SQLSTATE classes 08 (connection), 53 (insufficient resources) and
+    57 (shutting down, starting up) say so too.
+    """
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return exc.connection_invalidated or sqlstate[:2] in ("08", "53", "57")
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BackchannelError)
     async def _domain(_: Request, exc: BackchannelError) -> JSONResponse:
@@ -93,10 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
         body = _body("the store is unavailable right now; nothing was saved, please try again")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
-    # The database is down, restarting, locked for too long or out of disk: nothing was saved; try again.
-    # A refused or timed-out connect reaches us as the socket's own error (asyncpg raises it unwrapped),
-    # a connection cut mid-statement as InterfaceError or an invalidated DBAPIError, a full pool as
-    # SQLAlchemy's TimeoutError.
+    # See store_unavailable for which errors these are.
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def _store_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -104,9 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        # SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (shutting down, starting up).
-        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-        if exc.connection_invalidated or sqlstate[:2] in ("08", "53", "57"):
+        if store_unavailable(exc):
             return _unavailable(request, str(exc.orig))
         logger.error("request.failed", extra={"path": request.url.path}, exc_info=exc)
         return JSONResponse(_body("internal error"), status_code=500)

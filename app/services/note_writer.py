@@ -23,13 +23,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
-from app.errors import BackchannelError, Conflict, InvalidInput, NotFound
+from app.errors import BackchannelError, Conflict, InvalidInput, NotFound, store_unavailable
 from app.services import events as event_service
 from app.services.payloads import PostRead, post_read
 from app.services.posts import PostBatch
@@ -117,7 +116,7 @@ class NoteWriter:
             await self._transaction(slug, group)
         except BaseException as exc:
             # No event by that name, or a store that is down: every note alone would get the same error.
-            every = isinstance(exc, asyncio.CancelledError | NotFound) or _store_unavailable(exc)
+            every = isinstance(exc, asyncio.CancelledError | NotFound) or store_unavailable(exc)
             if every or len(group) == 1:
                 for waiting in group:
                     _fail(waiting, _as_error(exc))
@@ -193,16 +192,6 @@ class NoteWriter:
 def _fail(waiting: _Waiting, error: BaseException) -> None:
     if not waiting.outcome.done():
         waiting.outcome.set_exception(error)
-
-
-def _store_unavailable(exc: BaseException) -> bool:
-    """Errors every note of the group would meet alone too (the route answers them with 503)."""
-    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError | PoolTimeout | OSError):
-        return True
-    if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
-        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-        return exc.connection_invalidated or sqlstate[:2] in ("08", "53", "57")
-    return False
 
 
 def _as_error(exc: BaseException) -> BaseException:
