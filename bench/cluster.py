@@ -364,16 +364,6 @@ def _fmt_rows(rows: Sequence[StreamRow]) -> list[str]:
     return out
 
 
-def _warm_refine() -> None:
-    """Compile (or load) the joint attribution's loop outside the timing, as a service does once at start."""
-    import scipy.sparse as sp
-
-    from clustering.talk_refine import refine
-
-    one = sp.csr_matrix(np.ones((2, 2)))
-    refine(one, one[:1], np.ones((2, 1), bool), np.ones((2, 1)), np.full(2, -1))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.splitlines()[0])
     parser.add_argument("--streams", nargs="*", default=list(STREAMS), help="stream files to run")
@@ -395,7 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm = load_stream((args.streams or STREAMS)[0])[0][:2000]
     run_stream_clusterer(warm)
     run_event_model(warm)
-    _warm_refine()
+    from clustering.model import warm_compiled_loops
+
+    warm_compiled_loops()
     # ... and freezes its startup heap (``create_app`` does): full collections
     # then skip the ~190k objects of the imported libraries, for every method timed here alike
     del warm

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import pickle
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.stream import StreamClusterer
 from clustering.takeaways import Member, TopicGroups, pick
+from clustering.talk_refine import refine
 from ingest.schedules.records import ScheduledTalk
 
 _FORMAT = b"backchannel-eventmodel-1\n"
@@ -1027,3 +1029,39 @@ def _member(post: _Post) -> Member:
         replies=post.replies,
         seq=post.seq,
     )
+
+
+_warm_lock = threading.Lock()
+_warmed = False
+_WARM_TEXTS = (
+    "rust borrow checker lifetimes cargo crates async tokio",
+    "bees hive honey pollen swarm queen sensors",
+    "mesh routers wifi antenna nodes firmware openwrt",
+    "voting machines audit ballots paper trail",
+)
+
+
+def warm_compiled_loops() -> None:
+    """Run small inputs through every compiled loop once per process: placing, refining, splitting and
+    merging, forgetting, saving, and the joint talk attribution. Loading a loop from Numba's cache costs
+    tens of ms each, a few hundred ms in all, which a service's first batches would otherwise pay while
+    they run (call this off the event loop, or before timing)."""
+    global _warmed
+    with _warm_lock:
+        if _warmed:
+            return
+        _warmed = True
+        docs = []
+        for i in range(160):
+            words = _WARM_TEXTS[i % 4].split()
+            docs.append(PostDoc(id=str(i), text=" ".join(words[(i // 4) % 3 :][:5])))
+        model = EventModel(refine_window=40)  # the same loops as the default window, reached sooner
+        for start in range(0, len(docs), 40):
+            model.observe(docs[start : start + 40])
+            changes = model.drain_changes()
+            for talk in changes.topics | changes.takeaways | changes.bursts:
+                model.topics(talk), model.takeaways(talk), model.bursts(talk)
+        model.forget("3")
+        EventModel.loads(model.dumps())
+        one = sp.csr_matrix(np.ones((2, 2)))
+        refine(one, one[:1], np.ones((2, 1), bool), np.ones((2, 1)), np.full(2, -1))

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import pickle
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,7 @@ from app.store import talks as talk_store
 from app.store.live import StoreLiveLog
 from app.store.tables import Event, Post, TalkDigest, Topic
 from app.store.types import utcnow
-from clustering.model import Changes, EventModel, PostDoc
+from clustering.model import Changes, EventModel, PostDoc, warm_compiled_loops
 
 logger = logging.getLogger(__name__)
 
@@ -58,40 +57,11 @@ _SCHEDULE = -1  # not a post id: the schedule changed
 _TOPICS_REMEMBERED = 50_000  # topics whose written row a cursor remembers (the model keeps 5,000)
 
 
-_warm_lock = threading.Lock()
-_warmed = False
-_WARM_TEXTS = (
-    "rust borrow checker lifetimes cargo crates async tokio",
-    "bees hive honey pollen swarm queen sensors",
-    "mesh routers wifi antenna nodes firmware openwrt",
-    "voting machines audit ballots paper trail",
-)
-
-
-def warm_kernels() -> None:
-    """Run a small model through every compiled loop once per process (placing, refining, splitting and
-    merging, forgetting, saving), off the event loop: loading a loop from Numba's cache costs tens of ms
-    each, a few hundred ms in all, which the first refinement (1,000 posts in) paid on the event loop."""
-    global _warmed
-    with _warm_lock:
-        if _warmed:
-            return
-        try:
-            docs = []
-            for i in range(160):
-                words = _WARM_TEXTS[i % 4].split()
-                docs.append(PostDoc(id=str(i), text=" ".join(words[(i // 4) % 3 :][:5])))
-            model = EventModel(refine_window=40)  # the same loops as the default window, reached sooner
-            for start in range(0, len(docs), 40):
-                model.observe(docs[start : start + 40])
-                changes = model.drain_changes()
-                for talk in changes.topics | changes.takeaways | changes.bursts:
-                    model.topics(talk), model.takeaways(talk), model.bursts(talk)
-            model.forget("3")
-            EventModel.loads(model.dumps())
-        except Exception:  # a warm-up that fails only leaves the loading to the first real batch
-            logger.exception("cluster.warm_failed")
-        _warmed = True
+def _warm_compiled_loops() -> None:
+    try:
+        warm_compiled_loops()
+    except Exception:  # a warm-up that fails only leaves the loading to the first real batch
+        logger.exception("cluster.warm_failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +133,7 @@ class ClusterPipeline:
 
     async def run_event(self, event_id: int) -> None:
         """Process one event until cancelled."""
-        await asyncio.to_thread(warm_kernels)
+        await asyncio.to_thread(_warm_compiled_loops)
         async with self.maker() as session:
             cursor = await self._open(session, event_id)
         while True:
