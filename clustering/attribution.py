@@ -27,7 +27,7 @@ from datetime import datetime
 import numpy as np
 import scipy.sparse as sp
 
-from clustering.features import CHAR_N_FEATURES, STOP_WORDS, char_grams, hash_tokens, tokenize
+from clustering.features import CHAR_N_FEATURES, STOP_WORDS, char_grams, hash_token_lists, hash_tokens, tokenize
 from clustering.talk_refine import RefineParams, refine
 from ingest.schedules.records import ScheduledTalk
 
@@ -105,6 +105,7 @@ class TalkAttributor:
     """Online talk attribution against a schedule (see the module docstring for the evidence used)."""
 
     gram_offset = 0.03  # for attributors saved before it existed
+    _GRAMS_REMEMBERED = 4096  # texts whose grams are kept (a post is in several refinement windows)
 
     def __init__(
         self,
@@ -487,12 +488,28 @@ class TalkAttributor:
         w /= np.where(norm > 0, norm, 1.0)[rows]
         return sp.csr_matrix((w, idx, indptr), shape=(len(posts), self.n_features))
 
+    def remember_grams(self, texts: Sequence[str]) -> None:
+        """Hash the character 4-grams of many posts in one call, ahead of ``attribute`` (one hashing call
+        per post cost about as much as the rest of its grams' work); the same counts as ``_grams``."""
+        if not self.__dict__.get("_cg_talks"):
+            return  # no schedule text: the grams are never used
+        seen: dict[str, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault("_cg_seen", {})
+        new = [t for t in dict.fromkeys(texts) if t not in seen][: self._GRAMS_REMEMBERED]
+        if not new:
+            return
+        if len(seen) + len(new) > self._GRAMS_REMEMBERED:
+            seen.clear()
+        G = hash_token_lists([char_grams(tokenize(t)) for t in new], CHAR_N_FEATURES)
+        ptr, ind, cnt = G.indptr.tolist(), G.indices.astype(np.int32), G.data.astype(np.float32)
+        for r, text in enumerate(new):
+            seen[text] = (ind[ptr[r] : ptr[r + 1]], cnt[ptr[r] : ptr[r + 1]])
+
     def _grams(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Hashed character 4-gram counts of a text; remembered, as a post is in several refinement windows."""
         seen: dict[str, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault("_cg_seen", {})
         found = seen.get(text)
         if found is None:
-            if len(seen) >= 4096:
+            if len(seen) >= self._GRAMS_REMEMBERED:
                 seen.clear()
             found = seen[text] = hash_tokens(char_grams(tokenize(text)), CHAR_N_FEATURES)
         return found

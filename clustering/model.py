@@ -39,6 +39,7 @@ from ingest.schedules.records import ScheduledTalk
 
 _FORMAT = b"backchannel-eventmodel-1\n"
 NO_TOPIC = -1
+_GRAM_CHUNK = 256  # posts whose character grams are hashed in one call (attribution)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +395,8 @@ class EventModel:
             return self._observe_batch(docs, words, X, kinds)
         out = []
         for r, d in enumerate(docs):
+            if self._attributor is not None and r % _GRAM_CHUNK == 0:
+                self._attributor.remember_grams([x.text for x in docs[r : r + _GRAM_CHUNK]])
             a, b = X.indptr[r], X.indptr[r + 1]
             out.append(self._observe_one(d, words[r], X.indices[a:b], X.data[a:b], kinds[r]))
             self._since_refine += 1

@@ -63,3 +63,16 @@ def test_an_attributor_saved_before_the_grams_keeps_working_and_takes_them_up_wi
     old.set_schedule(TALKS)
     assert old.attribute(text, idx, cnt, when).talk == "t-crypto"
     assert [a.talk for a in old.refine([RefineItem(text, idx, cnt, when)])] == ["t-crypto"]
+
+
+def test_grams_hashed_for_many_posts_at_once_are_those_of_each_post_alone() -> None:
+    texts = ["Encryption everywhere!", "robots on the farm", "", "Encryption everywhere!", "ok"]
+    alone = TalkAttributor()
+    alone.set_schedule(TALKS)
+    together = TalkAttributor()
+    together.set_schedule(TALKS)
+    together.remember_grams(texts)
+    for text in texts:
+        (i1, c1), (i2, c2) = alone._grams(text), together._grams(text)
+        assert i1.tolist() == i2.tolist() and c1.tolist() == c2.tolist()
+        assert i1.dtype == i2.dtype and c1.dtype == c2.dtype
