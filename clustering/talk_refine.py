@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 from sklearn.preprocessing import normalize
 
@@ -137,16 +137,18 @@ def _groups_that_fit(
     won = np.flatnonzero(best >= 0)
     title_fit = np.zeros(best.shape[0])
     title_fit[won] = np.asarray(X[won].multiply(T[best[won]]).sum(axis=1)).ravel()
+    # one dense copy of the window's cosines: each talk's block is read from it (slicing the sparse matrix
+    # per talk cost more than the clustering)
+    dense = similar.toarray()
     for t in np.unique(best[won]).tolist():
         rows = np.flatnonzero(best == t)
-        block = similar[rows][:, rows].toarray() + np.diag(self_sim[rows])
+        block = dense[np.ix_(rows, rows)] + np.diag(self_sim[rows])
         if len(rows) == 1:
             labels = np.zeros(1, np.int64)
         else:
             dist = np.maximum(1.0 - block, 0.0)
             np.fill_diagonal(dist, 0.0)
-            labels = fcluster(linkage(squareform(dist, checks=False), "average"), params.split_distance, "distance")
-            labels = np.unique(labels, return_inverse=True)[1]
+            labels = _cut(linkage(squareform(dist, checks=False), "average"), params.split_distance)
         # a group's pooled words against the schedule text: the sum of its posts' fits over the norm of
         # their sum (from the cosines already known)
         onehot = np.zeros((len(rows), int(labels.max()) + 1))
@@ -156,6 +158,29 @@ def _groups_that_fit(
         named = np.bincount(labels, weights=(anchors[rows] == t).astype(float)) > 0
         keep[rows] = (fit >= params.min_group_fit)[labels] | named[labels]
     return keep
+
+
+def _cut(Z: np.ndarray, t: float) -> np.ndarray:
+    """Flat clusters of a linkage whose cophenetic distances stay within ``t`` (``fcluster(Z, t,
+    "distance")`` up to the numbering, without its per-call validation of ``Z``)."""
+    m = Z.shape[0] + 1
+    parent = list(range(2 * m - 1))
+    height = [0.0] * (2 * m - 1)  # the largest merge distance under each node
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (a, b, d) in enumerate(Z[:, :3].tolist()):
+        node = m + i
+        height[node] = max(d, height[int(a)], height[int(b)])
+        if height[node] <= t:
+            parent[root(int(a))] = node
+            parent[root(int(b))] = node
+    roots = [root(i) for i in range(m)]
+    return np.unique(np.array(roots), return_inverse=True)[1].astype(np.int64)
 
 
 def _compiled(fn: Callable[..., Any]) -> Any:

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from clustering.model import EventModel, PostDoc
-from clustering.talk_refine import _candidate_sums, _pair_products
+from clustering.talk_refine import _candidate_sums, _cut, _pair_products
 from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
 T0 = datetime(2025, 12, 28, 14, 0, tzinfo=UTC)
@@ -142,3 +142,23 @@ def test_candidate_sums_equal_the_sparse_product() -> None:
     out = np.zeros((5, 30))
     _candidate_sums(X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data, R, ptr, cols, out)
     assert np.array_equal(out, np.asarray(X.T @ R).T)  # bit for bit: rows summed in the same order
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_talks_posts_split_into_the_same_groups_as_scipys_flat_clusters(seed: int) -> None:
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 40))
+    sims = rng.random((m, m)) ** 3  # mostly far apart, a few close pairs, as posts are
+    dist = np.maximum(1.0 - (sims + sims.T) / 2, 0.0)
+    dist[rng.random((m, m)) < 0.2] = 1.0  # ties at the largest distance
+    dist = np.minimum(dist, dist.T)
+    np.fill_diagonal(dist, 0.0)
+    Z = linkage(squareform(dist, checks=False), "average")
+    for t in (0.5, 0.9, 0.97, 1.0):
+        ours, scipys = _cut(Z, t), fcluster(Z, t, "distance")
+        # the same partition (the numbering may differ)
+        assert len(set(zip(ours.tolist(), scipys.tolist(), strict=True))) == len(set(ours.tolist()))
+        assert len(set(ours.tolist())) == len(set(scipys.tolist()))
