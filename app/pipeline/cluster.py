@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
-from app.services.payloads import DigestRead, frame_data, post_read
+from app.services.payloads import DigestRead, PostRead, frame_data
 from app.services.talks import scheduled_talk
 from app.services.unit_of_work import UnitOfWork
 from app.store import clustering as cluster_store
 from app.store import talks as talk_store
+from app.store.clustering import ClusterPost
 from app.store.live import StoreLiveLog
-from app.store.tables import Event, Post, TalkDigest, Topic
+from app.store.tables import Event, TalkDigest, Topic
 from app.store.types import utcnow
 from clustering.model import Changes, EventModel, PostDoc, warm_compiled_loops
 
@@ -78,6 +78,11 @@ class DigestParts:
 def _topic_row(topic: dict[str, Any]) -> tuple[Any, ...]:
     """What a topic's row holds (but its update time)."""
     return topic["talk_id"], topic["label"], tuple(topic["keyphrases"]), topic["size"]
+
+
+def _post_data(post: ClusterPost) -> dict[str, Any]:
+    """The post's frame data: ``PostRead``, as ``post_read`` gives it, validated from the same-named attributes."""
+    return frame_data(PostRead.model_validate(post, from_attributes=True))
 
 
 @dataclass
@@ -174,7 +179,7 @@ class ClusterPipeline:
             event = await session.get(Event, event_id)
             if event is None:
                 return False
-            arrived, read, schedule_changed = await self._read(event_id, cursor)
+            arrived, read, schedule_changed = await self._read(session, event_id, cursor)
             if schedule_changed:
                 await self._load_schedule(session, event_id, cursor)
             if not read:
@@ -184,21 +189,20 @@ class ClusterPipeline:
                     await session.commit()
                 return False
             # The post as it is now: one deleted or hidden since its frame is no longer visible.
-            loaded = await cluster_store.posts_with_authors(session, event_id, list(dict.fromkeys(arrived)))
-            posts = [post for post, _ in loaded]
+            posts = await cluster_store.cluster_posts(session, event_id, list(dict.fromkeys(arrived)), event.slug)
             visible = [p for p in posts if p.status == "visible" and p.text]
             results = cursor.model.observe([self._doc(p, cursor) for p in visible]) if visible else []
             changes = cursor.model.drain_changes()
             if posts:
-                cursor.last_post_id = max(cursor.last_post_id, max(p.id or 0 for p in posts))
+                cursor.last_post_id = max(cursor.last_post_id, max(p.id for p in posts))
                 self.lag_seconds[event_id] = max(0.0, (utcnow() - posts[-1].received_at).total_seconds())
             # Every read comes before the first write: on SQLite that write takes the database's one
             # write lock until the commit, and ingest waits for it meanwhile.
             by_id = {str(p.id): p for p in visible}
             earlier = [int(m.id) for m in changes.moved if m.id not in by_id]  # moved since attributed
-            loaded += await cluster_store.posts_with_authors(session, event_id, earlier)
-            by_id.update((str(p.id), p) for p, _ in loaded[len(posts) :])
-            authors = {post.id: author for post, author in loaded}
+            by_id.update(
+                (str(p.id), p) for p in await cluster_store.cluster_posts(session, event_id, earlier, event.slug)
+            )
             digests = [self._digest(guid, talk_id, cursor) for guid, talk_id in self._changed_talks(changes, cursor)]
             stored = await cluster_store.digests(session, event_id, [d.talk_id or 0 for d in digests])
             fresh = [t for d in digests for t in d.topics if cursor.topics_written.get(t["id"]) != _topic_row(t)]
@@ -207,14 +211,14 @@ class ClusterPipeline:
             blob = None
             if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
                 blob = self._checkpoint(cursor)  # pickled before the first write: not under SQLite's write lock
-            changed: dict[str, Post] = {}  # a post attributed, then moved, is one new version and one frame
+            changed: dict[str, ClusterPost] = {}  # a post attributed, then moved, is one new version and one frame
             for result in (*results, *changes.moved):
                 post = by_id.get(result.id)
                 if post is not None and post.status == "visible" and self._attribute(post, result, cursor):
                     if result.id not in changed:
-                        set_committed_value(post, "version", post.version + 1)
+                        post.version += 1
                     changed[result.id] = post
-            out = [("post.updated", frame_data(post_read(p, authors.get(p.id), event.slug))) for p in changed.values()]
+            out = [("post.updated", _post_data(p)) for p in changed.values()]
             out += self._store_digests(session, event_id, digests, stored, topics, fresh, cursor)
             # The first statement to write (all reads are done): the changed posts in one executemany.
             await cluster_store.save_attributions(session, list(changed.values()))
@@ -225,7 +229,7 @@ class ClusterPipeline:
             self.processed += len(visible)
         return True
 
-    async def _read(self, event_id: int, cursor: EventCursor) -> tuple[list[int], int, bool]:
+    async def _read(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> tuple[list[int], int, bool]:
         """Read the log up to ``BATCH`` new posts, applying the other frames to the model on the way.
 
         Returns the new posts' ids in the order their ``post.created`` frames committed, how many frames
@@ -237,32 +241,32 @@ class ClusterPipeline:
         schedule_changed = False
         while len(arrived) < BATCH and read < FRAMES:
             wanted = BATCH - len(arrived)
-            frames = await self.log.entries_after(event_id, cursor.last_seq, wanted, types=_READ)
-            for frame in frames:
-                created = self._apply_frame(cursor, frame.type, frame.data or {})
+            frames = await cluster_store.log_after(session, event_id, cursor.last_seq, wanted, _READ)
+            for seq, kind, post_id, upvotes in frames:
+                created = self._apply_frame(cursor, kind, post_id, upvotes)
                 if created == _SCHEDULE:
                     schedule_changed = True
                 elif created is not None:
                     arrived.append(created)
-                cursor.last_seq = frame.seq
+                cursor.last_seq = seq
             read += len(frames)
             if len(frames) < wanted:
                 break
         return arrived, read, schedule_changed
 
-    def _apply_frame(self, cursor: EventCursor, kind: str, data: dict[str, Any]) -> int | None:
+    def _apply_frame(self, cursor: EventCursor, kind: str, post_id: int | None, upvotes: int | None) -> int | None:
         """Apply what a frame changes in the model; returns a new post's id, or ``_SCHEDULE`` for a talk change."""
         if kind == "post.created":
-            return int(data["id"])
+            return int(post_id)  # type: ignore[arg-type]  # every post frame names its post
         if kind in _FORGET:
-            cursor.model.forget(str(data["id"]))
+            cursor.model.forget(str(post_id))
         elif kind == "post.upvoted":
-            cursor.model.update_engagement(str(data["id"]), upvotes=int(data["upvotes"]), boosts=0, replies=0)
+            cursor.model.update_engagement(str(post_id), upvotes=int(upvotes), boosts=0, replies=0)  # type: ignore[arg-type]
         elif kind == "talk.updated":
             return _SCHEDULE
         return None
 
-    def _doc(self, post: Post, cursor: EventCursor) -> PostDoc:
+    def _doc(self, post: ClusterPost, cursor: EventCursor) -> PostDoc:
         explicit = post.talk_id is not None and post.talk_confidence == 1.0
         return PostDoc(
             id=str(post.id),
@@ -277,22 +281,16 @@ class ClusterPipeline:
             replies=post.replies,
         )
 
-    def _attribute(self, post: Post, result: Any, cursor: EventCursor) -> bool:
+    def _attribute(self, post: ClusterPost, result: Any, cursor: EventCursor) -> bool:
         """Set ``post``'s talk, topic and kind from the model's ``result``; whether anything changed."""
         explicit = post.talk_id is not None and post.talk_confidence == 1.0
         talk_id = post.talk_id if explicit else (cursor.talk_ids.get(result.talk) if result.talk else None)
-        changes = {
-            "talk_id": talk_id,
-            "talk_confidence": 1.0 if explicit else round(float(result.confidence), 3),
-            "topic_id": int(result.topic) if result.topic >= 0 else None,
-            "kind": post.kind if post.kind in ("question", "answer") else str(result.kind),
-        }
-        if all(getattr(post, k) == v for k, v in changes.items()):
+        confidence = 1.0 if explicit else round(float(result.confidence), 3)
+        topic_id = int(result.topic) if result.topic >= 0 else None
+        kind = post.kind if post.kind in ("question", "answer") else str(result.kind)
+        if (post.talk_id, post.talk_confidence, post.topic_id, post.kind) == (talk_id, confidence, topic_id, kind):
             return False
-        # Set as if loaded so: the session's unit of work does not flush each post on its own (about
-        # 0.2 ms a post); ``save_attributions`` writes them all in one statement.
-        for key, value in changes.items():
-            set_committed_value(post, key, value)
+        post.talk_id, post.talk_confidence, post.topic_id, post.kind = talk_id, confidence, topic_id, kind
         return True
 
     def _changed_talks(self, changes: Changes, cursor: EventCursor) -> list[tuple[str | None, int | None]]:

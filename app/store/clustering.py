@@ -3,30 +3,116 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.tables import Author, Event, ModelState, Post, TalkDigest, Topic
+from app.store.tables import Author, Event, LiveEvent, ModelState, Post, TalkDigest, Topic
 from app.store.types import utcnow
 
 
-async def event_ids(session: AsyncSession) -> list[int]:
-    return [i for i in (await session.exec(select(Event.id))).all() if i is not None]
+@dataclass(slots=True)
+class PostAuthor:
+    """A post's author as its live frame names them (``AuthorRead``'s fields)."""
+
+    name: str | None
+    handle: str | None
+    url: str | None
 
 
-async def posts_with_authors(session: AsyncSession, event_id: int, ids: list[int]) -> list[tuple[Post, Author | None]]:
+@dataclass(slots=True)
+class ClusterPost:
+    """A post as the clustering arrow reads, attributes and announces it: plain values, not an ORM object.
+
+    The fields up to ``status`` are named as ``PostRead``'s, so its frame is validated from these
+    attributes; the rest is what the model also takes in. Loading a batch's posts and authors as ORM
+    objects, and setting attributions through their instrumented attributes, cost about as much as
+    clustering them.
+    """
+
+    id: int
+    version: int
+    event: str
+    source: str
+    kind: str
+    text: str
+    url: str | None
+    language: str | None
+    talk_id: int | None
+    talk_confidence: float | None
+    topic_id: int | None
+    reply_to_id: int | None
+    author: PostAuthor
+    created_at: datetime
+    edited_at: datetime | None
+    upvotes: int
+    boosts: int
+    sensitive: bool
+    spoiler_text: str | None
+    media_descriptions: list[str]
+    pinned: bool
+    status: str
+    author_id: int | None
+    replies: int
+    received_at: datetime
+
+
+_POST_COLUMNS = (
+    Post.id, Post.version, Post.source, Post.kind, Post.text, Post.url, Post.language, Post.talk_id,
+    Post.talk_confidence, Post.topic_id, Post.reply_to_id, Post.created_at, Post.edited_at, Post.upvotes,
+    Post.boosts, Post.sensitive, Post.spoiler_text, Post.media_descriptions, Post.pinned, Post.status,
+    Post.author_id, Post.replies, Post.received_at, Author.display_name, Author.handle, Author.url,
+)  # fmt: skip
+
+
+async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], event_slug: str) -> list[ClusterPost]:
     """This event's posts among ``ids``, in the order of ``ids``, each with its author (one query)."""
     if not ids:
         return []
     stmt = (
-        select(Post, Author)
+        select(*_POST_COLUMNS)
         .outerjoin(Author, col(Post.author_id) == col(Author.id))
         .where(Post.event_id == event_id, col(Post.id).in_(ids))
     )
-    found = {post.id: (post, author) for post, author in (await session.exec(stmt)).all()}
+    found: dict[int, ClusterPost] = {}
+    for (
+        id_, version, source, kind, text, url, language, talk_id, talk_confidence, topic_id, reply_to_id,
+        created_at, edited_at, upvotes, boosts, sensitive, spoiler_text, media, pinned, status,
+        author_id, replies, received_at, author_name, author_handle, author_url,
+    ) in (await session.execute(stmt)).all():  # fmt: skip
+        found[id_] = ClusterPost(
+            id_, version, event_slug, source, kind, text, url, language, talk_id, talk_confidence, topic_id,
+            reply_to_id, PostAuthor(author_name, author_handle, author_url), created_at, edited_at, upvotes,
+            boosts, sensitive, spoiler_text, list(media or []), pinned, status, author_id, replies, received_at,
+        )  # fmt: skip
     return [found[i] for i in ids if i in found]
+
+
+async def log_after(
+    session: AsyncSession, event_id: int, after: int, limit: int, types: Collection[str]
+) -> list[tuple[int, str, int | None, int | None]]:
+    """Up to ``limit`` of the event's live frames of ``types`` after ``after``, in seq order, as
+    (seq, type, data's ``id``, data's ``upvotes``): all the arrow reads of a frame. The database picks the
+    two values out; decoding each ``post.created`` frame's whole post only to read its id cost more."""
+    stmt = (
+        select(
+            LiveEvent.seq,
+            LiveEvent.type,
+            col(LiveEvent.data)["id"].as_integer(),
+            col(LiveEvent.data)["upvotes"].as_integer(),
+        )
+        .where(LiveEvent.event_id == event_id, LiveEvent.seq > after, col(LiveEvent.type).in_(types))
+        .order_by(LiveEvent.seq)
+        .limit(limit)
+    )
+    return [(seq, kind, post_id, upvotes) for seq, kind, post_id, upvotes in (await session.execute(stmt)).all()]
+
+
+async def event_ids(session: AsyncSession) -> list[int]:
+    return [i for i in (await session.exec(select(Event.id))).all() if i is not None]
 
 
 async def load_state(session: AsyncSession, event_id: int) -> ModelState | None:
@@ -58,9 +144,8 @@ _ATTRIBUTED = (
 )
 
 
-async def save_attributions(session: AsyncSession, posts: list[Post]) -> None:
-    """Write the posts' version, talk, confidence, topic and kind, as they are on the objects, in one
-    executemany (the clustering arrow sets them without marking the objects changed)."""
+async def save_attributions(session: AsyncSession, posts: list[ClusterPost]) -> None:
+    """Write the posts' version, talk, confidence, topic and kind, as they are on ``posts``, in one executemany."""
     if posts:
         rows = [
             {
@@ -73,7 +158,8 @@ async def save_attributions(session: AsyncSession, posts: list[Post]) -> None:
             }
             for p in posts
         ]
-        await session.execute(_ATTRIBUTED, rows)
+        # On the connection: through the session, an UPDATE is matched against the objects it holds.
+        await (await session.connection()).execute(_ATTRIBUTED, rows)
 
 
 async def digests(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, TalkDigest]:

@@ -243,8 +243,7 @@ def test_a_post_whose_transaction_commits_after_a_newer_one_is_still_clustered(
             while await pipeline.step(event_id, cursor):
                 pass
             async with maker() as session:
-                loaded = await cluster_store.posts_with_authors(session, event_id, [late.id, early.id])  # type: ignore[list-item]
-                posts = [post for post, _ in loaded]
+                posts = await cluster_store.cluster_posts(session, event_id, [late.id, early.id], "testcon")  # type: ignore[list-item]
             assert late.id is not None and early.id is not None and late.id < early.id
             return cursor.model._clusterer.t_, pipeline.processed, {p.id: p.topic_id for p in posts if p.id}
 
