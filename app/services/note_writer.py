@@ -179,6 +179,7 @@ class NoteWriter:
                 continue
             self.notes += 1
             post = applied.post
+            assert post is not None  # the batch loads what it creates (``load_created``)
             author = authors.get(post.author_id) if post.author_id is not None else None
             if author is None and post.author_id is not None:
                 async with self._maker() as session:  # not foreseen by the batch's look-up (never for notes)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -101,6 +102,52 @@ def post_read(post: Post, author: Author | None, event_slug: str) -> PostRead:
         pinned=post.pinned,
         status=post.status,
     )
+
+
+def new_post_data(row: Mapping[str, Any], post_id: int, author: Author | None, event_slug: str) -> dict[str, Any]:
+    """``frame_data(post_read(post, author, event_slug))`` for the post just inserted as ``post_id`` from ``row``
+    (the insert's column values; the table's defaults for the rest), without loading the post or the model.
+
+    Built straight from the values an ingest batch already holds: the model's validation and dump, and
+    the stored post's attribute reads, cost about as much as inserting the post. Same keys in the same
+    order, datetimes as the dump writes them (UTC, as stored), lists copied.
+    """
+    return {
+        "id": post_id,
+        "version": 1,
+        "event": event_slug,
+        "source": row["source"],
+        "kind": row["kind"],
+        "text": row["text"],
+        "url": row["url"],
+        "language": row["language"],
+        "talk_id": row["talk_id"],
+        "talk_confidence": row["talk_confidence"],
+        "topic_id": None,
+        "reply_to_id": row["reply_to_id"],
+        "author": {
+            "name": author.display_name if author else None,
+            "handle": author.handle if author else None,
+            "url": author.url if author else None,
+        },
+        "created_at": _json_time(row["created_at"]),
+        "edited_at": _json_time(row["edited_at"]),
+        "upvotes": 0,
+        "boosts": row["boosts"],
+        "sensitive": row["sensitive"],
+        "spoiler_text": row["spoiler_text"],
+        "media_descriptions": list(row["media_descriptions"]),
+        "pinned": False,
+        "status": row["status"],
+    }
+
+
+def _json_time(value: datetime | None) -> str | None:
+    """A stored datetime as pydantic's JSON dump writes it: ISO 8601 in UTC, ``Z`` for the offset."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z"  # always "+00:00" once in UTC
 
 
 def talk_read(talk: Talk) -> TalkRead:

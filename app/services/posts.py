@@ -12,7 +12,7 @@ from typing import Any
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import moderation
-from app.services.payloads import PostRead, frame_data, post_read
+from app.services.payloads import PostRead, frame_data, new_post_data, post_read
 from app.services.redaction import redact_frames
 from app.services.tokens import token_matches
 from app.services.unit_of_work import UnitOfWork
@@ -33,7 +33,7 @@ MAX_TEXT = 10_000  # posts from other networks can be longer than in-app notes; 
 
 @dataclass(slots=True)
 class Applied:
-    post: Post
+    post: Post | None  # None: created by a batch that does not load what it creates (``PostBatch(load_created=False)``)
     created: bool
 
 
@@ -121,6 +121,23 @@ class _Staged:
     frames: list[_FrameData]  # its place in the batch's frame order, filled once it is stored
 
 
+@dataclass(slots=True)
+class _Created:
+    """A post this batch inserted and has not loaded: its id and the column values it was inserted with."""
+
+    id: int
+    row: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Parent:
+    """What a reply takes from its parent."""
+
+    id: int | None
+    talk_id: int | None
+    kind: str
+
+
 class PostBatch:
     """Applies source items in order, with a handful of statements per batch instead of several per item.
 
@@ -130,13 +147,19 @@ class PostBatch:
     one call; an item that needs a staged post stored first (its edit, delete or reply, or an author
     cap that counts it) stores the staged ones before it is applied. Frames keep item order and go
     to the live log as one contiguous id range when the batch finishes.
+
+    ``load_created``: whether ``results`` carry the created posts as ``Post`` objects (the notes'
+    answers need them). Without, the batch keeps what it inserted (ids and values) and builds their
+    frames from those; a later item of the batch that changes one of them reads it first.
     """
 
-    def __init__(self, uow: UnitOfWork, event: Event) -> None:
+    def __init__(self, uow: UnitOfWork, event: Event, *, load_created: bool = True) -> None:
         assert event.id is not None
         self.uow = uow
         self.event = event
+        self.load_created = load_created
         self.posts: dict[tuple[str, str], Post] = {}
+        self._created: dict[tuple[str, str], _Created] = {}  # created, not loaded (``load_created`` off)
         self.authors: dict[tuple[str, str], Author] = {}
         self.awaited_parents: set[tuple[str, str]] = set()
         self.aliases: set[tuple[str, str]] = set()
@@ -192,6 +215,8 @@ class PostBatch:
         ):
             await self.store_staged()
         existing = self.posts.get(key)
+        if existing is None and key in self._created:
+            existing = await self._load_created(key)
         if existing is None and item.native_id.startswith("mastodon-local:"):
             alias = await self.uow.session.get(PostAlias, key)
             existing = await post_store.get(self.uow.session, alias.post_id) if alias is not None else None
@@ -217,6 +242,23 @@ class PostBatch:
             await self._stage(incoming, text, delete_token_hash, parent, frames)
             return
         self.results.append(await self._apply_to(existing, incoming, frames))
+
+    async def _load_created(self, key: tuple[str, str]) -> Post | None:
+        """A post this batch created without loading it, loaded now that an item changes it."""
+        post = await post_store.get(self.uow.session, self._created.pop(key).id)
+        if post is not None:
+            self.posts[key] = post
+        return post
+
+    def _reply_parent(self, incoming: IncomingPost) -> _Parent | None:
+        key = (incoming.source, incoming.reply_to or "")
+        post = self.posts.get(key)
+        if post is not None:
+            return _Parent(post.id, post.talk_id, post.kind)
+        created = self._created.get(key)
+        if created is not None:
+            return _Parent(created.id, created.row["talk_id"], created.row["kind"])
+        return None
 
     def _author_staged(self, incoming: IncomingPost) -> bool:
         author = self.authors.get((incoming.source, incoming.author_handle or ""))
@@ -248,11 +290,14 @@ class PostBatch:
                 )
                 self.authors[(incoming.source, incoming.author_handle)] = author
             author_id = author.id
-        if parent is None and incoming.reply_to:
-            parent = self.posts.get((incoming.source, incoming.reply_to))
+        reply_to: _Parent | None = None
+        if parent is not None:
+            reply_to = _Parent(parent.id, parent.talk_id, parent.kind)
+        elif incoming.reply_to:
+            reply_to = self._reply_parent(incoming)
         talk_id = await self.talk(incoming.talk_ref)
-        if talk_id is None and parent is not None:
-            talk_id = parent.talk_id  # an answer belongs where its question is
+        if talk_id is None and reply_to is not None:
+            talk_id = reply_to.talk_id  # an answer belongs where its question is
         tags = list(incoming.tags)
         verdict = await moderation.judge(
             self.uow,
@@ -272,7 +317,7 @@ class PostBatch:
             "talk_id": talk_id,
             "talk_confidence": 1.0 if talk_id is not None and incoming.talk_ref else None,
             "reply_to_native": incoming.reply_to,
-            "reply_to_id": parent.id if parent else None,
+            "reply_to_id": reply_to.id if reply_to else None,
             "boosts": incoming.boosts,
             "likes": incoming.likes,
             "replies": incoming.replies,
@@ -288,7 +333,7 @@ class PostBatch:
             "received_at": utcnow(),
         }
         key = (incoming.source, incoming.native_id)
-        self._staged[key] = _Staged(len(self.results) - 1, row, incoming, parent.kind if parent else None, frames)
+        self._staged[key] = _Staged(len(self.results) - 1, row, incoming, reply_to.kind if reply_to else None, frames)
         if author_id is not None:
             self._staged_authors.add(author_id)
 
@@ -307,50 +352,77 @@ class PostBatch:
         for s, kind in zip(staged, kinds, strict=True):
             s.row["kind"] = kind.value
         session = self.uow.session
-        inserted = await post_store.insert_new(session, [s.row for s in staged])
+        rows = [s.row for s in staged]
+        loaded: dict[tuple[str, str], Post] = {}
+        if self.load_created:
+            loaded = await post_store.insert_new(session, rows)
+            ids = {key: post.id for key, post in loaded.items() if post.id is not None}
+        else:
+            ids = await post_store.insert_rows(session, rows)
         for s in staged:
             key = (s.incoming.source, s.incoming.native_id)
-            post = inserted.get(key)
-            if post is None:
+            post_id = ids.get(key)
+            if post_id is None:
                 # Lost the race to a concurrent batch: theirs is stored; apply ours to it as an update.
                 existing = await post_store.get_by_native(session, *key)
                 if existing is not None:
                     self.posts[key] = existing
                     self.results[s.index] = await self._apply_to(existing, s.incoming, s.frames)
                 continue
-            self.posts[key] = post
-            self._remember_alias(post, s.incoming)
+            post = loaded.get(key)
+            if post is not None:
+                self.posts[key] = post
+            else:
+                self._created[key] = _Created(post_id, s.row)
+            self._remember_alias(key[0], post_id, s.incoming)
+            relinked: Post | None = None  # the post itself, when it named itself as its parent
             if key in self.awaited_parents:
-                for child_id in await post_store.link_orphan_replies(session, post):
+                for child_id in await post_store.link_orphan_replies(session, key[0], key[1], post_id):
                     child = await post_store.get(session, child_id)
                     if child is not None:
                         await session.refresh(child)
                         await self._announce(child, "post.updated", s.frames)
-            await self._announce(post, "post.created", s.frames)
+                        if child_id == post_id:
+                            relinked = child
+            if relinked is not None:
+                await self._announce(relinked, "post.created", s.frames)
+            else:
+                await self._announce_new(s.row, post_id, s.frames)
             self.results[s.index] = Applied(post, True)
 
     async def _apply_to(self, existing: Post, incoming: IncomingPost, frames: list[_FrameData]) -> Applied | None:
         if existing.status == "deleted" or existing.event_id != self.event.id:
             return None
-        self._remember_alias(existing, incoming)
+        if existing.id is not None:
+            self._remember_alias(existing.source, existing.id, incoming)
         if not _update(existing, incoming):
             return None
         self.uow.session.add(existing)
         await self._announce(existing, "post.updated", frames)
         return Applied(existing, False)
 
-    def _remember_alias(self, post: Post, incoming: IncomingPost) -> None:
+    def _remember_alias(self, source: str, post_id: int, incoming: IncomingPost) -> None:
         alias = _local_ref(incoming)
-        if alias and post.id is not None and (post.source, alias) not in self.aliases:
-            self.uow.session.add(PostAlias(source=post.source, alias=alias, post_id=post.id))
-            self.aliases.add((post.source, alias))
+        if alias and (source, alias) not in self.aliases:
+            self.uow.session.add(PostAlias(source=source, alias=alias, post_id=post_id))
+            self.aliases.add((source, alias))
+
+    async def _author(self, author_id: int | None) -> Author | None:
+        author = self._authors_by_id.get(author_id) if author_id is not None else None
+        if author is None:
+            author = await post_store.get_author(self.uow.session, author_id)
+        return author
 
     async def _announce(self, post: Post, type_: str, frames: list[_FrameData]) -> None:
         if post.status == "visible":
-            author = self._authors_by_id.get(post.author_id) if post.author_id is not None else None
-            if author is None:
-                author = await post_store.get_author(self.uow.session, post.author_id)
+            author = await self._author(post.author_id)
             frames.append((type_, frame_data(post_read(post, author, self.event.slug))))
+
+    async def _announce_new(self, row: dict[str, Any], post_id: int, frames: list[_FrameData]) -> None:
+        """``_announce`` of a post just inserted from ``row``, from the values (nothing has changed it since)."""
+        if row["status"] == "visible":
+            author = await self._author(row["author_id"])
+            frames.append(("post.created", new_post_data(row, post_id, author, self.event.slug)))
 
     async def finish(self) -> None:
         """Store what is staged and log the batch's frames, in item order, as one id range."""
@@ -382,7 +454,7 @@ async def apply_item(
 
 async def apply_items(uow: UnitOfWork, event: Event, items: Sequence[SourceItem]) -> AcceptResult:
     """Apply a batch of items in order, as ``apply_item`` would one by one."""
-    batch = PostBatch(uow, event)
+    batch = PostBatch(uow, event, load_created=False)  # only counted: the created posts are not loaded
     await batch.look_up(items)
     for item in items:
         await batch.apply(item)

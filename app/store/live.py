@@ -15,9 +15,12 @@ from app.broadcast.hub import Frame, frame_scope
 from app.store.tables import Event, LiveEvent
 from app.store.types import utcnow
 
+# One encoder for every frame: ``json.dumps`` with options builds a new one per call.
+_FRAME_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
 
 def encode_frame(seq: int, type_: str, data: dict[str, Any]) -> str:
-    return json.dumps({"id": seq, "type": type_, "data": data}, separators=(",", ":"), default=str)
+    return _FRAME_ENCODER.encode({"id": seq, "type": type_, "data": data})
 
 
 async def allocate_seq(session: AsyncSession, event_id: int, count: int = 1) -> int:

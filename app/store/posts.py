@@ -102,13 +102,13 @@ async def list_posts(
     return list((await session.exec(stmt)).all())
 
 
-async def link_orphan_replies(session: AsyncSession, parent: Post) -> list[int]:
-    """Replies that arrived before their parent point at it now."""
+async def link_orphan_replies(session: AsyncSession, source: str, native_id: str, parent_id: int) -> list[int]:
+    """Replies that arrived before their parent (``native_id``, stored as ``parent_id``) point at it now."""
     rows = (
         await session.exec(
             select(Post.id).where(
-                Post.source == parent.source,
-                Post.reply_to_native == parent.native_id,
+                Post.source == source,
+                Post.reply_to_native == native_id,
                 col(Post.reply_to_id).is_(None),
             )
         )
@@ -116,7 +116,7 @@ async def link_orphan_replies(session: AsyncSession, parent: Post) -> list[int]:
     ids = [i for i in rows if i is not None]
     if ids:
         await session.execute(
-            update(Post).where(col(Post.id).in_(ids)).values(reply_to_id=parent.id, version=Post.version + 1)
+            update(Post).where(col(Post.id).in_(ids)).values(reply_to_id=parent_id, version=Post.version + 1)
         )
     return ids
 
@@ -181,6 +181,23 @@ async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> d
     return inserted
 
 
+async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """``insert_new`` without loading the posts: the inserted ones' ids by (source, native_id).
+
+    For a caller that already holds every column's value (an ingest batch): loading ~30 columns
+    back into a ``Post`` per row cost about as much as the insert itself. The posts are not in the
+    session; a caller that changes one later in the transaction reads it first (``get``).
+    """
+    inserted: dict[tuple[str, str], int] = {}
+    table: Table = Post.__table__  # type: ignore[attr-defined]
+    stmt = _insert_skipping_duplicates(session, table, ("source", "native_id"))
+    stmt = stmt.returning(table.c.id, table.c.source, table.c.native_id)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        for post_id, source, native_id in await session.execute(stmt, list(rows[start : start + INSERT_CHUNK])):
+            inserted[(source, native_id)] = post_id
+    return inserted
+
+
 async def authors_by_handle(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Author]:
     """The stored authors among these (source, handle) pairs, in one query per source."""
     found: dict[tuple[str, str], Author] = {}
@@ -207,11 +224,15 @@ async def upsert_authors(
         if (source, handle) not in found
     ]
     if missing:
-        table: Table = Author.__table__  # type: ignore[attr-defined]
+        # Loaded from RETURNING (as a query would load them); a pair a concurrent transaction stored first is
+        # skipped there and read after.
+        stmt = _insert_skipping_duplicates(session, Author, ("source", "handle")).returning(Author)
         for start in range(0, len(missing), INSERT_CHUNK):
-            chunk = missing[start : start + INSERT_CHUNK]
-            await session.execute(_insert_skipping_duplicates(session, table, ("source", "handle")), chunk)
-        found.update(await authors_by_handle(session, [(row["source"], row["handle"]) for row in missing]))
+            for author in (await session.execute(stmt, missing[start : start + INSERT_CHUNK])).scalars():
+                found[(author.source, author.handle)] = author
+        raced = [(row["source"], row["handle"]) for row in missing if (row["source"], row["handle"]) not in found]
+        if raced:
+            found.update(await authors_by_handle(session, raced))
     for key, (name, url) in wanted.items():
         author = found[key]
         if (name and name != author.display_name) or (url and url != author.url):

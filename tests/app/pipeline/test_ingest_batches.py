@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.services.payloads import frame_data, post_read
 from app.services.posts import apply_items
 from app.services.unit_of_work import UnitOfWork
-from app.store.tables import Event, LiveEvent, Post
+from app.store.tables import Author, Event, LiveEvent, Post
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from tests.app.organizer.conftest import auth
 
@@ -143,6 +145,59 @@ async def test_a_reply_that_arrives_before_its_parent_in_the_same_batch_is_linke
     assert posts["child"].reply_to_id == posts["parent"].id
     frames = [(f.type, f.data["id"]) for f in await logged(maker)]
     assert ("post.updated", posts["child"].id) in frames
+
+
+async def test_a_new_posts_live_frame_shows_it_exactly_as_the_api_does(
+    store: tuple[AsyncEngine, async_sessionmaker[AsyncSession]],
+) -> None:
+    _, maker = store
+    broker = RecordingBroker()
+    await ingest(maker, broker, [upsert("q", "Where are the slides?")])
+    berlin = timezone(timedelta(hours=2))
+    rich = IncomingPost(
+        source="bluesky",
+        native_id="rich",
+        text="Slides are up: https://example.org (spoilers!)",
+        created_at=datetime(2026, 5, 1, 12, 0, 1, 250, tzinfo=berlin),
+        edited_at=datetime(2026, 5, 1, 12, 5, tzinfo=berlin),
+        html="<p>Slides are up</p>",
+        url="https://bsky.app/rich",
+        author_handle="bo.example",
+        author_name="Bo",
+        author_url="https://bsky.app/profile/bo.example",
+        reply_to="q",
+        sensitive=True,
+        spoiler_text="keynote spoilers",
+        media_descriptions=("a slide", "the speaker"),
+        tags=("pycon",),
+        boosts=3,
+        likes=7,
+    )
+    await ingest(
+        maker,
+        broker,
+        [
+            SourceItem(ItemAction.UPSERT, "bluesky", "rich", post=rich),
+            SourceItem(
+                ItemAction.UPSERT,
+                "bluesky",
+                "anon",
+                post=IncomingPost(source="bluesky", native_id="anon", text="Nobody's post", created_at=T0),
+            ),
+        ],
+    )
+    created = {f.data["id"]: f.data for f in await logged(maker) if f.type == "post.created"}
+    async with maker() as session:
+        for post in (await session.exec(select(Post))).all():
+            author = await session.get(Author, post.author_id) if post.author_id is not None else None
+            # Same keys, values and order as the API's view of the stored post (order: the text followers get).
+            expected = frame_data(post_read(post, author, "testcon"))
+            assert json.dumps(created[post.id]) == json.dumps(expected), post.native_id
+    published = [m.message for m in broker.published]
+    assert any(
+        '"spoiler_text":"keynote spoilers"' in m and '"created_at":"2026-05-01T10:00:01.000250Z"' in m
+        for m in published
+    )
 
 
 async def test_the_same_batch_twice_stores_nothing_new_and_tells_followers_nothing(
