@@ -36,7 +36,7 @@ from app.store import clustering as cluster_store
 from app.store import talks as talk_store
 from app.store.clustering import ClusterPost
 from app.store.live import StoreLiveLog
-from app.store.tables import Event, TalkDigest, Topic
+from app.store.tables import Event
 from app.store.types import utcnow
 from clustering.model import Changes, EventModel, PostDoc, warm_compiled_loops
 
@@ -204,9 +204,9 @@ class ClusterPipeline:
                 (str(p.id), p) for p in await cluster_store.cluster_posts(session, event_id, earlier, event.slug)
             )
             digests = [self._digest(guid, talk_id, cursor) for guid, talk_id in self._changed_talks(changes, cursor)]
-            stored = await cluster_store.digests(session, event_id, [d.talk_id or 0 for d in digests])
+            stored = await cluster_store.digest_versions(session, event_id, [d.talk_id or 0 for d in digests])
             fresh = [t for d in digests for t in d.topics if cursor.topics_written.get(t["id"]) != _topic_row(t)]
-            topics = await cluster_store.topics(session, event_id, [t["id"] for t in fresh])
+            topics = await cluster_store.stored_topics(session, event_id, [t["id"] for t in fresh])
             cursor.unsaved += 1
             blob = None
             if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
@@ -219,8 +219,9 @@ class ClusterPipeline:
                         post.version += 1
                     changed[result.id] = post
             out = [("post.updated", _post_data(p)) for p in changed.values()]
-            out += self._store_digests(session, event_id, digests, stored, topics, fresh, cursor)
-            # The first statement to write (all reads are done): the changed posts in one executemany.
+            # The first statements to write (all reads are done): topics and digests, then the changed posts
+            # in one executemany.
+            out += await self._store_digests(session, event_id, digests, stored, topics, fresh, cursor)
             await cluster_store.save_attributions(session, list(changed.values()))
             await uow.emit_many(event, out)
             if blob is not None:
@@ -302,18 +303,18 @@ class ClusterPipeline:
                 talks.append((guid, talk_id))
         return talks
 
-    def _store_digests(
+    async def _store_digests(
         self,
         session: AsyncSession,
         event_id: int,
         digests: list[DigestParts],
-        stored: dict[int, TalkDigest],
-        topics: dict[int, Topic],
+        stored: dict[int, int],
+        topics: set[int],
         changed_topics: list[dict[str, Any]],
         cursor: EventCursor,
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Write each talk's digest over the ``stored`` rows and the ``changed_topics`` over theirs; the
-        digest.updated frames."""
+        """Write each talk's digest over the ``stored`` rows (talk key → version) and the ``changed_topics``
+        over the ``topics`` stored; the digest.updated frames."""
         now = utcnow()
         out: list[tuple[str, dict[str, Any]]] = []
         # A talk holds hundreds of topics and a step changes a few: only those are written (every topic
@@ -321,34 +322,41 @@ class ClusterPipeline:
         # cursor reopened after a failed step or by another worker starts empty and writes them all once.
         if len(cursor.topics_written) > _TOPICS_REMEMBERED:
             cursor.topics_written.clear()  # topic ids are never reused: forget, and write each once more
+        topic_rows: dict[int, dict[str, Any]] = {}
         for t in changed_topics:
-            topic = topics.get(t["id"])
-            if topic is None:
-                topic = topics[t["id"]] = Topic(event_id=event_id, model_id=t["id"])
-            topic.talk_id, topic.label, topic.keyphrases = t["talk_id"], t["label"], t["keyphrases"]
-            topic.size, topic.updated_at = t["size"], now
-            session.add(topic)
+            topic_rows[t["id"]] = {
+                "model_id": t["id"], "talk_id": t["talk_id"], "label": t["label"],
+                "keyphrases": t["keyphrases"], "size": t["size"], "updated_at": now,
+            }  # fmt: skip
             cursor.topics_written[t["id"]] = _topic_row(t)
+        digest_rows: list[dict[str, Any]] = []
         for fresh in digests:
             talk_id = fresh.talk_id
-            row = stored.get(talk_id or 0)
-            if row is None:
-                row = TalkDigest(event_id=event_id, talk_id=talk_id, talk_key=talk_id or 0)
-            else:
-                row.version += 1
-            row.topics, row.takeaways = fresh.topics, fresh.takeaways
-            row.activity, row.bursts, row.updated_at = fresh.activity, fresh.bursts, now
-            session.add(row)
+            version = stored[talk_id or 0] + 1 if (talk_id or 0) in stored else 1
+            digest_rows.append(
+                {
+                    "talk_id": talk_id,
+                    "talk_key": talk_id or 0,
+                    "version": version,
+                    "topics": fresh.topics,
+                    "takeaways": fresh.takeaways,
+                    "activity": fresh.activity,
+                    "bursts": fresh.bursts,
+                    "updated_at": now,
+                }  # fmt: skip
+            )
             data = DigestRead(
                 talk_id=talk_id,
-                version=row.version,
-                topics=row.topics,  # type: ignore[arg-type]
-                takeaways=row.takeaways,  # type: ignore[arg-type]
-                activity=[(a[0], a[1]) for a in row.activity],
-                bursts=row.bursts,  # type: ignore[arg-type]
-                updated_at=row.updated_at,
+                version=version,
+                topics=fresh.topics,  # type: ignore[arg-type]
+                takeaways=fresh.takeaways,  # type: ignore[arg-type]
+                activity=[(a[0], a[1]) for a in fresh.activity],
+                bursts=fresh.bursts,  # type: ignore[arg-type]
+                updated_at=now,
             )
             out.append(("digest.updated", frame_data(data)))
+        await cluster_store.save_topics(session, event_id, list(topic_rows.values()), topics)
+        await cluster_store.save_digests(session, event_id, digest_rows, stored)
         return out
 
     def _digest(self, guid: str | None, talk_id: int | None, cursor: EventCursor) -> DigestParts:

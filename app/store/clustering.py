@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,17 +163,71 @@ async def save_attributions(session: AsyncSession, posts: list[ClusterPost]) -> 
         await (await session.connection()).execute(_ATTRIBUTED, rows)
 
 
-async def digests(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, TalkDigest]:
-    """This event's stored digests among ``talk_keys`` (a talk's id, 0 for the hallway), by talk key."""
+async def digest_versions(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, int]:
+    """The versions of this event's stored digests among ``talk_keys`` (a talk's id, 0 for the hallway), by key."""
     if not talk_keys:
         return {}
-    stmt = select(TalkDigest).where(TalkDigest.event_id == event_id, col(TalkDigest.talk_key).in_(set(talk_keys)))
-    return {d.talk_key: d for d in (await session.exec(stmt)).all()}
+    stmt = select(TalkDigest.talk_key, TalkDigest.version).where(
+        TalkDigest.event_id == event_id, col(TalkDigest.talk_key).in_(set(talk_keys))
+    )
+    return {key: version for key, version in (await session.execute(stmt)).all()}
 
 
-async def topics(session: AsyncSession, event_id: int, model_ids: Collection[int]) -> dict[int, Topic]:
-    """This event's stored topics among ``model_ids``, by model id."""
+async def stored_topics(session: AsyncSession, event_id: int, model_ids: Collection[int]) -> set[int]:
+    """Which of ``model_ids`` this event has a topic row for."""
     if not model_ids:
-        return {}
-    stmt = select(Topic).where(Topic.event_id == event_id, col(Topic.model_id).in_(set(model_ids)))
-    return {t.model_id: t for t in (await session.exec(stmt)).all()}
+        return set()
+    stmt = select(Topic.model_id).where(Topic.event_id == event_id, col(Topic.model_id).in_(set(model_ids)))
+    return set((await session.execute(stmt)).scalars().all())
+
+
+_TOPICS: Table = Topic.__table__  # type: ignore[attr-defined]
+_DIGESTS: Table = TalkDigest.__table__  # type: ignore[attr-defined]
+_TOPIC_FIELDS = ("talk_id", "label", "keyphrases", "size", "updated_at")
+_DIGEST_FIELDS = ("version", "topics", "takeaways", "activity", "bursts", "updated_at")
+_TOPIC_UPDATED = (
+    update(_TOPICS)
+    .where(_TOPICS.c.event_id == bindparam("row_event"), _TOPICS.c.model_id == bindparam("row_model"))
+    .values({name: bindparam(name) for name in _TOPIC_FIELDS})
+)
+_DIGEST_UPDATED = (
+    update(_DIGESTS)
+    .where(_DIGESTS.c.event_id == bindparam("row_event"), _DIGESTS.c.talk_key == bindparam("row_key"))
+    .values({name: bindparam(name) for name in _DIGEST_FIELDS})
+)
+
+
+async def save_topics(session: AsyncSession, event_id: int, rows: list[dict[str, Any]], stored: set[int]) -> None:
+    """Write topic ``rows`` (``model_id`` and ``_TOPIC_FIELDS``): over the ``stored`` ones, the others new.
+
+    One executemany each, on the connection: building an ORM object per topic through the model's
+    constructor cost about a third of a millisecond, and the session's flush as much again."""
+    connection = await session.connection()
+    old = [
+        {"row_event": event_id, "row_model": r["model_id"], **{k: r[k] for k in _TOPIC_FIELDS}}
+        for r in rows
+        if r["model_id"] in stored
+    ]
+    new = [{"event_id": event_id, "version": 1, **r} for r in rows if r["model_id"] not in stored]
+    if old:
+        await connection.execute(_TOPIC_UPDATED, old)
+    if new:
+        await connection.execute(insert(_TOPICS), new)
+
+
+async def save_digests(
+    session: AsyncSession, event_id: int, rows: list[dict[str, Any]], stored: dict[int, int]
+) -> None:
+    """Write digest ``rows`` (``talk_id``, ``talk_key`` and ``_DIGEST_FIELDS``): over the ``stored`` ones (by
+    talk key), the others new; as ``save_topics`` does."""
+    connection = await session.connection()
+    old = [
+        {"row_event": event_id, "row_key": r["talk_key"], **{k: r[k] for k in _DIGEST_FIELDS}}
+        for r in rows
+        if r["talk_key"] in stored
+    ]
+    new = [{"event_id": event_id, **r} for r in rows if r["talk_key"] not in stored]
+    if old:
+        await connection.execute(_DIGEST_UPDATED, old)
+    if new:
+        await connection.execute(insert(_DIGESTS), new)
