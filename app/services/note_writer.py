@@ -30,11 +30,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.broadcast.broker import Broker
 from app.errors import BackchannelError, Conflict, InvalidInput, NotFound, store_unavailable
 from app.services import events as event_service
-from app.services.payloads import PostRead, post_read
+from app.services.payloads import AuthorView, PostRead, post_read
 from app.services.posts import PostBatch
 from app.services.unit_of_work import UnitOfWork
 from app.store import posts as post_store
-from app.store.tables import Author, Post
+from app.store.tables import Post
 from ingest.items import SourceItem
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class NoteWriter:
                 await _discard(uow, session)
                 raise
         self.groups += 1
-        authors: dict[int, Author] = {a.id: a for a in batch.authors.values() if a.id is not None}
+        authors: dict[int, AuthorView] = {a.id: a for a in batch.authors.values()}
         for waiting, applied in zip(applying, batch.results, strict=True):
             if applied is None:  # a fresh note that applies to nothing: its text was empty once normalised
                 _fail(waiting, InvalidInput("the note is empty once control characters are removed", field="text"))

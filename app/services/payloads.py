@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from app.store.tables import Author, Event, Post, Talk, TalkDigest
+from app.store.tables import Event, Post, Talk, TalkDigest
+
+
+class AuthorView(Protocol):
+    """What a post's view shows of its author (an ``Author``, or the values an ingest batch read)."""
+
+    @property
+    def handle(self) -> str: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
 
 
 class AuthorRead(BaseModel):
@@ -72,7 +83,7 @@ class EventRead(BaseModel):
     last_id: int
 
 
-def post_read(post: Post, author: Author | None, event_slug: str) -> PostRead:
+def post_read(post: Post, author: AuthorView | None, event_slug: str) -> PostRead:
     assert post.id is not None
     return PostRead(
         id=post.id,
@@ -104,7 +115,7 @@ def post_read(post: Post, author: Author | None, event_slug: str) -> PostRead:
     )
 
 
-def new_post_data(row: Mapping[str, Any], post_id: int, author: Author | None, event_slug: str) -> dict[str, Any]:
+def new_post_data(row: Mapping[str, Any], post_id: int, author: AuthorView | None, event_slug: str) -> dict[str, Any]:
     """``frame_data(post_read(post, author, event_slug))`` for the post just inserted as ``post_id`` from ``row``
     (the insert's column values; the table's defaults for the rest), without loading the post or the model.
 

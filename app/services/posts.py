@@ -12,13 +12,14 @@ from typing import Any
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import moderation
-from app.services.payloads import PostRead, frame_data, new_post_data, post_read
+from app.services.payloads import AuthorView, PostRead, frame_data, new_post_data, post_read
 from app.services.redaction import redact_frames
 from app.services.tokens import token_matches
 from app.services.unit_of_work import UnitOfWork
 from app.store import posts as post_store
 from app.store import talks as talk_store
-from app.store.tables import Author, Event, Post, PostAlias, Vote
+from app.store.posts import StoredAuthor
+from app.store.tables import Event, Post, PostAlias, Vote
 from app.store.types import utcnow
 from clustering.kinds import classify_kinds
 from ingest.items import IncomingPost, ItemAction, SourceItem
@@ -160,7 +161,7 @@ class PostBatch:
         self.load_created = load_created
         self.posts: dict[tuple[str, str], Post] = {}
         self._created: dict[tuple[str, str], _Created] = {}  # created, not loaded (``load_created`` off)
-        self.authors: dict[tuple[str, str], Author] = {}
+        self.authors: dict[tuple[str, str], StoredAuthor] = {}
         self.awaited_parents: set[tuple[str, str]] = set()
         self.aliases: set[tuple[str, str]] = set()
         self.results: list[Applied | None] = []
@@ -169,7 +170,7 @@ class PostBatch:
         self._frames: list[list[_FrameData]] = []
         self._erased: list[Post] = []  # deleted by this batch, to redact from the live log
         self._talks: dict[str, int | None] = {}
-        self._authors_by_id: dict[int, Author] = {}
+        self._authors_by_id: dict[int, StoredAuthor] = {}
         self._caps_author_rate = False
 
     async def look_up(self, items: Sequence[SourceItem], *, fresh: bool = False) -> None:
@@ -198,7 +199,7 @@ class PostBatch:
         self.authors = await post_store.upsert_authors(session, new_authors)
         local_refs = [(i.source, ref) for i in items if i.post is not None and (ref := _local_ref(i.post))]
         self.aliases = await post_store.known_aliases(session, local_refs)
-        self._authors_by_id = {a.id: a for a in self.authors.values() if a.id is not None}
+        self._authors_by_id = {a.id: a for a in self.authors.values()}
         self._caps_author_rate = await moderation.caps_author_rate(session, self.event.id)
 
     async def apply(
@@ -285,9 +286,11 @@ class PostBatch:
         if incoming.author_handle:
             author = self.authors.get((incoming.source, incoming.author_handle))
             if author is None:  # not foreseen by look_up (an item the batch has seen before)
-                author = await post_store.upsert_author(
+                stored = await post_store.upsert_author(
                     self.uow.session, incoming.source, incoming.author_handle, incoming.author_name, incoming.author_url
                 )
+                assert stored.id is not None
+                author = StoredAuthor(stored.id, stored.source, stored.handle, stored.display_name, stored.url)
                 self.authors[(incoming.source, incoming.author_handle)] = author
             author_id = author.id
         reply_to: _Parent | None = None
@@ -407,8 +410,8 @@ class PostBatch:
             self.uow.session.add(PostAlias(source=source, alias=alias, post_id=post_id))
             self.aliases.add((source, alias))
 
-    async def _author(self, author_id: int | None) -> Author | None:
-        author = self._authors_by_id.get(author_id) if author_id is not None else None
+    async def _author(self, author_id: int | None) -> AuthorView | None:
+        author: AuthorView | None = self._authors_by_id.get(author_id) if author_id is not None else None
         if author is None:
             author = await post_store.get_author(self.uow.session, author_id)
         return author
