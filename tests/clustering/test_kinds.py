@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import random
+import re
+import sys
+
 import pytest
 
-from clustering.kinds import PostKind, classify_kind, classify_kinds, evaluate_kinds, load_examples, looks_like_question
+from clustering.kinds import (
+    _FEEDBACK,
+    _FEEDBACK_HINTS,
+    _ODD_FOLDS,
+    _TAKEAWAY,
+    _TAKEAWAY_HINTS,
+    PostKind,
+    _marks,
+    _matches,
+    classify_kind,
+    classify_kinds,
+    evaluate_kinds,
+    load_examples,
+    looks_like_question,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +111,48 @@ def test_fast_path_matches_the_scikit_learn_pipeline() -> None:
     model = default_model()
     expected = [_combine(t, r, None, g) for t, r, g in zip(texts, replies, model.predict(texts, replies), strict=True)]
     assert classify_kinds(texts, reply_to_kinds=replies) == expected
+
+
+_TOKENS = re.compile(r"(?u)\b\w+\b|\?")
+_PIECES = (
+    "takeaway take-away take away tl;dr tl dr tldr til today i learned learned learnt lesson key point idea insight"
+    " finding main message result turns out note to self important: summary conclusion great amazing love loved"
+    " enjoyed thanks thank you kudos well done congrats congratulations bravo too fast slow hard to read hear"
+    " follow bigger larger font speaker slide slides were was keynote café naïve résumé テスト 🎤 Öffentliche"
+    " mainly untill heartfelt ſummary İnsight ınsight Key"
+).split()
+_GLUE = (" ", " ", " ", "", "-", ";", ":", ", ", "\n", "é", "_", "!")
+
+
+def _texts(count: int) -> list[str]:
+    rng = random.Random(5)
+    texts = []
+    for _ in range(count):
+        words = [rng.choice(_PIECES) for _ in range(rng.randint(1, 8))]
+        words = [w.upper() if rng.random() < 0.15 else w.title() if rng.random() < 0.15 else w for w in words]
+        texts.append("".join(w + rng.choice(_GLUE) for w in words).strip())
+    return texts
+
+
+def test_takeaway_and_feedback_marks_follow_the_patterns_in_any_script() -> None:
+    """The model's takeaway and feedback markers are set exactly where the patterns (behind their hints, as
+    the rules read them) match the post: the shortcuts (whole words, phrases on the lower case) hold for
+    accents, other scripts and emoji too."""
+    for text in _texts(4000):
+        low = text.lower()
+        marks = _marks(text, low, _TOKENS.findall(low), None, None)
+        assert ("zztakeaway" in marks) == _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low), text
+        assert ("zzfeedback" in marks) == _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low), text
+
+
+def test_only_the_odd_folds_match_ascii_letters_without_ignorecase() -> None:
+    """Outside İ ı ſ K, a character matches a pattern's ASCII letter (ignoring case) only if its lower case
+    is that letter, and lower-casing keeps its length and whether it is a word character."""
+    letters, word = re.compile(r"[a-z ;:\-_]", re.IGNORECASE), re.compile(r"\w")
+    odd = []
+    for point in range(0x80, sys.maxunicode + 1):
+        char = chr(point)
+        low = char.lower()
+        if letters.match(char) or len(low) != 1 or low.isascii() or bool(word.match(char)) != bool(word.match(low)):
+            odd.append(char)
+    assert tuple(odd) == _ODD_FOLDS
