@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import ColumnElement, Integer, Table, any_, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,6 +70,15 @@ _POST_COLUMNS = (
 )  # fmt: skip
 
 
+def _id_in(session: AsyncSession, column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``, one array parameter: SQLAlchemy renders an
+    IN list's parameters, each with its cast there, on every execution (as ``app.store.posts`` finds)."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
 async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], event_slug: str) -> list[ClusterPost]:
     """This event's posts among ``ids``, in the order of ``ids``, each with its author (one query)."""
     if not ids:
@@ -76,14 +86,14 @@ async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], ev
     stmt = (
         select(*_POST_COLUMNS)
         .outerjoin(Author, col(Post.author_id) == col(Author.id))
-        .where(Post.event_id == event_id, col(Post.id).in_(ids))
+        .where(Post.event_id == event_id, _id_in(session, col(Post.id), ids))
     )
     found: dict[int, ClusterPost] = {}
     for (
         id_, version, source, kind, text, url, language, talk_id, talk_confidence, topic_id, reply_to_id,
         created_at, edited_at, upvotes, boosts, sensitive, spoiler_text, media, pinned, status,
         author_id, replies, received_at, author_name, author_handle, author_url,
-    ) in (await session.execute(stmt)).all():  # fmt: skip
+    ) in (await (await session.connection()).execute(stmt)).all():  # fmt: skip
         found[id_] = ClusterPost(
             id_, version, event_slug, source, kind, text, url, language, talk_id, talk_confidence, topic_id,
             reply_to_id, PostAuthor(author_name, author_handle, author_url), created_at, edited_at, upvotes,
@@ -109,7 +119,10 @@ async def log_after(
         .order_by(LiveEvent.seq)
         .limit(limit)
     )
-    return [(seq, kind, post_id, upvotes) for seq, kind, post_id, upvotes in (await session.execute(stmt)).all()]
+    return [
+        (seq, kind, post_id, upvotes)
+        for seq, kind, post_id, upvotes in (await (await session.connection()).execute(stmt)).all()
+    ]
 
 
 async def event_ids(session: AsyncSession) -> list[int]:
