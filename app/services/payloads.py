@@ -141,8 +141,8 @@ def new_post_data(row: Mapping[str, Any], post_id: int, author: AuthorView | Non
             "handle": author.handle if author else None,
             "url": author.url if author else None,
         },
-        "created_at": _json_time(row["created_at"]),
-        "edited_at": _json_time(row["edited_at"]),
+        "created_at": json_time(row["created_at"]),
+        "edited_at": json_time(row["edited_at"]),
         "upvotes": 0,
         "boosts": row["boosts"],
         "sensitive": row["sensitive"],
@@ -153,7 +153,7 @@ def new_post_data(row: Mapping[str, Any], post_id: int, author: AuthorView | Non
     }
 
 
-def _json_time(value: datetime | None) -> str | None:
+def json_time(value: datetime | None) -> str | None:
     """A stored datetime as pydantic's JSON dump writes it: ISO 8601 in UTC, ``Z`` for the offset."""
     if value is None:
         return None

@@ -29,8 +29,8 @@ class PostAuthor:
 class ClusterPost:
     """A post as the clustering arrow reads, attributes and announces it: plain values, not an ORM object.
 
-    The fields up to ``status`` are named as ``PostRead``'s, so its frame is validated from these
-    attributes; the rest is what the model also takes in. Loading a batch's posts and authors as ORM
+    The fields up to ``status`` are its live frame's (``PostRead``'s); the rest is what the model also
+    takes in. Loading a batch's posts and authors as ORM
     objects, and setting attributions through their instrumented attributes, cost about as much as
     clustering them.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -344,3 +344,44 @@ def test_a_step_writes_the_topics_it_changed_and_leaves_the_others_alone(
         final = client.portal.call(rows)
         assert {k: v[:2] for k, v in final.items()} == {t.id: (t.label, t.size) for t in cursor.model.topics(None)}
         assert all(final[k][2] > after[k][2] for k in after if k in final)
+
+
+@pytest.mark.anyio
+async def test_an_attributed_posts_live_frame_shows_it_exactly_as_the_api_does(store: tuple[Any, Any]) -> None:
+    # the worker builds its post.updated frames from the values it read, not through the API's model
+    from app.pipeline.cluster import ClusterPipeline
+    from app.services.payloads import frame_data, post_read
+    from app.store import clustering as cluster_store
+    from app.store.tables import Author, Event, LiveEvent, Post
+    from ingest.items import IncomingPost, ItemAction, SourceItem
+    from tests.app.pipeline.test_ingest_batches import RecordingBroker, ingest
+
+    _, maker = store
+    berlin = timezone(timedelta(hours=2))
+    rich = IncomingPost(
+        source="bluesky", native_id="rich", text="Slides are up for the PostgreSQL migrations talk (spoilers!)",
+        created_at=datetime(2026, 5, 1, 12, 0, 1, 250, tzinfo=berlin),
+        edited_at=datetime(2026, 5, 1, 12, 5, tzinfo=berlin),
+        url="https://bsky.app/rich", author_handle="bo.example", author_name="Bo",
+        author_url="https://bsky.app/profile/bo.example", sensitive=True, spoiler_text="keynote spoilers",
+        media_descriptions=("a slide", "the speaker"), boosts=3,
+    )  # fmt: skip
+    plain = IncomingPost(source="bluesky", native_id="anon", text="Nobody's post", created_at=datetime.now(UTC))
+    broker = RecordingBroker()
+    await ingest(maker, broker, [SourceItem(ItemAction.UPSERT, "bluesky", p.native_id, post=p) for p in (rich, plain)])
+    async with maker() as session:
+        event_id = (await cluster_store.event_ids(session))[0]
+    pipeline = ClusterPipeline(maker, broker)  # type: ignore[arg-type]
+    async with maker() as session:
+        cursor = await pipeline._open(session, event_id)
+    while await pipeline.step(event_id, cursor):
+        pass
+    async with maker() as session:
+        slug = (await session.get(Event, event_id)).slug  # type: ignore[union-attr]
+        frames = (await session.exec(select(LiveEvent).where(LiveEvent.type == "post.updated"))).all()
+        updated = {f.data["id"]: f.data for f in frames}
+        posts = (await session.exec(select(Post))).all()
+        assert {p.id for p in posts} == set(updated), "each post attributed once"
+        for post in posts:
+            author = await session.get(Author, post.author_id) if post.author_id is not None else None
+            assert json.dumps(updated[post.id]) == json.dumps(frame_data(post_read(post, author, slug))), post.native_id
