@@ -156,8 +156,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(live_server: LiveServer) -> Iterator[Any]:
+    """Chromium for one test module, not the session.
+
+    While Playwright's sync API is open, its event loop stays registered as the main thread's
+    running loop (it is parked mid-run in a greenlet), so every asyncio.run() or anyio test that
+    comes later in the same process fails with "another loop is running". Closing it with the
+    module keeps that to the browser tests, whatever order the other tests run in.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
