@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Table, any_, bindparam, insert, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, Table, bindparam, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.store.db import one_of
 from app.store.tables import Author, Event, LiveEvent, ModelState, Post, TalkDigest, Topic
 from app.store.types import utcnow
 
@@ -70,15 +70,6 @@ _POST_COLUMNS = (
 )  # fmt: skip
 
 
-def _id_in(session: AsyncSession, column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``, one array parameter: SQLAlchemy renders an
-    IN list's parameters, each with its cast there, on every execution (as ``app.store.posts`` finds)."""
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
-    return column.in_(ids)
-
-
 async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], event_slug: str) -> list[ClusterPost]:
     """This event's posts among ``ids``, in the order of ``ids``, each with its author (one query)."""
     if not ids:
@@ -86,7 +77,7 @@ async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], ev
     stmt = (
         select(*_POST_COLUMNS)
         .outerjoin(Author, col(Post.author_id) == col(Author.id))
-        .where(Post.event_id == event_id, _id_in(session, col(Post.id), ids))
+        .where(Post.event_id == event_id, one_of(session, col(Post.id), ids, Integer()))
     )
     found: dict[int, ClusterPost] = {}
     for (

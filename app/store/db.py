@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, any_, bindparam, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.settings import Settings
@@ -90,3 +92,17 @@ async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
     logger.info("store.migrated")
+
+
+def one_of(
+    session: AsyncSession, column: Any, values: Collection[Any], item_type: TypeEngine[Any]
+) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
+
+    A batch's look-ups name hundreds of ids, and SQLAlchemy renders an IN list's parameters (each
+    with its cast, on PostgreSQL) on every execution: about 3 µs an id there, a third of that as an array.
+    """
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
+    return column.in_(values)

@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, update
+from sqlalchemy import String, Table, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.store.db import one_of
 from app.store.tables import Author, Post, PostAlias, Vote
 
 # Rows per multi-row INSERT: ~30 columns each stays under both SQLite's and asyncpg's 32,767 parameters.
@@ -130,18 +129,6 @@ async def has_vote(session: AsyncSession, post_id: int, client_key: str) -> bool
     return (await session.exec(stmt)).first() is not None
 
 
-def _one_of(session: AsyncSession, column: Any, values: set[str]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
-
-    A batch's look-ups name hundreds of ids, and SQLAlchemy renders an IN list's parameters (each
-    with its cast, on PostgreSQL) on every execution: about 3 µs an id there, a third of that as an array.
-    """
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-    return column.in_(values)
-
-
 def _by_source(keys: Sequence[tuple[str, str]]) -> dict[str, set[str]]:
     grouped: dict[str, set[str]] = {}
     for source, native_id in keys:
@@ -153,7 +140,7 @@ async def by_native_ids(session: AsyncSession, keys: Sequence[tuple[str, str]]) 
     """The stored posts among these (source, native_id) pairs, in one query per source."""
     found: dict[tuple[str, str], Post] = {}
     for source, ids in _by_source(keys).items():
-        stmt = select(Post).where(Post.source == source, _one_of(session, Post.native_id, ids))
+        stmt = select(Post).where(Post.source == source, one_of(session, Post.native_id, ids, String()))
         rows = (await session.exec(stmt)).all()
         found.update({(p.source, p.native_id): p for p in rows})
     return found
@@ -164,7 +151,7 @@ async def awaited_parents(session: AsyncSession, keys: Sequence[tuple[str, str]]
     awaited: set[tuple[str, str]] = set()
     for source, ids in _by_source(keys).items():
         stmt = select(Post.reply_to_native).where(
-            Post.source == source, _one_of(session, Post.reply_to_native, ids), col(Post.reply_to_id).is_(None)
+            Post.source == source, one_of(session, Post.reply_to_native, ids, String()), col(Post.reply_to_id).is_(None)
         )
         awaited.update((source, r) for r in (await session.exec(stmt)).all() if r is not None)
     return awaited
@@ -241,7 +228,7 @@ async def authors_by_handle(
     found: dict[tuple[str, str], StoredAuthor] = {}
     for source, handles in _by_source(keys).items():
         stmt = sa_select(*_AUTHOR_COLUMNS).where(
-            _AUTHORS.c.source == source, _one_of(session, _AUTHORS.c.handle, handles)
+            _AUTHORS.c.source == source, one_of(session, _AUTHORS.c.handle, handles, String())
         )
         for row in await session.execute(stmt):
             found[(row[1], row[2])] = StoredAuthor(*row)
@@ -290,6 +277,8 @@ async def known_aliases(session: AsyncSession, keys: Sequence[tuple[str, str]]) 
     """Which of these (source, alias) pairs are already stored as aliases."""
     known: set[tuple[str, str]] = set()
     for source, aliases in _by_source(keys).items():
-        stmt = select(PostAlias.alias).where(PostAlias.source == source, _one_of(session, PostAlias.alias, aliases))
+        stmt = select(PostAlias.alias).where(
+            PostAlias.source == source, one_of(session, PostAlias.alias, aliases, String())
+        )
         known.update((source, alias) for alias in (await session.exec(stmt)).all())
     return known
