@@ -127,20 +127,27 @@ async def test_a_follower_that_stops_reading_is_cut_off_and_the_others_get_every
     async with served(small) as (address, app), httpx.AsyncClient(base_url=f"http://{address}") as http:
         assert (await http.post("/api/events", json={"slug": "testcon", "name": "T"})).status_code == 201
         stalled = await asyncio.to_thread(_stalled_follower, address)
-        async with connect(f"ws://{address}/ws/events/testcon", max_size=None) as healthy:
-            hub: Hub = app.state.hub
-            with anyio.fail_after(10):
-                while hub.connections < 2:
-                    await asyncio.sleep(0.01)
-            feed = await hub.feed(1, "testcon")
-            assert all(isinstance(sub.sink, TransportSink) for sub in feed.subscribers)  # no writer task per socket
-            count, pad = 3000, "x" * 4000  # far more than the kernel buffers of a socket nobody reads
-            reading = asyncio.create_task(frames(healthy, count))
-            for seq in range(1, count + 1):
-                await app.state.broker.publish("event:testcon", encode_frame(seq, "talk.updated", {"pad": pad}))
-                if seq % 20 == 0:
-                    await asyncio.sleep(0)
-            got = await reading
-            assert [f["id"] for f in got] == list(range(1, count + 1))
-            assert hub.frames_dropped == 1 and hub.connections == 1
-        stalled.close()
+        try:
+            async with connect(f"ws://{address}/ws/events/testcon", max_size=None) as healthy:
+                hub: Hub = app.state.hub
+                with anyio.fail_after(10):
+                    while hub.connections < 2:
+                        await asyncio.sleep(0.01)
+                feed = await hub.feed(1, "testcon")
+                assert all(isinstance(sub.sink, TransportSink) for sub in feed.subscribers)  # no writer task per socket
+                # Far more than the kernel buffers of a socket nobody reads. The healthy follower reads each burst
+                # before the next is published (it shares this event loop, so on a loaded machine it could
+                # otherwise fall behind by more than the queue itself and be cut off too).
+                count, burst, pad = 3000, small.ws_queue_size, "x" * 4000
+                got: list[dict[str, Any]] = []
+                with anyio.fail_after(60):
+                    for first in range(1, count + 1, burst):
+                        for seq in range(first, min(first + burst, count + 1)):
+                            await app.state.broker.publish(
+                                "event:testcon", encode_frame(seq, "talk.updated", {"pad": pad})
+                            )
+                        got += await frames(healthy, min(burst, count + 1 - first))
+                assert [f["id"] for f in got] == list(range(1, count + 1))
+                assert hub.frames_dropped == 1 and hub.connections == 1
+        finally:
+            stalled.close()
