@@ -18,9 +18,9 @@ from app.store.types import utcnow
 
 @dataclass(slots=True)
 class PostAuthor:
-    """A post's author as its live frame names them (``AuthorRead``'s fields)."""
+    """A post's author as its live frame names them (an ``AuthorView``)."""
 
-    name: str | None
+    display_name: str | None
     handle: str | None
     url: str | None
 
