@@ -7,11 +7,13 @@ grow with the vocabulary. Topic labels are built from the words themselves (``cl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.utils import murmurhash3_32
 
 DEFAULT_N_FEATURES = 2**15
 
@@ -24,62 +26,96 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | frozenset(
 )
 
 # Words (letters/digits, inner apostrophes and hyphens), hashtags and @handles (kept with their sigil so
-# "#rust" and "@ana@social.example" match schedule codes and handles exactly).
-TOKEN_PATTERN = r"(?u)[#@]?\b\w[\w'.@-]*\w\b|[#@]?\b\w\w\b"
+# "#rust" and "@ana@social.example" match schedule codes and handles exactly). At least two characters:
+# a two-letter word is the run below with nothing between its letters (a second alternative for it found
+# the same tokens and made every position of the text try twice, a quarter of the tokenizer's time).
+TOKEN_PATTERN = r"(?u)[#@]?\b\w[\w'.@-]*\w\b"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
+
+
+class _Memo(dict[str, object]):
+    """A bounded cache of a pure function of one string. ``map(memo.__getitem__, keys)`` looks every key up
+    in C and runs the function (``__missing__``) only for keys not seen yet: a stream repeats its words, so
+    cleaning, filtering and hashing them once per distinct word, not per occurrence, takes the per-word
+    Python code out of the stage. Cleared when full (the results do not depend on what it holds)."""
+
+    __slots__ = ("cap", "fn")
+
+    def __init__(self, fn: Callable[[str], object], cap: int = 1 << 16) -> None:
+        super().__init__()
+        self.fn = fn
+        self.cap = cap
+
+    def __missing__(self, key: str) -> object:
+        if len(self) >= self.cap:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
+def _clean_token(raw: str) -> str | None:
+    tok = raw.strip(".'-")
+    return None if len(tok) < 2 or tok in STOP_WORDS else tok
+
+
+def _content_word(tok: str) -> str | None:
+    # a kept token holds a word character after its '#', so a content word is never empty
+    return None if tok.startswith("@") or tok.isdigit() else tok.lstrip("#")
+
+
+_CLEAN = _Memo(_clean_token)
+_CONTENT = _Memo(_content_word)
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased tokens without stop words, hashtags and handles included (``#rust``, ``@ana``)."""
-    out = []
-    for tok in _TOKEN_RE.findall(text.lower()):
-        tok = tok.strip(".'-")
-        if len(tok) < 2 or tok in STOP_WORDS:
-            continue
-        out.append(tok)
-    return out
+    return list(filter(None, map(_CLEAN.__getitem__, _TOKEN_RE.findall(text.lower()))))  # type: ignore[arg-type]
 
 
 def content_words(tokens: Iterable[str]) -> list[str]:
     """Tokens that read as words in a label: no handles, no bare numbers, hashtags without their '#'."""
-    out = []
-    for tok in tokens:
-        if tok.startswith("@") or tok.isdigit():
-            continue
-        out.append(tok.lstrip("#"))
-    return out
+    return list(filter(None, map(_CONTENT.__getitem__, tokens)))  # type: ignore[arg-type]
 
 
 def hash_tokens(tokens: Sequence[str], n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashed feature indices (sorted) and counts of one token list, the same hash as ``hash_token_lists``."""
     if not tokens:
         return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    row = make_hasher_cached(n_features).transform([tokens])
-    return row.indices.astype(np.int32), row.data.astype(np.float32)
+    row = hash_token_lists([tokens], n_features)
+    return row.indices, row.data
 
 
-_HASHERS: dict[int, HashingVectorizer] = {}
+def _hash_index(n_features: int) -> Callable[[str], int]:
+    """scikit-learn's ``HashingVectorizer`` column of a token (signed 32-bit murmurhash3 of its UTF-8 bytes,
+    seed 0, its absolute value modulo the width; ``abs(-2**31)`` taken as scikit-learn's C code does)."""
+
+    def index(token: str) -> int:
+        h = murmurhash3_32(token, seed=0)
+        return (2147483647 - (n_features - 1)) % n_features if h == -2147483648 else abs(h) % n_features
+
+    return index
 
 
-def make_hasher_cached(n_features: int) -> HashingVectorizer:
-    hasher = _HASHERS.get(n_features)
-    if hasher is None:
-        hasher = HashingVectorizer(
-            n_features=n_features,
-            analyzer=lambda toks: toks,
-            alternate_sign=False,
-            norm=None,
-            dtype=np.float32,
-        )
-        _HASHERS[n_features] = hasher
-    return hasher
+_HASHED: dict[int, _Memo] = {}
 
 
 def hash_token_lists(token_lists: Sequence[Sequence[str]], n_features: int) -> sp.csr_matrix:
-    """Rows of hashed counts for pre-tokenized documents (unsigned counts, ``n_features`` wide)."""
-    X = make_hasher_cached(n_features).transform(token_lists)
-    X.sort_indices()
-    return X
+    """Rows of hashed counts for pre-tokenized documents (unsigned counts, ``n_features`` wide, sorted
+    indices): what ``HashingVectorizer(alternate_sign=False, norm=None, dtype=float32)`` gives, with each
+    distinct token hashed once and the rows counted by numpy."""
+    memo = _HASHED.get(n_features)
+    if memo is None:
+        memo = _HASHED[n_features] = _Memo(_hash_index(n_features))
+    n = len(token_lists)
+    lengths = np.fromiter(map(len, token_lists), np.int64, n)
+    total = int(lengths.sum())
+    cols = np.fromiter(map(memo.__getitem__, chain.from_iterable(token_lists)), np.int64, total)
+    keys, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * n_features + cols, return_counts=True)
+    indptr = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(keys // n_features, minlength=n), out=indptr[1:])
+    return sp.csr_matrix(
+        (counts.astype(np.float32), (keys % n_features).astype(np.int32), indptr), shape=(n, n_features)
+    )
 
 
 # Attribution compares posts with talk titles through character 4-grams of each word ("encrypted" and
