@@ -638,7 +638,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         CT[:, :old] = self.CT_
         self.CT_ = CT
         self._word_log()
-        wl = np.zeros((cap, WORD_LOG), np.int32)
+        wl = np.zeros((cap, self.wl_.shape[1]), np.int32)  # a state saved with shorter logs keeps them
         wl[:old] = self.wl_
         self.wl_ = wl
         wln = np.zeros(cap, np.int32)
@@ -716,7 +716,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         codes = self.scope_[slots]
         ar = np.arange(B)
         original = slots.copy()
-        f_entry = icf[inv] / self.beta
+        f_word = icf / self.beta
         for _ in range(self.refine_iter):
             hi = self.hi_
             # candidates: the clusters the window's posts are in (a post rarely belongs with a topic that
@@ -724,7 +724,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             E = np.unique(slots)
             if len(E) < 2:
                 break
-            S = window_overlap(self.CT_, E, indptr, ind, dat, f_entry)  # B x |E|
+            S = window_overlap(self.CT_, E, indptr, inv, dat, cols, f_word)  # B x |E|
             S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c[:, None])
             if len(self.scope_names_) > 1:
                 S[codes[:, None] != self.scope_[E][None, :]] = -np.inf
@@ -840,7 +840,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
 
     def _absorb(self, keep: int, gone: int) -> list[tuple[int, int]]:
         k = int(self.wln_[gone])
-        if k <= WORD_LOG:  # the words it logged are all it holds (some may have dropped to zero since)
+        if k <= self.wl_.shape[1]:  # the words it logged are all it holds (some may have dropped to zero since)
             rows = np.unique(self.wl_[gone, :k])
             rows = rows[self.CT_[rows, gone] > 0]
         else:

@@ -105,23 +105,47 @@ def test_state_is_bounded() -> None:
     assert len(model.win_seq_) <= 200
 
 
-def test_a_closed_cluster_leaves_nothing_behind_for_the_next_one() -> None:
+@pytest.mark.parametrize("log_width", [None, 8])
+def test_a_closed_cluster_leaves_nothing_behind_for_the_next_one(log_width: int | None) -> None:
     # slots are reused: a new topic must not start with the words of the cluster that held its slot,
-    # neither for small clusters (cleared word by word) nor for ones with many words (cleared in full)
+    # neither for small clusters (cleared word by word) nor for ones with many words (cleared in full:
+    # with 8-word logs, as a state saved with shorter logs has, most clusters hold more than their log)
     texts, truth = make_stream(1500, blocks=True)
     rng = np.random.default_rng(1)
     wide = [" ".join(f"x{int(i)}" for i in rng.integers(0, 400, 12)) for _ in range(300)]
     model = StreamClusterer(halflife=30, max_clusters=16, refine_window=100)
+    same = StreamClusterer(halflife=30, max_clusters=16, refine_window=100)
     stream = wide + texts
     most = 0
     for i in range(0, len(stream), 50):
         model.partial_fit(stream[i : i + 50])
+        if log_width and i == 0:
+            model.wl_ = model.wl_[:, :log_width].copy()
+            model.wln_ = np.minimum(model.wln_, log_width + 1)
         free = np.flatnonzero(model.ids_ < 0)
         assert not model.CT_[:, free].any()
         live = np.flatnonzero(model.ids_ >= 0)
         assert np.allclose(model.CT_[:, live].sum(0), model.n_[live], rtol=1e-4)
         most = max(most, model.hi_)
+        # the logs only make clearing cheaper: a model with full logs learns the same
+        same.partial_fit(stream[i : i + 50])
+        assert np.array_equal(model.labels_, same.labels_) and model.moves_ == same.moves_
     assert model.next_id_ > most  # slots were reused
+
+
+def test_a_state_saved_with_shorter_word_logs_grows_and_learns_the_same() -> None:
+    # 100 topics with words of their own: the table grows past its first 64 slots
+    texts = [f"a{k} b{k} c{k} d{k}" for k in range(100) for _ in range(3)]
+    short, full = StreamClusterer(refine_window=100), StreamClusterer(refine_window=100)
+    for i in range(0, len(texts), 50):
+        short.partial_fit(texts[i : i + 50])
+        if i == 0:
+            short.wl_ = short.wl_[:, :2].copy()
+            short.wln_ = np.minimum(short.wln_, 3)
+        full.partial_fit(texts[i : i + 50])
+        assert np.array_equal(short.labels_, full.labels_) and short.moves_ == full.moves_
+    assert short.CT_.shape[1] > 64 and short.wl_.shape[1] == 2
+    assert np.array_equal(short.CT_, full.CT_)
 
 
 def test_a_cluster_two_topics_met_in_is_split() -> None:
