@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,17 @@ def _pg_dsn(url: str, database: str | None = None) -> str:
     if database is not None:
         parsed = parsed.set(database=database)
     return parsed.render_as_string(hide_password=False)
+
+
+def _run_aside(coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run() on a thread of its own.
+
+    A browser test's Playwright keeps its event loop registered as the main thread's running loop
+    while Chromium is open, and asyncio.run() refuses to start under it; the database fixtures set
+    up and tear down around those tests too.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-admin") as aside:
+        aside.submit(asyncio.run, coroutine).result()
 
 
 async def _pg_admin(url: str, *statements: str) -> None:
@@ -70,12 +82,12 @@ def postgres_template() -> Iterator[str | None]:
     from sqlalchemy.engine import make_url
 
     name = f"bc_tpl_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}"'))
+    _run_aside(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}"'))
     try:
-        asyncio.run(_migrate_template(make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)))
+        _run_aside(_migrate_template(make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)))
         yield name
     finally:
-        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_aside(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -87,11 +99,11 @@ def database_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]
     from sqlalchemy.engine import make_url
 
     name = f"bc_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    _run_aside(_pg_admin(TEST_DATABASE_URL, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     try:
         yield make_url(TEST_DATABASE_URL).set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
     finally:
-        asyncio.run(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_aside(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
@@ -22,12 +21,12 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def ingesting_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app with its ingest and clustering workers running in process."""
+def ingesting_server(database_url: str, broker_url: str) -> Iterator[LiveServer]:
+    """The real app with its ingest and clustering workers running in process (SQLite, or PostgreSQL and Redis)."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'backchannel.db'}",
-        broker_url="memory://",
+        database_url=database_url,
+        broker_url=broker_url,
         pipeline_in_process=True,
         ingest_reconcile_seconds=0.2,
     )

@@ -193,7 +193,8 @@ def test_without_javascript_i_can_delete_what_i_posted_and_nobody_else_can(
     delete_form = f'action="/e/{SLUG}/posts/{mine["id"]}/delete"'
     assert delete_form in client.get(f"/e/{SLUG}").text
 
-    stranger = TestClient(client.app)  # another browser: its own cookie jar
+    stranger = TestClient(client.app)  # another browser: its own cookie jar,
+    stranger.portal = client.portal  # on the running app's event loop (its PostgreSQL pool lives there)
     assert delete_form not in stranger.get(f"/e/{SLUG}").text
     refused = stranger.post(f"/e/{SLUG}/posts/{mine['id']}/delete", follow_redirects=False)
     assert refused.status_code == 303 and "error=" in refused.headers["location"]
