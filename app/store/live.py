@@ -6,8 +6,9 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import JSON, Dialect, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,21 @@ _FRAME_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 def encode_frame(seq: int, type_: str, data: dict[str, Any]) -> str:
     return _FRAME_ENCODER.encode({"id": seq, "type": type_, "data": data})
+
+
+class _EncodedJSON(TypeDecorator[str]):
+    """A JSON column's value as text already encoded: bound as it is, not encoded again."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+_LIVE_EVENTS: Table = LiveEvent.__table__  # type: ignore[attr-defined]
+# A frame's data is encoded once, for the text followers get; the log row stores that same text.
+_APPEND = insert(_LIVE_EVENTS).values(data=bindparam("data_text", type_=_EncodedJSON()))
 
 
 async def allocate_seq(session: AsyncSession, event_id: int, count: int = 1) -> int:
@@ -49,14 +65,23 @@ async def append_many(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     out: list[Frame] = []
+    encode = _FRAME_ENCODER.encode
     for seq, (type_, data) in enumerate(frames, start=first):
         talk_id = frame_scope(type_, data)
+        data_text = encode(data)
         rows.append(
-            {"event_id": event_id, "seq": seq, "type": type_, "talk_id": talk_id, "data": data, "created_at": now}
+            {
+                "event_id": event_id,
+                "seq": seq,
+                "type": type_,
+                "talk_id": talk_id,
+                "data_text": data_text,
+                "created_at": now,
+            }
         )
-        out.append(Frame(seq=seq, talk_id=talk_id, text=encode_frame(seq, type_, data)))
-    table: Table = LiveEvent.__table__  # type: ignore[attr-defined]
-    await session.execute(insert(table), rows)
+        # encode_frame's text, the data's part encoded once (json puts an int and a str as encode does).
+        out.append(Frame(seq=seq, talk_id=talk_id, text=f'{{"id":{seq},"type":{encode(type_)},"data":{data_text}}}'))
+    await session.execute(_APPEND, rows)
     return out
 
 
