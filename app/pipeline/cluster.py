@@ -300,13 +300,14 @@ class ClusterPipeline:
         return True
 
     def _changed_talks(self, changes: Changes, cursor: EventCursor) -> list[tuple[str | None, int | None]]:
-        """(guid, talk id) of each talk whose topics, takeaways or bursts changed; (None, None) is the hallway."""
+        """(guid, talk id) of each talk whose topics, takeaways or bursts changed, the hallway ((None, None))
+        first, then by talk id: the order followers get their digests in (a set's order is the hash seed's)."""
         talks: list[tuple[str | None, int | None]] = []
         for guid in changes.topics | changes.takeaways | changes.bursts:
             talk_id = cursor.talk_ids.get(guid) if guid else None
             if not guid or talk_id is not None:  # a talk no longer in the schedule has no digest
                 talks.append((guid, talk_id))
-        return talks
+        return sorted(talks, key=lambda talk: talk[1] or 0)
 
     async def _store_digests(
         self,

@@ -385,3 +385,41 @@ async def test_an_attributed_posts_live_frame_shows_it_exactly_as_the_api_does(s
         for post in posts:
             author = await session.get(Author, post.author_id) if post.author_id is not None else None
             assert json.dumps(updated[post.id]) == json.dumps(frame_data(post_read(post, author, slug))), post.native_id
+
+
+@pytest.mark.anyio
+async def test_a_follower_gets_a_steps_digests_hallway_first_then_by_talk(store: tuple[Any, Any]) -> None:
+    # a step that changes several talks sends their digest.updated frames in one order, whatever the hash seed
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+    from app.store.tables import Talk
+    from ingest.items import IncomingPost, ItemAction, SourceItem
+    from tests.app.pipeline.test_ingest_batches import RecordingBroker, ingest
+
+    _, maker = store
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    async with maker() as session:
+        event_id = (await cluster_store.event_ids(session))[0]
+        for n in range(6):
+            end = yesterday + timedelta(hours=1)
+            session.add(Talk(event_id=event_id, guid=f"talk-{n}", title=f"Talk {n}", start=yesterday, end=end))
+        await session.commit()
+    texts, _ = make_stream(48)
+    posts = [
+        IncomingPost(
+            source="bluesky", native_id=f"p{n}", text=text, created_at=datetime.now(UTC),
+            talk_ref=f"talk-{n % 8}" if n % 8 < 6 else None,  # a quarter of them about no talk: the hallway
+        )
+        for n, text in enumerate(texts)
+    ]  # fmt: skip
+    broker = RecordingBroker()
+    await ingest(maker, broker, [SourceItem(ItemAction.UPSERT, "bluesky", p.native_id, post=p) for p in posts])
+    pipeline = ClusterPipeline(maker, broker)  # type: ignore[arg-type]
+    async with maker() as session:
+        cursor = await pipeline._open(session, event_id)
+    broker.published.clear()
+    assert await pipeline.step(event_id, cursor)
+    frames = [json.loads(m.message) for m in broker.published]
+    talks = [f["data"]["talk_id"] for f in frames if f["type"] == "digest.updated"]
+    talk_ids = sorted(cursor.talk_ids.values())
+    assert talks == [None, *talk_ids], "the hallway first, then every talk by id"
