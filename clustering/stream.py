@@ -707,9 +707,12 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         seqs = np.asarray(self.win_seq_, np.int64)[keep]
         rows = np.repeat(np.arange(B), lens)
         cols, inv = np.unique(ind, return_inverse=True)
-        Xs = sp.csr_matrix((dat, inv, indptr), shape=(B, len(cols)))
         L = np.bincount(rows, weights=dat, minlength=B)
         c = self._vb() + (L - 1.0) / 2.0
+        # ``c`` depends on the post's length only: the logs of the length term are taken once per distinct
+        # length and candidate, not per post and candidate (a log per cell of the B x |E| block was most of
+        # a refinement's own time)
+        c_of, c_row = np.unique(c, return_inverse=True)
         gain = self._gain()
         wdoc = 2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)  # each post's scaled mass
         icf = np.asarray(self._icf(cols), np.float64)
@@ -725,7 +728,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             if len(E) < 2:
                 break
             S = window_overlap(self.CT_, E, indptr, inv, dat, cols, f_word)  # B x |E|
-            S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c[:, None])
+            S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c_of[:, None])[c_row]
             if len(self.scope_names_) > 1:
                 S[codes[:, None] != self.scope_[E][None, :]] = -np.inf
             # each post's own cluster, scored without the post
@@ -749,12 +752,22 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             md = np.flatnonzero(move)
             T, tinv = np.unique(np.concatenate([slots[md], prop[md]]), return_inverse=True)
             nm = len(md)
-            A = sp.csr_matrix(
-                (np.concatenate([-np.ones(nm), np.ones(nm)]), (tinv, np.tile(np.arange(nm), 2))), shape=(len(T), nm)
-            )
-            Xm = Xs[md]
-            mc = np.unique(Xm.indices)
-            delta = (A @ Xm[:, mc]).toarray().T.astype(np.float32)  # moved words x touched slots
+            # Each moved post takes its counts out of one touched slot and into another. The sums below run
+            # post by post (a post's -1 and +1 side by side, its words in order): per slot and word they add
+            # in the order the sparse product over the moved posts did, so the floats are the same.
+            sides = np.empty(2 * nm, np.int64)
+            sides[0::2], sides[1::2] = tinv[:nm], tinv[nm:]
+            sign = np.tile(np.array([-1.0, 1.0]), nm)
+            lens_m = lens[md]
+            ent = np.repeat(indptr[md] - np.cumsum(lens_m) + lens_m, lens_m) + np.arange(int(lens_m.sum()))
+            post_of = np.repeat(np.arange(nm), lens_m)
+            mc, word_of = np.unique(inv[ent], return_inverse=True)
+            keys = np.empty(2 * len(ent), np.int64)
+            keys[0::2] = word_of * len(T) + tinv[:nm][post_of]
+            keys[1::2] = word_of * len(T) + tinv[nm:][post_of]
+            vals = np.repeat(dat[ent], 2) * np.tile(np.array([-1.0, 1.0]), len(ent))
+            delta = np.bincount(keys, weights=vals, minlength=len(mc) * len(T))
+            delta = delta.reshape(len(mc), len(T)).astype(np.float32)  # moved words x touched slots
             rows_c = cols[mc]
             block = self.CT_[np.ix_(rows_c, T)]
             after = np.maximum(block + delta, 0.0)
@@ -769,8 +782,10 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
                 self.kw_[f] += newly[newly > 0]
                 self.logkw_[f] = np.log(self.kw_[f])
             self.CT_[np.ix_(rows_c, T)] = after
-            self.n_[T] = np.maximum(self.n_[T] + A @ L[md], 0.0)
-            self.w_[T] = np.maximum(self.w_[T] + A @ wdoc[md], 0.0)
+            dn = np.bincount(sides, weights=sign * np.repeat(L[md], 2), minlength=len(T))
+            self.n_[T] = np.maximum(self.n_[T] + dn, 0.0)
+            dw = np.bincount(sides, weights=sign * np.repeat(wdoc[md], 2), minlength=len(T))
+            self.w_[T] = np.maximum(self.w_[T] + dw, 0.0)
             with np.errstate(divide="ignore"):
                 self.logw_[T] = np.log(self.w_[T])
             slots[md] = prop[md]
