@@ -40,12 +40,12 @@ lint: $(STAMP)
 
 # Twice: embedded (SQLite + memory), then the behaviour tests in scale-out mode (PostgreSQL + Redis)
 # when .ci/run or the developer sets BACKCHANNEL_TEST_DATABASE_URL / BACKCHANNEL_TEST_REDIS_URL: the app,
-# the scale-out processes, the server-rendered pages and a Mastodon status reaching an open page.
+# the scale-out processes, and the pages and browser tests.
 test: $(STAMP) system-deps lint
 	env -u BACKCHANNEL_TEST_DATABASE_URL -u BACKCHANNEL_TEST_REDIS_URL $(BIN)/pytest
 	@if [ -n "$$BACKCHANNEL_TEST_DATABASE_URL$$BACKCHANNEL_TEST_REDIS_URL" ]; then \
 	  echo "== scale-out: $$BACKCHANNEL_TEST_DATABASE_URL + $$BACKCHANNEL_TEST_REDIS_URL"; \
-	  $(BIN)/pytest tests/app tests/scaleout tests/web/test_pages.py tests/web/test_mastodon_to_page.py; \
+	  $(BIN)/pytest tests/app tests/scaleout tests/web; \
 	fi
 
 # Every benchmark, one table (a few minutes); `make bench ARGS=--full` for the whole matrix (much longer).

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,11 @@ def postgres_template() -> Iterator[str | None]:
         _run_aside(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def database_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
-    """SQLite in the test's folder, or a fresh PostgreSQL database when BACKCHANNEL_TEST_DATABASE_URL is set."""
+@contextmanager
+def fresh_database(folder: Path, postgres_template: str | None) -> Iterator[str]:
+    """SQLite in ``folder``, or a fresh PostgreSQL database when BACKCHANNEL_TEST_DATABASE_URL is set."""
     if not TEST_DATABASE_URL or postgres_template is None:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'backchannel.db'}"
+        yield f"sqlite+aiosqlite:///{folder / 'backchannel.db'}"
         return
     from sqlalchemy.engine import make_url
 
@@ -106,8 +107,8 @@ def database_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]
         _run_aside(_pg_admin(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def broker_url() -> Iterator[str]:
+@contextmanager
+def fresh_broker() -> Iterator[str]:
     """The in-process broker, or Redis Streams under a key prefix of its own (BACKCHANNEL_TEST_REDIS_URL)."""
     if not TEST_REDIS_URL:
         yield "memory://"
@@ -125,6 +126,18 @@ def broker_url() -> Iterator[str]:
         pass  # a test that stopped Redis leaves nothing behind anyway
     finally:
         client.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
+    with fresh_database(tmp_path, postgres_template) as url:
+        yield url
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    with fresh_broker() as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
+from tests.conftest import fresh_broker, fresh_database
 from tests.web.digests import put_digest, sample_digest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,14 +91,25 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(tmp_path_factory: pytest.TempPathFactory, postgres_template: str | None) -> Iterator[LiveServer]:
+    """The app on SQLite, or on PostgreSQL and Redis when the scale-out variables are set."""
     if not CHROMIUM.exists():
         pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium (make system-deps)")
-    database = tmp_path_factory.mktemp("web") / "backchannel.db"
+    with (
+        fresh_database(tmp_path_factory.mktemp("web"), postgres_template) as database_url,
+        fresh_broker() as broker_url,
+        _serving(database_url, broker_url) as live,
+    ):
+        yield live
+
+
+@contextmanager
+def _serving(database_url: str, broker_url: str) -> Iterator[LiveServer]:
+    """The app under uvicorn on a thread of its own, holding the demo-like event the browser tests read."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite+aiosqlite:///{database}",
-        broker_url="memory://",
+        database_url=database_url,
+        broker_url=broker_url,
         pipeline_in_process=False,
         admin_token=None,
         ws_heartbeat_seconds=5.0,
