@@ -202,11 +202,16 @@ class TopicGroups:
         if gid is None:
             gid = self._next
             self._next += 1
-            self._groups[gid] = Group(key=key, words=words, kind=m.kind, first_seq=m.seq)
+            self._groups[gid] = Group(key, words, m.kind, {}, m.seq)
             if key:
                 self._by_key.setdefault(key, gid)
+            index = self._index
             for w in words:
-                self._index.setdefault(w, set()).add(gid)
+                ids = index.get(w)
+                if ids is None:
+                    index[w] = {gid}
+                else:
+                    ids.add(gid)
             if len(self._groups) > self.max_groups + max(self.max_groups // 2, 1):
                 self._evict(keep=gid)
         group = self._groups[gid]
@@ -225,6 +230,8 @@ class TopicGroups:
             return None
         # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer
         low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
+        if max(shared.values()) < low:
+            return None  # most posts: no group shares enough of their words (found in C)
         close = [(gid, inter) for gid, inter in shared.items() if inter >= low]
         close.sort(key=itemgetter(1), reverse=True)  # the order of ``most_common`` (stable on ties)
         best, best_sim = None, 0.0
@@ -269,14 +276,12 @@ class TopicGroups:
 
     def _evict(self, keep: int) -> None:
         """Down to ``max_groups``: the least engaged, oldest groups go (amortised: runs every few adds)."""
+        # ids ascend in the order groups were made (the dict's order), so sorting on (key, id) keeps the
+        # order of a stable sort on the key alone
         ranked = sorted(
-            (gid for gid in self._groups if gid != keep),
-            key=lambda gid: (
-                self._groups[gid].engagement + len(self._groups[gid].members),
-                self._groups[gid].first_seq,
-            ),
+            [(g.engagement + len(g.members), g.first_seq, gid) for gid, g in self._groups.items() if gid != keep]
         )
-        for gid in ranked[: len(self._groups) - self.max_groups]:
+        for _, _, gid in ranked[: len(self._groups) - self.max_groups]:
             self._drop(gid)
 
 
