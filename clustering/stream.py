@@ -510,8 +510,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
                 labels[r:stop] = ids
                 self.t_ += stop - r
                 if self.refine_window:
-                    for q in np.flatnonzero(got >= 0).tolist():
-                        self._remember(first + r + q, r + q, int(got[q]), indptr, indices, data)
+                    self._remember_run(first + r, r, got, indptr, indices, data)
                     self._refine_into(moved)
             r = stop
             if status == NEEDS_NEW:
@@ -565,6 +564,21 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.win_seq_.append(seq)
         self.win_idx_.append(indices[a:b])
         self.win_cnt_.append(data[a:b])
+
+    def _remember_run(
+        self, seq0: int, r: int, got: np.ndarray, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+    ) -> None:
+        """``_remember`` for the posts ``r, r + 1, ...`` of a placed run (``got``: their slots; -1, a post
+        without words, is not remembered), the slices cut in C rather than one call per post."""
+        qs = np.flatnonzero(got >= 0)
+        if not len(qs):
+            return
+        n0 = len(self.win_seq_)
+        self.win_slot_[n0 : n0 + len(qs)] = got[qs]
+        self.win_seq_ += (seq0 + qs).tolist()
+        lo, hi = indptr[r + qs].tolist(), indptr[r + qs + 1].tolist()
+        self.win_idx_ += map(indices.__getitem__, map(slice, lo, hi))
+        self.win_cnt_ += map(data.__getitem__, map(slice, lo, hi))
 
     def _refine_into(self, moved: dict[int, int]) -> None:
         for seq, new_id in self._maybe_refine():
