@@ -37,11 +37,13 @@ class _Memo(dict[str, object]):
     """A bounded cache of a pure function of one string. ``map(memo.__getitem__, keys)`` looks every key up
     in C and runs the function (``__missing__``) only for keys not seen yet: a stream repeats its words, so
     cleaning, filtering and hashing them once per distinct word, not per occurrence, takes the per-word
-    Python code out of the stage. Cleared when full (the results do not depend on what it holds)."""
+    Python code out of the stage. Cleared when full (the results do not depend on what it holds): at most
+    32,768 words, a few MiB (the 30,322 posts of Tweets hold 12,301 distinct words: 2.2 MiB for the
+    cleaning, content-word and hashing memos together)."""
 
     __slots__ = ("cap", "fn")
 
-    def __init__(self, fn: Callable[[str], object], cap: int = 1 << 16) -> None:
+    def __init__(self, fn: Callable[[str], object], cap: int = 1 << 15) -> None:
         super().__init__()
         self.fn = fn
         self.cap = cap
