@@ -244,21 +244,27 @@ class KindModel:
             self._token_pattern = pattern
         findall = self._token_re.findall
         asks = asks if asks is not None else [None] * len(texts)  # type: ignore[list-item]
-        # every post's words and word pairs in one list, looked up in the vocabulary and counted per post
-        # by numpy: no Python code runs per word
-        grams: list[str] = []
+        # every post's words in one list, looked up in the vocabulary and counted per post by numpy: no
+        # Python code runs per word. A word pair is in the vocabulary only if both its words are (it keeps
+        # every word and pair of the examples), so pairs are joined only where two known words meet.
+        toks_all: list[str] = []
         lengths: list[int] = []
         for text, reply, q in zip(texts, reply_to_kinds, asks, strict=True):
             # the tokens of ``_model_text``: the text's, then the markers (each one token)
             low = text.lower()
             toks = findall(low)
             toks += _marks(text, low, toks, reply, q)
-            grams += toks
-            grams += map(" ".join, zip(toks, toks[1:], strict=False))
-            lengths.append(max(2 * len(toks) - 1, 0))
+            toks_all += toks
+            lengths.append(len(toks))
         width = len(vocab)
-        ids = np.fromiter(map(vocab.get, grams, repeat(-1)), np.int64, len(grams))
+        words = np.fromiter(map(vocab.get, toks_all, repeat(-1)), np.int64, len(toks_all))
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        known = words >= 0
+        at = np.flatnonzero(known[:-1] & known[1:] & (rows[:-1] == rows[1:]))
+        get = toks_all.__getitem__
+        pairs = list(map(" ".join, zip(map(get, at.tolist()), map(get, (at + 1).tolist()), strict=True)))
+        ids = np.concatenate([words, np.fromiter(map(vocab.get, pairs, repeat(-1)), np.int64, len(pairs))])
+        rows = np.concatenate([rows, rows[at]])
         found = ids >= 0
         keys, tfs = np.unique(rows[found] * width + ids[found], return_counts=True)
         idx = keys % width
