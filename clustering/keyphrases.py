@@ -75,15 +75,22 @@ class BoundedCounter:
         return len(self.counts)
 
 
-def terms_of(words: Sequence[str]) -> list[str]:
-    """Words and adjacent pairs ("rust async") of one post's content words, each once."""
+def terms_of(words: Sequence[str], text: str) -> list[str]:
+    """Words and pairs ("rust async") of one post's content words, each once: a pair only where the two words
+    stand side by side in ``text``. Stop words, handles and punctuation dropped between two words used to make
+    pairs nobody wrote ("alert on symptoms" labelled "alert symptoms", "code has been live" "code live")."""
     out = list(dict.fromkeys(words))
     if len(words) > 1:
+        lowered = text.lower()  # as the tokenizer read it
         if len(out) == len(words):
             # no word repeats: no pair repeats and none pairs a word with itself, so they are joined in C
-            out += map(" ".join, zip(words, words[1:], strict=False))
+            out += [pair for pair in map(" ".join, zip(words, words[1:], strict=False)) if pair in lowered]
         else:
-            out.extend(dict.fromkeys([a + " " + b for a, b in zip(words, words[1:], strict=False) if a != b]))
+            out.extend(
+                dict.fromkeys(
+                    pair for a, b in zip(words, words[1:], strict=False) if a != b and (pair := f"{a} {b}") in lowered
+                )
+            )
     return out
 
 

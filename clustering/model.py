@@ -657,7 +657,7 @@ class EventModel:
         add_group = top.groups.add
         lo = hi = None
         for p in posts:
-            terms += terms_of(p.words)
+            terms += terms_of(p.words, p.text)
             add_group(_member(p))
             m = p.minute
             if m is not None:
@@ -686,7 +686,7 @@ class EventModel:
         if top is None:
             return
         top.size = max(top.size - 1, 0)
-        terms = terms_of(post.words)
+        terms = terms_of(post.words, post.text)
         top.terms.remove(terms)
         self._event_terms.remove(terms)
         top.groups.remove(post.id)
@@ -1004,7 +1004,7 @@ class EventModel:
             n = 0
             for p in posts:
                 if p.minute is not None and lo <= p.minute <= hi:
-                    inside.add(terms_of(p.words))
+                    inside.add(terms_of(p.words, p.text))
                     n += 1
             avg = max(self._event_terms.total / max(len(self._topics), 1), 1.0)
             phrases = keyphrases(inside, self._event_terms, n_docs=max(n, 1), avg_terms=avg, top=3) if n else []

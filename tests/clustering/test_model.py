@@ -42,6 +42,24 @@ def test_topics_are_labelled_with_their_keyphrases() -> None:
     assert topics == sorted(topics, key=lambda t: -t.size)
 
 
+def test_topic_labels_pair_only_words_that_stand_together_in_a_post() -> None:
+    said = [
+        "Key takeaway: alert on symptoms users feel, not on every cause.",
+        "TIL alert on symptoms users feel, not on every cause",
+        "Structured logs with a request id beat any amount of grep.",
+        "Learning: structured logs with a request id beat any amount of grep",
+        "You don't: contract only after the new code has been live long enough.",
+        "Contract only after the new code has been live long enough, says the speaker",
+    ]
+    texts = [f"{said[i % len(said)]} #{i // len(said)}" for i in range(120)]
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(texts))
+    phrases = [p for t in model.topics(None) for p in t.keyphrases]
+    assert "structured logs" in phrases and "request id" in phrases
+    pairs = [p for p in phrases if " " in p]
+    assert pairs and all(any(p in t.lower() for t in said) for p in pairs), pairs
+
+
 def test_takeaways_cite_posts_and_merge_near_duplicates() -> None:
     model = EventModel(refine_window=0)
     base = [
