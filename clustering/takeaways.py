@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 _LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
@@ -233,7 +233,8 @@ class TopicGroups:
         if max(shared.values()) < low:
             return None  # most posts: no group shares enough of their words (found in C)
         close = [(gid, inter) for gid, inter in shared.items() if inter >= low]
-        close.sort(key=itemgetter(1), reverse=True)  # the order of ``most_common`` (stable on ties)
+        # most shared first, ties to the oldest group: the counter's order follows the sets' iteration order
+        close.sort(key=lambda c: (-c[1], c[0]))
         best, best_sim = None, 0.0
         for gid, inter in close:
             g = self._groups[gid]
@@ -289,7 +290,9 @@ def _cosine(words: Iterable[str], centroid: dict[str, float], norm: float) -> fl
     ws = list(words)
     if not ws or norm == 0:
         return 0.0
-    return sum(centroid.get(w, 0.0) for w in ws) / (math.sqrt(len(ws)) * norm)
+    # fsum: a set's iteration order differs between a model and its restored copy (and between processes),
+    # and a plain sum's last bits with it, which broke ties between takeaways differently
+    return math.fsum([centroid.get(w, 0.0) for w in ws]) / (math.sqrt(len(ws)) * norm)
 
 
 @dataclass(frozen=True, slots=True)
