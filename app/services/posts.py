@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,28 +32,6 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 10_000  # posts from other networks can be longer than in-app notes; cap what we keep
 
 
-def stored_text(text: str) -> str:
-    """The text a post is stored with: ``normalise_text``'s, capped at ``MAX_TEXT``.
-
-    Every source but the demo has normalised its text already, and normalising it again cost ~7 µs a
-    Bluesky post. Text that is printable but for its line breaks (no control, invisible or other space
-    character), with single spaces, no space at a line's ends, no run of blank lines, nothing to trim
-    and in NFC is what ``normalise_text`` would return unchanged: checking that costs ~1.5 µs.
-    """
-    if (
-        "  " not in text
-        and " \n" not in text
-        and "\n " not in text
-        and "\n\n\n" not in text
-        and text[:1] not in (" ", "\n")
-        and text[-1:] not in (" ", "\n")
-        and text.replace("\n", "").isprintable()
-        and (text.isascii() or unicodedata.is_normalized("NFC", text))
-    ):
-        return text[:MAX_TEXT]
-    return normalise_text(text)[:MAX_TEXT]
-
-
 @dataclass(slots=True)
 class Applied:
     post: Post | None  # None: created by a batch that does not load what it creates (``PostBatch(load_created=False)``)
@@ -73,7 +50,7 @@ async def resolve_talk(uow: UnitOfWork, event: Event, ref: str | None) -> int | 
 
 
 def _update(post: Post, incoming: IncomingPost) -> bool:
-    text = stored_text(incoming.text)
+    text = normalise_text(incoming.text)[:MAX_TEXT]
     changes = {
         "text": text,
         "html": incoming.html,
@@ -257,7 +234,7 @@ class PostBatch:
                 applied = Applied(existing, False)
             self.results.append(applied)
             return
-        text = stored_text(incoming.text) if incoming is not None else ""
+        text = normalise_text(incoming.text)[:MAX_TEXT] if incoming is not None else ""
         if incoming is None or not text:
             self.results.append(None)
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -22,6 +21,7 @@ from app.store.tables import Author, Event, LiveEvent, Post
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.text import normalise_text
 from tests.app.organizer.conftest import auth
+from tests.ingest.test_text import texts_to_normalise
 
 pytestmark = pytest.mark.anyio
 
@@ -202,26 +202,11 @@ async def test_a_new_posts_live_frame_shows_it_exactly_as_the_api_does(
     )
 
 
-# What text normalising treats specially (breaks, spaces of every kind, controls, invisible and bidi
-# characters, a combining accent, a soft hyphen, an emoji joiner), drawn among plain letters.
-_PLAIN = ["a", "b", "é", "e", "テ", "👩", " ", "\n"]
-_TRICKY = [
-    "\u0301", "  ", "\n\n\n", "\r", "\r\n", "\t", "\x0b", "\x00", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028",
-    "\u3000", "\u200b", "\u200d", "\u202e", "\u2066", "\ufeff", "\u00ad",
-]  # fmt: skip
-
-
 async def test_a_posts_text_is_stored_as_normalising_gives_it_whether_or_not_its_source_normalised_it(
     store: tuple[AsyncEngine, async_sessionmaker[AsyncSession]],
 ) -> None:
     _, maker = store
-    rng = random.Random(8)
-    raw = ["e\u0301", "e\u200b\u0301", "a\n\n\nb", "a \nb", "a\n b", " a", "a ", "\na", "a\n", "a  b", "a\u00a0b"]
-    for _ in range(400):
-        chars = rng.choices(_PLAIN, k=rng.randint(0, 12))
-        for _ in range(rng.randint(0, 2)):  # none in about a third: text a source has normalised already
-            chars.insert(rng.randint(0, len(chars)), rng.choice(_TRICKY))
-        raw.append("".join(chars))
+    raw = texts_to_normalise(8, 400)
     texts = raw + [normalise_text(text) for text in raw]  # as a source that normalises hands them over
     await ingest(maker, RecordingBroker(), [upsert(f"p{n}", text, n=n) for n, text in enumerate(texts)])
     posts = await stored(maker)

@@ -1,0 +1,33 @@
+"""Text normalising: what every source's text becomes before it is stored."""
+
+from __future__ import annotations
+
+import random
+
+from ingest.text import _normalise, normalise_text
+
+# What text normalising treats specially (breaks, spaces of every kind, controls, invisible and bidi
+# characters, a combining accent, a soft hyphen, an emoji joiner), drawn among plain letters.
+_PLAIN = ["a", "b", "é", "e", "テ", "👩", " ", "\n"]
+_TRICKY = [
+    "\u0301", "  ", "\n\n\n", "\r", "\r\n", "\t", "\x0b", "\x00", "\x1f", "\x7f", "\x85", "\u00a0", "\u2028",
+    "\u3000", "\u200b", "\u200d", "\u202e", "\u2066", "\ufeff", "\u00ad",
+]  # fmt: skip
+
+
+def texts_to_normalise(seed: int, n: int) -> list[str]:
+    """Hand-picked edge cases, then ``n`` random texts, about a third of them with nothing to normalise."""
+    rng = random.Random(seed)
+    out = ["e\u0301", "e\u200b\u0301", "a\n\n\nb", "a \nb", "a\n b", " a", "a ", "\na", "a\n", "a  b", "a\u00a0b"]
+    for _ in range(n):
+        chars = rng.choices(_PLAIN, k=rng.randint(0, 12))
+        for _ in range(rng.randint(0, 2)):
+            chars.insert(rng.randint(0, len(chars)), rng.choice(_TRICKY))
+        out.append("".join(chars))
+    return out
+
+
+def test_text_that_is_already_clean_comes_back_as_the_full_normalising_would_give_it() -> None:
+    raw = texts_to_normalise(8, 4000)
+    for text in raw + [_normalise(text) for text in raw]:
+        assert normalise_text(text) == _normalise(text), repr(text)
