@@ -21,7 +21,13 @@ _FRAME_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 def encode_frame(seq: int, type_: str, data: dict[str, Any]) -> str:
-    return _FRAME_ENCODER.encode({"id": seq, "type": type_, "data": data})
+    return _frame_text(seq, type_, _FRAME_ENCODER.encode(data))
+
+
+def _frame_text(seq: int, type_: str, data_text: str) -> str:
+    """The frame followers get around its data, already encoded: what encoding the whole frame gives
+    (json writes an int and a str alone as it does inside an object), with the data encoded only once."""
+    return f'{{"id":{seq},"type":{_FRAME_ENCODER.encode(type_)},"data":{data_text}}}'
 
 
 class _EncodedJSON(TypeDecorator[str]):
@@ -79,8 +85,7 @@ async def append_many(
                 "created_at": now,
             }
         )
-        # encode_frame's text, the data's part encoded once (json puts an int and a str as encode does).
-        out.append(Frame(seq=seq, talk_id=talk_id, text=f'{{"id":{seq},"type":{encode(type_)},"data":{data_text}}}'))
+        out.append(Frame(seq=seq, talk_id=talk_id, text=_frame_text(seq, type_, data_text)))
     await session.execute(_APPEND, rows)
     return out
 
