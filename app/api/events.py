@@ -8,10 +8,8 @@ from fastapi import APIRouter, Path
 
 from app.api.deps import BearerToken, SettingsDep, UoW
 from app.api.schemas import SLUG_PATTERN, EventCreate, EventCreated, EventList
-from app.errors import Forbidden, Unauthorized
 from app.services import events as event_service
 from app.services.payloads import EventRead, event_read
-from app.services.tokens import hash_token, token_matches
 from app.store import events as event_store
 
 router = APIRouter(prefix="/api/events", tags=["events"])
@@ -22,11 +20,7 @@ Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 @router.post("", status_code=201, response_model=EventCreated)
 async def create_event(body: EventCreate, uow: UoW, settings: SettingsDep, token: BearerToken) -> EventCreated:
     """Create an event. Returns its organizer token once; only a hash is stored."""
-    if settings.admin_token:
-        if not token:
-            raise Unauthorized("creating events needs the instance admin token")
-        if not token_matches(token, hash_token(settings.admin_token)):
-            raise Forbidden("wrong admin token")
+    event_service.require_admin(settings.admin_token, token)
     event, organizer_token = await event_service.create_event(uow.session, **body.model_dump())
     await uow.commit()
     return EventCreated(event=event_read(event), organizer_token=organizer_token)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -11,10 +13,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
-from app.api.deps import NotesTally, UoW, Writer
+from app.api.deps import NotesTally, SettingsDep, UoW, Writer
 from app.api.events import Slug
 from app.api.posts import PostId
+from app.api.schemas import EventCreate
 from app.api.talks import TalkId
 from app.errors import BackchannelError, InvalidInput, NotFound
 from app.services import events as event_service
@@ -150,6 +154,68 @@ async def wall_page(
         "post_url": f"{request.url.netloc}/e/{event.slug}",
     }
     return templates.TemplateResponse(request, "wall.html", context, headers=NO_STORE)
+
+
+@cache
+def _time_zones() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+def _new_event_page(
+    request: Request, settings: SettingsDep, form: dict[str, str], errors: dict[str, str], status_code: int = 200
+) -> Response:
+    context = {"form": form, "errors": errors, "needs_admin": bool(settings.admin_token), "zones": _time_zones()}
+    return templates.TemplateResponse(request, "new_event.html", context, status_code=status_code, headers=NO_STORE)
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    """The first message per form field; a check across fields (the dates' order) is the end date's."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "ends_on"
+        message = "this field is required" if error["type"] == "missing" else str(error["msg"])
+        errors.setdefault(field, message.removeprefix("Value error, "))
+    return errors
+
+
+NEW_EVENT_FIELDS = ("name", "slug", "hashtags", "time_zone", "starts_on", "ends_on", "description")
+FormText = Annotated[str, Form(max_length=6000)]
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_event_page(request: Request, settings: SettingsDep) -> Response:
+    """The form an organizer creates an event with; it works without JavaScript."""
+    return _new_event_page(request, settings, {"time_zone": "UTC"}, {})
+
+
+@router.post("/new", response_class=HTMLResponse)
+async def new_event_form(
+    request: Request,
+    uow: UoW,
+    settings: SettingsDep,
+    name: FormText = "",
+    slug: FormText = "",
+    hashtags: FormText = "",
+    time_zone: FormText = "UTC",
+    starts_on: FormText = "",
+    ends_on: FormText = "",
+    description: FormText = "",
+    admin_token: FormText = "",
+) -> Response:
+    """Create the event, then show its organizer token once; a bad field comes back marked on the form."""
+    form = dict(zip(NEW_EVENT_FIELDS, (name, slug, hashtags, time_zone, starts_on, ends_on, description), strict=True))
+    try:
+        event_service.require_admin(settings.admin_token, admin_token.strip() or None)
+        fields = {key: value.strip() for key, value in form.items() if value.strip()}
+        body = EventCreate.model_validate({**fields, "hashtags": hashtags.replace(",", " ").split()})
+        event, token = await event_service.create_event(uow.session, **body.model_dump())
+        await uow.commit()
+    except ValidationError as exc:
+        return _new_event_page(request, settings, form, _field_errors(exc), 422)
+    except BackchannelError as exc:
+        return _new_event_page(request, settings, form, {exc.field or "name": exc.message}, exc.status_code)
+    context = {"event": event, "token": token}
+    return templates.TemplateResponse(request, "event_created.html", context, status_code=201, headers=NO_STORE)
 
 
 @router.get("/e/{slug}/organize", response_class=HTMLResponse)

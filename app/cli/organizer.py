@@ -1,4 +1,4 @@
-"""`backchannel import-schedule`, `export` and `purge`: the organizer's work from a shell, against the store."""
+"""`backchannel create-event`, `import-schedule`, `export` and `purge`: the organizer's work from a shell."""
 
 from __future__ import annotations
 
@@ -55,6 +55,45 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
 def _bar(description: str, unit: str = "it", total: int | None = None) -> tqdm[Any]:
     # disable=None: a bar on a terminal, nothing in logs and pipes.
     return tqdm(total=total, desc=description, unit=unit, disable=None, file=sys.stderr, leave=False)
+
+
+# ----------------------------------------------------------------------------- create-event
+
+
+def cmd_create_event(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an event and print its organizer token (shown once). A shell on the store needs no admin token."""
+    from pydantic import ValidationError
+
+    from app.api.schemas import EventCreate
+    from app.services import events as event_service
+
+    fields = {
+        "slug": args.slug,
+        "name": args.name,
+        "hashtags": args.hashtag,
+        "time_zone": args.time_zone,
+        "starts_on": args.starts_on,
+        "ends_on": args.ends_on,
+        "description": args.description,
+    }
+    try:
+        body = EventCreate.model_validate({key: value for key, value in fields.items() if value is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "ends_on"
+        raise CommandError(f"--{field.replace('_', '-')}: {str(error['msg']).removeprefix('Value error, ')}") from None
+
+    async def work(uow: Any) -> str:
+        _, token = await event_service.create_event(uow.session, **body.model_dump())
+        return token
+
+    token = _run(settings, work)
+    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    sys.stdout.write(
+        f"created {body.slug} ({body.name}); organizer token (shown once): {token}; "
+        f"console: {base.rstrip('/')}/e/{body.slug}/organize\n"
+    )
+    return 0
 
 
 # ----------------------------------------------------------------------------- import-schedule
@@ -193,6 +232,16 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    create = sub.add_parser("create-event", help="create an event and print its organizer token (shown once)")
+    create.add_argument("slug", help="URL name: lower-case letters, digits and dashes")
+    create.add_argument("--name", required=True, help="the event's name")
+    create.add_argument("--hashtag", action="append", default=[], help="a hashtag to follow (repeatable)")
+    create.add_argument("--time-zone", help="IANA time zone of the venue (default UTC)")
+    create.add_argument("--starts-on", metavar="YYYY-MM-DD", help="first day")
+    create.add_argument("--ends-on", metavar="YYYY-MM-DD", help="last day")
+    create.add_argument("--description", help="a sentence or two about the event")
+    create.set_defaults(func=cmd_create_event)
+
     schedule = sub.add_parser("import-schedule", help="import a pretalx/frab JSON, frab XML or iCalendar schedule")
     schedule.add_argument("event", help="event slug")
     schedule.add_argument("source", help="a file path or an http(s) URL")

@@ -1,4 +1,4 @@
-"""Event use cases: create an event, find it, check the organizer token."""
+"""Event use cases: create an event, find it, check the organizer and admin tokens."""
 
 from __future__ import annotations
 
@@ -51,6 +51,16 @@ async def get_event(session: AsyncSession, slug: str) -> Event:
     if event is None:
         raise NotFound(f"no event {slug!r}", field="slug")
     return event
+
+
+def require_admin(admin_token: str | None, token: str | None) -> None:
+    """Where the instance sets an admin token, creating an event needs it (API, web form alike)."""
+    if not admin_token:
+        return
+    if not token:
+        raise Unauthorized("creating events needs the instance admin token", field="admin_token")
+    if not token_matches(token, hash_token(admin_token)):
+        raise Forbidden("wrong admin token", field="admin_token")
 
 
 def require_organizer(event: Event, token: str | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.error import HTTPError
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import SHARED_DATA
 from tests.web.conftest import ARTIFACTS, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -186,7 +188,7 @@ def test_pages_fit_a_phone_and_a_projector(
         context.close()
 
 
-@pytest.mark.parametrize("view", ["event", "event-dark", "talk", "wall", "organize", "embed"])
+@pytest.mark.parametrize("view", ["event", "event-dark", "talk", "wall", "organize", "embed", "new-event"])
 def test_accessibility_audit_finds_nothing_serious(
     browser: Any, live_server: LiveServer, axe_script: Any, view: str
 ) -> None:
@@ -198,6 +200,7 @@ def test_accessibility_audit_finds_nothing_serious(
         "wall": f"/e/{live_server.slug}/wall",
         "organize": f"/e/{live_server.slug}/organize",
         "embed": f"/embed/{live_server.slug}/talks/{talk}",
+        "new-event": "/new",
     }[view]
     # axe is injected as an inline script, which the page's own CSP (rightly) forbids: only this audit bypasses it
     scheme = "dark" if view.endswith("-dark") else "light"
@@ -233,6 +236,36 @@ def _unlock_console(page: Any, live: LiveServer, token: str) -> None:
     page.goto(f"{live.url}/e/{live.slug}/organize")
     page.fill("#token-input", token)
     page.click("#token-form button[type=submit]")
+
+
+def test_an_organizer_creates_an_event_and_imports_its_schedule_from_the_browser(
+    page: Any, live_server: LiveServer
+) -> None:
+    page.goto(f"{live_server.url}/")
+    page.click("text=Create an event")
+    page.fill("#name", "Café Conf 2026")
+    expect(page.locator("#slug")).to_have_value("cafe-conf-2026")  # the address follows the name
+    page.fill("#slug", "")
+    page.fill("#slug", "Not A Slug")
+    page.fill("#hashtags", "#cafeconf")
+    page.fill("#time_zone", "Europe/Berlin")
+    page.click("#new-event-form button[type=submit]")
+    expect(page.locator("#slug-error")).to_contain_text("should match pattern")
+    expect(page.locator("#name")).to_have_value("Café Conf 2026")  # nothing typed is lost
+    page.fill("#slug", f"cafe-{uuid.uuid4().hex[:8]}")
+    page.click("#new-event-form button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Café Conf 2026 is ready")
+    token = page.input_value("#organizer-token")
+    assert len(token) >= 32
+    page.click("#open-console")  # the console opens unlocked: the token came along in this tab
+    expect(page.locator("#console")).to_be_visible()
+    page.set_input_files("#schedule-file", str(SHARED_DATA / "fixtures" / "pretalx_schedule_democon.json"))
+    page.click("#schedule-form button[type=submit]")
+    expect(page.locator("#schedule-report")).to_contain_text("new, 0 updated")
+    talks = int(re.search(r"Imported (\d+) talks", page.inner_text("#schedule-report")).group(1))  # type: ignore[union-attr]
+    assert talks > 10
+    page.click("text=Event page")
+    expect(page.locator("h1, .event-name").first).to_contain_text("Café Conf 2026")
 
 
 def test_the_console_refuses_a_wrong_token(page: Any, live_server: LiveServer) -> None:

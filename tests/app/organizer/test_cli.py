@@ -91,3 +91,42 @@ def test_purge_erases_posts_past_retention(
     client.patch("/api/events/testcon/moderation/policy", json={"retention_days": 1}, headers=auth(event))
     assert main(["purge"]) == 0
     assert "testcon: 0 posts" in capsys.readouterr().out
+
+
+def test_create_event_prints_the_organizer_token_once_and_it_organizes_the_event(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["create-event", "shellcon", "--name", "Shell Con", "--hashtag", "#ShellCon", "--hashtag", "shell26"]
+    assert main([*argv, "--time-zone", "Europe/Berlin", "--starts-on", "2026-05-04", "--ends-on", "2026-05-05"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("created shellcon (Shell Con); organizer token (shown once): ")
+    assert out.rstrip().endswith("/e/shellcon/organize") and out.count("\n") == 1
+    token = out.split("(shown once): ")[1].split(";")[0]
+    event = client.get("/api/events/shellcon").json()
+    assert (event["hashtags"], event["time_zone"], event["ends_on"]) == (
+        ["shellcon", "shell26"],
+        "Europe/Berlin",
+        "2026-05-05",
+    )
+    assert (
+        client.get("/api/events/shellcon/moderation/policy", headers=auth({"organizer_token": token})).status_code
+        == 200
+    )
+
+
+def test_create_event_errors_name_the_option_and_create_nothing(
+    client: TestClient, event: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = [
+        (["create-event", "Bad Slug", "--name", "X"], "--slug: String should match pattern"),
+        (["create-event", "okcon", "--name", "X", "--time-zone", "Mars/Olympus"], "--time-zone: unknown time zone"),
+        (["create-event", "okcon", "--name", "X", "--hashtag", "#a-b"], "--hashtags: '#a-b' is not a hashtag"),
+        (["create-event", "okcon", "--name", "X", "--starts-on", "2026-05-05", "--ends-on", "2026-05-04"], "--ends-on"),
+        (["create-event", "testcon", "--name", "Again"], "an event with slug 'testcon' already exists"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("backchannel: ") and expected in err and err.count("\n") == 1, (argv, err)
+    assert client.get("/api/events/okcon").status_code == 404
+    assert client.get("/api/events/testcon").json()["name"] == "Test Conference"
