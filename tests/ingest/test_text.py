@@ -31,3 +31,13 @@ def test_text_that_is_already_clean_comes_back_as_the_full_normalising_would_giv
     raw = texts_to_normalise(8, 4000)
     for text in raw + [_normalise(text) for text in raw]:
         assert normalise_text(text) == _normalise(text), repr(text)
+
+
+def test_normalised_text_is_already_normal() -> None:
+    """Stored text normalised again (an edit, a re-import) does not change: "e", a zero-width space and an
+    accent become "é" at once, not "e" and a loose accent that only a second pass composes."""
+    assert normalise_text("e\u200b\u0301") == "\u00e9"
+    assert normalise_text("e\x00\u0301") == "\u00e9"
+    for text in texts_to_normalise(9, 4000):
+        once = normalise_text(text)
+        assert normalise_text(once) == once, repr(text)
