@@ -45,7 +45,7 @@ def schedule(client: TestClient, event: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _digest(client: TestClient, talk_id: int, post_ids: list[int]) -> None:
+def _digest(client: TestClient, talk_id: int | None, post_ids: list[int]) -> None:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
     client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk_id, sample_digest(post_ids, start))  # type: ignore[attr-defined]
 
@@ -61,6 +61,20 @@ def test_the_event_page_shows_takeaways_by_topic_with_their_source_posts(
     assert "Alert on the error budget burn rate, not on raw p99 latency." in html
     sources = html.split('class="sources"')[1].split("</details>")[0]
     assert "Burn-rate alerts beat raw thresholds" in sources
+
+
+def test_without_a_schedule_the_streams_own_topics_take_the_place_of_the_sessions(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    assert "No schedule yet: topics and their takeaways appear here" in client.get(f"/e/{SLUG}").text
+    post = _note(client, "Burn-rate alerts beat raw thresholds")
+    _digest(client, None, [post["id"]])
+    html = client.get(f"/e/{SLUG}").text
+    main, side = html.split('<aside class="side"')
+    assert '<h2 id="talks-h">Topics</h2>' in main and "Sessions" not in main
+    assert "Alert thresholds" in main and "Alert on the error budget burn rate" in main
+    assert html.count('id="digest-hallway"') == 1  # the live script swaps it by id: one place only
+    assert "In the hallway</h3>" not in side
 
 
 def test_the_event_page_says_what_is_on_now_and_next_in_each_room(
