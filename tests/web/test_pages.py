@@ -148,6 +148,15 @@ def test_the_wall_has_one_column_per_room_on_request(client: TestClient, schedul
     assert "<button" not in html and "<form" not in html  # nothing to operate on a projector
 
 
+def test_with_no_talk_on_the_wall_shows_the_hallways_topics(client: TestClient, event: dict[str, Any]) -> None:
+    assert "Nothing on right now" in client.get(f"/e/{SLUG}/wall").text
+    post = _note(client, "Burn-rate alerts beat raw thresholds")
+    _digest(client, None, [post["id"]])
+    html = client.get(f"/e/{SLUG}/wall").text
+    assert "In the hallway" in html and "Alert thresholds" in html and "Nothing on right now" not in html
+    assert html.count('id="digest-hallway"') == 1
+
+
 def test_only_the_embed_may_be_framed_by_other_sites(client: TestClient, schedule: list[dict[str, Any]]) -> None:
     talk = schedule[0]["id"]
     page = client.get(f"/e/{SLUG}/talks/{talk}")

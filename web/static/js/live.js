@@ -231,7 +231,8 @@
   function digestChanged(d) {
     const key = d.talk_id == null ? "hallway" : String(d.talk_id);
     const current = document.getElementById(`digest-${key}`);
-    if (key === "hallway" || !current) { if (document.getElementById("trending")) scheduleRefresh(10000); return; }
+    // the hallway's topics are part of the whole page (side column, or the main one and the wall without talks)
+    if (key === "hallway" || !current) { if (document.getElementById("trending") || current) scheduleRefresh(10000); return; }
     if (Number(current.dataset.version || 0) >= Number(d.version || 0)) return;
     if (digestTimers.has(key)) return;
     digestTimers.set(key, setTimeout(async () => {
