@@ -26,7 +26,7 @@ from app.services import posts as post_service
 from app.services.note_writer import Note
 from app.services.pages import KINDS, Filters, TalkPage, build_event_page, build_talk_page
 from app.services.payloads import AuthorRead
-from app.services.tokens import anon_handle, browser_delete_token, client_key, hash_token
+from app.services.tokens import anon_handle, browser_delete_token, client_key, hash_token, is_anon_handle
 from app.store import events as event_store
 from app.store.tables import Event
 from ingest.sources.notes import note_item
@@ -45,7 +45,7 @@ def _author(author: AuthorRead) -> str:
     # in-app notes carry a pseudonymous handle derived from the browser id; it means nothing to readers
     if author.name:
         return author.name
-    if author.handle and not author.handle.startswith("anon-"):
+    if author.handle and not is_anon_handle(author.handle):
         return author.handle
     return "Anonymous"
 

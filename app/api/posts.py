@@ -14,7 +14,7 @@ from app.api.throttle import PostRateLimit, VoteRateLimit
 from app.services import events as event_service
 from app.services import posts as post_service
 from app.services.note_writer import Note
-from app.services.tokens import hash_token, new_token
+from app.services.tokens import anon_handle, hash_token, new_token
 from ingest.sources.notes import note_item
 
 router = APIRouter(prefix="/api/events/{slug}/posts", tags=["posts"])
@@ -29,7 +29,7 @@ async def create_note(
     """Post a note or a question. Returns the post and a delete token (shown once)."""
     item = note_item(
         body.text,
-        client_handle=f"anon-{client[:12]}",
+        client_handle=anon_handle(client),
         display_name=body.display_name,
         talk_ref=str(body.talk_id) if body.talk_id is not None else None,
         question=body.kind == "question",

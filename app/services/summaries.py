@@ -28,6 +28,7 @@ from app.export.summary import (
     TalkSummary,
     TopicSummary,
 )
+from app.services.tokens import is_anon_handle
 from app.store import digests as digest_store
 from app.store import posts as post_store
 from app.store import summaries as summary_store
@@ -50,12 +51,12 @@ class _Context:
         self.authors = authors
 
     def citation(self, post: Post) -> Citation:
-        author = self.authors.get(post.author_id) if post.author_id else None
+        name, handle = _credit(self.authors.get(post.author_id) if post.author_id else None)
         assert post.id is not None
         return Citation(
             post_id=post.id,
-            author_name=(author.display_name or author.handle) if author else "",
-            author_handle=author.handle if author else "",
+            author_name=name,
+            author_handle=handle,
             url=post.url,
             source=post.source,
             text=post.text,
@@ -153,15 +154,25 @@ def _bursts(digest: TalkDigest | None) -> tuple[Burst, ...]:
     return tuple(bursts)
 
 
+def _credit(author: Author | None) -> tuple[str, str]:
+    """The name and handle a summary shows for ``author``: an in-app note's generated handle is left out."""
+    if author is None:
+        return "", ""
+    if is_anon_handle(author.handle):
+        return author.display_name or "Anonymous", ""
+    return author.display_name or author.handle, author.handle
+
+
 def _contributors(posts: Sequence[Post], authors: dict[int, Author]) -> tuple[Contributor, ...]:
     counts = Counter(p.author_id for p in posts if p.author_id is not None)
     result: list[Contributor] = []
     for author_id, count in counts.most_common():
         author = authors.get(author_id)
         # Anonymous in-app notes have a generated handle; naming it would credit no one.
-        if author is None or author.opted_out or (author.handle.startswith("anon-") and not author.display_name):
+        if author is None or author.opted_out or (is_anon_handle(author.handle) and not author.display_name):
             continue
-        result.append(Contributor(name=author.display_name or author.handle, handle=author.handle, count=count))
+        name, handle = _credit(author)
+        result.append(Contributor(name=name, handle=handle, count=count))
         if len(result) == TOP_CONTRIBUTORS:
             break
     return tuple(result)
@@ -170,15 +181,15 @@ def _contributors(posts: Sequence[Post], authors: dict[int, Author]) -> tuple[Co
 def _rows(posts: Sequence[Post], context: _Context, guid: str | None, labels: dict[int, str]) -> tuple[PostRow, ...]:
     rows = []
     for post in posts:
-        author = context.authors.get(post.author_id) if post.author_id else None
+        name, handle = _credit(context.authors.get(post.author_id) if post.author_id else None)
         assert post.id is not None
         rows.append(
             PostRow(
                 id=post.id,
                 created_at=post.created_at,
                 source=post.source,
-                author=(author.display_name or author.handle) if author else "",
-                handle=author.handle if author else "",
+                author=name,
+                handle=handle,
                 kind=post.kind,
                 talk_guid=guid,
                 topic_label=labels.get(post.topic_id) if post.topic_id is not None else None,

@@ -34,3 +34,9 @@ def browser_delete_token(raw: str) -> str:
 def anon_handle(client: str) -> str:
     """The pseudonymous author handle of in-app notes from one client key (see ``client_key``)."""
     return f"anon-{client[:12]}"
+
+
+def is_anon_handle(handle: str | None) -> bool:
+    """Whether ``handle`` is one ``anon_handle`` made. It names no one, and shown it would let readers link
+    every note of one browser, so pages and exports leave it out."""
+    return handle is not None and handle.startswith("anon-")

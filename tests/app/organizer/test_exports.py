@@ -142,6 +142,21 @@ def test_a_post_deleted_by_its_author_disappears_from_later_exports(client: Test
     assert "I regret this note" not in client.get(f"{BASE}/export", params={"format": "csv"}).text
 
 
+def test_notes_posted_without_a_name_are_anonymous_in_every_export(client: TestClient, demo: dict[str, Any]) -> None:
+    # the in-app handle is derived from the browser: shown, it would link every note of one phone
+    question = post_note(client, "Where are the slides?", client_id="phone-1", kind="question")
+    post_note(client, "Slides are on the talk page", client_id="phone-1", reply_to=question["id"])
+    for fmt in ("md", "html", "json", "csv"):
+        body = client.get(f"{BASE}/export", params={"format": fmt}).content.decode()
+        assert "Where are the slides?" in body, fmt
+        assert "anon-" not in body, fmt
+    rows = list(csv.DictReader(io.StringIO(client.get(f"{BASE}/export", params={"format": "csv"}).text)))
+    mine = [r for r in rows if r["text"] == "Where are the slides?"]
+    assert [(r["author"], r["handle"]) for r in mine] == [("Anonymous", "")]
+    named = [r for r in rows if r["text"] == "They are never reused"]
+    assert [r["author"] for r in named] == ["Ana"]
+
+
 def test_the_csv_parses_with_one_row_per_visible_post(client: TestClient, demo: dict[str, Any]) -> None:
     response = client.get(f"{BASE}/export", params={"format": "csv"})
     assert response.headers["content-type"].startswith("text/csv")
