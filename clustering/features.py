@@ -65,13 +65,31 @@ def _content_word(tok: str) -> str | None:
     return None if tok.startswith("@") or tok.isdigit() else tok.lstrip("#")
 
 
+def _raw_content_word(raw: str) -> str | None:
+    tok = _clean_token(raw)
+    return None if tok is None else _content_word(tok)
+
+
 _CLEAN = _Memo(_clean_token)
 _CONTENT = _Memo(_content_word)
+_RAW_CONTENT = _Memo(_raw_content_word)
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased tokens without stop words, hashtags and handles included (``#rust``, ``@ana``)."""
     return list(filter(None, map(_CLEAN.__getitem__, _TOKEN_RE.findall(text.lower()))))  # type: ignore[arg-type]
+
+
+def tokenize_with_words(text: str) -> tuple[list[str], tuple[str, ...]]:
+    """``tokenize(text)`` and ``tuple(content_words(tokenize(text)))`` from one scan of the text. The content
+    words are looked up by the raw tokens just found, while the memos' entries are in the CPU's cache: as a
+    second pass over the tokens when the batch's posts were recorded, ``content_words`` cost a few µs a post
+    inside the stage against under 1 µs on its own."""
+    raw = _TOKEN_RE.findall(text.lower())
+    return (
+        list(filter(None, map(_CLEAN.__getitem__, raw))),  # type: ignore[arg-type]
+        tuple(filter(None, map(_RAW_CONTENT.__getitem__, raw))),  # type: ignore[arg-type]
+    )
 
 
 def content_words(tokens: Iterable[str]) -> list[str]:

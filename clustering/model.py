@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
-from clustering.features import DEFAULT_N_FEATURES, content_words, hash_token_lists, tokenize
+from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize_with_words
 from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.stream import StreamClusterer
@@ -372,7 +372,7 @@ class EventModel:
         docs = list(docs)
         if not docs:
             return []
-        words = [tokenize(d.text) for d in docs]
+        words, content = zip(*[tokenize_with_words(d.text) for d in docs], strict=True)
         X = hash_token_lists(words, self.n_features)
         # a parent in the same batch has no kind yet: the rules stand in for it
         parents_here = {d.reply_to for d in docs if d.reply_to}
@@ -392,13 +392,13 @@ class EventModel:
         # too (the per-post path cost about four times as much per post).
         no_talks = self._attributor is None or (not self._attributor.profiles and all(d.talk_ref is None for d in docs))
         if no_talks and len({d.id for d in docs}) == len(docs):
-            return self._observe_batch(docs, words, X, kinds)
+            return self._observe_batch(docs, content, X, kinds)
         out = []
         for r, d in enumerate(docs):
             if self._attributor is not None and r % _GRAM_CHUNK == 0:
                 self._attributor.remember_grams([x.text for x in docs[r : r + _GRAM_CHUNK]])
             a, b = X.indptr[r], X.indptr[r + 1]
-            out.append(self._observe_one(d, words[r], X.indices[a:b], X.data[a:b], kinds[r]))
+            out.append(self._observe_one(d, content[r], X.indices[a:b], X.data[a:b], kinds[r]))
             self._since_refine += 1
             if self._attributor is not None and self.refine_every and self._since_refine >= self.refine_every:
                 self._refine_talks()
@@ -429,7 +429,7 @@ class EventModel:
                 self._attributor.learn(att.talk, post.idx, post.cnt, att.confidence)  # type: ignore[arg-type]
 
     def _observe_batch(
-        self, docs: list[PostDoc], words: list[list[str]], X: sp.csr_matrix, kinds: list[PostKind]
+        self, docs: list[PostDoc], content: Sequence[tuple[str, ...]], X: sp.csr_matrix, kinds: list[PostKind]
     ) -> list[PostResult]:
         """Without a schedule a post's scope is its explicit talk or the hallway, known before clustering:
         the whole batch goes through the clusterer in one call; then each topic takes its posts of the
@@ -464,7 +464,7 @@ class EventModel:
             pid, talk, topic, kind = d.id, d.talk_ref, topics[r], kinds[r].value
             post = _Post(
                 pid, talk, topic, kind, 1.0, minute, when, d.author, d.reply_to, d.text,
-                tuple(content_words(words[r])), ind[a:b], dat[a:b], seq0 + r, d.upvotes, d.boosts, d.replies,
+                content[r], ind[a:b], dat[a:b], seq0 + r, d.upvotes, d.boosts, d.replies,
             )  # fmt: skip
             posts[pid] = post
             seq_post[post.seq] = pid
@@ -496,7 +496,7 @@ class EventModel:
         return out
 
     def _observe_one(
-        self, d: PostDoc, words: list[str], idx: np.ndarray, cnt: np.ndarray, kind: PostKind
+        self, d: PostDoc, words: tuple[str, ...], idx: np.ndarray, cnt: np.ndarray, kind: PostKind
     ) -> PostResult:
         if d.id in self._posts:
             self.forget(d.id)  # a re-delivered post replaces the old copy
@@ -537,7 +537,7 @@ class EventModel:
             author=d.author,
             reply_to=d.reply_to,
             text=d.text,
-            words=tuple(content_words(words)),
+            words=words,
             idx=idx.astype(np.int32),
             cnt=cnt.astype(np.float32),
             seq=seq,
