@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from app.api.deps import BearerToken, SettingsDep, UoW
-from app.api.schemas import SLUG_PATTERN, EventCreate, EventCreated, EventList
+from app.api.schemas import SLUG_PATTERN, EventCreate, EventCreated, EventList, EventUpdate
 from app.services import events as event_service
 from app.services.payloads import EventRead, event_read
 from app.store import events as event_store
@@ -36,3 +36,14 @@ async def list_events(uow: UoW) -> EventList:
 async def read_event(slug: Slug, uow: UoW) -> EventRead:
     """Read one event; `last_id` is the newest live frame id, for resuming the WebSocket."""
     return event_read(await event_service.get_event(uow.session, slug))
+
+
+@router.patch("/{slug}", response_model=EventRead)
+async def update_event(slug: Slug, body: EventUpdate, uow: UoW, token: BearerToken) -> EventRead:
+    """Correct the event's name, hashtags, time zone, dates or description (organizer); only the fields sent
+    change, and null clears a date. The slug, the event's address, stays."""
+    event = await event_service.get_event(uow.session, slug)
+    event_service.require_organizer(event, token)
+    await event_service.update_event(uow, event, body.model_dump(exclude_unset=True))
+    await uow.commit()
+    return event_read(event)

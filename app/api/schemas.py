@@ -47,6 +47,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _hashtags(tags: list[str]) -> list[str]:
+    """Bare, lower-case and each once: ``#PyCon`` and ``pycon`` are one hashtag to every source."""
+    cleaned: list[str] = []
+    for tag in tags:
+        if not _HASHTAG.match(tag):
+            raise ValueError(f"{tag!r} is not a hashtag (letters, digits and _ only)")
+        bare = tag.removeprefix("#").lower()
+        if bare not in cleaned:
+            cleaned.append(bare)
+    return cleaned
+
+
 class EventCreate(Strict):
     slug: str = Field(pattern=SLUG_PATTERN, description="URL name: lower-case letters, digits and dashes")
     name: str = Field(min_length=1, max_length=200)
@@ -59,20 +71,29 @@ class EventCreate(Strict):
     @field_validator("hashtags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:
-        cleaned: list[str] = []
-        for tag in tags:
-            if not _HASHTAG.match(tag):
-                raise ValueError(f"{tag!r} is not a hashtag (letters, digits and _ only)")
-            bare = tag.removeprefix("#").lower()
-            if bare not in cleaned:
-                cleaned.append(bare)
-        return cleaned
+        return _hashtags(tags)
 
     @model_validator(mode="after")
     def _dates(self) -> EventCreate:
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise ValueError("ends_on must not be before starts_on")
         return self
+
+
+class EventUpdate(Strict):
+    """The organizer's corrections; only the fields sent change (the address, the slug, stays)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    hashtags: list[Annotated[str, Field(max_length=101)]] | None = Field(default=None, max_length=10)
+    time_zone: TimeZone | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    description: str | None = Field(default=None, max_length=5000)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _hashtags(tags)
 
 
 class EventCreated(BaseModel):

@@ -1,14 +1,17 @@
-"""Event use cases: create an event, find it, check the organizer and admin tokens."""
+"""Event use cases: create an event, correct its details, find it, check the organizer and admin tokens."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import Conflict, Forbidden, NotFound, Unauthorized
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from app.services import moderation as moderation_service
 from app.services.tokens import hash_token, new_token, token_matches
+from app.services.unit_of_work import UnitOfWork
 from app.store import events as event_store
 from app.store.tables import Event
 
@@ -44,6 +47,28 @@ async def create_event(
     except IntegrityError as exc:
         raise Conflict(f"an event with slug {slug!r} already exists", field="slug") from exc
     return event, token
+
+
+# What an organizer may change after creating the event; null clears only what may be empty.
+EDITABLE = ("name", "hashtags", "time_zone", "starts_on", "ends_on", "description")
+_NOT_NULL = {"name", "hashtags", "time_zone", "description"}
+
+
+async def update_event(uow: UnitOfWork, event: Event, changes: dict[str, Any]) -> Event:
+    """Apply the organizer's changes to the event's details and log them; the slug (its address) stays."""
+    for field in EDITABLE:
+        if field in changes and changes[field] is None and field in _NOT_NULL:
+            raise InvalidInput(f"{field} cannot be empty", field=field)
+    merged = {field: changes.get(field, getattr(event, field)) for field in EDITABLE}
+    if merged["starts_on"] and merged["ends_on"] and merged["ends_on"] < merged["starts_on"]:
+        raise InvalidInput("ends_on must not be before starts_on", field="ends_on")
+    changed = {field: value for field, value in merged.items() if value != getattr(event, field)}
+    if changed:
+        for field, value in changed.items():
+            setattr(event, field, value)
+        uow.session.add(event)
+        await moderation_service.audit(uow, event, "event.update", event.slug, fields=sorted(changed))
+    return event
 
 
 async def get_event(session: AsyncSession, slug: str) -> Event:

@@ -84,3 +84,46 @@ def test_openapi_and_docs_are_served_without_external_assets(client: TestClient)
     assert "/static/swagger/swagger-ui-bundle.js" in docs
     assert "cdn." not in docs
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_organizer_corrects_the_events_details_and_the_change_is_audited(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    headers = {"Authorization": f"Bearer {event['organizer_token']}"}
+    body = {"name": "Test Conference 2026", "hashtags": ["#TestCon", "testcon26"], "starts_on": "2026-05-04"}
+    response = client.patch("/api/events/testcon", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    read = client.get("/api/events/testcon").json()
+    assert (read["name"], read["hashtags"], read["starts_on"]) == (body["name"], ["testcon", "testcon26"], "2026-05-04")
+    assert read["time_zone"] == "Europe/Berlin"  # not sent: unchanged
+    cleared = client.patch("/api/events/testcon", json={"starts_on": None}, headers=headers).json()
+    assert cleared["starts_on"] is None and cleared["name"] == "Test Conference 2026"
+    audit = client.get("/api/events/testcon/moderation/audit", headers=headers).json()["items"]
+    assert [(a["action"], a["details"]["fields"]) for a in audit[:2]] == [
+        ("event.update", ["starts_on"]),
+        ("event.update", ["hashtags", "name", "starts_on"]),
+    ]
+
+
+def test_bad_event_corrections_name_the_field_and_change_nothing(client: TestClient, event: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {event['organizer_token']}"}
+    assert client.patch("/api/events/testcon", json={"name": "X"}).status_code == 401
+    assert (
+        client.patch("/api/events/testcon", json={"name": "X"}, headers={"Authorization": "Bearer no"}).status_code
+        == 403
+    )
+    client.patch("/api/events/testcon", json={"starts_on": "2026-05-04"}, headers=headers)
+    cases = [
+        ({"name": None}, "name"),
+        ({"name": ""}, "name"),
+        ({"slug": "elsewhere"}, "slug"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"hashtags": ["#a-b"]}, "hashtags"),
+        ({"ends_on": "2026-05-01"}, "ends_on"),  # before the stored first day
+    ]
+    for change, field in cases:
+        response = client.patch("/api/events/testcon", json=change, headers=headers)
+        assert 400 <= response.status_code < 500, change
+        assert response.json()["error"]["field"] == field, (change, response.json())
+    read = client.get("/api/events/testcon").json()
+    assert (read["name"], read["starts_on"], read["ends_on"]) == ("Test Conference", "2026-05-04", None)

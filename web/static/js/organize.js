@@ -322,7 +322,59 @@
     }
   });
 
-  function loadAll() { loadQueue(); loadPolicy(); loadBlocks(); loadSources(); }
+  // ---- event details and the token ----
+  async function loadDetails() {
+    const form = $("details-form");
+    try {
+      const details = await api("");
+      $("details-name").value = details.name;
+      $("details-hashtags").value = details.hashtags.map((t) => `#${t}`).join(" ");
+      $("details-zone").value = details.time_zone;
+      $("details-starts").value = details.starts_on || "";
+      $("details-ends").value = details.ends_on || "";
+      $("details-description").value = details.description;
+      form.querySelector("button[type=submit]").disabled = false;
+    } catch (error) {
+      $("details-error").textContent = `Could not load the details: ${error.message}`;
+    }
+  }
+  $("details-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("details-error").textContent = "";
+    try {
+      const saved = await api("", {
+        method: "PATCH",
+        body: {
+          name: $("details-name").value.trim(),
+          hashtags: $("details-hashtags").value.split(/[\s,]+/).filter(Boolean),
+          time_zone: $("details-zone").value.trim(),
+          starts_on: $("details-starts").value || null,
+          ends_on: $("details-ends").value || null,
+          description: $("details-description").value.trim(),
+        },
+      });
+      for (const name of document.querySelectorAll(".event-name a")) name.textContent = saved.name;
+      status("Details saved.");
+    } catch (error) {
+      $("details-error").textContent = `Not saved: ${error.message}`;
+    }
+  });
+  $("token-rotate").addEventListener("click", async () => {
+    $("token-rotate-error").textContent = "";
+    if (!window.confirm("Replace the organizer token? The current one stops working everywhere at once.")) return;
+    try {
+      const rotated = await api("/token/rotate", { method: "POST" });
+      token = rotated.organizer_token;
+      sessionStorage.setItem(tokenKey, token);
+      $("token-new-value").value = token;
+      $("token-new").hidden = false;
+      status("Organizer token replaced.");
+    } catch (error) {
+      $("token-rotate-error").textContent = `Not replaced: ${error.message}`;
+    }
+  });
+
+  function loadAll() { loadQueue(); loadPolicy(); loadBlocks(); loadSources(); loadDetails(); }
   setInterval(() => { if (token && !$("console").hidden && document.visibilityState === "visible") { loadQueue(); loadSources(); } }, 20000);
   if (token) unlock();
 })();
