@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -224,20 +222,27 @@ class TopicGroups:
         n = len(words)
         if not n:
             return None
-        # groups sharing a word with the post, counted in C (one pass over the word index)
-        shared = Counter(chain.from_iterable(filter(None, map(self._index.get, words))))
-        if not shared:
-            return None
         # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer
         low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
-        if max(shared.values()) < low:
-            return None  # most posts: no group shares enough of their words (found in C)
-        close = [(gid, inter) for gid, inter in shared.items() if inter >= low]
-        # most shared first, ties to the oldest group: the counter's order follows the sets' iteration order
+        k = math.ceil(low)  # the fewest shared words that reach it
+        sets = list(filter(None, map(self._index.get, words)))  # the groups holding each word of the post
+        if len(sets) < k:
+            return None  # most posts: too few of their words are in any group
+        # A group sharing k of these words is in all but at most len(sets) - k of their sets, so it is in one
+        # of the len(sets) - k + 1 smallest: only those groups are candidates (counting every group that
+        # shares a word, common words and all, was most of the grouping's time).
+        sets.sort(key=len)
+        groups = self._groups
+        close = [
+            (gid, inter)
+            for gid in set().union(*sets[: len(sets) - k + 1])
+            if (inter := len(words & groups[gid].words)) >= low
+        ]
+        # most shared first, ties to the oldest group (not the sets' iteration order)
         close.sort(key=lambda c: (-c[1], c[0]))
         best, best_sim = None, 0.0
         for gid, inter in close:
-            g = self._groups[gid]
+            g = groups[gid]
             need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
             sim = inter / (n + len(g.words) - inter)
             if sim >= need and sim > best_sim:

@@ -1,0 +1,61 @@
+"""Near-duplicate groups of a topic: a post joins the group a comparison with every group would pick."""
+
+from __future__ import annotations
+
+import random
+
+from clustering.takeaways import Member, TopicGroups
+
+
+class EveryGroupCompared(TopicGroups):
+    """The rule in its plainest form: every group is compared with the post; of those similar enough, the most
+    similar, then the one sharing the most words, then the oldest."""
+
+    __slots__ = ()
+
+    def _similar(self, words: frozenset[str], kind: str) -> int | None:
+        best: tuple[float, int, int] | None = None
+        for gid, g in self._groups.items():
+            inter = len(words & g.words)
+            if not words or not inter:
+                continue
+            need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
+            sim = inter / (len(words) + len(g.words) - inter)
+            if sim >= need and (best is None or (sim, inter, -gid) > best):
+                best = (sim, inter, -gid)
+        return None if best is None else -best[2]
+
+
+def _posts(n: int, seed: int) -> list[Member]:
+    """Posts restating a few dozen points: words dropped, added or swapped, some asked as questions."""
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(60)]
+    points = [rng.sample(vocab, rng.randint(3, 10)) for _ in range(40)]
+    out = []
+    for i in range(n):
+        words = list(rng.choice(points))
+        for _ in range(rng.randint(0, 3)):
+            if words and rng.random() < 0.5:
+                words.pop(rng.randrange(len(words)))
+            else:
+                words.append(rng.choice(vocab))
+        kind = "question" if rng.random() < 0.3 else rng.choice(["other", "takeaway"])
+        text = " ".join(words) + ("?" if kind == "question" else "") + f" {i}" * (i % 2)
+        out.append(Member(f"p{i}", text, kind, frozenset(words), upvotes=rng.randint(0, 3), seq=i))
+    return out
+
+
+def test_a_post_joins_the_group_a_comparison_with_every_group_picks() -> None:
+    for seed in range(4):
+        posts = _posts(3_000, seed)
+        fast, plain = TopicGroups(max_groups=40), EveryGroupCompared(max_groups=40)
+        for m in posts:
+            fast.add(m)
+            plain.add(m)
+        fast.groups, plain.groups  # noqa: B018  (reading the groups groups the queued posts)
+        got = {gid: list(g.members) for gid, g in fast._groups.items()}
+        want = {gid: list(g.members) for gid, g in plain._groups.items()}
+        assert got == want
+        # the streams exercise merging, both thresholds and eviction
+        assert max(len(m) for m in got.values()) > 5
+        assert fast._next > 200 and len(got) <= 60
