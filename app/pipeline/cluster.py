@@ -101,6 +101,7 @@ class EventCursor:
     talk_guids: dict[int, str] = field(default_factory=dict)
     unsaved: int = 0  # batches since the last checkpoint
     topics_written: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # topic id → its row as written
+    digests_written: dict[int, int] = field(default_factory=dict)  # talk key → the digest version written
     saved_at: float = field(default_factory=time.monotonic)
 
     def dumps(self) -> bytes:
@@ -180,19 +181,22 @@ class ClusterPipeline:
     async def step(self, event_id: int, cursor: EventCursor) -> bool:
         """One batch in one transaction. Returns whether there was anything to do."""
         async with self.maker() as session:
+            # The log first: most polls find nothing, and then the event row is not needed (an event that
+            # is gone has no log).
+            arrived, read, schedule_changed = await self._read(session, event_id, cursor)
+            if not read:
+                idle_due = time.monotonic() - cursor.saved_at >= CHECKPOINT_IDLE_SECONDS
+                # caught up: checkpoint what the last batches did
+                if cursor.unsaved and idle_due and await session.get(Event, event_id) is not None:
+                    await self._save(session, event_id, cursor, self._checkpoint(cursor))
+                    await session.commit()
+                return False
             uow = UnitOfWork(session, self.broker)
             event = await session.get(Event, event_id)
             if event is None:
                 return False
-            arrived, read, schedule_changed = await self._read(session, event_id, cursor)
             if schedule_changed:
                 await self._load_schedule(session, event_id, cursor)
-            if not read:
-                idle_due = time.monotonic() - cursor.saved_at >= CHECKPOINT_IDLE_SECONDS
-                if cursor.unsaved and idle_due:  # caught up: checkpoint what the last batches did
-                    await self._save(session, event_id, cursor, self._checkpoint(cursor))
-                    await session.commit()
-                return False
             # The post as it is now: one deleted or hidden since its frame is no longer visible.
             posts = await cluster_store.cluster_posts(session, event_id, list(dict.fromkeys(arrived)), event.slug)
             visible = [p for p in posts if p.status == "visible" and p.text]
@@ -209,9 +213,15 @@ class ClusterPipeline:
                 (str(p.id), p) for p in await cluster_store.cluster_posts(session, event_id, earlier, event.slug)
             )
             digests = [self._digest(guid, talk_id, cursor) for guid, talk_id in self._changed_talks(changes, cursor)]
-            stored = await cluster_store.digest_versions(session, event_id, [d.talk_id or 0 for d in digests])
+            # What this cursor wrote is stored (it is the event's only writer of topics and digests): only
+            # rows it has not written yet are looked up, which after its first steps is none of them.
+            keys = [d.talk_id or 0 for d in digests]
+            stored = {k: cursor.digests_written[k] for k in keys if k in cursor.digests_written}
+            stored.update(await cluster_store.digest_versions(session, event_id, [k for k in keys if k not in stored]))
             fresh = [t for d in digests for t in d.topics if cursor.topics_written.get(t["id"]) != _topic_row(t)]
-            topics = await cluster_store.stored_topics(session, event_id, [t["id"] for t in fresh])
+            topics = {t["id"] for t in fresh if t["id"] in cursor.topics_written}
+            unknown = [t["id"] for t in fresh if t["id"] not in topics]
+            topics |= await cluster_store.stored_topics(session, event_id, unknown)
             cursor.unsaved += 1
             blob = None
             if cursor.unsaved >= CHECKPOINT_BATCHES or time.monotonic() - cursor.saved_at >= CHECKPOINT_SECONDS:
@@ -339,6 +349,7 @@ class ClusterPipeline:
         for fresh in digests:
             talk_id = fresh.talk_id
             version = stored[talk_id or 0] + 1 if (talk_id or 0) in stored else 1
+            cursor.digests_written[talk_id or 0] = version
             digest_rows.append(
                 {
                     "talk_id": talk_id,

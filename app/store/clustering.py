@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, bindparam, insert, update
+from sqlalchemy import Integer, Select, Table, any_, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.db import one_of
 from app.store.tables import Author, Event, LiveEvent, ModelState, Post, TalkDigest, Topic
 from app.store.types import utcnow
 
@@ -70,21 +70,36 @@ _POST_COLUMNS = (
 )  # fmt: skip
 
 
+def _posts_statement(postgresql: bool) -> Select[Any]:
+    """This event's posts among the ``ids`` parameter, each with its author: built once per dialect."""
+    if postgresql:  # one array parameter, as ``one_of`` binds it
+        among = col(Post.id) == any_(bindparam("ids", type_=ARRAY(Integer())))
+    else:
+        among = col(Post.id).in_(bindparam("ids", expanding=True))
+    return (
+        select(*_POST_COLUMNS)
+        .outerjoin(Author, col(Post.author_id) == col(Author.id))
+        .where(col(Post.event_id) == bindparam("event_id"), among)
+    )
+
+
+# A batch's statements, built once: building and coercing a 500-id IN list and its cache key on every
+# step cost about as much as running it.
+_POSTS = {postgresql: _posts_statement(postgresql) for postgresql in (False, True)}
+
+
 async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], event_slug: str) -> list[ClusterPost]:
     """This event's posts among ``ids``, in the order of ``ids``, each with its author (one query)."""
     if not ids:
         return []
-    stmt = (
-        select(*_POST_COLUMNS)
-        .outerjoin(Author, col(Post.author_id) == col(Author.id))
-        .where(Post.event_id == event_id, one_of(session, col(Post.id), ids, Integer()))
-    )
+    connection = await session.connection()
+    stmt = _POSTS[connection.dialect.name == "postgresql"]
     found: dict[int, ClusterPost] = {}
     for (
         id_, version, source, kind, text, url, language, talk_id, talk_confidence, topic_id, reply_to_id,
         created_at, edited_at, upvotes, boosts, sensitive, spoiler_text, media, pinned, status,
         author_id, replies, received_at, author_name, author_handle, author_url,
-    ) in (await (await session.connection()).execute(stmt)).all():  # fmt: skip
+    ) in (await connection.execute(stmt, {"event_id": event_id, "ids": ids})).all():  # fmt: skip
         found[id_] = ClusterPost(
             id_, version, event_slug, source, kind, text, url, language, talk_id, talk_confidence, topic_id,
             reply_to_id, PostAuthor(author_name, author_handle, author_url), created_at, edited_at, upvotes,
@@ -93,26 +108,33 @@ async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], ev
     return [found[i] for i in ids if i in found]
 
 
+_LOG_AFTER = (
+    select(
+        LiveEvent.seq,
+        LiveEvent.type,
+        col(LiveEvent.data)["id"].as_integer(),
+        col(LiveEvent.data)["upvotes"].as_integer(),
+    )
+    .where(
+        col(LiveEvent.event_id) == bindparam("event_id"),
+        col(LiveEvent.seq) > bindparam("after"),
+        col(LiveEvent.type).in_(bindparam("types", expanding=True)),
+    )
+    .order_by(LiveEvent.seq)
+    .limit(bindparam("limit"))
+)
+
+
 async def log_after(
     session: AsyncSession, event_id: int, after: int, limit: int, types: Collection[str]
 ) -> list[tuple[int, str, int | None, int | None]]:
     """Up to ``limit`` of the event's live frames of ``types`` after ``after``, in seq order, as
     (seq, type, data's ``id``, data's ``upvotes``): all the arrow reads of a frame. The database picks the
     two values out; decoding each ``post.created`` frame's whole post only to read its id cost more."""
-    stmt = (
-        select(
-            LiveEvent.seq,
-            LiveEvent.type,
-            col(LiveEvent.data)["id"].as_integer(),
-            col(LiveEvent.data)["upvotes"].as_integer(),
-        )
-        .where(LiveEvent.event_id == event_id, LiveEvent.seq > after, col(LiveEvent.type).in_(types))
-        .order_by(LiveEvent.seq)
-        .limit(limit)
-    )
+    params = {"event_id": event_id, "after": after, "types": list(types), "limit": limit}
     return [
         (seq, kind, post_id, upvotes)
-        for seq, kind, post_id, upvotes in (await (await session.connection()).execute(stmt)).all()
+        for seq, kind, post_id, upvotes in (await (await session.connection()).execute(_LOG_AFTER, params)).all()
     ]
 
 
