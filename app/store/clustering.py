@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Integer, Select, Table, any_, bindparam, insert, update
+from sqlalchemy import Dialect, Integer, Select, Table, any_, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -171,22 +172,43 @@ _ATTRIBUTED = (
 )
 
 
+# ``_ATTRIBUTED`` as each dialect's driver runs it, with its parameters' order as ClusterPost names them.
+_ATTRIBUTED_SQL: dict[tuple[str, str], tuple[str, Any]] = {}
+
+
+def _attributed_sql(dialect: Dialect) -> tuple[str, Any]:
+    key = (dialect.name, dialect.driver)
+    if key not in _ATTRIBUTED_SQL:
+        compiled = _ATTRIBUTED.compile(dialect=dialect)
+        order = ["id" if name == "post_id" else name for name in compiled.positiontup or ()]
+        _ATTRIBUTED_SQL[key] = (compiled.string, attrgetter(*order) if compiled.positional else None)
+    return _ATTRIBUTED_SQL[key]
+
+
 async def save_attributions(session: AsyncSession, posts: list[ClusterPost]) -> None:
     """Write the posts' version, talk, confidence, topic and kind, as they are on ``posts``, in one executemany."""
-    if posts:
-        rows = [
-            {
-                "post_id": p.id,
-                "version": p.version,
-                "talk_id": p.talk_id,
-                "talk_confidence": p.talk_confidence,
-                "topic_id": p.topic_id,
-                "kind": p.kind,
-            }
-            for p in posts
-        ]
-        # On the connection: through the session, an UPDATE is matched against the objects it holds.
-        await (await session.connection()).execute(_ATTRIBUTED, rows)
+    if not posts:
+        return
+    # On the connection: through the session, an UPDATE is matched against the objects it holds.
+    connection = await session.connection()
+    sql, values = _attributed_sql(connection.dialect)
+    if values is not None:
+        # The driver's own executemany over plain tuples: SQLAlchemy's parameter processing, a dict per
+        # row, cost about a third of a batch's writes (none of these columns needs a type conversion).
+        await connection.exec_driver_sql(sql, [values(p) for p in posts])
+        return
+    rows = [
+        {
+            "post_id": p.id,
+            "version": p.version,
+            "talk_id": p.talk_id,
+            "talk_confidence": p.talk_confidence,
+            "topic_id": p.topic_id,
+            "kind": p.kind,
+        }
+        for p in posts
+    ]
+    await connection.execute(_ATTRIBUTED, rows)
 
 
 async def digest_versions(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, int]:
