@@ -244,10 +244,12 @@ async def post_form(
     kind: Annotated[str, Form(max_length=20)] = "note",
     talk_id: Annotated[str, Form(max_length=20)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
+    reply_to: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    """The no-JavaScript path of the posting form: post, then back to the page."""
+    """The no-JavaScript path of the posting form and of answering a question: post, then back to the page."""
     event = await event_service.get_event(uow.session, slug)
     target = f"/e/{event.slug}"
+    answering = int(reply_to) if reply_to.isdigit() and 0 < int(reply_to) <= 2**53 else None
     text = text.strip()
     if not text or len(text) > 1000:
         return RedirectResponse(f"{target}?error=Write+between+1+and+1000+characters#post", status_code=303)
@@ -255,7 +257,7 @@ async def post_form(
     event_slug = event.slug
     await uow.rollback()  # the writer stores the note in its own transaction: hold no read one open meanwhile
     talk_ref = str(talk) if talk is not None else None
-    response = RedirectResponse(f"{target}#feed", status_code=303)
+    response = RedirectResponse(f"{target}{'#questions' if answering else '#feed'}", status_code=303)
     raw = _client_cookie(request, response)
     item = note_item(
         text,
@@ -264,10 +266,14 @@ async def post_form(
         talk_ref=talk_ref,
         question=kind == "question",
     )
+    note = Note(item, hash_token(browser_delete_token(raw)), talk_id=talk, reply_to=answering)
     try:
-        await writer.write(event_slug, Note(item, hash_token(browser_delete_token(raw)), talk_id=talk))
+        await writer.write(event_slug, note)
     except InvalidInput:  # nothing left once control characters are removed
         return RedirectResponse(f"{target}?error=Write+between+1+and+1000+characters#post", status_code=303)
+    except NotFound:  # the question was deleted or hidden meanwhile
+        message = urlencode({"error": "That question is no longer there, so the answer was not posted."})
+        return RedirectResponse(f"{target}?{message}#post", status_code=303)
     notes.value += 1
     return response
 

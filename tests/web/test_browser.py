@@ -401,6 +401,35 @@ def test_an_answer_to_my_question_is_highlighted_and_i_can_delete_my_post(page: 
     expect(page.locator(".post", has_text="Does sampling hide outliers?")).to_have_count(0, timeout=2000)
 
 
+def test_a_follower_answers_a_question_and_the_asker_sees_it_under_the_question(
+    page: Any, browser: Any, live_server: LiveServer
+) -> None:
+    question = live_server.post_note("Is the workshop recorded?", kind="question")
+    asker = browser.new_context()
+    try:
+        asking = asker.new_page()
+        _open_event(asking, live_server)
+        _open_event(page, live_server)
+        item = page.locator(f"#questions > .post[data-post-id='{question['id']}']")
+        item.locator("summary", has_text="Answer").click()
+        item.locator("textarea").fill("Yes, the videos go up tonight")
+        # the question changes while the answer is being written (an organizer pins it): nothing typed is lost
+        headers = {"Authorization": f"Bearer {live_server.token}"}
+        live_server.call(
+            "POST", f"/api/events/{live_server.slug}/moderation/posts/{question['id']}/pin", headers=headers
+        )
+        expect(item.locator(".badge.pin")).to_be_visible(timeout=2000)
+        expect(item.locator("textarea")).to_have_value("Yes, the videos go up tonight")
+        item.locator("button[type=submit]", has_text="Post the answer").click()
+        expect(item.locator("textarea")).to_have_value("")
+        answer = asking.locator(f"#questions > .post[data-post-id='{question['id']}'] + .post")
+        expect(answer).to_contain_text("Yes, the videos go up tonight", timeout=2000)
+        expect(answer.locator(".badge")).to_have_text("answer")
+        expect(page.locator("#questions > .post.mine", has_text="Yes, the videos go up tonight")).to_have_count(1)
+    finally:
+        asker.close()
+
+
 def test_the_wall_rotates_without_motion_for_those_who_ask(browser: Any, live_server: LiveServer) -> None:
     context = browser.new_context(reduced_motion="reduce", viewport={"width": 1920, "height": 1080})
     try:

@@ -208,6 +208,33 @@ def test_a_plain_form_post_keeps_the_talk_it_was_written_for(
     assert (post["text"], post["talk_id"]) == ("For the second talk", talk)
 
 
+def test_without_javascript_anyone_can_answer_an_open_question_under_it(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    question = _note(client, "Which exporter do you use?", kind="question", talk_id=schedule[0]["id"])
+    page = client.get(f"/e/{SLUG}").text
+    form = f'<input type="hidden" name="reply_to" value="{question["id"]}">'
+    assert page.count(form) == 1  # under the question in the open questions, not in the feed or the card
+    answered = client.post(
+        f"/e/{SLUG}/posts",
+        data={"text": "The OpenTelemetry collector", "reply_to": str(question["id"])},
+        follow_redirects=False,
+    )
+    assert answered.status_code == 303 and answered.headers["location"].endswith("#questions")
+    answer = next(p for p in client.get(f"/api/events/{SLUG}/posts").json()["items"] if p["reply_to_id"])
+    assert (answer["text"], answer["reply_to_id"], answer["talk_id"]) == (
+        "The OpenTelemetry collector",
+        question["id"],
+        schedule[0]["id"],  # an answer belongs where its question is
+    )
+    questions = client.get(f"/e/{SLUG}").text.split('id="questions"')[1].split("</ol>")[0]
+    assert questions.index("Which exporter do you use?") < questions.index("The OpenTelemetry collector")
+
+    gone = client.post(f"/e/{SLUG}/posts", data={"text": "Too late", "reply_to": "999999"}, follow_redirects=False)
+    assert gone.status_code == 303 and "no+longer+there" in gone.headers["location"]
+    assert all(p["text"] != "Too late" for p in client.get(f"/api/events/{SLUG}/posts").json()["items"])
+
+
 def test_without_javascript_i_can_delete_what_i_posted_and_nobody_else_can(
     client: TestClient, schedule: list[dict[str, Any]]
 ) -> None:

@@ -62,7 +62,29 @@
     return node;
   };
 
-  function renderPost(p, anchor) {
+  // an open question's answer form (the server renders the same one for the first paint and without JS)
+  function answerBox(id) {
+    const details = el("details", "answer");
+    details.append(el("summary", null, "Answer"));
+    const form = el("form", "answer-form");
+    form.method = "post";
+    form.action = `/e/${slug}/posts`;
+    const hidden = el("input");
+    Object.assign(hidden, { type: "hidden", name: "reply_to", value: String(id) });
+    const label = el("label", null, "Your answer");
+    label.htmlFor = `answer-${id}`;
+    const box = el("textarea");
+    Object.assign(box, { id: `answer-${id}`, name: "text", rows: 2, maxLength: 1000, required: true });
+    const button = el("button", null, "Post the answer");
+    button.type = "submit";
+    const problem = el("p", "form-error");
+    problem.setAttribute("role", "alert");
+    form.append(hidden, label, box, button, problem);
+    details.append(form);
+    return details;
+  }
+
+  function renderPost(p, anchor, answerable = false) {
     const li = el("li", `post kind-${p.kind}${p.pinned ? " pinned" : ""}`);
     if (anchor) li.id = `post-${p.id}`;
     li.dataset.postId = p.id;
@@ -100,6 +122,7 @@
       button.append(arrow, " ", el("span", "count", p.upvotes));
       form.append(button);
       li.append(form);
+      if (answerable && p.kind === "question") li.append(answerBox(p.id));
     }
     decorate(li);
     return li;
@@ -124,12 +147,15 @@
   const allCopies = (id) => document.querySelectorAll(`.post[data-post-id="${CSS.escape(String(id))}"]`);
   const capOf = (list, fallback) => Number(list.dataset.cap || fallback);
 
-  function upsertInto(list, p, { prepend = true, cap = FEED_CAP, anchor = false } = {}) {
+  function upsertInto(list, p, { prepend = true, cap = FEED_CAP, anchor = false, answerable = false } = {}) {
     if (!list) return;
     const existing = list.querySelector(`:scope > .post[data-post-id="${p.id}"]`);
-    const fresh = renderPost(p, anchor);
+    const fresh = renderPost(p, anchor, answerable);
     if (existing) {
       if (Number(existing.dataset.version) >= p.version) return;
+      // an answer being written survives the question's update (a vote, its talk attributed)
+      const writing = existing.querySelector("details.answer");
+      if (writing && (writing.open || writing.querySelector("textarea")?.value)) fresh.querySelector("details.answer")?.replaceWith(writing);
       existing.replaceWith(fresh);
       return;
     }
@@ -165,7 +191,7 @@
     }
     const questions = document.getElementById("questions");
     if (questions && p.kind === "question") {
-      upsertInto(questions, p, { cap: 30 });
+      upsertInto(questions, p, { cap: 30, answerable: true });
       document.getElementById("questions-empty")?.remove();
     } else if (questions && p.kind === "answer" && p.reply_to_id != null) {
       const question = questions.querySelector(`:scope > .post[data-post-id="${p.reply_to_id}"]`);
@@ -430,6 +456,12 @@
     const n = text.value.length;
     counter.textContent = n > 800 ? `${n} / 1000 characters` : "";
   });
+  async function refusal(response) {
+    if (response.status !== 429) return `Not posted: ${await message(response)}`;
+    const wait = response.headers.get("Retry-After");
+    return `You are posting too fast. Try again in ${wait ? `${wait} seconds` : "a moment"}.`;
+  }
+
   form?.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -447,11 +479,8 @@
     button.disabled = true;
     try {
       const response = await api("/posts", { method: "POST", body: JSON.stringify(payload) });
-      if (response.status === 429) {
-        const wait = response.headers.get("Retry-After");
-        error.textContent = `You are posting too fast. Try again in ${wait ? `${wait} seconds` : "a moment"}.`;
-      } else if (!response.ok) {
-        error.textContent = `Not posted: ${await message(response)}`;
+      if (!response.ok) {
+        error.textContent = await refusal(response);
       } else {
         const created = await response.json();
         mine[String(created.post.id)] = created.delete_token;
@@ -470,6 +499,44 @@
       }
     } catch {
       error.textContent = "Could not reach the server. Your note was not sent.";
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // answering an open question: the notes API with reply_to; the answer then shows under its question
+  document.addEventListener("submit", async (event) => {
+    const answerForm = event.target.closest("form.answer-form");
+    if (!answerForm) return;
+    event.preventDefault();
+    const box = answerForm.querySelector("textarea");
+    const problem = answerForm.querySelector(".form-error");
+    problem.textContent = "";
+    const answer = box.value.trim();
+    if (!answer) { problem.textContent = "Write your answer first."; box.focus(); return; }
+    if (answer.length > 1000) { problem.textContent = `That is ${answer.length} characters; the limit is 1,000.`; box.focus(); return; }
+    const payload = { text: answer, reply_to: Number(answerForm.elements.reply_to.value) };
+    const name = localStorage.getItem("bc_name");
+    if (name) payload.display_name = name;
+    const button = answerForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const response = await api("/posts", { method: "POST", body: JSON.stringify(payload) });
+      if (!response.ok) { problem.textContent = await refusal(response); return; }
+      const created = await response.json();
+      mine[String(created.post.id)] = created.delete_token;
+      save();
+      box.value = "";
+      if (created.post.status !== "visible") {
+        problem.textContent = "Thanks! Your answer will appear once an organizer approves it.";
+        return;
+      }
+      answerForm.closest("details")?.removeAttribute("open");
+      applyPost(created.post);
+      for (const copy of allCopies(created.post.id)) decorate(copy);
+      announcer && (announcer.textContent = "Answer posted.");
+    } catch {
+      problem.textContent = "Could not reach the server. Your answer was not sent.";
     } finally {
       button.disabled = false;
     }
