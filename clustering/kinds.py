@@ -273,8 +273,8 @@ class KindModel:
         norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
         X = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
         scores = np.asarray(X @ self.clf_.coef_.T) + self.clf_.intercept_
-        classes = self.clf_.classes_
-        return [str(classes[i]) for i in scores.argmax(1)]
+        # the picked class names as Python strings in one call (a numpy scalar and a str() per post cost ~0.5 µs)
+        return self.clf_.classes_[scores.argmax(1)].tolist()
 
     def predict_proba(self, texts: Sequence[str], reply_to_kinds: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
         X = self.vectorizer_.transform([_model_text(t, r) for t, r in zip(texts, reply_to_kinds, strict=True)])
