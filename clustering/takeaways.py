@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -297,7 +298,7 @@ def _cosine(words: Iterable[str], centroid: dict[str, float], norm: float) -> fl
         return 0.0
     # fsum: a set's iteration order differs between a model and its restored copy (and between processes),
     # and a plain sum's last bits with it, which broke ties between takeaways differently
-    return math.fsum([centroid.get(w, 0.0) for w in ws]) / (math.sqrt(len(ws)) * norm)
+    return math.fsum(map(centroid.get, ws, repeat(0.0))) / (math.sqrt(len(ws)) * norm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,14 +320,22 @@ def pick(groups: Sequence[Group], centroid: dict[str, float], *, top: int = 3, m
     rel = [r / hi for r in rel]
     chosen: list[int] = []
     left = set(range(len(groups)))
+    # each group's redundancy (its largest overlap with a pick) is raised as picks are made, not taken anew
+    # against every pick for every group in every round
+    red = [0.0] * len(groups)
     while left and len(chosen) < top:
         best, best_val = None, -math.inf
         for i in sorted(left):
-            red = max((jaccard(groups[i].words, groups[j].words) for j in chosen), default=0.0)
-            val = mmr_lambda * rel[i] - (1.0 - mmr_lambda) * red
+            val = mmr_lambda * rel[i] - (1.0 - mmr_lambda) * red[i]
             if val > best_val:
                 best, best_val = i, val
         assert best is not None
         chosen.append(best)
         left.discard(best)
+        if left and len(chosen) < top:
+            words = groups[best].words
+            for i in left:
+                overlap = jaccard(groups[i].words, words)
+                if overlap > red[i]:
+                    red[i] = overlap
     return [Pick(groups[i], rel[i]) for i in chosen]

@@ -1,10 +1,12 @@
-"""Near-duplicate groups of a topic: a post joins the group a comparison with every group would pick."""
+"""Near-duplicate groups of a topic: a post joins the group a comparison with every group would pick, and
+the picks are those of Maximal Marginal Relevance as written."""
 
 from __future__ import annotations
 
+import math
 import random
 
-from clustering.takeaways import Member, TopicGroups
+from clustering.takeaways import Group, Member, TopicGroups, jaccard, pick
 
 
 class EveryGroupCompared(TopicGroups):
@@ -59,3 +61,39 @@ def test_a_post_joins_the_group_a_comparison_with_every_group_picks() -> None:
         # the streams exercise merging, both thresholds and eviction
         assert max(len(m) for m in got.values()) > 5
         assert fast._next > 200 and len(got) <= 60
+
+
+def _mmr_every_round(groups: list[Group], centroid: dict[str, float], top: int, lam: float = 0.7) -> list[int]:
+    """Maximal Marginal Relevance as written: every round, each group's overlap with every pick so far."""
+    norm = math.sqrt(sum(v * v for v in centroid.values()))
+    rel = [
+        (math.fsum(centroid.get(w, 0.0) for w in g.words) / (math.sqrt(len(g.words)) * norm) if g.words else 0.0)
+        * (1.0 + math.log1p(g.engagement))
+        for g in groups
+    ]
+    hi = max(rel) or 1.0
+    rel = [r / hi for r in rel]
+    chosen: list[int] = []
+    while len(chosen) < min(top, len(groups)):
+        vals = {
+            i: lam * rel[i]
+            - (1.0 - lam) * max((jaccard(groups[i].words, groups[j].words) for j in chosen), default=0.0)
+            for i in range(len(groups))
+            if i not in chosen
+        }
+        chosen.append(max(vals, key=lambda i: (vals[i], -i)))
+    return chosen
+
+
+def test_takeaways_are_picked_by_relevance_less_overlap_with_the_picks_so_far() -> None:
+    rng = random.Random(7)
+    for seed in range(20):
+        tg = TopicGroups(max_groups=40)
+        for m in _posts(400, seed):
+            tg.add(m)
+        groups = tg.groups
+        centroid = {f"w{i}": float(rng.randint(1, 9)) for i in range(60) if rng.random() < 0.7}
+        for top in (1, 3, 5):
+            want = _mmr_every_round(groups, centroid, top)
+            got = pick(groups, centroid, top=top)
+            assert [groups.index(p.group) for p in got] == want
