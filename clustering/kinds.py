@@ -304,10 +304,15 @@ def classify_kinds(
         return []
     asks = [looks_like_question(t) for t in texts]
     predicted = default_model().decide(texts, reply_to_kinds, asks)
-    return [
-        _combine(t, r, h, _KINDS[g], q)
-        for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True)
-    ]
+    out = []
+    for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True):
+        guess = _KINDS[g]
+        if h is None and r is None:
+            # most posts: no hint and no parent, where ``_combine`` only turns an answer into a statement
+            out.append(guess if guess is not PostKind.ANSWER else PostKind.QUESTION if q else PostKind.OTHER)
+        else:
+            out.append(_combine(t, r, h, guess, q))
+    return out
 
 
 def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, asks: bool | None = None) -> PostKind:
