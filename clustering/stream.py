@@ -6,13 +6,16 @@ Each post is scored against the live clusters it may join and against a new clus
     score(z) = log m_z + sum_w c_w * log(n_zw * icf_w + beta) - L * log(n_z + V*beta + (L-1)/2)
     score(new) = log(alpha * D) + L * log(beta) - L * log(V*beta + (L-1)/2)
 
-with three changes that matter on streams whose topics come and go:
+with the changes that matter on streams whose topics come and go:
 
 * ``m_z`` is the cluster's *recent* mass (each post counts ``2 ** (-age / halflife)``), ``D`` the total
   recent mass of the scope; a cluster whose recent mass falls under ``min_weight`` can no longer take
   posts and is dropped, so a dormant topic is never revived by an unrelated one that shares a word.
 * word counts are weighted by the inverse cluster frequency ``icf_w = log(K / K_w)`` (as in OSDM, Kumar
   et al. ACL 2020) so words shared by many topics ("news", "today") decide little.
+* a post joins only a cluster it shares a (weighted) word with: while a cluster is young its length
+  penalty is small, and the prior alone (``m_z`` against ``alpha * D``) drew posts with nothing in
+  common into it, so a small event's first subjects all landed in one topic.
 * every ``refine_window`` posts the window is revisited with a few parallel (Jacobi) reassignment sweeps,
   which repairs the order effects of the single pass; posts it moves are reported in ``moves_``.
 * before those sweeps a cluster whose window posts form two groups with (almost) no word in common is
@@ -441,6 +444,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         sub *= (self._icf(indices) * (1.0 / self.beta))[:, None]
         ov = counts @ np.log1p(sub, out=sub)
         sc = ov + self.logw_[:hi] - L * np.log(self.n_[:hi] + c)
+        sc[ov <= 0.0] = -np.inf
         return sc, new
 
     def _scope_mass(self, mask: np.ndarray | None) -> float:

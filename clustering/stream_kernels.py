@@ -119,7 +119,7 @@ def place_run(
         best = -np.inf
         bz = -1
         for z in range(hi):
-            if scope[z] != code:
+            if scope[z] != code or acc[z] <= 0.0:
                 continue
             s = acc[z] + logw[z] - L * math.log(n[z] + c)
             if s > best:

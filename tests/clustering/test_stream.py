@@ -148,10 +148,26 @@ def test_a_state_saved_with_shorter_word_logs_grows_and_learns_the_same() -> Non
     assert np.array_equal(short.CT_, full.CT_)
 
 
+def test_a_small_meetup_gets_one_topic_per_subject_from_its_first_posts() -> None:
+    # a dozen posts on four subjects, each sharing no word with the others: long before any refinement a
+    # young cluster must not take a post with nothing in common (it did while the cluster was small)
+    subjects = [
+        ["Rust borrow checker finally clicked", "borrow checker errors in Rust help", "lifetimes in Rust for beginners"],
+        ["Kubernetes operators overkill", "replaced our Kubernetes cluster", "nodes in your Kubernetes cluster"],
+        ["Coffee here is great", "Where is the coffee station?", "coffee queue is long"],
+        ["Lunch is at noon in the main hall", "Is there vegan lunch?", "lunch was lovely"],
+    ]
+    texts = [subject[i] for i in range(3) for subject in subjects]
+    truth = [s for _ in range(3) for s in range(4)]
+    for batch in (1, len(texts)):
+        labels = run(StreamClusterer(), texts, batch)
+        assert adjusted_rand_score(truth, labels) == 1.0, labels
+
+
 def test_a_cluster_two_topics_met_in_is_split() -> None:
-    # the first post holds words of both topics, so the single pass puts both topics into its cluster
+    # the first post holds every word of both topics, so the single pass puts both topics into its cluster
     rng = random.Random(0)
-    texts = [" ".join(TOPICS["rust"].split()[:4] + TOPICS["bees"].split()[:4])]
+    texts = [" ".join(TOPICS["rust"].split() + TOPICS["bees"].split())]
     truth = ["both"]
     for i in range(199):
         topic = "rust" if i % 2 else "bees"
