@@ -135,7 +135,7 @@ async def store_rate(frames: list[bytes], url: str, database_url: str, broker_ur
 
     from app.broadcast.broker import create_broker
     from app.pipeline.cluster import ClusterPipeline
-    from app.pipeline.ingest import StorePostSink
+    from app.pipeline.ingest import StorePostSink, freeze_startup_heap
     from app.services import events as event_service
     from app.store.db import create_engine, migrate, sessionmaker
     from app.store.tables import Post
@@ -143,6 +143,7 @@ async def store_rate(frames: list[bytes], url: str, database_url: str, broker_ur
     from ingest.sources.notes import note_item
 
     default_model()  # a running server has its kind model loaded; training it once is not ingest
+    freeze_startup_heap()  # ...and its startup heap frozen (app.main and both workers do it once warm)
     async with fresh_database(database_url) as database:
         engine = create_engine(_settings(database, broker_url))
         broker = create_broker(broker_url)

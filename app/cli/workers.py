@@ -97,6 +97,12 @@ def cluster_body(metrics_port: int | None, poll_interval: float) -> Body:
         raise CommandError(f"the clustering pipeline is not available: {exc}") from exc
 
     async def body(engine: Any, maker: Any, broker: Any, stop: asyncio.Event) -> None:
+        from app.pipeline.ingest import freeze_startup_heap, warm_kind_model
+
+        # As the web app and the ingest worker do: models loaded off the loop, then the startup heap
+        # (~300k objects: sklearn, scipy, numba) frozen, so a full collection (~150 ms) skips it.
+        await warm_kind_model()
+        freeze_startup_heap()
         pipeline = ClusterPipeline(maker, broker)
         _serve_metrics(metrics_port, ProcessMetrics(broker=broker, cluster=pipeline, role="cluster"))
         worker = LeasedWorker(
