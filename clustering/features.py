@@ -20,7 +20,7 @@ DEFAULT_N_FEATURES = 2**15
 # English stop words plus the filler of social posts and a few German ones (CCC talks are often German).
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | frozenset(
     """
-    rt via amp http https www com just like really im dont ive youre thats lol yeah ok okay gonna wanna
+    rt via amp http https www com just like really im dont ive youre thats lol yeah ok okay gonna wanna vs
     der die das und ist nicht ein eine einen mit auf für von zu den dem des sich auch es ich wir sie
     """.split()
 )
