@@ -152,7 +152,7 @@ def test_a_small_meetup_gets_one_topic_per_subject_from_its_first_posts() -> Non
     # a dozen posts on four subjects, each sharing no word with the others: long before any refinement a
     # young cluster must not take a post with nothing in common (it did while the cluster was small)
     subjects = [
-        ["Rust borrow checker finally clicked", "borrow checker errors in Rust help", "lifetimes in Rust for beginners"],
+        ["Rust borrow checker finally clicked", "borrow checker errors in Rust help", "lifetimes in Rust"],
         ["Kubernetes operators overkill", "replaced our Kubernetes cluster", "nodes in your Kubernetes cluster"],
         ["Coffee here is great", "Where is the coffee station?", "coffee queue is long"],
         ["Lunch is at noon in the main hall", "Is there vegan lunch?", "lunch was lovely"],
