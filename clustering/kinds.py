@@ -308,8 +308,13 @@ def classify_kinds(
     for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True):
         guess = _KINDS[g]
         if h is None and r is None:
-            # most posts: no hint and no parent, where ``_combine`` only turns an answer into a statement
-            out.append(guess if guess is not PostKind.ANSWER else PostKind.QUESTION if q else PostKind.OTHER)
+            # most posts: no hint and no parent, where ``_combine`` only turns an answer into a statement or
+            # a question that does not ask into other
+            if guess is PostKind.ANSWER:
+                guess = PostKind.QUESTION if q else PostKind.OTHER
+            elif guess is PostKind.QUESTION and not q and not _asks_for_help(t):
+                guess = PostKind.OTHER
+            out.append(guess)
         else:
             out.append(_combine(t, r, h, guess, q))
     return out
@@ -326,7 +331,13 @@ def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, as
     if reply != PostKind.QUESTION and guess == PostKind.ANSWER:
         # an answer is a reply to a question; anything else that reads like one is a statement
         return PostKind.QUESTION if asks else PostKind.OTHER
+    if guess == PostKind.QUESTION and not asks and not _asks_for_help(text):
+        return PostKind.OTHER  # every labelled question asks (a mark, an opening, a plea); this one does not
     return guess
+
+
+def _asks_for_help(text: str) -> bool:
+    return _matches(_ASKING, _ASKING_HINTS, text, text.lower())
 
 
 _KIND_VALUES = frozenset(k.value for k in PostKind)
