@@ -108,9 +108,10 @@ async def _organizer_event(uow: UnitOfWork, slug: str, token: str | None) -> Eve
 
 async def _moderated(uow: UnitOfWork, event: Event, posts: list[Post]) -> list[ModeratedPost]:
     authors = await post_store.authors_by_id(uow.session, [p.author_id for p in posts if p.author_id])
+    # organizers see an in-app note's handle: it is what they block or erase by
     return [
         ModeratedPost(
-            **post_read(p, authors.get(p.author_id) if p.author_id else None, event.slug).model_dump(),
+            **post_read(p, authors.get(p.author_id), event.slug, reveal_handle=True).model_dump(),
             moderation_reason=p.moderation_reason,
         )
         for p in posts

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from app.api.deps import ClientKey, NotesTally, UoW, Writer
+from app.api.deps import BearerToken, ClientKey, NotesTally, UoW, Writer
 from app.api.events import Slug
 from app.api.schemas import NoteCreate, NoteCreated, PostKindFilter, PostPage, VoteRead
 from app.api.throttle import PostRateLimit, VoteRateLimit
@@ -52,13 +52,23 @@ async def list_posts(
     since: Annotated[datetime | None, Query(description="Only posts created at or after this time")] = None,
     cursor: Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    token: BearerToken = None,
 ) -> PostPage:
-    """Visible posts, newest first, with cursor pagination."""
+    """Visible posts, newest first, with cursor pagination. With the organizer token, in-app notes carry
+    their generated author handle too (what the console blocks by); readers never get it."""
     event = await event_service.get_event(uow.session, slug)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     items, next_cursor = await post_service.list_posts(
-        uow, event, talk_id=talk, hallway=hallway, kind=kind, since=since, cursor=cursor, limit=limit
+        uow,
+        event,
+        talk_id=talk,
+        hallway=hallway,
+        kind=kind,
+        since=since,
+        cursor=cursor,
+        limit=limit,
+        reveal_handles=event_service.is_organizer(event, token),
     )
     return PostPage(items=items, next_cursor=next_cursor)
 

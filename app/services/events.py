@@ -88,8 +88,12 @@ def require_admin(admin_token: str | None, token: str | None) -> None:
         raise Forbidden("wrong admin token", field="admin_token")
 
 
+def is_organizer(event: Event, token: str | None) -> bool:
+    return token is not None and token != "" and token_matches(token, event.organizer_token_hash)
+
+
 def require_organizer(event: Event, token: str | None) -> None:
     if not token:
         raise Unauthorized("organizer token required (Authorization: Bearer <token>)")
-    if not token_matches(token, event.organizer_token_hash):
+    if not is_organizer(event, token):
         raise Forbidden("this token does not organize this event")

@@ -185,7 +185,7 @@ class NoteWriter:
                 async with self._maker() as session:  # not foreseen by the batch's look-up (never for notes)
                     author = await post_store.get_author(session, post.author_id)
             if not waiting.outcome.done():
-                waiting.outcome.set_result(post_read(post, author, event.slug))
+                waiting.outcome.set_result(post_read(post, author, event.slug, reveal_handle=True))
         for waiting, error in refused:
             _fail(waiting, error)
 

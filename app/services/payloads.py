@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
+from app.services.tokens import is_anon_handle
 from app.store.tables import Event, Post, Talk, TalkDigest
 
 
@@ -51,6 +52,18 @@ class PostRead(BaseModel):
     media_descriptions: list[str]
     pinned: bool
     status: str
+    # The author's handle even where ``author.handle`` leaves it out (an in-app note's generated one):
+    # the server compares it, never sends it.
+    _handle: str | None = PrivateAttr(default=None)
+
+    def written_by(self, handle: str) -> bool:
+        return bool(handle) and self._handle == handle
+
+
+def public_handle(handle: str | None) -> str | None:
+    """The handle readers see: an in-app note's generated one names no one and would link all of one
+    browser's notes, so it is left out (its author, and organizers moderating, still get it)."""
+    return None if handle is None or is_anon_handle(handle) else handle
 
 
 class TalkRead(BaseModel):
@@ -83,9 +96,11 @@ class EventRead(BaseModel):
     last_id: int
 
 
-def post_read(post: Post, author: AuthorView | None, event_slug: str) -> PostRead:
+def post_read(post: Post, author: AuthorView | None, event_slug: str, *, reveal_handle: bool = False) -> PostRead:
+    """The post as readers see it; ``reveal_handle`` for its own author and for organizers."""
     assert post.id is not None
-    return PostRead(
+    handle = author.handle if author else None
+    view = PostRead(
         id=post.id,
         version=post.version,
         event=event_slug,
@@ -100,7 +115,7 @@ def post_read(post: Post, author: AuthorView | None, event_slug: str) -> PostRea
         reply_to_id=post.reply_to_id,
         author=AuthorRead(
             name=author.display_name if author else None,
-            handle=author.handle if author else None,
+            handle=handle if reveal_handle else public_handle(handle),
             url=author.url if author else None,
         ),
         created_at=post.created_at,
@@ -113,6 +128,8 @@ def post_read(post: Post, author: AuthorView | None, event_slug: str) -> PostRea
         pinned=post.pinned,
         status=post.status,
     )
+    view._handle = handle
+    return view
 
 
 # A post frame's keys, in order: ``post_data``'s parameters, and what a reader passes it.
@@ -166,7 +183,7 @@ def post_data(
         "reply_to_id": reply_to_id,
         "author": {
             "name": author.display_name if author else None,
-            "handle": author.handle if author else None,
+            "handle": public_handle(author.handle) if author else None,
             "url": author.url if author else None,
         },
         "created_at": json_time(created_at),

@@ -538,6 +538,7 @@ async def list_posts(
     since: datetime | None,
     cursor: str | None,
     limit: int,
+    reveal_handles: bool = False,
 ) -> tuple[list[PostRead], str | None]:
     assert event.id is not None
     before = decode_cursor(cursor) if cursor else None
@@ -554,7 +555,7 @@ async def list_posts(
     more = len(rows) > limit
     rows = rows[:limit]
     authors = await post_store.authors_by_id(uow.session, [p.author_id for p in rows if p.author_id])
-    views = [post_read(p, authors.get(p.author_id) if p.author_id else None, event.slug) for p in rows]
+    views = [post_read(p, authors.get(p.author_id), event.slug, reveal_handle=reveal_handles) for p in rows]
     next_cursor = encode_cursor(rows[-1].id) if more and rows and rows[-1].id is not None else None
     return views, next_cursor
 

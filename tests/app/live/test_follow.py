@@ -173,3 +173,23 @@ def test_a_note_its_author_deleted_never_replays_its_text_even_from_the_stored_l
         "post.created",
         "post.deleted",
     ]
+
+
+def test_an_anonymous_notes_generated_handle_reaches_no_reader_but_its_author_and_organizers(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    # the handle is derived from the browser: shown to readers, it would link every note of one phone
+    with client.websocket_connect("/ws/events/testcon") as ws:
+        created = post_note(client, "Quiet note from the back row", client_id="phone-7")
+        frame = Follower(ws).next_frame()
+    handle = created["author"]["handle"]
+    assert handle.startswith("anon-")  # the author's own response keeps it (to erase their posts by it)
+    assert frame["data"]["author"]["handle"] is None
+    listed = client.get("/api/events/testcon/posts").json()["items"]
+    assert [p["author"]["handle"] for p in listed if p["id"] == created["id"]] == [None]
+    assert handle not in client.get("/e/testcon").text
+    # the console's recent posts (the same list, with the organizer token): what it blocks or erases by
+    console = client.get("/api/events/testcon/posts", headers=auth(event)).json()["items"]
+    assert [p["author"]["handle"] for p in console if p["id"] == created["id"]] == [handle]
+    wrong = client.get("/api/events/testcon/posts", headers={"Authorization": "Bearer guess"}).json()["items"]
+    assert [p["author"]["handle"] for p in wrong if p["id"] == created["id"]] == [None]
