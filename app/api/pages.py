@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from app.api.deps import NotesTally, SettingsDep, UoW, Writer
 from app.api.events import Slug
 from app.api.posts import PostId
-from app.api.schemas import EventCreate
+from app.api.schemas import EventCreate, event_field_errors
 from app.api.talks import TalkId
 from app.errors import BackchannelError, InvalidInput, NotFound
 from app.services import events as event_service
@@ -26,7 +26,7 @@ from app.services import posts as post_service
 from app.services.note_writer import Note
 from app.services.pages import KINDS, Filters, TalkPage, build_event_page, build_talk_page
 from app.services.payloads import AuthorRead
-from app.services.tokens import anon_handle, browser_delete_token, client_key, hash_token, is_anon_handle
+from app.services.tokens import anon_handle, browser_delete_token, client_key, hash_token
 from app.store import events as event_store
 from app.store.tables import Event
 from ingest.sources.notes import note_item
@@ -42,12 +42,8 @@ def _local(value: datetime, zone: object) -> str:
 
 
 def _author(author: AuthorRead) -> str:
-    # in-app notes carry a pseudonymous handle derived from the browser id; it means nothing to readers
-    if author.name:
-        return author.name
-    if author.handle and not is_anon_handle(author.handle):
-        return author.handle
-    return "Anonymous"
+    # an in-app note without a name has no handle either in a reader's view (see payloads.public_handle)
+    return author.name or author.handle or "Anonymous"
 
 
 templates.env.filters["local_time"] = _local
@@ -168,16 +164,6 @@ def _new_event_page(
     return templates.TemplateResponse(request, "new_event.html", context, status_code=status_code, headers=NO_STORE)
 
 
-def _field_errors(exc: ValidationError) -> dict[str, str]:
-    """The first message per form field; a check across fields (the dates' order) is the end date's."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "ends_on"
-        message = "this field is required" if error["type"] == "missing" else str(error["msg"])
-        errors.setdefault(field, message.removeprefix("Value error, "))
-    return errors
-
-
 NEW_EVENT_FIELDS = ("name", "slug", "hashtags", "time_zone", "starts_on", "ends_on", "description")
 FormText = Annotated[str, Form(max_length=6000)]
 
@@ -211,7 +197,7 @@ async def new_event_form(
         event, token = await event_service.create_event(uow.session, **body.model_dump())
         await uow.commit()
     except ValidationError as exc:
-        return _new_event_page(request, settings, form, _field_errors(exc), 422)
+        return _new_event_page(request, settings, form, event_field_errors(exc), 422)
     except BackchannelError as exc:
         return _new_event_page(request, settings, form, {exc.field or "name": exc.message}, exc.status_code)
     context = {"event": event, "token": token}

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.services.payloads import EventRead, PostRead, TalkRead
 
@@ -78,6 +78,17 @@ class EventCreate(Strict):
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise ValueError("ends_on must not be before starts_on")
         return self
+
+
+def event_field_errors(exc: ValidationError) -> dict[str, str]:
+    """An event's validation errors for a person (the web form, the shell): the first message per field;
+    the check across fields (the dates' order) is the end date's."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "ends_on"
+        message = "this field is required" if error["type"] == "missing" else str(error["msg"])
+        errors.setdefault(field, message.removeprefix("Value error, "))
+    return errors
 
 
 class EventUpdate(Strict):

@@ -64,7 +64,7 @@ def cmd_create_event(args: argparse.Namespace, settings: Settings) -> int:
     """Create an event and print its organizer token (shown once). A shell on the store needs no admin token."""
     from pydantic import ValidationError
 
-    from app.api.schemas import EventCreate
+    from app.api.schemas import EventCreate, event_field_errors
     from app.services import events as event_service
 
     fields = {
@@ -79,9 +79,8 @@ def cmd_create_event(args: argparse.Namespace, settings: Settings) -> int:
     try:
         body = EventCreate.model_validate({key: value for key, value in fields.items() if value is not None})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "ends_on"
-        raise CommandError(f"--{field.replace('_', '-')}: {str(error['msg']).removeprefix('Value error, ')}") from None
+        field, message = next(iter(event_field_errors(exc).items()))
+        raise CommandError(f"--{field.replace('_', '-')}: {message}") from None
 
     async def work(uow: Any) -> str:
         _, token = await event_service.create_event(uow.session, **body.model_dump())
