@@ -94,8 +94,7 @@
     li.dataset.replyTo = p.reply_to_id ?? "";
     li.dataset.lang = p.language ?? "";
     const meta = el("p", "meta");
-    const handle = p.author.handle && !p.author.handle.startsWith("anon-") ? p.author.handle : "";
-    meta.append(el("span", "author", p.author.name || handle || "Anonymous"), " ");
+    meta.append(el("span", "author", p.author.name || p.author.handle || "Anonymous"), " ");
     meta.append(el("span", "source", `via ${p.source}`), " ");
     const time = el("time", null, timeFmt.format(new Date(p.created_at)));
     time.dateTime = p.created_at;
@@ -462,45 +461,51 @@
     return `You are posting too fast. Try again in ${wait ? `${wait} seconds` : "a moment"}.`;
   }
 
+  // both posting forms: check the text, post it, make it this browser's own. "posted", "held" (waiting for
+  // an organizer) or null (refused, or not sent), with the reason in ``problem``.
+  async function sendNote(payload, box, problem, button, words) {
+    problem.textContent = "";
+    const note = box.value.trim();
+    if (!note) { problem.textContent = words.empty; box.focus(); return null; }
+    if (note.length > 1000) { problem.textContent = `That is ${note.length} characters; the limit is 1,000.`; box.focus(); return null; }
+    button.disabled = true;
+    try {
+      const response = await api("/posts", { method: "POST", body: JSON.stringify({ ...payload, text: note }) });
+      if (!response.ok) { problem.textContent = await refusal(response); return null; }
+      const created = await response.json();
+      mine[String(created.post.id)] = created.delete_token;
+      save();
+      box.value = "";
+      if (created.post.status !== "visible") { problem.textContent = words.held; return "held"; }
+      applyPost(created.post);
+      // the live frame may have rendered it first, before this browser knew it was its own
+      for (const copy of allCopies(created.post.id)) decorate(copy);
+      return "posted";
+    } catch {
+      problem.textContent = words.unreachable;
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   form?.addEventListener("submit", async (event) => {
     event.preventDefault();
-    error.textContent = "";
     const data = new FormData(form);
-    const note = String(data.get("text") || "").trim();
-    if (!note) { error.textContent = "Write something first: the note is empty."; text.focus(); return; }
-    if (note.length > 1000) { error.textContent = `That is ${note.length} characters; the limit is 1,000.`; text.focus(); return; }
     const talk = String(data.get("talk_id") || "");
-    const payload = { text: note, kind: data.get("kind") === "question" ? "question" : "note" };
+    const payload = { kind: data.get("kind") === "question" ? "question" : "note" };
     if (talk) payload.talk_id = Number(talk);
     const name = String(data.get("display_name") || "").trim();
     if (name) payload.display_name = name;
     localStorage.setItem("bc_name", name);
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      const response = await api("/posts", { method: "POST", body: JSON.stringify(payload) });
-      if (!response.ok) {
-        error.textContent = await refusal(response);
-      } else {
-        const created = await response.json();
-        mine[String(created.post.id)] = created.delete_token;
-        save();
-        if (created.post.status !== "visible") {
-          text.value = "";
-          error.textContent = "Thanks! Your post will appear once an organizer approves it.";
-          return;
-        }
-        applyPost(created.post);
-        // the live frame may have rendered it first, before this browser knew it was its own
-        for (const copy of allCopies(created.post.id)) decorate(copy);
-        text.value = "";
-        counter.textContent = "";
-        announcer && (announcer.textContent = "Posted.");
-      }
-    } catch {
-      error.textContent = "Could not reach the server. Your note was not sent.";
-    } finally {
-      button.disabled = false;
+    const sent = await sendNote(payload, text, error, form.querySelector("button[type=submit]"), {
+      empty: "Write something first: the note is empty.",
+      held: "Thanks! Your post will appear once an organizer approves it.",
+      unreachable: "Could not reach the server. Your note was not sent.",
+    });
+    if (sent === "posted") {
+      counter.textContent = "";
+      announcer && (announcer.textContent = "Posted.");
     }
   });
 
@@ -509,36 +514,18 @@
     const answerForm = event.target.closest("form.answer-form");
     if (!answerForm) return;
     event.preventDefault();
-    const box = answerForm.querySelector("textarea");
-    const problem = answerForm.querySelector(".form-error");
-    problem.textContent = "";
-    const answer = box.value.trim();
-    if (!answer) { problem.textContent = "Write your answer first."; box.focus(); return; }
-    if (answer.length > 1000) { problem.textContent = `That is ${answer.length} characters; the limit is 1,000.`; box.focus(); return; }
-    const payload = { text: answer, reply_to: Number(answerForm.elements.reply_to.value) };
+    const payload = { reply_to: Number(answerForm.elements.reply_to.value) };
     const name = localStorage.getItem("bc_name");
     if (name) payload.display_name = name;
-    const button = answerForm.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      const response = await api("/posts", { method: "POST", body: JSON.stringify(payload) });
-      if (!response.ok) { problem.textContent = await refusal(response); return; }
-      const created = await response.json();
-      mine[String(created.post.id)] = created.delete_token;
-      save();
-      box.value = "";
-      if (created.post.status !== "visible") {
-        problem.textContent = "Thanks! Your answer will appear once an organizer approves it.";
-        return;
-      }
+    const box = answerForm.querySelector("textarea");
+    const sent = await sendNote(payload, box, answerForm.querySelector(".form-error"), answerForm.querySelector("button[type=submit]"), {
+      empty: "Write your answer first.",
+      held: "Thanks! Your answer will appear once an organizer approves it.",
+      unreachable: "Could not reach the server. Your answer was not sent.",
+    });
+    if (sent === "posted") {
       answerForm.closest("details")?.removeAttribute("open");
-      applyPost(created.post);
-      for (const copy of allCopies(created.post.id)) decorate(copy);
       announcer && (announcer.textContent = "Answer posted.");
-    } catch {
-      problem.textContent = "Could not reach the server. Your answer was not sent.";
-    } finally {
-      button.disabled = false;
     }
   });
 
