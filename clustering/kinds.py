@@ -304,20 +304,10 @@ def classify_kinds(
         return []
     asks = [looks_like_question(t) for t in texts]
     predicted = default_model().decide(texts, reply_to_kinds, asks)
-    out = []
-    for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True):
-        guess = _KINDS[g]
-        if h is None and r is None:
-            # most posts: no hint and no parent, where ``_combine`` only turns an answer into a statement or
-            # a question that does not ask into other
-            if guess is PostKind.ANSWER:
-                guess = PostKind.QUESTION if q else PostKind.OTHER
-            elif guess is PostKind.QUESTION and not q and not _asks_for_help(t):
-                guess = PostKind.OTHER
-            out.append(guess)
-        else:
-            out.append(_combine(t, r, h, guess, q))
-    return out
+    return [
+        _combine(t, r, h, _KINDS[g], q)
+        for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True)
+    ]
 
 
 def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, asks: bool | None = None) -> PostKind:
@@ -326,9 +316,9 @@ def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, as
         return PostKind(hint)
     if asks is None:
         asks = looks_like_question(text)
-    if reply == PostKind.QUESTION and not asks and guess in (PostKind.QUESTION, PostKind.OTHER):
-        return PostKind.ANSWER
-    if reply != PostKind.QUESTION and guess == PostKind.ANSWER:
+    if reply == PostKind.QUESTION:
+        return PostKind.ANSWER if not asks and guess in (PostKind.QUESTION, PostKind.OTHER) else guess
+    if guess == PostKind.ANSWER:
         # an answer is a reply to a question; anything else that reads like one is a statement
         return PostKind.QUESTION if asks else PostKind.OTHER
     if guess == PostKind.QUESTION and not asks and not _asks_for_help(text):
