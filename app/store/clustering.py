@@ -8,11 +8,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Integer, Select, Table, any_, bindparam, insert, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Dialect, Integer, Select, Table, bindparam, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.store.db import among
 from app.store.tables import Author, Event, LiveEvent, ModelState, Post, TalkDigest, Topic
 from app.store.types import utcnow
 
@@ -73,14 +73,12 @@ _POST_COLUMNS = (
 
 def _posts_statement(postgresql: bool) -> Select[Any]:
     """This event's posts among the ``ids`` parameter, each with its author: built once per dialect."""
-    if postgresql:  # one array parameter, as ``one_of`` binds it
-        among = col(Post.id) == any_(bindparam("ids", type_=ARRAY(Integer())))
-    else:
-        among = col(Post.id).in_(bindparam("ids", expanding=True))
     return (
         select(*_POST_COLUMNS)
         .outerjoin(Author, col(Post.author_id) == col(Author.id))
-        .where(col(Post.event_id) == bindparam("event_id"), among)
+        .where(
+            col(Post.event_id) == bindparam("event_id"), among(col(Post.id), "ids", Integer(), postgresql=postgresql)
+        )
     )
 
 

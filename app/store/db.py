@@ -106,3 +106,10 @@ def one_of(
     if bind is not None and bind.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
     return column.in_(values)
+
+
+def among(column: Any, name: str, item_type: TypeEngine[Any], *, postgresql: bool) -> ColumnElement[bool]:
+    """``one_of`` for a statement built once, the values passed at execution as the parameter ``name``."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
+    return column.in_(bindparam(name, expanding=True))
