@@ -52,6 +52,7 @@ class TooManyRequests(BackchannelError):
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
 
 

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     rate_limit_posts: str = "30/minute;600/hour"
     rate_limit_votes: str = "120/minute"
     rate_limit_exports: str = "30/minute"
+    # Per network address, whatever client ids it sends (a client picks its own id, so the per-client limits
+    # alone stop nobody who changes it). A venue's NAT carries a hall of phones: these are a crowd's ceilings.
+    rate_limit_posts_per_address: str = "600/minute"
+    rate_limit_votes_per_address: str = "2400/minute"
+    # Creating events per address while anyone may (no BACKCHANNEL_ADMIN_TOKEN set).
+    rate_limit_events_per_address: str = "10/hour"
 
     # Demo
     demo_speed: float = Field(default=5.0, gt=0)  # pace multiplier: 1 is a realistic 12 posts a minute
@@ -77,7 +83,14 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
 
-    @field_validator("rate_limit_posts", "rate_limit_votes", "rate_limit_exports")
+    @field_validator(
+        "rate_limit_posts",
+        "rate_limit_votes",
+        "rate_limit_exports",
+        "rate_limit_posts_per_address",
+        "rate_limit_votes_per_address",
+        "rate_limit_events_per_address",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         from limits import parse_many

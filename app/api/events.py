@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from app.api.deps import BearerToken, SettingsDep, UoW
 from app.api.schemas import SLUG_PATTERN, EventCreate, EventCreated, EventList, EventUpdate
+from app.api.throttle import count_event_creation
 from app.services import events as event_service
 from app.services.payloads import EventRead, event_read
 from app.store import events as event_store
@@ -18,9 +19,12 @@ Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 
 
 @router.post("", status_code=201, response_model=EventCreated)
-async def create_event(body: EventCreate, uow: UoW, settings: SettingsDep, token: BearerToken) -> EventCreated:
+async def create_event(
+    request: Request, body: EventCreate, uow: UoW, settings: SettingsDep, token: BearerToken
+) -> EventCreated:
     """Create an event. Returns its organizer token once; only a hash is stored."""
     event_service.require_admin(settings.admin_token, token)
+    await count_event_creation(request, settings)
     event, organizer_token = await event_service.create_event(uow.session, **body.model_dump())
     await uow.commit()
     return EventCreated(event=event_read(event), organizer_token=organizer_token)

@@ -20,7 +20,8 @@ from app.api.events import Slug
 from app.api.posts import PostId
 from app.api.schemas import EventCreate, event_field_errors
 from app.api.talks import TalkId
-from app.errors import BackchannelError, InvalidInput, NotFound
+from app.api.throttle import count_event_creation, enforce
+from app.errors import BackchannelError, InvalidInput, NotFound, TooManyRequests
 from app.services import events as event_service
 from app.services import posts as post_service
 from app.services.note_writer import Note
@@ -158,10 +159,18 @@ def _time_zones() -> list[str]:
 
 
 def _new_event_page(
-    request: Request, settings: SettingsDep, form: dict[str, str], errors: dict[str, str], status_code: int = 200
+    request: Request,
+    settings: SettingsDep,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
+    """The form; ``errors`` maps a field to its message, or ``"request"`` to what refused the whole request."""
     context = {"form": form, "errors": errors, "needs_admin": bool(settings.admin_token), "zones": _time_zones()}
-    return templates.TemplateResponse(request, "new_event.html", context, status_code=status_code, headers=NO_STORE)
+    return templates.TemplateResponse(
+        request, "new_event.html", context, status_code=status_code, headers={**NO_STORE, **(headers or {})}
+    )
 
 
 NEW_EVENT_FIELDS = ("name", "slug", "hashtags", "time_zone", "starts_on", "ends_on", "description")
@@ -194,10 +203,13 @@ async def new_event_form(
         event_service.require_admin(settings.admin_token, admin_token.strip() or None)
         fields = {key: value.strip() for key, value in form.items() if value.strip()}
         body = EventCreate.model_validate({**fields, "hashtags": hashtags.replace(",", " ").split()})
+        await count_event_creation(request, settings)
         event, token = await event_service.create_event(uow.session, **body.model_dump())
         await uow.commit()
     except ValidationError as exc:
         return _new_event_page(request, settings, form, event_field_errors(exc), 422)
+    except TooManyRequests as exc:
+        return _new_event_page(request, settings, form, {"request": exc.message}, 429, exc.headers)
     except BackchannelError as exc:
         return _new_event_page(request, settings, form, {exc.field or "name": exc.message}, exc.status_code)
     context = {"event": event, "token": token}
@@ -217,6 +229,12 @@ async def embed_talk(request: Request, slug: Slug, talk_id: TalkId, uow: UoW) ->
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
     return templates.TemplateResponse(request, "embed.html", {"page": page}, headers=NO_STORE)
+
+
+def _slow_down(target: str, doing: str, exc: TooManyRequests) -> Response:
+    """Back to the page with why nothing happened (the API's 429 is for programs; a browser gets the page)."""
+    message = f"You are {doing} faster than this event allows; try again in {exc.retry_after} s."
+    return RedirectResponse(f"{target}?{urlencode({'error': message})}#post", status_code=303)
 
 
 @router.post("/e/{slug}/posts")
@@ -245,6 +263,10 @@ async def post_form(
     talk_ref = str(talk) if talk is not None else None
     response = RedirectResponse(f"{target}{'#questions' if answering else '#feed'}", status_code=303)
     raw = _client_cookie(request, response)
+    try:
+        await enforce(request, "posts", client_key(raw))
+    except TooManyRequests as exc:
+        return _slow_down(target, "posting", exc)
     item = note_item(
         text,
         client_handle=anon_handle(client_key(raw)),
@@ -287,6 +309,10 @@ async def upvote_form(request: Request, slug: Slug, post_id: PostId, uow: UoW) -
     response = RedirectResponse(f"/e/{event.slug}#post-{post_id}", status_code=303)
     client = client_key(_client_cookie(request, response))
     post = await post_service.get_post(uow, event, post_id)
+    try:
+        await enforce(request, "votes", client)
+    except TooManyRequests as exc:
+        return _slow_down(f"/e/{event.slug}", "voting", exc)
     try:
         await post_service.upvote(uow, event, post, client)
         await uow.commit()

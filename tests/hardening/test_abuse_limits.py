@@ -139,3 +139,65 @@ def test_organizer_endpoints_need_this_events_organizer_token(
     assert wrong.status_code == 403, wrong.text
     assert foreign.status_code == 403, foreign.text
     assert client.request(method, url, json=body, headers=auth(event)).status_code < 300
+
+
+def test_changing_the_client_id_does_not_escape_the_per_address_ceiling(settings: Settings) -> None:
+    crowd = settings.model_copy(update={"rate_limit_posts": "3/minute", "rate_limit_posts_per_address": "5/minute"})
+    with TestClient(create_app(crowd)) as client:
+        create_event(client)
+        codes = [
+            client.post("/api/events/testcon/posts", json={"text": f"n{i}"}, headers={"X-Client-Id": f"id-{i}"})
+            for i in range(6)
+        ]
+        assert [r.status_code for r in codes] == [201] * 5 + [429]
+        assert "network address" in codes[-1].json()["error"]["message"]
+        assert int(codes[-1].headers["Retry-After"]) > 0
+        assert len(client.get("/api/events/testcon/posts").json()["items"]) == 5
+
+
+def test_the_no_javascript_form_is_limited_like_the_api(strict: TestClient) -> None:
+    pages = [strict.post("/e/testcon/posts", data={"text": f"form note {i}"}, follow_redirects=False) for i in range(4)]
+    assert [p.headers["location"] for p in pages[:3]] == ["/e/testcon#feed"] * 3
+    assert "faster+than+this+event+allows" in pages[3].headers["location"]
+    shown = strict.get(pages[3].headers["location"]).text
+    assert "You are posting faster than this event allows" in shown
+    assert len(strict.get("/api/events/testcon/posts").json()["items"]) == 3
+
+
+def test_the_no_javascript_vote_button_is_limited_like_the_api(strict: TestClient) -> None:
+    ids = [note(strict, f"p{i}")["post"]["id"] for i in range(3)]
+    strict.cookies.set("bc_client", "one-browser")
+    votes = [strict.post(f"/e/testcon/posts/{i}/upvote", follow_redirects=False).headers["location"] for i in ids]
+    assert votes == [f"/e/testcon#post-{i}" for i in ids]
+    extra = strict.post(f"/e/testcon/posts/{ids[0]}/upvote", follow_redirects=False)
+    assert "voting+faster" in extra.headers["location"]
+
+
+@pytest.fixture
+def open_instance(settings: Settings) -> Iterator[TestClient]:
+    """Anyone may create events (no admin token), at most 2 an hour from one address."""
+    with TestClient(create_app(settings.model_copy(update={"rate_limit_events_per_address": "2/hour"}))) as client:
+        yield client
+
+
+def test_creating_events_without_an_admin_token_is_limited_per_address(open_instance: TestClient) -> None:
+    create_event(open_instance, slug="one")
+    assert open_instance.post("/api/events", json={"slug": "Bad Slug!", "name": "x"}).status_code == 422
+    create_event(open_instance, slug="two")  # the invalid attempt did not count
+    refused = open_instance.post("/api/events", json={"slug": "three", "name": "Three"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    form = open_instance.post("/new", data={"name": "Four", "slug": "four", "time_zone": "UTC"})
+    assert form.status_code == 429 and int(form.headers["Retry-After"]) > 0
+    assert "The event was not created: too many events from this network address" in form.text
+    assert 'value="Four"' in form.text  # what was typed is kept
+    assert [e["slug"] for e in open_instance.get("/api/events").json()["items"]] == ["two", "one"]
+
+
+def test_holders_of_the_admin_token_create_events_without_that_limit(settings: Settings) -> None:
+    guarded = settings.model_copy(update={"admin_token": "s3cret", "rate_limit_events_per_address": "1/hour"})
+    with TestClient(create_app(guarded)) as client:
+        for slug in ("one", "two", "three"):
+            created = client.post(
+                "/api/events", json={"slug": slug, "name": slug}, headers={"Authorization": "Bearer s3cret"}
+            )
+            assert created.status_code == 201

@@ -261,7 +261,11 @@ def test_restarting_redis_under_load_loses_no_post_and_followers_get_each_once(
     redis.start()
     try:
         on_redis = settings.model_copy(
-            update={"broker_url": f"redis://127.0.0.1:{redis.port}/0", "rate_limit_posts": "100000/minute"}
+            update={
+                "broker_url": f"redis://127.0.0.1:{redis.port}/0",
+                "rate_limit_posts": "100000/minute",
+                "rate_limit_posts_per_address": "100000/minute",
+            }
         )
         with TestClient(create_app(on_redis), raise_server_exceptions=False) as client:
             create_event(client)

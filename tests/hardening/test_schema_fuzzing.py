@@ -33,6 +33,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
             rate_limit_posts="10000/minute",
             rate_limit_votes="10000/minute",
             rate_limit_exports="10000/minute",
+            rate_limit_posts_per_address="10000/minute",
+            rate_limit_votes_per_address="10000/minute",
+            rate_limit_events_per_address="10000/hour",
         )
     )
     with TestClient(app) as client:

@@ -291,7 +291,9 @@ def test_a_step_writes_the_topics_it_changed_and_leaves_the_others_alone(
     from app.store.tables import Topic
 
     monkeypatch.setattr(pipeline_module, "BATCH", 50)
-    unlimited = settings.model_copy(update={"rate_limit_posts": "100000/minute"})
+    unlimited = settings.model_copy(
+        update={"rate_limit_posts": "100000/minute", "rate_limit_posts_per_address": "100000/minute"}
+    )
     with TestClient(create_app(unlimited)) as client:
         create_event(client)
         maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
