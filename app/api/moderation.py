@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import BearerToken, UoW
 from app.api.events import Slug
 from app.api.schemas import Strict
+from app.services import audit
 from app.services import events as event_service
 from app.services import moderation as moderation_service
 from app.services import privacy as privacy_service
@@ -243,20 +244,9 @@ async def read_policy(slug: Slug, uow: UoW, token: BearerToken) -> PolicyRead:
 async def update_policy(slug: Slug, body: PolicyUpdate, uow: UoW, token: BearerToken) -> PolicyRead:
     """Change the rules; only the fields sent change, null clears a cap (organizer)."""
     event = await _organizer_event(uow, slug, token)
-    changes = body.model_dump(exclude_unset=True)
-    if changes.get("keywords") is None:
-        changes.pop("keywords", None)
-    if changes.get("patterns") is None:
-        changes.pop("patterns", None)
-    if "premoderation" in changes and changes["premoderation"] is None:
-        changes.pop("premoderation")
-    if "retention_days" in changes:
-        event.retention_days = changes.pop("retention_days")
-        uow.session.add(event)
-        await moderation_service.audit(uow, event, "retention.update", "retention", days=event.retention_days)
-    policy = await moderation_service.update_policy(uow, event, changes) if changes else None
+    policy = await moderation_service.update_policy(uow, event, body.model_dump(exclude_unset=True))
     await uow.commit()
-    return _policy_read(policy or await moderation_service.get_policy(uow, event), event)
+    return _policy_read(policy, event)
 
 
 @router.get("/moderation/audit", response_model=AuditPage)
@@ -270,7 +260,7 @@ async def audit_log(
     """Every moderator action, newest first (organizer)."""
     event = await _organizer_event(uow, slug, token)
     before = decode_cursor(cursor) if cursor else None
-    rows: list[AuditEntry] = await moderation_service.list_audit(uow, event, before_id=before, limit=limit + 1)
+    rows: list[AuditEntry] = await audit.entries(uow, event, before_id=before, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [

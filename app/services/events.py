@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from app.services import moderation as moderation_service
+from app.services import audit
 from app.services.tokens import hash_token, new_token, token_matches
 from app.services.unit_of_work import UnitOfWork
 from app.store import events as event_store
@@ -67,7 +67,7 @@ async def update_event(uow: UnitOfWork, event: Event, changes: dict[str, Any]) -
         for field, value in changed.items():
             setattr(event, field, value)
         uow.session.add(event)
-        await moderation_service.audit(uow, event, "event.update", event.slug, fields=sorted(changed))
+        await audit.record(uow, event, "event.update", event.slug, fields=sorted(changed))
     return event
 
 

@@ -25,17 +25,17 @@ import regex
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.services import audit
 from app.services.payloads import frame_data, post_read
 from app.services.tokens import hash_token, new_token
 from app.services.unit_of_work import UnitOfWork
 from app.store import moderation as moderation_store
 from app.store import posts as post_store
-from app.store.tables import AuditEntry, BlockedAuthor, Event, ModerationPolicy, Post
+from app.store.tables import BlockedAuthor, Event, ModerationPolicy, Post
 from app.store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-ACTOR = "organizer"
 REGEX_TIMEOUT = 0.05  # seconds per pattern per post: a catastrophic pattern cannot stall ingest
 MAX_KEYWORDS = 500
 MAX_PATTERNS = 50
@@ -214,22 +214,6 @@ async def judge(uow: UnitOfWork, event: Event, post: ArrivingPost, *, author_han
     return Verdict("visible")
 
 
-# ----------------------------------------------------------------------------- audit log
-
-
-async def audit(uow: UnitOfWork, event: Event, action: str, target: str = "", **details: Any) -> AuditEntry:
-    assert event.id is not None
-    entry = AuditEntry(event_id=event.id, actor=ACTOR, action=action, target=target[:400], details=details)
-    uow.session.add(entry)
-    logger.info("moderation.action", extra={"event": event.slug, "action": action, "target": target})
-    return entry
-
-
-async def list_audit(uow: UnitOfWork, event: Event, *, before_id: int | None, limit: int) -> list[AuditEntry]:
-    assert event.id is not None
-    return await moderation_store.audit_entries(uow.session, event.id, before_id=before_id, limit=limit)
-
-
 # ----------------------------------------------------------------------------- visibility changes
 
 
@@ -262,7 +246,7 @@ async def hide_post(uow: UnitOfWork, event: Event, post_id: int, reason: str | N
     post = await moderated_post(uow, event, post_id)
     before = post.status
     if await set_status(uow, event, post, "hidden", reason or "hidden by organizer"):
-        await audit(uow, event, "post.hide", f"post:{post_id}", reason=reason, previous=before)
+        await audit.record(uow, event, "post.hide", f"post:{post_id}", reason=reason, previous=before)
     return post
 
 
@@ -271,7 +255,7 @@ async def unhide_post(uow: UnitOfWork, event: Event, post_id: int) -> Post:
     if post.status == "held":
         raise Conflict("this post is held for review; approve it instead", field="post_id")
     if await set_status(uow, event, post, "visible"):
-        await audit(uow, event, "post.unhide", f"post:{post_id}")
+        await audit.record(uow, event, "post.unhide", f"post:{post_id}")
     return post
 
 
@@ -281,7 +265,7 @@ async def approve_post(uow: UnitOfWork, event: Event, post_id: int) -> Post:
         raise Conflict(f"this post is {post.status}, not held for review", field="post_id")
     reason = post.moderation_reason
     await set_status(uow, event, post, "visible")
-    await audit(uow, event, "post.approve", f"post:{post_id}", held_because=reason)
+    await audit.record(uow, event, "post.approve", f"post:{post_id}", held_because=reason)
     return post
 
 
@@ -295,7 +279,7 @@ async def pin_post(uow: UnitOfWork, event: Event, post_id: int, pinned: bool) ->
     if post.status == "visible":
         author = await post_store.get_author(uow.session, post.author_id)
         await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
-    await audit(uow, event, "post.pin" if pinned else "post.unpin", f"post:{post_id}")
+    await audit.record(uow, event, "post.pin" if pinned else "post.unpin", f"post:{post_id}")
     return post
 
 
@@ -327,7 +311,7 @@ async def block_author(uow: UnitOfWork, event: Event, source: str, handle: str) 
         for post in await moderation_store.author_posts(uow.session, event.id, author.id, ("visible", "held")):
             if await set_status(uow, event, post, "hidden", "blocked author"):
                 hidden += 1
-    await audit(uow, event, "author.block", f"{source}:{handle}", posts_hidden=hidden)
+    await audit.record(uow, event, "author.block", f"{source}:{handle}", posts_hidden=hidden)
     return block, hidden
 
 
@@ -339,7 +323,7 @@ async def unblock_author(uow: UnitOfWork, event: Event, source: str, handle: str
         raise NotFound(f"{source}:{handle} is not blocked", field="handle")
     await uow.session.delete(block)
     _forget_rules(uow.session, event.id)
-    await audit(uow, event, "author.unblock", f"{source}:{handle}")
+    await audit.record(uow, event, "author.unblock", f"{source}:{handle}")
 
 
 async def list_blocks(uow: UnitOfWork, event: Event) -> list[BlockedAuthor]:
@@ -357,11 +341,19 @@ async def get_policy(uow: UnitOfWork, event: Event) -> ModerationPolicy:
 
 
 async def update_policy(uow: UnitOfWork, event: Event, changes: dict[str, Any]) -> ModerationPolicy:
-    """Apply the given fields (keywords, patterns, max_hashtags, max_posts_per_minute, premoderation).
+    """Apply the given fields (keywords, patterns, max_hashtags, max_posts_per_minute, premoderation,
+    retention_days); null leaves keywords, patterns and premoderation as they are and clears a cap.
 
     Rules apply to posts arriving from now on; use hide or block for what is already shown.
     """
     assert event.id is not None
+    changes = {k: v for k, v in changes.items() if v is not None or k not in ("keywords", "patterns", "premoderation")}
+    if "retention_days" in changes:
+        event.retention_days = changes.pop("retention_days")
+        uow.session.add(event)
+        await audit.record(uow, event, "retention.update", "retention", days=event.retention_days)
+    if not changes:
+        return await get_policy(uow, event)
     policy = await moderation_store.get_policy(uow.session, event.id)
     if policy is None:
         policy = ModerationPolicy(event_id=event.id)
@@ -378,7 +370,7 @@ async def update_policy(uow: UnitOfWork, event: Event, changes: dict[str, Any]) 
     policy.updated_at = utcnow()
     uow.session.add(policy)
     _forget_rules(uow.session, event.id)
-    await audit(uow, event, "policy.update", "policy", **_jsonable(changes))
+    await audit.record(uow, event, "policy.update", "policy", **_jsonable(changes))
     return policy
 
 
@@ -387,7 +379,7 @@ async def rotate_token(uow: UnitOfWork, event: Event) -> str:
     token = new_token()
     event.organizer_token_hash = hash_token(token)
     uow.session.add(event)
-    await audit(uow, event, "token.rotate", "organizer token")
+    await audit.record(uow, event, "token.rotate", "organizer token")
     return token
 
 

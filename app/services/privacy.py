@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from app.errors import NotFound
-from app.services.moderation import audit
+from app.services import audit
 from app.services.posts import remove_post
 from app.services.redaction import redact_frames
 from app.services.unit_of_work import UnitOfWork
@@ -47,7 +47,7 @@ async def _erase_posts(uow: UnitOfWork, event: Event, posts: list[Post], action:
         await remove_post(uow, event, post)
     await redact_frames(uow, event, posts)
     # The audit entry names a hash, not the handle: the log must not undo the erase.
-    await audit(uow, event, action, _anonymous_handle(source, handle), posts_erased=len(posts))
+    await audit.record(uow, event, action, _anonymous_handle(source, handle), posts_erased=len(posts))
     logger.info(action, extra={"event": event.slug, "posts": len(posts)})
     return len(posts)
 
@@ -85,7 +85,7 @@ async def opt_out(uow: UnitOfWork, event: Event, source: str, handle: str, opted
         raise NotFound(f"no author {source}:{handle}", field="handle")
     author.opted_out = opted_out
     uow.session.add(author)
-    await audit(uow, event, "privacy.opt_out" if opted_out else "privacy.opt_in", f"{source}:{handle}")
+    await audit.record(uow, event, "privacy.opt_out" if opted_out else "privacy.opt_in", f"{source}:{handle}")
     return author
 
 
@@ -104,7 +104,9 @@ async def purge_expired(uow: UnitOfWork, event: Event) -> int:
     await redact_frames(uow, event, erased)
     purged = len(erased)
     if purged:
-        await audit(uow, event, "privacy.purge", "retention", retention_days=event.retention_days, posts_purged=purged)
+        await audit.record(
+            uow, event, "privacy.purge", "retention", retention_days=event.retention_days, posts_purged=purged
+        )
     logger.info("privacy.purged", extra={"event": event.slug, "posts": purged})
     return purged
 

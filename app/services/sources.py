@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.errors import InvalidInput, NotFound
-from app.services.moderation import audit
+from app.services import audit
 from app.services.unit_of_work import UnitOfWork
 from app.store import sources as source_store
 from app.store.tables import Cursor, Event, Source
@@ -122,7 +122,7 @@ async def add_source(uow: UnitOfWork, event: Event, kind: str, config: dict[str,
     source = Source(event_id=event.id, kind=kind, config=cleaned, paused=paused)
     uow.session.add(source)
     await uow.session.flush()
-    await audit(uow, event, "source.add", f"source:{source.id}", kind=kind, **public_config(source))
+    await audit.record(uow, event, "source.add", f"source:{source.id}", kind=kind, **public_config(source))
     return source
 
 
@@ -154,7 +154,7 @@ async def update_source(
     if details:
         uow.session.add(source)
         action = "source.update" if "config" in details else ("source.pause" if paused else "source.resume")
-        await audit(uow, event, action, f"source:{source.id}", **details)
+        await audit.record(uow, event, action, f"source:{source.id}", **details)
     return source
 
 
@@ -165,7 +165,7 @@ async def remove_source(uow: UnitOfWork, event: Event, source_id: int) -> None:
     if cursor is not None:
         await uow.session.delete(cursor)
     await uow.session.delete(source)
-    await audit(uow, event, "source.remove", f"source:{source_id}", kind=source.kind)
+    await audit.record(uow, event, "source.remove", f"source:{source_id}", kind=source.kind)
 
 
 def status_view(source: Source, live: SourceStatus | None) -> StatusView:
