@@ -63,6 +63,21 @@ def test_the_event_page_shows_takeaways_by_topic_with_their_source_posts(
     assert "Burn-rate alerts beat raw thresholds" in sources
 
 
+def test_a_question_many_asked_stands_among_the_takeaways_marked_as_asked(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    talk = schedule[0]["id"]
+    ids = [_note(client, "How long do you keep logs?", kind="question", talk_id=talk)["id"] for _ in range(3)]
+    digest = sample_digest(ids, datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
+    digest["takeaways"][1].update(text="How long do you keep logs?", kind="question", count=3)
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk, digest)  # type: ignore[attr-defined]
+    html = client.get(f"/e/{SLUG}/talks/{talk}").text
+    asked = html.split('class="takeaway kind-question"')[1].split("</p>")[0]
+    assert '<span class="asked">Asked 3×</span> How long do you keep logs?' in asked
+    plain = html.split('class="takeaway kind-takeaway"')[1].split("</p>")[0]
+    assert "Asked" not in plain
+
+
 def test_without_a_schedule_the_streams_own_topics_take_the_place_of_the_sessions(
     client: TestClient, event: dict[str, Any]
 ) -> None:
