@@ -3,7 +3,8 @@
 Counts of words and adjacent word pairs are kept in bounded counters (``BoundedCounter``), per topic and
 for the whole event. A phrase scores ``tf_topic(p) / size_topic * log(1 + A / f_event(p))`` where ``A`` is
 the average number of terms per topic (c-TF-IDF, Grootendorst 2022); a pair beats the words it contains
-when it scores at least as well, and words already covered by a chosen pair are not repeated.
+when it scores at least as well, words already covered by a chosen pair are not repeated, and chosen pairs
+that continue each other about equally often are joined ("fourteen days" + "days hot").
 """
 
 from __future__ import annotations
@@ -143,8 +144,39 @@ def keyphrases(
         chosen.append(term)
         covered.update(words)
         if len(chosen) >= top:
-            break
-    return chosen[:top]
+            chosen = _chained(chosen, counts)
+            if len(chosen) >= top:
+                break
+    return _chained(chosen, counts)[:top]
+
+
+def _chained(phrases: list[str], counts: dict[str, float], *, closeness: float = 0.75, longest: int = 3) -> list[str]:
+    """Chosen pairs that continue each other about equally often were one phrase: "fourteen days" and
+    "days hot" become "fourteen days hot" (in the first one's place). Counts are kept only for words and
+    pairs, so "about equally often" (the smaller count at least ``closeness`` of the larger) stands in for
+    the three words having been written together; labels made of overlapping fragments read as noise."""
+    out = list(phrases)
+    i = 0
+    while i < len(out):
+        head = out[i].split(" ")
+        joined = False
+        if 2 <= len(head) < longest:
+            last = counts.get(f"{head[-2]} {head[-1]}", 0.0)
+            for j, other in enumerate(out):
+                tail = other.split(" ")
+                if j == i or len(tail) != 2 or tail[0] != head[-1] or tail[1] in head:
+                    continue
+                both = counts.get(other, 0.0)
+                if min(last, both) >= closeness * max(last, both) > 0:
+                    out[i] = f"{out[i]} {tail[1]}"
+                    del out[j]
+                    joined = True
+                    break
+        if joined:
+            i = 0  # the longer phrase may continue, or be continued by, another
+        else:
+            i += 1
+    return out
 
 
 def label_of(phrases: Sequence[str], n: int = 3) -> str:
