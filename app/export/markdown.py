@@ -101,7 +101,8 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
             if takeaway.votes:
                 extra.append(f"{takeaway.votes} vote{'s' if takeaway.votes != 1 else ''}")
             suffix = f" *({', '.join(extra)})*" if extra else ""
-            lines.append(f"{number}. {escape(takeaway.text)}{suffix} {_refs(takeaway.citations, refs)}".rstrip())
+            asked = "**Asked:** " if takeaway.kind == "question" else ""
+            lines.append(f"{number}. {asked}{escape(takeaway.text)}{suffix} {_refs(takeaway.citations, refs)}".rstrip())
         lines.append("")
 
     lines += [f"{h}# Questions", ""]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
+from app.export.html import render_talk_html
 from app.export.markdown import escape, render_event_markdown, render_talk_markdown
 from app.export.summary import EventSummary, TalkSummary
 from tests.app.export.examples import (
@@ -137,3 +139,14 @@ class TestRenderedThroughACommonMarkParser:
         rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.DOTALL)
         assert rows
         assert all(row.count("<td") in (0, 3) and row.count("<th") in (0, 3) for row in rows)
+
+
+def test_a_question_among_the_takeaways_is_marked_as_asked(talk: TalkSummary) -> None:
+    first = talk.topics[0]
+    asked = replace(first.takeaways[0], text="How do ids stay stable?", kind="question")
+    marked = replace(talk, topics=(replace(first, takeaways=(asked, *first.takeaways[1:])), *talk.topics[1:]))
+    hashing = section(section(render_talk_markdown(marked), "## Takeaways"), "### Hashing features")
+    assert "1. **Asked:** How do ids stay stable? *(merged from 3 posts, 7 votes)*" in hashing
+    assert "2. **Asked:**" not in hashing
+    html = render_talk_html(marked)
+    assert '<strong class="asked">Asked:</strong> <span class="user" dir="auto">How do ids stay stable?</span>' in html
