@@ -20,7 +20,7 @@ from typing import TypeVar
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from ingest.errors import SourceRejected, SourceUnavailable
+from ingest.errors import IngestError, SourceRejected, SourceUnavailable
 from ingest.items import SourceItem
 from ingest.source import CursorStore, PostSink, Source
 
@@ -345,4 +345,6 @@ def _as_datetime(timestamp: float | None) -> datetime | None:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, IngestError) and str(exc):
+        return str(exc)  # written for the organizer who reads it in the console
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

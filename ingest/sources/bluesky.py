@@ -29,7 +29,7 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
+from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable, network_reason
 from ingest.items import IncomingPost, ItemAction, SourceItem, erase_author_item
 from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, hashtags_in_text, normalise_tag
@@ -424,7 +424,7 @@ class JetstreamSource:
                 raise SourceRejected(f"{self.name}: subscribe refused (HTTP {status})") from exc
             raise SourceUnavailable(f"{self.name}: subscribe HTTP {status}") from exc
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise SourceUnavailable(f"{self.name}: connect failed: {exc!r}") from exc
+            raise SourceUnavailable(f"{self.name}: connect failed: {network_reason(exc)}") from exc
         self.connected = True
         decode, stats = self.decoder.decode, self.stats
         try:

@@ -40,7 +40,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable
+from ingest.errors import MalformedItem, SourceRejected, SourceUnavailable, network_reason
 from ingest.html import html_to_text, sanitise_html
 from ingest.items import IncomingPost, ItemAction, SourceItem
 from ingest.source import SourceStats
@@ -170,7 +170,7 @@ class MastodonSource:
                 domain = str(body.get("domain") or domain)
                 streaming = (body.get("configuration") or {}).get("urls", {}).get("streaming")
         except httpx.TransportError as exc:
-            raise SourceUnavailable(f"{self.instance_url} unreachable: {exc!r}") from exc
+            raise SourceUnavailable(f"{self.instance_url} unreachable: {network_reason(exc)}") from exc
         except (ValueError, AttributeError):  # not JSON or odd shape: keep the defaults
             pass
         self._domain = domain
@@ -225,7 +225,7 @@ class MastodonSource:
                 url, params={"min_id": min_id, "limit": self.page_limit}, headers=self._headers()
             )
         except httpx.TransportError as exc:
-            raise SourceUnavailable(f"{self.name}: {exc!r}") from exc
+            raise SourceUnavailable(f"{self.name}: {network_reason(exc)}") from exc
         if response.status_code == 429:
             raise SourceUnavailable(f"{self.name}: rate limited", retry_after=_retry_after(response))
         if response.status_code >= 500:
@@ -281,7 +281,7 @@ class MastodonSource:
                 return
             raise SourceUnavailable(f"{self.name}: streaming HTTP {status}") from exc
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise SourceUnavailable(f"{self.name}: streaming connect failed: {exc!r}") from exc
+            raise SourceUnavailable(f"{self.name}: streaming connect failed: {network_reason(exc)}") from exc
         try:
             yield self._websocket_events(ws)
         finally:
@@ -328,7 +328,7 @@ class MastodonSource:
         try:
             response = await client.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise SourceUnavailable(f"{self.name}: streaming connect failed: {exc!r}") from exc
+            raise SourceUnavailable(f"{self.name}: streaming connect failed: {network_reason(exc)}") from exc
         try:
             if response.status_code in _REFUSED:
                 self._refused(response.status_code)
@@ -356,7 +356,7 @@ class MastodonSource:
         except httpx.TimeoutException as exc:
             raise SourceUnavailable(f"{self.name}: stream silent for {self.recv_timeout}s") from exc
         except httpx.TransportError as exc:
-            raise SourceUnavailable(f"{self.name}: stream broken: {exc!r}") from exc
+            raise SourceUnavailable(f"{self.name}: stream broken: {network_reason(exc)}") from exc
         raise SourceUnavailable(f"{self.name}: stream ended")
 
     async def _read_stream(self, events: AsyncIterator[tuple[str, str]]) -> AsyncIterator[SourceItem]:

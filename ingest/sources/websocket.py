@@ -8,7 +8,7 @@ import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
-from ingest.errors import SourceUnavailable
+from ingest.errors import SourceUnavailable, network_reason
 
 
 async def close_websocket(ws: ClientConnection) -> None:
@@ -71,7 +71,7 @@ class FrameReceiver:
         except WebSocketException as exc:
             if self._silent:
                 raise SourceUnavailable(f"{self._name}: silent for {self._timeout}s") from exc
-            raise SourceUnavailable(f"{self._name}: connection closed: {exc!r}") from exc
+            raise SourceUnavailable(f"{self._name}: connection closed: {network_reason(exc)}") from exc
         finally:
             self._waiting_since = None
         return frame if len(frame) <= self._max_bytes else None

@@ -225,3 +225,28 @@ async def test_a_worker_killed_mid_stream_and_restarted_loses_and_doubles_nothin
             await publish_steadily(10)
             await converge(sink, server)
         assert len(sink.posts) == 40
+
+
+async def test_an_unreachable_instance_is_reported_in_words_and_retried(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = MastodonSource(f"http://127.0.0.1:{port}", "pycon", poll_interval=0.05)
+    clock = FakeClock()
+    runner = SourceRunner(
+        source,
+        ListSink(),
+        JsonFileCursorStore(tmp_path / "c.json"),
+        source_key="k",
+        clock=clock.time,
+        sleep=clock.sleep,
+    )
+    async with running(runner):
+        await eventually(lambda: runner.status.last_error is not None)
+        assert (
+            runner.status.last_error
+            == f"http://127.0.0.1:{port} unreachable: connection refused (nothing listens there)"
+        )
+        assert runner.status.state in ("backing_off", "connecting")  # it keeps trying

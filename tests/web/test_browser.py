@@ -315,6 +315,36 @@ def _correct_and_rotate(page: Any, live_server: LiveServer) -> None:
     expect(page.locator("#console")).to_be_visible()  # this tab kept the new one
 
 
+def test_an_organizer_connects_a_source_sees_its_health_and_removes_it(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # "Remove this source?"
+        slug = f"src-{uuid.uuid4().hex[:8]}"
+        token = live_server.call("POST", "/api/events", {"slug": slug, "name": "Source Conf"})["organizer_token"]
+        page.goto(f"{live_server.url}/e/{slug}/organize")
+        page.fill("#token-input", token)
+        page.click("#token-form button[type=submit]")
+        expect(page.locator("#sources-body")).to_contain_text("No sources yet")
+        page.click("#sources summary")
+        page.fill("#source-url", "https://mastodon.example")
+        page.fill("#source-tag", "#sourceconf")
+        page.click("#source-form button[type=submit]")
+        row = page.locator("#sources-body tbody tr")
+        expect(row).to_contain_text("https://mastodon.example #sourceconf")
+        expect(row).to_contain_text("waiting to start")  # this test server runs no ingest worker
+        page.click("#sources-body button[data-action=remove-source]")
+        expect(page.locator("#sources-body")).to_contain_text("No sources yet")
+        assert (
+            live_server.call("GET", f"/api/events/{slug}/sources", headers={"Authorization": f"Bearer {token}"})[
+                "items"
+            ]
+            == []
+        )
+    finally:
+        context.close()
+
+
 def test_the_console_refuses_a_wrong_token(page: Any, live_server: LiveServer) -> None:
     _unlock_console(page, live_server, "not-the-token")
     expect(page.locator("#token-error")).to_contain_text("not this event's organizer token")

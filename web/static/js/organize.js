@@ -214,6 +214,10 @@
   });
 
   // ---- sources and their health ----
+  const STATES = {
+    pending: "waiting to start", connecting: "connecting…", connected: "connected", backing_off: "retrying",
+    paused: "paused", stopped: "stopped", failed: "stopped: its settings were refused; remove it and add it again",
+  };
   async function loadSources() {
     const body = $("sources-body");
     try {
@@ -233,13 +237,15 @@
         const st = s.status || {};
         const health = el("td");
         const ok = !s.paused && st.connected && !st.last_error;
-        health.append(el("span", ok ? "status-ok" : "status-bad", s.paused ? "paused" : st.state || (st.connected ? "connected" : "not connected")));
+        const state = s.paused ? "paused" : st.state || (st.connected ? "connected" : "not connected");
+        health.append(el("span", ok ? "status-ok" : "status-bad", STATES[state] || state));
         if (st.lag_seconds != null) health.append(el("br"), el("span", "notice", `lag ${Math.round(st.lag_seconds)} s`));
         if (st.last_item_at) health.append(el("br"), el("span", "notice", `last post ${timeFmt.format(new Date(st.last_item_at))}`));
         if (st.last_error) health.append(el("br"), el("span", "status-bad", st.last_error));
         const counts = el("td", null, `${st.accepted ?? 0} in, ${st.skipped ?? 0} skipped, ${st.malformed ?? 0} malformed`);
         const act = el("td");
-        act.append(button(s.paused ? "Resume" : "Pause", "toggle", { id: s.id, paused: s.paused ? "1" : "" }));
+        act.append(button(s.paused ? "Resume" : "Pause", "toggle", { id: s.id, paused: s.paused ? "1" : "" }), " ",
+          button("Remove", "remove-source", { id: s.id }));
         row.append(what, health, counts, act);
         table.tBodies[0].append(row);
       }
@@ -249,6 +255,18 @@
     }
   }
   $("sources-body").addEventListener("click", async (event) => {
+    const gone = event.target.closest("button[data-action=remove-source]");
+    if (gone) {
+      if (!window.confirm("Remove this source? Posts it already brought stay.")) return;
+      try {
+        await api(`/sources/${gone.dataset.id}`, { method: "DELETE" });
+        status("Source removed.");
+      } catch (error) {
+        status(`Could not remove the source: ${error.message}`);
+      }
+      loadSources();
+      return;
+    }
     const b = event.target.closest("button[data-action=toggle]");
     if (!b) return;
     try {
