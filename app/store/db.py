@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, any_, bindparam, event
+from sqlalchemy import ColumnElement, Integer, String, any_, bindparam, event, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -97,14 +98,20 @@ async def migrate(engine: AsyncEngine) -> None:
 def one_of(
     session: AsyncSession, column: Any, values: Collection[Any], item_type: TypeEngine[Any]
 ) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
+    """``column IN (values)``: on PostgreSQL ``column = ANY(:values)``, one array parameter; on SQLite, for
+    strings and integers, ``column IN (SELECT value FROM json_each(:values))``, one JSON array parameter.
 
     A batch's look-ups name hundreds of ids, and SQLAlchemy renders an IN list's parameters (each
-    with its cast, on PostgreSQL) on every execution: about 3 µs an id there, a third of that as an array.
+    with its cast, on PostgreSQL) on every execution: about 3 µs an id there, a third of that as an array;
+    on SQLite ~3 µs an id too, against ~0.1 µs for the JSON text (SQLite searches the same index either way).
     """
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
+    if isinstance(item_type, String | Integer):
+        # ensure_ascii off: a string the driver cannot encode (a lone surrogate) fails as it does in an IN list.
+        array = bindparam(None, json.dumps(list(values), ensure_ascii=False), type_=String())
+        return column.in_(select(literal_column("value")).select_from(func.json_each(array)).scalar_subquery())
     return column.in_(values)
 
 

@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Dialect, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import JSON, Dialect, Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -61,16 +62,36 @@ def _append_sql(dialect: Dialect) -> tuple[str, Callable[[Any], Any] | None] | N
     return _APPEND_SQL[key]
 
 
+_EVENTS: Table = Event.__table__  # type: ignore[attr-defined]
+_ALLOCATE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(last_seq=_EVENTS.c.last_seq + bindparam("count"))
+    .returning(_EVENTS.c.last_seq)
+)
+
+
 async def allocate_seq(session: AsyncSession, event_id: int, count: int = 1) -> int:
     """Reserve ``count`` consecutive ids; returns the last (the first is ``last - count + 1``).
 
     The UPDATE takes the event row's lock until commit, so ids are handed out in commit order
     per event: once id n is visible, every smaller id is visible too, and a range never has a gap.
+
+    A Core UPDATE (the ORM's bulk UPDATE cost ~0.5 ms more a call, most of it keeping the session's
+    objects in step), doing what that one did around it: pending changes are flushed first (so row
+    locks are still taken before the event's), and the event, when this session has it loaded and
+    unchanged, takes the new ``last_seq`` as its stored value.
     """
-    result = await session.execute(
-        update(Event).where(Event.id == event_id).values(last_seq=Event.last_seq + count).returning(Event.last_seq)
-    )
-    return int(result.scalar_one())
+    if session.sync_session.autoflush:
+        await session.flush()
+    connection = await session.connection()
+    last = int((await connection.execute(_ALLOCATE, {"event_id": event_id, "count": count})).scalar_one())
+    event = session.sync_session.identity_map.get(session.identity_key(Event, event_id))
+    if event is not None:
+        state = inspect(event)
+        if "last_seq" in state.dict and "last_seq" in state.unmodified:
+            set_committed_value(event, "last_seq", last)
+    return last
 
 
 async def append(session: AsyncSession, event_id: int, type_: str, data: dict[str, Any]) -> Frame:

@@ -15,10 +15,10 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.db import one_of
+from app.store.inserts import CHUNK, RowsInsert
 from app.store.tables import Author, Post, PostAlias, Vote
 
-# Rows per multi-row INSERT: ~30 columns each stays under both SQLite's and asyncpg's 32,767 parameters.
-INSERT_CHUNK = 500
+INSERT_CHUNK = CHUNK  # rows per multi-row INSERT
 
 
 async def get(session: AsyncSession, post_id: int) -> Post | None:
@@ -185,21 +185,26 @@ async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> d
     return inserted
 
 
+# The columns an ingest batch gives a new post (``PostBatch._stage``'s row); the table's defaults fill the rest.
+NEW_POST_COLUMNS = (
+    "event_id", "source", "native_id", "author_id", "text", "html", "url", "language", "talk_id", "talk_confidence",
+    "reply_to_native", "reply_to_id", "boosts", "likes", "replies", "sensitive", "spoiler_text",
+    "media_descriptions", "tags", "status", "moderation_reason", "delete_token_hash", "created_at", "edited_at",
+    "received_at", "kind",
+)  # fmt: skip
+_POSTS: Table = Post.__table__  # type: ignore[attr-defined]
+_INSERT_POSTS = RowsInsert(_POSTS, NEW_POST_COLUMNS, ("id", "source", "native_id"), unique=("source", "native_id"))
+
+
 async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """``insert_new`` without loading the posts: the inserted ones' ids by (source, native_id).
 
-    For a caller that already holds every column's value (an ingest batch): loading ~30 columns
-    back into a ``Post`` per row cost about as much as the insert itself. The posts are not in the
-    session; a caller that changes one later in the transaction reads it first (``get``).
+    For a caller that already holds every column's value (an ingest batch, each row with ``NEW_POST_COLUMNS``):
+    loading ~30 columns back into a ``Post`` per row cost about as much as the insert itself, and SQLAlchemy's
+    executemany about as much again (``RowsInsert``). The posts are not in the session; a caller that
+    changes one later in the transaction reads it first (``get``).
     """
-    inserted: dict[tuple[str, str], int] = {}
-    table: Table = Post.__table__  # type: ignore[attr-defined]
-    stmt = _insert_skipping_duplicates(session, table, ("source", "native_id"))
-    stmt = stmt.returning(table.c.id, table.c.source, table.c.native_id)
-    for start in range(0, len(rows), INSERT_CHUNK):
-        for post_id, source, native_id in await session.execute(stmt, list(rows[start : start + INSERT_CHUNK])):
-            inserted[(source, native_id)] = post_id
-    return inserted
+    return {(source, native_id): post_id for post_id, source, native_id in await _INSERT_POSTS.run(session, rows)}
 
 
 @dataclass(slots=True)
@@ -219,6 +224,12 @@ class StoredAuthor:
 
 _AUTHORS: Table = Author.__table__  # type: ignore[attr-defined]
 _AUTHOR_COLUMNS = (_AUTHORS.c.id, _AUTHORS.c.source, _AUTHORS.c.handle, _AUTHORS.c.display_name, _AUTHORS.c.url)
+_INSERT_AUTHORS = RowsInsert(
+    _AUTHORS,
+    ("source", "handle", "display_name", "url", "opted_out"),
+    ("id", "source", "handle", "display_name", "url"),
+    unique=("source", "handle"),
+)
 
 
 async def authors_by_handle(
@@ -253,10 +264,8 @@ async def upsert_authors(
     ]
     if missing:
         # A pair a concurrent transaction stored first is skipped by the insert (not returned) and read after.
-        stmt = _insert_skipping_duplicates(session, _AUTHORS, ("source", "handle")).returning(*_AUTHOR_COLUMNS)
-        for start in range(0, len(missing), INSERT_CHUNK):
-            for row in await session.execute(stmt, missing[start : start + INSERT_CHUNK]):
-                found[(row[1], row[2])] = StoredAuthor(*row)
+        for row in await _INSERT_AUTHORS.run(session, missing):
+            found[(row[1], row[2])] = StoredAuthor(*row)
         raced = [(row["source"], row["handle"]) for row in missing if (row["source"], row["handle"]) not in found]
         if raced:
             found.update(await authors_by_handle(session, raced))
