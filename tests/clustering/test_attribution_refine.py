@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from clustering.model import EventModel, PostDoc
-from clustering.talk_refine import _candidate_sums, _cut, _pair_products
+from clustering.talk_refine import _candidate_sums, _cut, _nearest, _pair_products
 from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
 T0 = datetime(2025, 12, 28, 14, 0, tzinfo=UTC)
@@ -162,3 +162,18 @@ def test_a_talks_posts_split_into_the_same_groups_as_scipys_flat_clusters(seed: 
         # the same partition (the numbering may differ)
         assert len(set(zip(ours.tolist(), scipys.tolist(), strict=True))) == len(set(ours.tolist()))
         assert len(set(ours.tolist())) == len(set(scipys.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_post_pools_with_its_k_nearest_and_with_the_posts_it_is_nearest_to(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 30)), int(rng.integers(1, 6))
+    sims = np.round(rng.random((n, n)), 1) * (rng.random((n, n)) < 0.4)  # rounded: ties, broken by column
+    np.fill_diagonal(sims, 0.0)
+    row, col = np.nonzero(sims)  # row order, as the window's pairs are
+    W = _nearest(row, col, sims[row, col], n, k).toarray()
+    top = np.zeros((n, n))
+    for i in range(n):
+        js = sorted(np.flatnonzero(sims[i]).tolist(), key=lambda j: (-sims[i, j], j))[:k]
+        top[i, js] = sims[i, js]
+    assert np.array_equal(W, np.maximum(top, top.T))
