@@ -174,6 +174,27 @@ async def caps_author_rate(session: AsyncSession, event_id: int) -> bool:
     return policy is not None and policy.max_posts_per_minute is not None
 
 
+async def admits_all(session: AsyncSession, event: Event) -> bool:
+    """Whether ``judge`` lets every arriving post through as visible: no blocked author, no keyword, pattern,
+    hashtag or rate rule, no pre-moderation. A batch then skips judging its posts one by one."""
+    assert event.id is not None
+    rules = await _rules(session, event.id)
+    policy = rules.policy
+    return (
+        not rules.blocked
+        and not event.premoderation
+        and (
+            policy is None
+            or (
+                not policy.keywords
+                and not policy.patterns
+                and policy.max_hashtags is None
+                and policy.max_posts_per_minute is None
+            )
+        )
+    )
+
+
 class ArrivingPost(Protocol):
     """What the rules read of an arriving post (a ``Post``, or the row an ingest batch is about to insert)."""
 

@@ -98,6 +98,7 @@ def _local_ref(incoming: IncomingPost) -> str | None:
 
 
 _FrameData = tuple[str, dict[str, Any]]
+_VISIBLE = moderation.Verdict("visible")  # what ``judge`` says of every post when the rules admit all
 
 
 @dataclass(slots=True)
@@ -172,6 +173,7 @@ class PostBatch:
         self._talks: dict[str, int | None] = {}
         self._authors_by_id: dict[int, StoredAuthor] = {}
         self._caps_author_rate = False
+        self._admits_all = False  # the event's rules let every post through (``moderation.admits_all``)
 
     async def look_up(self, items: Sequence[SourceItem], *, fresh: bool = False) -> None:
         """Everything the items will need from the store, in a few queries for the whole batch.
@@ -201,6 +203,7 @@ class PostBatch:
         self.aliases = await post_store.known_aliases(session, local_refs)
         self._authors_by_id = {a.id: a for a in self.authors.values()}
         self._caps_author_rate = await moderation.caps_author_rate(session, self.event.id)
+        self._admits_all = await moderation.admits_all(session, self.event)
 
     async def apply(
         self, item: SourceItem, *, delete_token_hash: str | None = None, parent: Post | None = None
@@ -298,16 +301,19 @@ class PostBatch:
             reply_to = _Parent(parent.id, parent.talk_id, parent.kind)
         elif incoming.reply_to:
             reply_to = self._reply_parent(incoming)
-        talk_id = await self.talk(incoming.talk_ref)
+        talk_id = await self.talk(incoming.talk_ref) if incoming.talk_ref else None
         if talk_id is None and reply_to is not None:
             talk_id = reply_to.talk_id  # an answer belongs where its question is
         tags = list(incoming.tags)
-        verdict = await moderation.judge(
-            self.uow,
-            self.event,
-            _Arriving(incoming.source, text, tags, author_id, incoming.created_at),
-            author_handle=incoming.author_handle,
-        )
+        if self._admits_all:
+            verdict = _VISIBLE
+        else:
+            verdict = await moderation.judge(
+                self.uow,
+                self.event,
+                _Arriving(incoming.source, text, tags, author_id, incoming.created_at),
+                author_handle=incoming.author_handle,
+            )
         row = {
             "event_id": self.event.id,
             "source": incoming.source,
@@ -424,7 +430,10 @@ class PostBatch:
     async def _announce_new(self, row: dict[str, Any], post_id: int, frames: list[_FrameData]) -> None:
         """``_announce`` of a post just inserted from ``row``, from the values (nothing has changed it since)."""
         if row["status"] == "visible":
-            author = await self._author(row["author_id"])
+            author_id = row["author_id"]
+            author = self._authors_by_id.get(author_id) if author_id is not None else None
+            if author is None and author_id is not None:  # not among the batch's: read it
+                author = await self._author(author_id)
             frames.append(("post.created", new_post_data(row, post_id, author, self.event.slug)))
 
     async def finish(self) -> None:
