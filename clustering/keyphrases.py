@@ -102,8 +102,10 @@ def keyphrases(
     n_docs: float,
     avg_terms: float,
     top: int = 5,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """The ``top`` phrases that best tell this topic apart from the event (see the module docstring)."""
+    """The ``top`` phrases that best tell this topic apart from the event (see the module docstring);
+    none with a word of ``exclude`` (a talk's own name, which says nothing about a topic inside it)."""
     if not topic.counts or n_docs <= 0:
         return []
     scored = []
@@ -117,6 +119,8 @@ def keyphrases(
     event_counts = event.counts
     log = math.log
     for term, tf in items:
+        if exclude and not exclude.isdisjoint(term.split(" ")):
+            continue
         pair = " " in term
         if pair and tf < 2 and n_docs >= 3:
             continue  # a pair seen once is noise

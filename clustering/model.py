@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
-from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, tokenize_with_words
+from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, hash_tokens, tokenize_with_words
 from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.stream import StreamClusterer
@@ -336,6 +336,7 @@ class EventModel:
         )
         self._attributor: TalkAttributor | None = None
         self._talks: dict[str, ScheduledTalk] = {}
+        self._talk_names: dict[str, tuple[frozenset[int], frozenset[str]]] = {}  # see ``_talk_name``
         self._posts: OrderedDict[str, _Post] = OrderedDict()
         self._seq_post: dict[int, str] = {}  # stream index -> post id of every held post, for moves
         self._topics: dict[int, _Topic] = {}
@@ -365,6 +366,7 @@ class EventModel:
             )
         self._attributor.set_schedule(talks)
         self._talks = {t.guid: t for t in talks}
+        self._talk_names = {}
 
     # ------------------------------------------------------------------ posts
     def observe(self, docs: Sequence[PostDoc]) -> list[PostResult]:
@@ -525,7 +527,7 @@ class EventModel:
         elif d.talk_ref is not None:
             talk = d.talk_ref
         seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
-        topic, moves = self._clusterer.learn_one(idx, cnt, talk)
+        topic, moves = self._clusterer.learn_one(*self._topic_features(idx, cnt, talk), talk)
         post = _Post(
             id=d.id,
             talk=talk,
@@ -604,17 +606,58 @@ class EventModel:
         scopes: list[str | None] = [None, *self._attributor.candidates(when.timestamp() if when else None)]
         return self._clusterer.score_scopes(idx, cnt, scopes)
 
+    def _topic_features(self, idx: np.ndarray, cnt: np.ndarray, talk: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """A post's features for the topics inside ``talk``: without the talk's own name (title, speakers,
+        code). They say which talk a post is about, which its scope already says, and every post of the talk
+        shares them: kept, they joined a talk's different points into one or two topics (the demo's five
+        facts per talk: within-talk NMI 0.57, 0.74 without them). Attribution keeps every word."""
+        if talk is None:
+            return idx, cnt
+        names = self._names_of(talk)
+        if not names:
+            return idx, cnt
+        keep = [i not in names for i in idx.tolist()]  # a post has about ten words: cheaper than np.isin
+        if all(keep) or not any(keep):  # a post that is only the talk's name keeps it, or it had no words
+            return idx, cnt
+        return idx[keep], cnt[keep]
+
+    def _names_of(self, talk: str) -> frozenset[int]:
+        return self._talk_name(talk)[0]
+
+    def _name_words(self, talk: str | None) -> frozenset[str]:
+        return self._talk_name(talk)[1] if talk is not None else frozenset()
+
+    def _talk_name(self, talk: str) -> tuple[frozenset[int], frozenset[str]]:
+        """The hashed features and the content words of a talk's title, subtitle, code and speakers."""
+        cache: dict[str, tuple[frozenset[int], frozenset[str]]] | None = getattr(self, "_talk_names", None)
+        if cache is None:  # a model saved before talk names were taken out of topics
+            cache = self._talk_names = {}
+        name = cache.get(talk)
+        if name is None:
+            t = getattr(self, "_talks", {}).get(talk)
+            if t is None:
+                name = (frozenset(), frozenset())
+            else:
+                code = t.code or ""
+                people = [p.name for p in t.speakers]
+                tokens, words = tokenize_with_words(
+                    " ".join([t.title, t.subtitle or "", code, f"#{code}" if code else "", *people])
+                )
+                name = (frozenset(hash_tokens(tokens, self.n_features)[0].tolist()), frozenset(words))
+            cache[talk] = name
+        return name
+
     def _reassign(self, post: _Post, talk: str | None, confidence: float) -> None:
         """Move a post to another talk (its topic is chosen anew inside that talk)."""
         self._leave_topic(post)
         self._count_minute(post, -1)
         if post.topic != NO_TOPIC:
-            self._clusterer.forget_one(post.topic, post.idx, post.cnt, post.seq)
+            self._clusterer.forget_one(post.topic, *self._topic_features(post.idx, post.cnt, post.talk), post.seq)
         self._seq_post.pop(post.seq, None)
         post.talk = talk
         post.confidence = round(float(confidence), 4)
         post.seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
-        topic, moves = self._clusterer.learn_one(post.idx, post.cnt, talk)
+        topic, moves = self._clusterer.learn_one(*self._topic_features(post.idx, post.cnt, talk), talk)
         post.topic = topic
         self._seq_post[post.seq] = post.id
         self._join_topic(post)
@@ -756,7 +799,7 @@ class EventModel:
         self._leave_topic(post)
         self._count_minute(post, -1)
         if post.topic != NO_TOPIC:
-            self._clusterer.forget_one(post.topic, post.idx, post.cnt, post.seq)
+            self._clusterer.forget_one(post.topic, *self._topic_features(post.idx, post.cnt, post.talk), post.seq)
         if (
             self._attributor is not None
             and post.talk is not None
@@ -813,7 +856,9 @@ class EventModel:
             # is contrasted with drift slowly); relabelling every topic per batch dominated the stage
             info = getattr(top, "info", None)
             if info is None:
-                phrases = keyphrases(top.terms, self._event_terms, n_docs=top.size, avg_terms=avg)
+                phrases = keyphrases(
+                    top.terms, self._event_terms, n_docs=top.size, avg_terms=avg, exclude=self._name_words(talk)
+                )
                 info = top.info = TopicInfo(
                     id=top.id,
                     talk=top.talk,
@@ -1005,7 +1050,13 @@ class EventModel:
                     inside.add(terms_of(p.words, p.text))
                     n += 1
             avg = max(self._event_terms.total / max(len(self._topics), 1), 1.0)
-            phrases = keyphrases(inside, self._event_terms, n_docs=max(n, 1), avg_terms=avg, top=3) if n else []
+            phrases = (
+                keyphrases(
+                    inside, self._event_terms, n_docs=max(n, 1), avg_terms=avg, top=3, exclude=self._name_words(talk)
+                )
+                if n
+                else []
+            )
             out.append(
                 Burst(
                     talk=talk,

@@ -296,3 +296,35 @@ def test_pairs_that_only_share_a_word_stay_apart_in_a_label() -> None:
     model.observe(docs_of(texts))
     phrases = {p for t in model.topics(None) for p in t.keyphrases}
     assert "rust async runtime" not in phrases
+
+
+def test_naming_the_talk_does_not_merge_its_different_points_into_one_topic() -> None:
+    from ingest.schedules.records import ScheduledPerson, ScheduledTalk
+
+    talk = ScheduledTalk(
+        guid="obs",
+        title="Observability on a budget",
+        start=T0,
+        end=T0 + timedelta(minutes=40),
+        room="Main hall",
+        speakers=(ScheduledPerson(name="Dev Patel"),),
+        code="obsbudget",
+    )
+    points = [
+        "structured logs with a request id beat any amount of grep",
+        "alert on symptoms users feel, not on every cause",
+        "sample traces at the edge but keep every error trace",
+    ]
+    said = ["Dev Patel at #obsbudget: {}", "Observability on a budget: {}", "{} (Dev Patel, Observability on a budget)"]
+    texts = [said[(i // 3) % 3].format(points[i % 3]) for i in range(36)]  # every wrapper on every point
+    model = EventModel(refine_window=0)
+    model.set_schedule([talk])
+    docs = [
+        PostDoc(id=f"p{i}", text=t, created_at=T0 + timedelta(minutes=i), talk_ref="obs") for i, t in enumerate(texts)
+    ]
+    results = model.observe(docs)
+    topics_of_point = [{r.topic for r in results[k::3]} for k in range(3)]
+    assert all(len(topics) == 1 for topics in topics_of_point)  # each point is one topic...
+    assert len(set().union(*topics_of_point)) == 3  # ...of its own
+    labels = " ".join(t.label for t in model.topics("obs"))
+    assert not {"dev", "patel", "observability", "budget", "obsbudget"} & set(labels.replace("·", " ").split())
