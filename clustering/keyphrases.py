@@ -148,9 +148,9 @@ def keyphrases(
         chosen.append(term)
         covered.update(words)
         if len(chosen) >= top:
-            chosen = _chained(chosen, counts)
+            chosen = _chained(chosen, counts)  # joining pairs frees places for more phrases
             if len(chosen) >= top:
-                break
+                return chosen[:top]
     return _chained(chosen, counts)[:top]
 
 

@@ -232,8 +232,8 @@ def test_the_page_sends_a_strict_content_security_policy(page: Any, live_server:
     assert re.search(r"frame-ancestors 'none'", policy)
 
 
-def _unlock_console(page: Any, live: LiveServer, token: str) -> None:
-    page.goto(f"{live.url}/e/{live.slug}/organize")
+def _unlock_console(page: Any, live: LiveServer, token: str, slug: str | None = None) -> None:
+    page.goto(f"{live.url}/e/{slug or live.slug}/organize")
     page.fill("#token-input", token)
     page.click("#token-form button[type=submit]")
 
@@ -285,9 +285,7 @@ def _correct_and_rotate(page: Any, live_server: LiveServer) -> None:
     slug = f"fix-{uuid.uuid4().hex[:8]}"
     created = live_server.call("POST", "/api/events", {"slug": slug, "name": "Tpyo Conf", "hashtags": ["tpyo"]})
     old = created["organizer_token"]
-    page.goto(f"{live_server.url}/e/{slug}/organize")
-    page.fill("#token-input", old)
-    page.click("#token-form button[type=submit]")
+    _unlock_console(page, live_server, old, slug)
     expect(page.locator("#details-name")).to_have_value("Tpyo Conf")
     page.fill("#details-name", "Typo Conf")
     page.fill("#details-hashtags", "#typoconf, typo26")
@@ -322,9 +320,7 @@ def test_an_organizer_connects_a_source_sees_its_health_and_removes_it(browser: 
         page.on("dialog", lambda dialog: dialog.accept())  # "Remove this source?"
         slug = f"src-{uuid.uuid4().hex[:8]}"
         token = live_server.call("POST", "/api/events", {"slug": slug, "name": "Source Conf"})["organizer_token"]
-        page.goto(f"{live_server.url}/e/{slug}/organize")
-        page.fill("#token-input", token)
-        page.click("#token-form button[type=submit]")
+        _unlock_console(page, live_server, token, slug)
         expect(page.locator("#sources-body")).to_contain_text("No sources yet")
         page.click("#sources summary")
         page.fill("#source-url", "https://mastodon.example")
