@@ -413,6 +413,27 @@ def test_posting_too_fast_says_when_to_try_again(page: Any, live_server: LiveSer
     expect(page.locator("#post-error")).to_contain_text(re.compile(r"posting too fast\. Try again in \d+ seconds"))
 
 
+def test_voting_too_fast_says_when_to_try_again_beside_the_post(page: Any, live_server: LiveServer) -> None:
+    first = live_server.post_note("A note upvoted over and over")
+    live_server.post_note("A note I want to upvote next")
+    _open_event(page, live_server)
+    me = page.evaluate("localStorage.getItem('bc_client')")
+    for _ in range(200):  # every attempt counts against the limit, the second and later ones refused as repeats
+        try:
+            live_server.call(
+                "POST", f"/api/events/{live_server.slug}/posts/{first['id']}/upvote", {}, {"X-Client-Id": me}
+            )
+        except HTTPError as refused:
+            if refused.code == 429:
+                break
+    else:
+        pytest.fail("the vote limit never refused")
+    post = page.locator(FEED, has_text="A note I want to upvote next")
+    post.locator(".upvote").click()
+    expect(post.locator(".post-problem")).to_have_text(re.compile(r"voting too fast\. Try again in \d+ seconds"))
+    expect(post.locator(".upvote .count")).to_have_text("0")
+
+
 def test_an_answer_to_my_question_is_highlighted_and_i_can_delete_my_post(page: Any, live_server: LiveServer) -> None:
     _open_event(page, live_server)
     page.fill("#post-text", "Does sampling hide outliers?")

@@ -456,9 +456,11 @@
     counter.textContent = n > 800 ? `${n} / 1000 characters` : "";
   });
   async function refusal(response) {
-    if (response.status !== 429) return `Not posted: ${await message(response)}`;
+    return response.status === 429 ? tooFast(response, "posting") : `Not posted: ${await message(response)}`;
+  }
+  function tooFast(response, doing) {
     const wait = response.headers.get("Retry-After");
-    return `You are posting too fast. Try again in ${wait ? `${wait} seconds` : "a moment"}.`;
+    return `You are ${doing} too fast. Try again in ${wait ? `${wait} seconds` : "a moment"}.`;
   }
 
   // both posting forms: check the text, post it, make it this browser's own. "posted", "held" (waiting for
@@ -552,8 +554,23 @@
       save();
       if (response.ok) applyVote({ id, version: Number(li.dataset.version), ...(await response.json()) });
       for (const copy of allCopies(id)) decorate(copy);
+    } else {
+      say(li, response.status === 429 ? tooFast(response, "voting") : `Not counted: ${await message(response)}`);
     }
   });
+
+  // a refused vote or delete says why beside the post it was for, and the words go once read
+  function say(li, words) {
+    let line = li.querySelector(".post-problem");
+    if (!line) {
+      line = el("p", "post-problem form-error");
+      line.setAttribute("role", "status");
+      li.append(line);
+    }
+    line.textContent = words;
+    clearTimeout(line.timer);
+    line.timer = setTimeout(() => line.remove(), 10000);
+  }
 
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action=delete]");
@@ -567,6 +584,9 @@
       delete mine[id];
       save();
       removePost(id);
+    } else {
+      const words = response.status === 429 ? tooFast(response, "deleting") : `Not deleted: ${await message(response)}`;
+      for (const copy of allCopies(id)) say(copy, words);
     }
   }
 })();
