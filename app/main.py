@@ -23,6 +23,7 @@ from app.errors import install_error_handlers
 from app.limits import BodySizeLimit, WebSocketGuard
 from app.metrics import Tally
 from app.pipeline.cluster import ClusterPipeline
+from app.pipeline.cluster_process import ClusterProcess, runs_in_child
 from app.pipeline.ingest import IngestSupervisor, freeze_startup_heap, warm_kind_model, warm_language_model
 from app.security import SecurityHeaders
 from app.services.note_writer import NoteWriter
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ingest = IngestSupervisor(maker, broker, reconcile_every=settings.ingest_reconcile_seconds)
             app.state.ingest = ingest
             tasks.append(asyncio.create_task(ingest.run(), name="ingest"))
-            cluster = ClusterPipeline(maker, broker)
+            cluster = ClusterProcess(settings, broker) if runs_in_child(settings) else ClusterPipeline(maker, broker)
             app.state.cluster = cluster
             tasks.append(asyncio.create_task(cluster.run(), name="cluster"))
         logger.info("app.started", extra={"database": engine.url.get_backend_name(), "broker": settings.broker_url})

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     log_json: bool = False
     # Run ingest and clustering inside the web process (embedded mode); False for `serve --no-workers`.
     pipeline_in_process: bool = True
+    # ...with clustering in a child process (its own core; see app.pipeline.cluster_process), or on the
+    # server's event loop when False.
+    cluster_process: bool = True
     admin_token: str | None = None  # when set, creating an event needs it
     ingest_reconcile_seconds: float = Field(default=3.0, gt=0)  # how soon source changes take effect
 

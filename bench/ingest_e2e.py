@@ -5,7 +5,8 @@ reports, in one run, against the decode rate of the same frames (items/s the sou
 
 - a local Jetstream (its own process, as a real one is remote) replayed through the real source and
   runner into a sink that stores nothing, into ``StorePostSink`` (store → publish), and into
-  ``StorePostSink`` with the in-process ``ClusterPipeline`` running beside it (store → cluster →
+  ``StorePostSink`` with the clustering stage running beside it as the embedded server runs it, in a
+  child process (``ClusterProcess``), and, for comparison, on the same event loop (store → cluster →
   publish: timed until the clusterer has taken in every visible post);
 - embedded (SQLite file on disk, in-memory broker) and, given PostgreSQL and Redis URLs (or
   ``BACKCHANNEL_TEST_DATABASE_URL`` / ``BACKCHANNEL_TEST_REDIS_URL``), scale-out (a fresh database);
@@ -130,13 +131,17 @@ async def fresh_database(url: str) -> AsyncIterator[str]:
         await drop_database(database)
 
 
-async def store_rate(frames: list[bytes], url: str, database_url: str, broker_url: str, *, cluster: bool) -> float:
-    """Items/s from the Jetstream replay into the real sink on a fresh database, optionally through clustering."""
+async def store_rate(
+    frames: list[bytes], url: str, database_url: str, broker_url: str, *, cluster: bool, cluster_process: bool = True
+) -> float:
+    """Items/s from the Jetstream replay into the real sink on a fresh database, optionally through clustering
+    (in a child process, as the embedded server runs it, or on this process's loop)."""
     from sqlalchemy import func
     from sqlmodel import select
 
     from app.broadcast.broker import create_broker
     from app.pipeline.cluster import ClusterPipeline
+    from app.pipeline.cluster_process import ClusterProcess, runs_in_child
     from app.pipeline.ingest import StorePostSink, freeze_startup_heap
     from app.services import events as event_service
     from app.store.db import create_engine, migrate, sessionmaker
@@ -165,7 +170,13 @@ async def store_rate(frames: list[bytes], url: str, database_url: str, broker_ur
             await sink.accept([note_item(f"warm-up {n}", client_handle=f"warm-{n}") for n in range(20)])
             if not cluster:
                 return await replay_rate(frames, sink, _MemoryCursors(), url=url)
-            pipeline = ClusterPipeline(maker, broker, poll_interval=0.05)
+            # As the embedded server runs it: in a child process of its own (in this process without one)
+            settings = _settings(database, broker_url).model_copy(update={"cluster_process": cluster_process})
+            pipeline = (
+                ClusterProcess(settings, broker, poll_interval=0.05)
+                if runs_in_child(settings)
+                else ClusterPipeline(maker, broker, poll_interval=0.05)
+            )
 
             async def visible() -> int:
                 async with maker() as session:
@@ -181,7 +192,7 @@ async def store_rate(frames: list[bytes], url: str, database_url: str, broker_ur
                     total.append(await visible())
                 return pipeline.processed >= total[0]
 
-            task = asyncio.create_task(pipeline.run_event(event_id))
+            task = asyncio.create_task(pipeline.run())
             try:
                 # A running clusterer has loaded its compiled kernels too: it takes in the warm-up notes first.
                 warm = await visible()
@@ -264,6 +275,11 @@ def run(
                 clustered = asyncio.run(
                     store_rate(data, url, target.replace("ingest.db", "c.db"), broker, cluster=True)
                 )
+                on_loop = asyncio.run(
+                    store_rate(
+                        data, url, target.replace("ingest.db", "c1.db"), broker, cluster=True, cluster_process=False
+                    )
+                )
                 together = notes_rate(target.replace("ingest.db", "notes.db"), broker, notes)
                 alone = notes_rate(target.replace("ingest.db", "notes1.db"), broker, notes, phones=1)
             bench = f"ingest {name}"
@@ -271,6 +287,14 @@ def run(
                 Figure(bench, "Jetstream replay → store → publish", stored, "items/s", parsed, base),
                 Figure(
                     bench, "Jetstream replay → store → cluster → publish", clustered, "items/s", parsed, base, "≥ 5,000"
+                ),
+                Figure(
+                    bench,
+                    "  the same, clustering on the server's own loop (BACKCHANNEL_CLUSTER_PROCESS=false)",
+                    on_loop,
+                    "items/s",
+                    clustered,
+                    "clustering in its own process",
                 ),
                 Figure(
                     bench, f"HTTP notes → store → publish ({PHONES} phones at once)", together, "notes/s", parsed, base
