@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -229,25 +230,24 @@ class TopicGroups:
         sets = list(filter(None, map(self._index.get, words)))  # the groups holding each word of the post
         if len(sets) < k:
             return None  # most posts: too few of their words are in any group
-        # A group sharing k of these words is in all but at most len(sets) - k of their sets, so it is in one
-        # of the len(sets) - k + 1 smallest: only those groups are candidates (counting every group that
-        # shares a word, common words and all, was most of the grouping's time).
-        sets.sort(key=len)
+        # How many of the post's words each group holds, counted in C over the groups of each word (the index
+        # is exact: a group's words never change); intersecting the post with each candidate group cost more.
+        shared = Counter(chain.from_iterable(sets))
+        if max(shared.values()) < low:
+            return None  # most posts again: no group holds enough of their words
         groups = self._groups
-        close = [
-            (gid, inter)
-            for gid in set().union(*sets[: len(sets) - k + 1])
-            if (inter := len(words & groups[gid].words)) >= low
-        ]
-        # most shared first, ties to the oldest group (not the sets' iteration order)
-        close.sort(key=lambda c: (-c[1], c[0]))
-        best, best_sim = None, 0.0
-        for gid, inter in close:
+        question = kind == "question"
+        dup, ask = self.dup_jaccard, self.question_jaccard
+        # The most similar group that is similar enough; ties to the one sharing most words, then the oldest
+        # (what a scan in that order keeping only a strictly better group picks).
+        best, best_key = None, (0.0, 0, 0)
+        for gid, inter in shared.items():
+            if inter < low:
+                continue
             g = groups[gid]
-            need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
             sim = inter / (n + len(g.words) - inter)
-            if sim >= need and sim > best_sim:
-                best, best_sim = gid, sim
+            if sim >= (ask if question and g.kind == "question" else dup) and (sim, inter, -gid) > best_key:
+                best, best_key = gid, (sim, inter, -gid)
         return best
 
     def remove(self, post_id: str) -> bool:
