@@ -116,6 +116,9 @@ def _unpack_members(cols: dict[str, Any]) -> list[Member]:
     ]
 
 
+_MIN_BITS = 1024  # words numbered before a topic's groups' words are numbered afresh
+
+
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 1.0 if a == b else 0.0
@@ -129,9 +132,11 @@ class TopicGroups:
     costly part."""
 
     __slots__ = (
+        "_bits",
+        "_bits_cap",
         "_by_key",
         "_groups",
-        "_index",
+        "_masks",
         "_next",
         "_pending",
         "dup_jaccard",
@@ -156,7 +161,11 @@ class TopicGroups:
         self.max_pending = max_pending
         self._groups: dict[int, Group] = {}
         self._by_key: dict[str, int] = {}
-        self._index: dict[str, set[int]] = {}  # word -> groups holding it
+        # Each word of a group has a bit, each group the mask of its words: the words a post shares with a
+        # group are counted by one AND of two ints (a group's words never change).
+        self._bits: dict[str, int] = {}
+        self._masks: dict[int, int] = {}  # group id -> its words' bits
+        self._bits_cap = _MIN_BITS  # more words than this, most of them gone with their groups: renumbered
         self._next = 0
         self._pending: dict[str, Member] = {}
 
@@ -168,12 +177,16 @@ class TopicGroups:
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         for k, v in state[1].items():
+            if k == "_index":
+                continue  # a state saved when groups were found through a word -> groups index
             if k == "_pending" and isinstance(v, dict) and v.get("format") == _PACKED:
                 v = {m.id: m for m in _unpack_members(v)}
             setattr(self, k, v)
         if not hasattr(self, "_pending"):  # a state saved before posts were queued
             self._pending = {}
             self.max_pending = 64
+        if not hasattr(self, "_masks"):
+            self._remask()
 
     @property
     def groups(self) -> list[Group]:
@@ -204,13 +217,13 @@ class TopicGroups:
             self._groups[gid] = Group(key, words, m.kind, {}, m.seq)
             if key:
                 self._by_key.setdefault(key, gid)
-            index = self._index
+            bits = self._bits
             for w in words:
-                ids = index.get(w)
-                if ids is None:
-                    index[w] = {gid}
-                else:
-                    ids.add(gid)
+                if w not in bits:
+                    bits[w] = 1 << len(bits)
+            self._masks[gid] = sum(map(bits.__getitem__, words))  # distinct words, distinct bits: the OR
+            if len(bits) > self._bits_cap:
+                self._remask()
             if len(self._groups) > self.max_groups + max(self.max_groups // 2, 1):
                 self._evict(keep=gid)
         group = self._groups[gid]
@@ -225,29 +238,27 @@ class TopicGroups:
             return None
         # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer
         low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
-        k = math.ceil(low)  # the fewest shared words that reach it
-        sets = list(filter(None, map(self._index.get, words)))  # the groups holding each word of the post
-        if len(sets) < k:
+        # The post's words that are in any group's, as bits (a word no group holds has none). Distinct words
+        # have distinct bits, so their sum is their OR.
+        post = sum(map(self._bits.get, words, repeat(0)))
+        if post.bit_count() < low:
             return None  # most posts: too few of their words are in any group
-        # A group sharing k of these words is in all but at most len(sets) - k of their sets, so it is in one
-        # of the len(sets) - k + 1 smallest: only those groups are candidates (counting every group that
-        # shares a word, common words and all, was most of the grouping's time).
-        sets.sort(key=len)
+        # How many of the post's words each group holds: one AND and a bit count per group (intersecting
+        # word sets, or counting groups over a word -> groups index, cost several times as much)
+        close = [(gid, inter) for gid, mask in self._masks.items() if (inter := (post & mask).bit_count()) >= low]
+        if not close:
+            return None
         groups = self._groups
-        close = [
-            (gid, inter)
-            for gid in set().union(*sets[: len(sets) - k + 1])
-            if (inter := len(words & groups[gid].words)) >= low
-        ]
-        # most shared first, ties to the oldest group (not the sets' iteration order)
-        close.sort(key=lambda c: (-c[1], c[0]))
-        best, best_sim = None, 0.0
+        question = kind == "question"
+        dup, ask = self.dup_jaccard, self.question_jaccard
+        # The most similar group that is similar enough; ties to the one sharing most words, then the oldest
+        # (what a scan in that order keeping only a strictly better group picks).
+        best, best_key = None, (0.0, 0, 0)
         for gid, inter in close:
             g = groups[gid]
-            need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
             sim = inter / (n + len(g.words) - inter)
-            if sim >= need and sim > best_sim:
-                best, best_sim = gid, sim
+            if sim >= (ask if question and g.kind == "question" else dup) and (sim, inter, -gid) > best_key:
+                best, best_key = gid, (sim, inter, -gid)
         return best
 
     def remove(self, post_id: str) -> bool:
@@ -274,12 +285,20 @@ class TopicGroups:
         g = self._groups.pop(gid)
         if self._by_key.get(g.key) == gid:
             del self._by_key[g.key]
-        for w in g.words:
-            ids = self._index.get(w)
-            if ids is not None:
-                ids.discard(gid)
-                if not ids:
-                    del self._index[w]
+        del self._masks[gid]
+
+    def _remask(self) -> None:
+        """Number the words of the groups there are now afresh (a dropped group's words keep their bits
+        until then, and masks grow with every bit)."""
+        bits: dict[str, int] = {}
+        masks: dict[int, int] = {}
+        for gid, g in self._groups.items():
+            for w in g.words:
+                if w not in bits:
+                    bits[w] = 1 << len(bits)
+            masks[gid] = sum(map(bits.__getitem__, g.words))
+        self._bits, self._masks = bits, masks
+        self._bits_cap = max(_MIN_BITS, 2 * len(bits))
 
     def _evict(self, keep: int) -> None:
         """Down to ``max_groups``: the least engaged, oldest groups go (amortised: runs every few adds)."""

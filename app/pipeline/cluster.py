@@ -34,6 +34,7 @@ from app.services.payloads import POST_FIELDS, DigestRead, frame_data, post_data
 from app.services.talks import scheduled_talk
 from app.services.unit_of_work import UnitOfWork
 from app.store import clustering as cluster_store
+from app.store import live as live_store
 from app.store import talks as talk_store
 from app.store.clustering import ClusterPost
 from app.store.live import StoreLiveLog
@@ -234,11 +235,16 @@ class ClusterPipeline:
                         post.version += 1
                     changed[result.id] = post
             out = [("post.updated", _post_data(p)) for p in changed.values()]
+            topic_rows, digest_rows, digest_frames = self._digest_writes(digests, stored, fresh, cursor)
+            # Encoded before the first write: from it to the commit this step holds SQLite's one write lock,
+            # and every statement's await lets the loop run other work (ingest) meanwhile.
+            frames = live_store.encode_frames(out + digest_frames)
             # The first statements to write (all reads are done): topics and digests, then the changed posts
             # in one executemany.
-            out += await self._store_digests(session, event_id, digests, stored, topics, fresh, cursor)
+            await cluster_store.save_topics(session, event_id, topic_rows, topics)
+            await cluster_store.save_digests(session, event_id, digest_rows, stored)
             await cluster_store.save_attributions(session, list(changed.values()))
-            await uow.emit_many(event, out)
+            await uow.emit_encoded(event, frames)
             if blob is not None:
                 await self._save(session, event_id, cursor, blob)
             await uow.commit()
@@ -319,18 +325,15 @@ class ClusterPipeline:
                 talks.append((guid, talk_id))
         return sorted(talks, key=lambda talk: talk[1] or 0)
 
-    async def _store_digests(
+    def _digest_writes(
         self,
-        session: AsyncSession,
-        event_id: int,
         digests: list[DigestParts],
         stored: dict[int, int],
-        topics: set[int],
         changed_topics: list[dict[str, Any]],
         cursor: EventCursor,
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Write each talk's digest over the ``stored`` rows (talk key → version) and the ``changed_topics``
-        over the ``topics`` stored; the digest.updated frames."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]:
+        """The rows that write the ``changed_topics`` and each talk's digest over the ``stored`` rows (talk key
+        → version), and the digest.updated frames; the cursor remembers them as written."""
         now = utcnow()
         out: list[tuple[str, dict[str, Any]]] = []
         # A talk holds hundreds of topics and a step changes a few: only those are written (every topic
@@ -372,9 +375,7 @@ class ClusterPipeline:
                 updated_at=now,
             )
             out.append(("digest.updated", frame_data(data)))
-        await cluster_store.save_topics(session, event_id, list(topic_rows.values()), topics)
-        await cluster_store.save_digests(session, event_id, digest_rows, stored)
-        return out
+        return list(topic_rows.values()), digest_rows, out
 
     def _digest(self, guid: str | None, talk_id: int | None, cursor: EventCursor) -> DigestParts:
         model = cursor.model

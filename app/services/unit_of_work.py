@@ -33,8 +33,12 @@ class UnitOfWork:
 
     async def emit_many(self, event: Event, frames: list[tuple[str, dict[str, Any]]]) -> list[Frame]:
         """Record several frames, in order, under one contiguous id range (one id allocation, one insert)."""
+        return await self.emit_encoded(event, live_store.encode_frames(frames))
+
+    async def emit_encoded(self, event: Event, frames: list[tuple[str, int | None, str]]) -> list[Frame]:
+        """``emit_many`` of frames ``app.store.live.encode_frames`` made (before the transaction's first write)."""
         assert event.id is not None
-        logged = await live_store.append_many(self.session, event.id, frames)
+        logged = await live_store.append_encoded(self.session, event.id, frames)
         channel = channel_name(event.slug)
         self._pending.extend((channel, frame) for frame in logged)
         return logged

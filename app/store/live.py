@@ -102,6 +102,20 @@ async def append_many(
     session: AsyncSession, event_id: int, frames: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[Frame]:
     """Log ``frames`` in order under one contiguous id range: one UPDATE and one multi-row INSERT."""
+    return await append_encoded(session, event_id, encode_frames(frames))
+
+
+def encode_frames(frames: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, int | None, str]]:
+    """Each frame's type, scope and encoded data, ready for ``append_encoded``: a writer encodes before its
+    first write, not while it holds SQLite's one write lock (ingest waits for it meanwhile)."""
+    encode = _FRAME_ENCODER.encode
+    return [(type_, frame_scope(type_, data), encode(data)) for type_, data in frames]
+
+
+async def append_encoded(
+    session: AsyncSession, event_id: int, frames: Sequence[tuple[str, int | None, str]]
+) -> list[Frame]:
+    """``append_many`` of frames ``encode_frames`` made."""
     if not frames:
         return []
     first = await allocate_seq(session, event_id, len(frames)) - len(frames) + 1
@@ -112,10 +126,7 @@ async def append_many(
     created_at = driver[1](now) if driver is not None and driver[1] is not None else now
     rows: list[tuple[Any, ...]] = []
     out: list[Frame] = []
-    encode = _FRAME_ENCODER.encode
-    for seq, (type_, data) in enumerate(frames, start=first):
-        talk_id = frame_scope(type_, data)
-        data_text = encode(data)
+    for seq, (type_, talk_id, data_text) in enumerate(frames, start=first):
         rows.append((event_id, seq, type_, talk_id, data_text, created_at))
         out.append(Frame(seq=seq, talk_id=talk_id, text=_frame_text(seq, type_, data_text)))
     if driver is not None:
