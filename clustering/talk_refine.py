@@ -42,15 +42,16 @@ class RefineParams:
     w_text: float = 25.0
     w_time: float = 2.0
     # share of a post's mean fit to the window's other talks taken off its fit to each candidate. Over ten
-    # draws (39c3 / 31c3), right / withheld posts unassigned: without it (0.0, hallway_bias 4.0) 0.766 / 0.782
-    # and 0.842 / 0.819; with it 0.778 / 0.785 and 0.813 / 0.843. It moves 31c3's frontier (more kept out
-    # at the same right); on 39c3 it mostly trades along it (1.5 with hallway_bias 2.6 looked better on
-    # five draws and fell to 0.78 unassigned on the next five)
+    # draws (39c3 / 31c3), right / withheld posts unassigned: without it (0.0, hallway_bias 4.0, split_distance
+    # 0.97) 0.766 / 0.782 and 0.842 / 0.819; with it (hallway_bias 3.0) 0.778 / 0.785 and 0.813 / 0.843; and
+    # with split_distance 0.99, hallway_bias 3.4: 0.774 / 0.811 and 0.836 / 0.810. Both move 31c3's frontier;
+    # on 39c3 they mostly trade along it (cohort 1.5 with hallway_bias 2.6 looked better on five draws and
+    # kept 0.78 out on the next five)
     cohort: float = 1.0
-    hallway_bias: float = 3.0
+    hallway_bias: float = 3.4
     w_hallway: float = 25.0  # pull of the concurrent posts in the hallway (see ``refine``)
     min_confidence: float = 0.5
-    split_distance: float = 0.97  # average-linkage cosine distance at which a talk's posts split into groups
+    split_distance: float = 0.99  # average-linkage cosine distance at which a talk's posts split into groups
     min_group_fit: float = 0.05  # cosine of a group's pooled words to the schedule text for it to keep the talk
 
 
