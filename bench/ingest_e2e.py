@@ -152,7 +152,8 @@ async def store_rate(
     default_model()  # a running server has its kind model loaded; training it once is not ingest
     freeze_startup_heap()  # ...and its startup heap frozen (app.main and both workers do it once warm)
     async with fresh_database(database_url) as database:
-        engine = create_engine(_settings(database, broker_url))
+        settings = _settings(database, broker_url).model_copy(update={"cluster_process": cluster_process})
+        engine = create_engine(settings)
         broker = create_broker(broker_url)
         try:
             await migrate(engine)
@@ -171,7 +172,6 @@ async def store_rate(
             if not cluster:
                 return await replay_rate(frames, sink, _MemoryCursors(), url=url)
             # As the embedded server runs it: in a child process of its own (in this process without one)
-            settings = _settings(database, broker_url).model_copy(update={"cluster_process": cluster_process})
             pipeline = (
                 ClusterProcess(settings, broker, poll_interval=0.05)
                 if runs_in_child(settings)

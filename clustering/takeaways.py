@@ -119,6 +119,14 @@ def _unpack_members(cols: dict[str, Any]) -> list[Member]:
 _MIN_BITS = 1024  # words numbered before a topic's groups' words are numbered afresh
 
 
+def _mask(bits: dict[str, int], words: frozenset[str]) -> int:
+    """The mask of ``words``, each given the next free bit in ``bits`` if it has none yet."""
+    for w in words:
+        if w not in bits:
+            bits[w] = 1 << len(bits)
+    return sum(map(bits.__getitem__, words))  # distinct words, distinct bits: the sum is the OR
+
+
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 1.0 if a == b else 0.0
@@ -217,12 +225,8 @@ class TopicGroups:
             self._groups[gid] = Group(key, words, m.kind, {}, m.seq)
             if key:
                 self._by_key.setdefault(key, gid)
-            bits = self._bits
-            for w in words:
-                if w not in bits:
-                    bits[w] = 1 << len(bits)
-            self._masks[gid] = sum(map(bits.__getitem__, words))  # distinct words, distinct bits: the OR
-            if len(bits) > self._bits_cap:
+            self._masks[gid] = _mask(self._bits, words)
+            if len(self._bits) > self._bits_cap:
                 self._remask()
             if len(self._groups) > self.max_groups + max(self.max_groups // 2, 1):
                 self._evict(keep=gid)
@@ -291,13 +295,8 @@ class TopicGroups:
         """Number the words of the groups there are now afresh (a dropped group's words keep their bits
         until then, and masks grow with every bit)."""
         bits: dict[str, int] = {}
-        masks: dict[int, int] = {}
-        for gid, g in self._groups.items():
-            for w in g.words:
-                if w not in bits:
-                    bits[w] = 1 << len(bits)
-            masks[gid] = sum(map(bits.__getitem__, g.words))
-        self._bits, self._masks = bits, masks
+        self._masks = {gid: _mask(bits, g.words) for gid, g in self._groups.items()}
+        self._bits = bits
         self._bits_cap = max(_MIN_BITS, 2 * len(bits))
 
     def _evict(self, keep: int) -> None:

@@ -145,8 +145,12 @@ class ClusterProcess:
         self.lag_seconds: dict[int, float] = {}
         self.processed = 0  # by every child this server ran
         self._processed_before = 0  # ...before the one running now
-        self.restarts = 0
         self._process: multiprocessing.process.BaseProcess | None = None
+
+    @property
+    def child(self) -> multiprocessing.process.BaseProcess | None:
+        """The child process started last (alive or not), None before the first start."""
+        return self._process
 
     async def run(self) -> None:
         """Keep a child running until cancelled; then stop it (its batch in flight commits or rolls back)."""
@@ -160,7 +164,6 @@ class ClusterProcess:
                 logger.error("cluster.child_exited", extra={"exit_code": code, "restart_in": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_DELAY[1])
-                self.restarts += 1
         finally:
             self._stop()
 

@@ -27,7 +27,7 @@ def _clustered(client: TestClient, post_id: int) -> bool:
 def _child(client: TestClient) -> Any:
     cluster = client.app.state.cluster  # type: ignore[attr-defined]
     assert isinstance(cluster, ClusterProcess)
-    return wait_for(lambda: cluster._process if cluster._process and cluster._process.pid else None)
+    return wait_for(lambda: cluster.child if cluster.child and cluster.child.pid else None)
 
 
 def test_the_clustering_process_frames_reach_the_servers_followers(settings: Settings) -> None:
