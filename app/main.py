@@ -17,7 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 from app.api import digests, events, exports, health, live, moderation, pages, posts, schedules, sources, talks
 from app.api import metrics as metrics_api
 from app.api.pages import WEB_DIR
-from app.broadcast.broker import create_broker
+from app.broadcast.broker import broker_for
 from app.broadcast.hub import Hub
 from app.errors import install_error_handlers
 from app.limits import BodySizeLimit, WebSocketGuard
@@ -47,9 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         await migrate(engine)
         maker = sessionmaker(engine)
-        broker = create_broker(
-            settings.broker_url, history=settings.broker_history, max_age=settings.broker_max_age_seconds
-        )
+        broker = broker_for(settings)
         await broker.connect()
         hub = Hub(broker, StoreLiveLog(maker), ring_size=settings.live_ring_size, queue_size=settings.ws_queue_size)
         app.state.settings = settings

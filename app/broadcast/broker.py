@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 class ResumeGap(Exception):
@@ -49,3 +52,8 @@ def create_broker(url: str, *, history: int = 10_000, max_age: float | None = No
 
         return RedisStreamsBroker(url, history=history, max_age=max_age)
     raise ValueError(f"unknown broker URL scheme {scheme!r}; expected memory:// or redis://")
+
+
+def broker_for(settings: Settings) -> Broker:
+    """The broker ``settings`` configure, retaining what they say: every process must trim a Redis stream alike."""
+    return create_broker(settings.broker_url, history=settings.broker_history, max_age=settings.broker_max_age_seconds)

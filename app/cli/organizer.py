@@ -20,14 +20,14 @@ T = TypeVar("T")
 
 async def _with_uow(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the store and broker, run ``work(uow)``, commit, publish, close everything."""
-    from app.broadcast.broker import create_broker
+    from app.broadcast.broker import broker_for
     from app.services.unit_of_work import UnitOfWork
     from app.store.db import create_engine, migrate, sessionmaker
 
     engine = create_engine(settings)
     try:
         await migrate(engine)
-        broker = create_broker(settings.broker_url, history=settings.broker_history)
+        broker = broker_for(settings)
         await broker.connect()
         try:
             async with sessionmaker(engine)() as session:

@@ -33,7 +33,7 @@ def _serve(settings: Settings, *, host: str, port: int) -> None:
 
 
 async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
-    from app.broadcast.broker import create_broker
+    from app.broadcast.broker import broker_for
     from app.services.demo import ensure_demo_event
     from app.services.unit_of_work import UnitOfWork
     from app.store.db import create_engine, migrate, sessionmaker
@@ -41,7 +41,7 @@ async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
     engine = create_engine(settings)
     try:
         await migrate(engine)
-        broker = create_broker(settings.broker_url)
+        broker = broker_for(settings)
         await broker.connect()
         async with sessionmaker(engine)() as session:
             uow = UnitOfWork(session, broker)

@@ -45,7 +45,7 @@ def _serve_metrics(port: int | None, metrics: Any) -> None:
 
 async def run_worker(settings: Settings, role: str, body: Body) -> None:
     """Open the store and broker, run ``body`` until SIGTERM/SIGINT, then close everything."""
-    from app.broadcast.broker import create_broker
+    from app.broadcast.broker import broker_for
     from app.store.db import create_engine, migrate, sessionmaker
 
     stop = asyncio.Event()
@@ -53,9 +53,7 @@ async def run_worker(settings: Settings, role: str, body: Body) -> None:
     engine = create_engine(settings)
     try:
         await migrate(engine)
-        broker = create_broker(
-            settings.broker_url, history=settings.broker_history, max_age=settings.broker_max_age_seconds
-        )
+        broker = broker_for(settings)
         await broker.connect()
         try:
             logger.info("worker.started", extra={"role": role, "database": engine.url.get_backend_name()})

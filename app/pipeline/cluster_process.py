@@ -86,7 +86,7 @@ def _child_main(settings: Settings, conn: Connection, poll_interval: float) -> N
 
 
 async def _child(settings: Settings, conn: Connection, poll_interval: float) -> None:
-    from app.broadcast.broker import create_broker
+    from app.broadcast.broker import broker_for
     from app.pipeline.cluster import ClusterPipeline
     from app.pipeline.ingest import freeze_startup_heap, warm_kind_model
     from app.store.db import create_engine, sessionmaker
@@ -96,9 +96,7 @@ async def _child(settings: Settings, conn: Connection, poll_interval: float) -> 
     relay = PipeBroker(conn)
     broker: Broker = relay
     if not settings.broker_url.startswith("memory"):
-        broker = create_broker(
-            settings.broker_url, history=settings.broker_history, max_age=settings.broker_max_age_seconds
-        )
+        broker = broker_for(settings)
     await broker.connect()
     await warm_kind_model()
     freeze_startup_heap()
