@@ -1,8 +1,10 @@
 """Takeaways: the few posts that best stand for a topic, near-duplicates merged, every one cited.
 
-Inside a topic, posts are kept as *groups* of near-duplicates (same normalised text, or word sets with
-Jaccard similarity >= ``dup_jaccard``; questions with ``question_jaccard``): a group counts its posts and
-their boosts, sums their upvotes ("votes") and cites every post id. Groups are bounded per topic.
+Inside a topic, posts are kept as *groups* of near-duplicates (same normalised text, word sets with
+Jaccard similarity >= ``dup_jaccard``, questions with ``question_jaccard``, or one post's words nearly all
+within the other's when it says little more: the same point under another opening or with a remark after
+it): a group counts its posts and their boosts, sums their upvotes ("votes") and cites every post id.
+Groups are bounded per topic.
 
 Picking: each group scores ``centrality * (1 + log1p(engagement))`` (centrality = cosine of the group's
 words to the topic's words; engagement = votes + boosts + replies + extra copies), then Maximal Marginal
@@ -127,6 +129,25 @@ def _mask(bits: dict[str, int], words: frozenset[str]) -> int:
     return sum(map(bits.__getitem__, words))  # distinct words, distinct bits: the sum is the OR
 
 
+# "Ben makes a great point: X", "Note to self from <title>: X" and "So X. Huge if you run this in production."
+# share X's words but too few of all their words for Jaccard: a post whose words are nearly all (``_CONTAIN``)
+# among another's is the same point when it has a few words of its own (``_CONTAIN_MIN_WORDS``, not "Great
+# slides, Ana!") and the other is at most ``_CONTAIN_MAX_RATIO`` times as long (a post making several points
+# is not one of them). Only between two questions or two statements: an answer repeats its question's words.
+_CONTAIN = 0.8
+_CONTAIN_MIN_WORDS = 4
+_CONTAIN_MAX_RATIO = 2.5
+
+
+def contained(inter: int, n: int, m: int) -> float:
+    """How nearly all the words of the shorter of two word sets (``n`` and ``m`` words, ``inter`` shared) are
+    in the other, or 0.0 when the two are not eligible (too few words, or one far longer)."""
+    short, long = (n, m) if n <= m else (m, n)
+    if short < _CONTAIN_MIN_WORDS or long > _CONTAIN_MAX_RATIO * short:
+        return 0.0
+    return inter / short
+
+
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 1.0 if a == b else 0.0
@@ -240,8 +261,11 @@ class TopicGroups:
         n = len(words)
         if not n:
             return None
-        # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer
+        # Jaccard i / (n + g - i) >= need needs i >= need * n (as g >= i): most posts share far fewer; being
+        # contained needs i >= _CONTAIN * (the shorter's words), at least _CONTAIN_MIN_WORDS and n / ratio
         low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
+        if n >= _CONTAIN_MIN_WORDS:
+            low = min(low, _CONTAIN * max(_CONTAIN_MIN_WORDS, n / _CONTAIN_MAX_RATIO))
         # The post's words that are in any group's, as bits (a word no group holds has none). Distinct words
         # have distinct bits, so their sum is their OR.
         post = sum(map(self._bits.get, words, repeat(0)))
@@ -255,13 +279,19 @@ class TopicGroups:
         groups = self._groups
         question = kind == "question"
         dup, ask = self.dup_jaccard, self.question_jaccard
-        # The most similar group that is similar enough; ties to the one sharing most words, then the oldest
-        # (what a scan in that order keeping only a strictly better group picks).
+        # The most similar group that is similar enough (by Jaccard, or by containment where that says more);
+        # ties to the one sharing most words, then the oldest (what a scan in that order keeping only a
+        # strictly better group picks).
         best, best_key = None, (0.0, 0, 0)
         for gid, inter in close:
             g = groups[gid]
+            same_kind = (g.kind == "question") == question
             sim = inter / (n + len(g.words) - inter)
-            if sim >= (ask if question and g.kind == "question" else dup) and (sim, inter, -gid) > best_key:
+            if sim < (ask if question and g.kind == "question" else dup):
+                sim = contained(inter, n, len(g.words)) if same_kind else 0.0
+                if sim < _CONTAIN:
+                    continue
+            if (sim, inter, -gid) > best_key:
                 best, best_key = gid, (sim, inter, -gid)
         return best
 

@@ -103,6 +103,28 @@ def test_the_same_point_with_a_different_templated_opening_is_one_takeaway() -> 
     assert any(t.post_ids == ("p3",) for t in takeaways)
 
 
+def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_post_is_not() -> None:
+    model = EventModel(refine_window=0)
+    texts = [
+        "Key takeaway: spawn_blocking is the escape hatch for CPU-heavy work.",
+        "Ben makes a great point: spawn_blocking is the escape hatch for CPU-heavy work.",
+        "Note to self from Async Rust without tears: spawn_blocking is the escape hatch for CPU-heavy work.",
+        "So spawn_blocking is the escape hatch for CPU-heavy work. Huge if you run this in production.",
+        # the same words inside a post that says much more is that post's own point
+        "spawn_blocking is the escape hatch for CPU-heavy work, but a dedicated thread pool with bounded queues"
+        " and backpressure beats it once image resizing dominates the service's latency budget",
+        "Great slides, Ben!",
+        "Great slides, Ana!",
+    ]
+    model.observe(docs_of(texts))
+    takeaways = model.takeaways(None)
+    merged = [t for t in takeaways if "p0" in t.post_ids]
+    assert len(merged) == 1 and set(merged[0].post_ids) == {"p0", "p1", "p2", "p3"} and merged[0].count == 4
+    assert any(t.post_ids == ("p4",) for t in takeaways)
+    # a few words alike are not the same point
+    assert not any({"p5", "p6"} <= set(t.post_ids) for t in takeaways)
+
+
 def test_duplicate_questions_are_merged_with_votes_summed() -> None:
     model = EventModel(refine_window=0)
     docs = [

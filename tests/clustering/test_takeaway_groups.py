@@ -10,7 +10,8 @@ from clustering.takeaways import Group, Member, TopicGroups, jaccard, pick
 
 
 class EveryGroupCompared(TopicGroups):
-    """The rule in its plainest form: every group is compared with the post; of those similar enough, the most
+    """The rule in its plainest form: every group is compared with the post; of those similar enough (Jaccard,
+    or the shorter's words nearly all in the longer's between two questions or two statements), the most
     similar, then the one sharing the most words, then the oldest."""
 
     __slots__ = ()
@@ -22,8 +23,14 @@ class EveryGroupCompared(TopicGroups):
             if not words or not inter:
                 continue
             need = self.question_jaccard if (kind == "question" and g.kind == "question") else self.dup_jaccard
-            sim = inter / (len(words) + len(g.words) - inter)
-            if sim >= need and (best is None or (sim, inter, -gid) > best):
+            sim = jaccard(words, g.words)
+            if sim < need:
+                short, long = sorted((len(words), len(g.words)))
+                same_kind = (kind == "question") == (g.kind == "question")
+                sim = inter / short if same_kind and short >= 4 and long <= 2.5 * short else 0.0
+                if sim < 0.8:
+                    continue
+            if best is None or (sim, inter, -gid) > best:
                 best = (sim, inter, -gid)
         return None if best is None else -best[2]
 
