@@ -3,8 +3,8 @@
 Inside a topic, posts are kept as *groups* of near-duplicates (same normalised text, word sets with
 Jaccard similarity >= ``dup_jaccard``, questions with ``question_jaccard``, or one post's words nearly all
 within the other's when it says little more: the same point under another opening or with a remark after
-it): a group counts its posts and their boosts, sums their upvotes ("votes") and cites every post id.
-Groups are bounded per topic.
+it; hashtags and a short lead-in ending in a colon left out): a group counts its posts and their boosts,
+sums their upvotes ("votes") and cites every post id. Groups are bounded per topic.
 
 Picking: each group scores ``centrality * (1 + log1p(engagement))`` (centrality = cosine of the group's
 words to the topic's words; engagement = votes + boosts + replies + extra copies), then Maximal Marginal
@@ -23,6 +23,8 @@ from typing import Any
 
 _LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
 _NON_WORD = re.compile(r"[^\w]+")
+_HASHTAG = re.compile(r"(?u)#\b\w[\w'.@-]*\w\b")  # a hashtag token as clustering.features tokenizes it
+_LEAD_IN = re.compile(r"^((?:[^\s:]+ ){0,7}[^\s:]+): +\S")  # up to 8 words, then ": " and the point
 # Templated openings people put before the same point ("TIL …", "Key takeaway: …", "RT …"): two posts that
 # differ only there are one takeaway.
 _PREFIX = re.compile(
@@ -43,6 +45,19 @@ def normalise_for_dup(text: str) -> str:
     """Lower-case text without links, handles, punctuation and templated openings ("RT", "TIL",
     "Key takeaway:")."""
     return _PREFIX.sub("", _clean(text))
+
+
+def _point_words(text: str, words: frozenset[str]) -> frozenset[str]:
+    """The words of a post that make its point, for comparing word sets: without its hashtags (they name
+    where it was said, the event or the talk) and a short lead-in ending in a colon ("Ben makes a great
+    point: X", "Note to self from <talk title>: X"), when enough words are left to compare."""
+    point = words - {tag[1:] for tag in _HASHTAG.findall(text.lower())} if "#" in text else words
+    lead = _LEAD_IN.match(text)
+    if lead is not None and "//" not in lead.group(1):
+        without = point - set(_clean(lead.group(1)).split())
+        if len(without) >= _CONTAIN_MIN_WORDS:
+            return without
+    return point
 
 
 def _split_opening(text: str) -> tuple[str, frozenset[str]]:
@@ -238,6 +253,8 @@ class TopicGroups:
         key, opening = _split_opening(m.text)
         gid = self._by_key.get(key) if key else None
         words = m.words - opening if opening else m.words
+        if "#" in m.text or ": " in m.text:
+            words = _point_words(m.text, words)
         if gid is None:
             gid = self._similar(words, m.kind)
         if gid is None:

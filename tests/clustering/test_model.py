@@ -115,6 +115,10 @@ def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_pos
         " and backpressure beats it once image resizing dominates the service's latency budget",
         "Great slides, Ben!",
         "Great slides, Ana!",
+        "Learning at #a11y: use native buttons and links before reaching for ARIA.",
+        "So use native buttons and links before reaching for ARIA. Huge if you run this in production.",
+        "Ben makes a great point: never hold a std mutex guard across an await.",
+        "Note to self from Async Rust without tears: never hold a std mutex guard across an await.",
     ]
     model.observe(docs_of(texts))
     takeaways = model.takeaways(None)
@@ -123,6 +127,10 @@ def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_pos
     assert any(t.post_ids == ("p4",) for t in takeaways)
     # a few words alike are not the same point
     assert not any({"p5", "p6"} <= set(t.post_ids) for t in takeaways)
+    # a hashtag says where a post was made, not what it says
+    assert any(set(t.post_ids) == {"p7", "p8"} for t in takeaways)
+    # nor does a short lead-in before a colon
+    assert any(set(t.post_ids) == {"p9", "p10"} for t in takeaways)
 
 
 def test_duplicate_questions_are_merged_with_votes_summed() -> None:
