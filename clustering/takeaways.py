@@ -95,7 +95,9 @@ class Group:
 
     @property
     def representative(self) -> Member:
-        return max(self.members.values(), key=lambda m: (m.upvotes + m.boosts + m.replies, -m.seq))
+        # the most engaged copy; among equals the one that says it in the fewest words (the point without
+        # "Note to self from <talk>:" or "Huge if you run this in production"), then the first
+        return max(self.members.values(), key=lambda m: (m.upvotes + m.boosts + m.replies, -len(m.words), -m.seq))
 
     @property
     def count(self) -> int:

@@ -119,6 +119,7 @@ def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_pos
         "So use native buttons and links before reaching for ARIA. Huge if you run this in production.",
         "Ben makes a great point: never hold a std mutex guard across an await.",
         "Note to self from Async Rust without tears: never hold a std mutex guard across an await.",
+        "Never hold a std mutex guard across an await!",
     ]
     model.observe(docs_of(texts))
     takeaways = model.takeaways(None)
@@ -129,8 +130,9 @@ def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_pos
     assert not any({"p5", "p6"} <= set(t.post_ids) for t in takeaways)
     # a hashtag says where a post was made, not what it says
     assert any(set(t.post_ids) == {"p7", "p8"} for t in takeaways)
-    # nor does a short lead-in before a colon
-    assert any(set(t.post_ids) == {"p9", "p10"} for t in takeaways)
+    # nor does a short lead-in before a colon; the copy that says it most briefly speaks for them
+    [mutex] = [t for t in takeaways if "p9" in t.post_ids]
+    assert set(mutex.post_ids) == {"p9", "p10", "p11"} and mutex.text == "Never hold a std mutex guard across an await!"
 
 
 def test_duplicate_questions_are_merged_with_votes_summed() -> None:
