@@ -156,7 +156,7 @@ _CONTAIN_MIN_WORDS = 4
 _CONTAIN_MAX_RATIO = 2.5
 
 
-def contained(inter: int, n: int, m: int) -> float:
+def _contained(inter: int, n: int, m: int) -> float:
     """How nearly all the words of the shorter of two word sets (``n`` and ``m`` words, ``inter`` shared) are
     in the other, or 0.0 when the two are not eligible (too few words, or one far longer)."""
     short, long = (n, m) if n <= m else (m, n)
@@ -307,7 +307,7 @@ class TopicGroups:
             same_kind = (g.kind == "question") == question
             sim = inter / (n + len(g.words) - inter)
             if sim < (ask if question and g.kind == "question" else dup):
-                sim = contained(inter, n, len(g.words)) if same_kind else 0.0
+                sim = _contained(inter, n, len(g.words)) if same_kind else 0.0
                 if sim < _CONTAIN:
                     continue
             if (sim, inter, -gid) > best_key:
