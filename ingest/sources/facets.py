@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -65,10 +66,21 @@ def _href(feature: Mapping[str, Any]) -> str | None:
     if kind == LINK and isinstance(uri := feature.get("uri"), str):
         return uri
     if kind == TAG and isinstance(tag := feature.get("tag"), str):
-        return f"https://bsky.app/hashtag/{quote(tag.lstrip('#'), safe='')}"
+        return _tag_href(tag)
     if kind == MENTION and isinstance(did := feature.get("did"), str):
-        return f"https://bsky.app/profile/{quote(did, safe=':')}"
+        return _profile_href(did)
     return None
+
+
+# The same few tags and people recur post after post, and ``quote`` costs more than the rest of ``_href``.
+@lru_cache(maxsize=4096)
+def _tag_href(tag: str) -> str:
+    return f"https://bsky.app/hashtag/{quote(tag.lstrip('#'), safe='')}"
+
+
+@lru_cache(maxsize=4096)
+def _profile_href(did: str) -> str:
+    return f"https://bsky.app/profile/{quote(did, safe=':')}"
 
 
 def render_html(text: str, facets: object) -> str:
