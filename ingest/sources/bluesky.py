@@ -111,7 +111,9 @@ class HashtagPrefilter:
     def may_name(self, data: bytes) -> bool:
         if not self.enabled:
             return True
-        if b"\\u" in data and not (
+        # Most frames hold no backslash at all: a one-byte search (memchr) rules out escapes at once.
+        escaped = b"\\" in data and b"\\u" in data
+        if escaped and not (
             self._html_escapes_harmless and data.count(b"\\u") == sum(data.count(escape) for escape in _HTML_ESCAPES)
         ):
             return True
