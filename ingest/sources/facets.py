@@ -1,6 +1,7 @@
 """Bluesky rich text: post text plus facets (UTF-8 byte ranges) in, hashtags and safe HTML out.
 
-Facet indices count UTF-8 bytes, not characters, so slicing the Python string would cut
+Facets are JSON as decoded (objects are dicts, arrays lists: ``isinstance(x, dict)`` is the cheap check, an
+ABC's is not). Facet indices count UTF-8 bytes, not characters, so slicing the Python string would cut
 "café #talk" in the wrong place; every range is applied to ``text.encode()``.
 
 >>> text = "café 🎤 #Talk"
@@ -15,7 +16,7 @@ Facet indices count UTF-8 bytes, not characters, so slicing the Python string wo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 from html import escape
 from typing import Any
@@ -31,14 +32,14 @@ MENTION = "app.bsky.richtext.facet#mention"
 _BUILT_HREF = re.compile(r"https://bsky\.app/(?:hashtag|profile)/[A-Za-z0-9_.~%:-]*")
 
 
-def _features(facet: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+def _features(facet: dict[str, Any]) -> Iterable[dict[str, Any]]:
     features = facet.get("features")
-    return [f for f in features if isinstance(f, Mapping)] if isinstance(features, list) else []
+    return [f for f in features if isinstance(f, dict)] if isinstance(features, list) else []
 
 
-def _byte_range(facet: Mapping[str, Any], size: int) -> tuple[int, int] | None:
+def _byte_range(facet: dict[str, Any], size: int) -> tuple[int, int] | None:
     index = facet.get("index")
-    if not isinstance(index, Mapping):
+    if not isinstance(index, dict):
         return None
     start, end = index.get("byteStart"), index.get("byteEnd")
     if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= size:
@@ -52,7 +53,7 @@ def facet_tags(text: str, facets: object) -> list[str]:
         return []
     tags = []
     for facet in facets:
-        if not isinstance(facet, Mapping):
+        if not isinstance(facet, dict):
             continue
         for feature in _features(facet):
             tag = feature.get("tag")
@@ -61,7 +62,7 @@ def facet_tags(text: str, facets: object) -> list[str]:
     return tags
 
 
-def _href(feature: Mapping[str, Any]) -> str | None:
+def _href(feature: dict[str, Any]) -> str | None:
     kind = feature.get("$type")
     if kind == LINK and isinstance(uri := feature.get("uri"), str):
         return uri
@@ -107,7 +108,7 @@ def _spans(data: bytes, facets: object) -> list[tuple[int, int, str]]:
     """``(byte start, byte end, href)`` of every facet with a range inside ``data`` and a feature to link."""
     spans: list[tuple[int, int, str]] = []
     for facet in facets if isinstance(facets, list) else []:
-        if not isinstance(facet, Mapping) or (span := _byte_range(facet, len(data))) is None:
+        if not isinstance(facet, dict) or (span := _byte_range(facet, len(data))) is None:
             continue
         href = next((h for f in _features(facet) if (h := _href(f)) is not None), None)
         if href is not None:
