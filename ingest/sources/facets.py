@@ -67,19 +67,24 @@ def _href(feature: dict[str, Any]) -> str | None:
     if kind == LINK and isinstance(uri := feature.get("uri"), str):
         return uri
     if kind == TAG and isinstance(tag := feature.get("tag"), str):
-        return _tag_href(tag)
+        return _tag_href(tag) if len(tag) <= _CACHED_LENGTH else _tag_href.__wrapped__(tag)
     if kind == MENTION and isinstance(did := feature.get("did"), str):
-        return _profile_href(did)
+        return _profile_href(did) if len(did) <= _CACHED_LENGTH else _profile_href.__wrapped__(did)
     return None
 
 
 # The same few tags and people recur post after post, and ``quote`` costs more than the rest of ``_href``.
-@lru_cache(maxsize=4096)
+# Only short ones are kept (real tags are at most 64 graphemes, DIDs rarely 100 characters): a hostile
+# frame's megabyte-long tags must not stay in memory, 1,024 of them.
+_CACHED_LENGTH = 256
+
+
+@lru_cache(maxsize=1024)
 def _tag_href(tag: str) -> str:
     return f"https://bsky.app/hashtag/{quote(tag.lstrip('#'), safe='')}"
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _profile_href(did: str) -> str:
     return f"https://bsky.app/profile/{quote(did, safe=':')}"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.html import sanitise_html
-from ingest.sources.facets import LINK, MENTION, TAG, _paragraph, _spans, render_html
+from ingest.sources.facets import LINK, MENTION, TAG, _paragraph, _spans, _tag_href, render_html
 
 _PRINTABLE = [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isprintable()]
 
@@ -75,3 +75,11 @@ def posts(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
 def test_random_posts_render_as_through_the_sanitiser(post: tuple[str, list[dict[str, Any]]]) -> None:
     text, facets = post
     assert render_html(text, facets) == sanitised(text, facets)
+
+
+def test_long_tags_are_linked_but_not_kept_in_the_href_cache() -> None:
+    before = _tag_href.cache_info().currsize
+    long_tag = "é" * 10_000
+    html = render_html(f"#{long_tag}", [tag(0, len(f"#{long_tag}".encode()), long_tag)])
+    assert f'href="https://bsky.app/hashtag/{"%C3%A9" * 10_000}"' in html
+    assert _tag_href.cache_info().currsize == before
