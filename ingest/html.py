@@ -22,6 +22,8 @@ _ALLOWED_TAGS = frozenset(
 )
 _ALLOWED_ATTRIBUTES = {"a": {"href", "class", "translate"}, "span": {"class", "translate"}}
 _URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# Every link the sanitiser keeps gets this rel (markup built already safe writes it itself).
+LINK_REL = "nofollow noopener noreferrer"
 # Their content is code or styling, never something the poster said.
 _DROPPED_CONTENT = frozenset({"script", "style", "template", "noscript", "iframe", "object", "title"})
 
@@ -30,7 +32,7 @@ _CLEANER = nh3.Cleaner(
     clean_content_tags=set(_DROPPED_CONTENT),
     attributes={tag: set(attrs) for tag, attrs in _ALLOWED_ATTRIBUTES.items()},
     url_schemes=set(_URL_SCHEMES),
-    link_rel="nofollow noopener noreferrer",
+    link_rel=LINK_REL,
     strip_comments=True,
 )
 

@@ -36,7 +36,7 @@ def _is_normal(text: str) -> bool:
         and "\n\n\n" not in text
         and text[:1] not in (" ", "\n")
         and text[-1:] not in (" ", "\n")
-        and text.replace("\n", "").isprintable()
+        and (text.isprintable() or text.replace("\n", "").isprintable())  # no copy for a text without line breaks
         and (text.isascii() or unicodedata.is_normalized("NFC", text))
     )
 

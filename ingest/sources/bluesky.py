@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -66,7 +66,7 @@ def account_prefix(did: str) -> str:
 
 def _account_item(did: str, account: object) -> SourceItem | None:
     """ERASE_AUTHOR for an account deleted or taken down, None for any other account event."""
-    if not isinstance(account, Mapping) or account.get("active") is not False:
+    if not isinstance(account, dict) or account.get("active") is not False:
         return None
     status = account.get("status")
     if not isinstance(status, str) or status not in ERASING_STATUSES or not did or "/" in did:
@@ -111,7 +111,9 @@ class HashtagPrefilter:
     def may_name(self, data: bytes) -> bool:
         if not self.enabled:
             return True
-        if b"\\u" in data and not (
+        # Most frames hold no backslash at all: a one-byte search (memchr) rules out escapes at once.
+        escaped = b"\\" in data and b"\\u" in data
+        if escaped and not (
             self._html_escapes_harmless and data.count(b"\\u") == sum(data.count(escape) for escape in _HTML_ESCAPES)
         ):
             return True
@@ -269,7 +271,7 @@ class JetstreamDecoder:
         return time_us, SourceItem(ItemAction.UPSERT, SOURCE, uri, post=post)
 
     @staticmethod
-    def _tags(record: Mapping[str, Any], text: str) -> tuple[list[str], set[str]]:
+    def _tags(record: dict[str, Any], text: str) -> tuple[list[str], set[str]]:
         """Every tag of the post, normalised, and (also among them) those written as ``#words`` in the text."""
         tags = facet_tags(text, record.get("facets"))
         extra_tags = record.get("tags")
@@ -290,7 +292,7 @@ class JetstreamDecoder:
         did: str,
         rkey: str,
         uri: str,
-        record: Mapping[str, Any],
+        record: dict[str, Any],
         text: str,
         tags: list[str],
         time_us: int,
@@ -308,8 +310,8 @@ class JetstreamDecoder:
                 pass
         langs = record.get("langs")
         reply = record.get("reply")
-        parent = reply.get("parent") if isinstance(reply, Mapping) else None
-        reply_to = parent.get("uri") if isinstance(parent, Mapping) else None
+        parent = reply.get("parent") if isinstance(reply, dict) else None
+        reply_to = parent.get("uri") if isinstance(parent, dict) else None
         extra: dict[str, str] = {"did": did}
         if isinstance(original := record.get("bridgyOriginalUrl"), str) and original:
             extra["bridged_from"] = original
@@ -332,16 +334,16 @@ class JetstreamDecoder:
         )
 
 
-def _has_self_label(record: Mapping[str, Any]) -> bool:
+def _has_self_label(record: dict[str, Any]) -> bool:
     labels = record.get("labels")
-    values = labels.get("values") if isinstance(labels, Mapping) else None
-    return isinstance(values, list) and any(isinstance(v, Mapping) and v.get("val") for v in values)
+    values = labels.get("values") if isinstance(labels, dict) else None
+    return isinstance(values, list) and any(isinstance(v, dict) and v.get("val") for v in values)
 
 
 def _alt_texts(embed: object) -> tuple[str, ...]:
-    if not isinstance(embed, Mapping):
+    if not isinstance(embed, dict):
         return ()
-    if isinstance(media := embed.get("media"), Mapping):  # recordWithMedia
+    if isinstance(media := embed.get("media"), dict):  # recordWithMedia
         return _alt_texts(media)
     images = embed.get("images")
     if not isinstance(images, list):
@@ -349,7 +351,7 @@ def _alt_texts(embed: object) -> tuple[str, ...]:
     return tuple(
         alt.strip()
         for image in images
-        if isinstance(image, Mapping) and isinstance(alt := image.get("alt"), str) and alt.strip()
+        if isinstance(image, dict) and isinstance(alt := image.get("alt"), str) and alt.strip()
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from ingest.errors import MalformedItem
 from ingest.items import SourceItem
 from ingest.sources.bluesky import FOLDS_TO_ASCII, JetstreamDecoder
-from ingest.sources.consent import carries_opt_out, hashtags_in_text
+from ingest.sources.consent import carries_opt_out, hashtags_in_text, normalise_tag
 from tests.servers.cassettes import jetstream_lines
 from tests.servers.jetstream import hashtag_facets
 
@@ -235,3 +236,14 @@ def test_the_decoders_opt_out_check_is_the_shared_consent_rule(text: str, tags: 
     all_tags, text_tags = decoder._tags({"tags": tags, "text": text}, text)
     assert decoder._opts_out(all_tags, text_tags) == carries_opt_out(all_tags, text, opt_out)
     assert set(all_tags) >= hashtags_in_text(text)
+
+
+# The rule as first written, plainly and slower: a hash at the start, or after anything but a word character,
+# "/", "#" or "&", then a word.
+_OLD_HASHTAG = re.compile(r"(?:^|(?<=[^\w/#&]))[#＃](\w+)")
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from([*_CHARS, "&", "/", ".", "\u0301", "ß"]), max_size=30))
+def test_hashtags_in_text_are_the_words_after_a_hash_that_starts_no_url_or_entity(text: str) -> None:
+    assert hashtags_in_text(text) == {normalise_tag(match) for match in _OLD_HASHTAG.findall(text)}
