@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"
+# Microseconds since the epoch that datetime can hold (before year 10000): a later or negative time_us is no time.
+MAX_TIME_US = int((datetime(9999, 12, 31, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000
 _HARD_FRAME_CAP_FACTOR = 16
 
 
@@ -200,6 +202,8 @@ class JetstreamDecoder:
             event = _ENVELOPE.decode(frame)
         except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
             return self.decode_exact(frame)  # the exact path decides: malformed, or not a post
+        if not 0 <= event.time_us < MAX_TIME_US:
+            return self.decode_exact(frame)
         if event.kind == "account":
             account = event.account
             if account is None or account.active is not False or account.status not in ERASING_STATUSES:
@@ -236,6 +240,9 @@ class JetstreamDecoder:
         did = event.get("did")
         if not isinstance(time_us, int) or not isinstance(did, str):
             raise MalformedItem("frame without time_us or did")
+        if not 0 <= time_us < MAX_TIME_US:
+            # it would become the cursor (and a post's time): one such frame must not stop the source
+            raise MalformedItem(f"time_us {time_us} is not a time")
         if event.get("kind") == "account":
             return time_us, _account_item(did, event.get("account"))
         commit = event.get("commit")
@@ -271,18 +278,18 @@ class JetstreamDecoder:
         return time_us, SourceItem(ItemAction.UPSERT, SOURCE, uri, post=post)
 
     @staticmethod
-    def _tags(record: dict[str, Any], text: str) -> tuple[list[str], set[str]]:
+    def _tags(record: dict[str, Any], text: str) -> tuple[list[str], list[str]]:
         """Every tag of the post, normalised, and (also among them) those written as ``#words`` in the text."""
         tags = facet_tags(text, record.get("facets"))
         extra_tags = record.get("tags")
         if isinstance(extra_tags, list):
             tags.extend(normalise_tag(tag) for tag in extra_tags if isinstance(tag, str))
         # hashtags_in_text finds nothing without one of its two hash signs: skip the regex pass.
-        text_tags = hashtags_in_text(text) if "#" in text or "＃" in text else set()
+        text_tags = hashtags_in_text(text) if "#" in text or "＃" in text else []
         tags.extend(text_tags)
         return tags, text_tags
 
-    def _opts_out(self, tags: list[str], text_tags: set[str]) -> bool:
+    def _opts_out(self, tags: list[str], text_tags: list[str]) -> bool:
         """``carries_opt_out(tags, text, opt_out_tag)``, reusing the text's hashtags already found."""
         wanted = self._opt_out
         return bool(wanted) and (wanted in {normalise_tag(tag) for tag in tags} or wanted in text_tags)

@@ -19,10 +19,11 @@ def normalise_tag(tag: str) -> str:
     return tag.strip().lstrip("#＃").casefold()
 
 
-def hashtags_in_text(text: str) -> set[str]:
-    """Hashtags written in plain text, normalised; a ``#`` inside a URL or word does not count."""
+def hashtags_in_text(text: str) -> list[str]:
+    """Hashtags written in plain text, normalised, each once in the order written (a post's stored tags keep
+    one order from run to run); a ``#`` inside a URL or word does not count."""
     # ``normalise_tag`` of a word (no space, no hash sign to strip) is its casefold.
-    return {match.casefold() for match in _HASHTAG.findall(text)}
+    return list(dict.fromkeys(match.casefold() for match in _HASHTAG.findall(text)))
 
 
 def carries_opt_out(tags: Iterable[str], text: str, opt_out_tag: str) -> bool:

@@ -204,6 +204,27 @@ async def test_garbage_and_five_megabyte_frames_are_skipped_without_reconnecting
         assert runner.status.reconnects == 0
 
 
+async def test_a_frame_whose_time_is_no_time_is_skipped_and_does_not_become_the_cursor(tmp_path: Path) -> None:
+    async with JetstreamServer() as server:
+        sink, clock = ListSink(), FakeClock()
+        runner = make_runner(server, sink, tmp_path, clock)
+        async with running(runner):
+            await server.wait_for_connections()
+            for n, time_us in enumerate((10**30, 2**62, -5)):
+                record = {"$type": "app.bsky.feed.post", "text": "Hostile #pycon", "createdAt": "2026-11-27T10:00:00Z"}
+                commit = {"operation": "create", "collection": "app.bsky.feed.post", "rkey": f"r{n}", "record": record}
+                post = {"did": "did:plc:x", "time_us": time_us, "kind": "commit", "commit": commit}
+                identity = {"did": "did:plc:y", "time_us": time_us, "kind": "identity", "identity": {}}
+                server.send_raw(json.dumps(post))
+                server.send_raw(json.dumps(identity))
+            server.publish_post("Still here #pycon")
+            await converge(sink, server)
+        assert runner.status.malformed == 6
+        assert runner.status.reconnects == 0
+        cursor = await JsonFileCursorStore(tmp_path / "cursors.json").load(KEY)
+        assert cursor is not None and int(cursor) < 2**62
+
+
 async def test_a_worker_killed_mid_stream_and_restarted_loses_and_doubles_nothing(tmp_path: Path) -> None:
     async with JetstreamServer() as server:
         sink, clock = ListSink(), FakeClock()
