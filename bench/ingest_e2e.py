@@ -186,10 +186,22 @@ async def store_rate(
                     return int((await session.exec(stmt)).one())
 
             total: list[int] = []
+            progress = [pipeline.processed, time.monotonic()]
+
+            def stalled(target: int) -> None:
+                # A clusterer that keeps dying (its child restarted with back-off) would hold the bench forever.
+                if pipeline.processed != progress[0]:
+                    progress[:] = [pipeline.processed, time.monotonic()]
+                elif time.monotonic() - progress[1] > STALL_SECONDS:
+                    raise RuntimeError(
+                        f"clustering took in no post for {STALL_SECONDS:.0f} s ({pipeline.processed} of {target});"
+                        " see the cluster.child_exited log lines above"
+                    )
 
             async def clustered() -> bool:
                 if not total:
                     total.append(await visible())
+                stalled(total[0])
                 return pipeline.processed >= total[0]
 
             task = asyncio.create_task(pipeline.run())
@@ -197,6 +209,7 @@ async def store_rate(
                 # A running clusterer has loaded its compiled kernels too: it takes in the warm-up notes first.
                 warm = await visible()
                 while pipeline.processed < warm:
+                    stalled(warm)
                     await asyncio.sleep(0.01)
                 return await replay_rate(frames, sink, _MemoryCursors(), url=url, settled=clustered)
             finally:
@@ -208,6 +221,7 @@ async def store_rate(
 
 
 PHONES = 50  # attendees posting at the same moment in the concurrent notes row
+STALL_SECONDS = 180.0  # the clusterer taking in nothing this long fails the bench (a child starts in ~5 s)
 
 
 def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = PHONES) -> float:
