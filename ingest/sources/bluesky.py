@@ -36,6 +36,7 @@ from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, hashtags_in_text, normal
 from ingest.sources.facets import facet_tags, render_html
 from ingest.sources.websocket import FrameReceiver, close_websocket
 from ingest.text import normalise_text
+from ingest.times import utc_time
 
 logger = logging.getLogger(__name__)
 
@@ -307,14 +308,8 @@ class JetstreamDecoder:
         edited: bool,
     ) -> IncomingPost:
         seen_at = datetime.fromtimestamp(time_us / 1_000_000, UTC)
-        created_at = seen_at
-        if isinstance(raw := record.get("createdAt"), str):
-            try:
-                created_at = datetime.fromisoformat(raw)
-                if created_at.tzinfo is None:
-                    created_at = created_at.replace(tzinfo=UTC)
-            except ValueError:
-                pass
+        # the poster's own clock; the relay's when it wrote none, garbage or a time UTC cannot hold
+        created_at = (utc_time(raw) if isinstance(raw := record.get("createdAt"), str) else None) or seen_at
         langs = record.get("langs")
         reply = record.get("reply")
         parent = reply.get("parent") if isinstance(reply, dict) else None

@@ -47,6 +47,7 @@ from ingest.source import SourceStats
 from ingest.sources.consent import DEFAULT_OPT_OUT_TAG, mastodon_skip_reason, normalise_tag
 from ingest.sources.sse import SseDecoder
 from ingest.sources.websocket import FrameReceiver, close_websocket
+from ingest.times import utc_time
 
 logger = logging.getLogger(__name__)
 
@@ -540,11 +541,10 @@ def _raise_if_rate_limited(response: httpx.Response, name: str) -> None:
 
 
 def _parse_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise MalformedItem(f"bad timestamp {value!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = utc_time(value)
+    if moment is None:
+        raise MalformedItem(f"bad timestamp {value[:64]!r}")
+    return moment
 
 
 def _require_str(data: Mapping[str, Any], key: str) -> str:

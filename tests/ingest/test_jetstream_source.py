@@ -225,6 +225,17 @@ async def test_a_frame_whose_time_is_no_time_is_skipped_and_does_not_become_the_
         assert cursor is not None and int(cursor) < 2**62
 
 
+def test_a_post_dated_where_utc_cannot_hold_it_keeps_the_relays_time() -> None:
+    decoder = JetstreamDecoder(("pycon",))
+    for n, created in enumerate(("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "not a time")):
+        record = {"$type": "app.bsky.feed.post", "text": "Dated oddly #pycon", "createdAt": created}
+        commit = {"operation": "create", "collection": "app.bsky.feed.post", "rkey": f"r{n}", "record": record}
+        frame = json.dumps({"did": "did:plc:x", "time_us": 1_764_237_600_000_000, "kind": "commit", "commit": commit})
+        _, item = decoder.decode(frame)
+        assert item is not None and item.post is not None
+        assert item.post.created_at == datetime(2025, 11, 27, 10, 0, tzinfo=UTC)  # what time_us says
+
+
 async def test_a_worker_killed_mid_stream_and_restarted_loses_and_doubles_nothing(tmp_path: Path) -> None:
     async with JetstreamServer() as server:
         sink, clock = ListSink(), FakeClock()

@@ -41,3 +41,14 @@ def test_normalised_text_is_already_normal() -> None:
     for text in texts_to_normalise(9, 4000):
         once = normalise_text(text)
         assert normalise_text(once) == once, repr(text)
+
+
+def test_a_time_utc_cannot_hold_is_no_time() -> None:
+    from datetime import UTC, datetime
+
+    from ingest.times import utc_time
+
+    assert utc_time("2026-11-27T10:00:00+01:00") == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert utc_time("2026-11-27T10:00:00") == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    for impossible in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "yesterday", ""):
+        assert utc_time(impossible) is None
