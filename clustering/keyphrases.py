@@ -48,11 +48,15 @@ class BoundedCounter:
 
     def remove(self, terms: Iterable[str], weight: float = 1.0) -> None:
         counts = self.counts
+        # A count added one by one is an int and stays one: the same value as less 1.0, but a topic's counts
+        # of one type sort (for its label's candidates) about a third faster than ints and floats mixed, and
+        # small ints are counted up without making a new object.
+        step = 1 if weight == 1.0 else weight
         for t in terms:
             v = counts.get(t)
             if v is None:
                 continue
-            v -= weight
+            v -= step
             self.total = max(self.total - weight, 0.0)
             if v <= 1e-9:
                 del counts[t]

@@ -18,6 +18,7 @@ from itertools import repeat
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 EXAMPLES_PATH = Path(__file__).with_name("data") / "kind_examples.jsonl"
 
@@ -235,8 +236,6 @@ class KindModel:
         """The kind the model picks for each post: the same as ``predict``, without scikit-learn's
         per-document analyzer calls (the TF-IDF rows are built here from the fitted vocabulary and idf,
         and scored with one sparse product)."""
-        import scipy.sparse as sp
-
         vocab = self.vectorizer_.vocabulary_
         pattern = self.vectorizer_.token_pattern
         if getattr(self, "_token_pattern", None) != pattern:
@@ -267,11 +266,7 @@ class KindModel:
         rows = np.concatenate([rows, rows[at]])
         found = ids >= 0
         keys, tfs = np.unique(rows[found] * width + ids[found], return_counts=True)
-        idx = keys % width
-        data = (1.0 + np.log(tfs.astype(np.float64))) * self.vectorizer_.idf_[idx]  # sublinear tf x idf
-        X = sp.csr_matrix((data, (keys // width, idx)), shape=(len(texts), width))
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
-        X = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
+        X = _unit_rows(keys // width, keys % width, tfs, self.vectorizer_.idf_, len(texts))
         scores = np.asarray(X @ self.clf_.coef_.T) + self.clf_.intercept_
         # the picked class names as Python strings in one call (a numpy scalar and a str() per post cost ~0.5 µs)
         return self.clf_.classes_[scores.argmax(1)].tolist()
@@ -283,6 +278,25 @@ class KindModel:
     def predict(self, texts: Sequence[str], reply_to_kinds: Sequence[str | None]) -> list[PostKind]:
         classes, proba = self.predict_proba(texts, reply_to_kinds)
         return [PostKind(classes[i]) for i in proba.argmax(1)]
+
+
+def _unit_rows(rows: np.ndarray, cols: np.ndarray, tfs: np.ndarray, idf: np.ndarray, n: int) -> sp.csr_matrix:
+    """Rows of sublinear tf x idf scaled to unit length, from entries sorted by row then column: the matrix
+    ``diags(1 / norms) @ X`` gave for X built from them, to the bit, without scipy's three constructions
+    (~0.9 ms a batch of 500). Its norms are scipy's ``X.multiply(X).sum(1)`` (``np.add.reduceat`` over each
+    non-empty row's squares), its entries each row's scaled values in descending column order, as scipy's
+    sparse product leaves them: the scores sum a row's entries in that order."""
+    data = (1.0 + np.log(tfs.astype(np.float64))) * idf[cols]
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    filled = np.flatnonzero(np.diff(indptr))
+    norms = np.zeros(n)
+    if len(data):
+        norms[filled] = np.add.reduceat(data * data, indptr[filled])
+    norms = np.sqrt(norms)
+    data *= (1.0 / np.where(norms > 0, norms, 1.0))[rows]
+    flip = indptr[rows] + indptr[rows + 1] - 1 - np.arange(len(data))  # each row's entries reversed
+    return sp.csr_matrix((data[flip], cols[flip].astype(np.int32), indptr.astype(np.int32)), shape=(n, len(idf)))
 
 
 @lru_cache(maxsize=1)

