@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from app.store import sources as source_store
 from app.store.tables import Cursor, Event, Source
 from app.store.types import utcnow
 from ingest.runner import SourceStatus
+from ingest.times import utc_time
 
 KINDS = ("mastodon", "bluesky")
 _TAG = re.compile(r"^#?(\w{1,100})$")
@@ -63,6 +64,9 @@ def _tag(value: Any, field: str) -> str:
     return match.group(1).lower()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _backfill(value: Any) -> str | None:
     if value is None:
         return None
@@ -71,9 +75,14 @@ def _backfill(value: Any) -> str | None:
             moment = datetime.fromisoformat(value)
         except ValueError:
             moment = None
-        if moment is not None and moment.tzinfo is not None:
+        # Both networks count from the epoch (Mastodon ids, Jetstream cursors); a time UTC cannot hold
+        # ("0001-01-01T00:00:00+05:00") would fail the worker instead of this request.
+        in_utc = utc_time(value) if moment is not None and moment.tzinfo is not None else None
+        if moment is not None and in_utc is not None and in_utc >= _EPOCH:
             return moment.isoformat()
-    raise InvalidInput("backfill_from must be an ISO 8601 time with a UTC offset", field="backfill_from")
+    raise InvalidInput(
+        "backfill_from must be an ISO 8601 time with a UTC offset, from 1970-01-01 on", field="backfill_from"
+    )
 
 
 def clean_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
