@@ -249,7 +249,10 @@ def resolve_start(
     if not date_text and day_start is not None:
         reference = day_start if day_start.tzinfo else day_start.replace(tzinfo=zone_)
         if dt < reference:
-            dt += timedelta(days=1)
+            try:
+                dt += timedelta(days=1)
+            except OverflowError:
+                fail("start", f"start {start_text!r} falls past the calendar")
     return dt
 
 
@@ -274,7 +277,10 @@ def resolve_end(
         duration = parse_duration(duration_text)
         if duration is None:
             fail("duration", f"duration {duration_text!r} is not like 01:30 or 1:30:00")
-        end = start + duration
+        try:
+            end = start + duration
+        except OverflowError:
+            fail("duration", f"a talk starting {start.isoformat()} cannot end within the calendar")
         if explicit is not None and explicit != end:
             ctx.warn(f"end {end_text!r} does not match start + duration; used start + duration", loc)
         return end
@@ -294,6 +300,18 @@ def ordered_unique(values: Iterable[str | None]) -> tuple[str, ...]:
         if value and value not in seen:
             seen[value] = None
     return tuple(seen)
+
+
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, or the start of the calendar when UTC cannot hold it (then it is out of range)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def finish(
@@ -316,6 +334,10 @@ def finish(
     by_guid: dict[str, tuple[ScheduledTalk, Loc]] = {}
     talks: list[ScheduledTalk] = []
     for talk, loc in located:
+        if not (_EARLIEST <= _in_utc(talk.start) and _in_utc(talk.end) <= _LATEST):
+            # A year-1 time with an offset has no UTC equivalent, and posts are placed by time: no conference
+            # was before the epoch or is past year 9000.
+            raise ctx.error(f"talk {talk.guid!r} is not between 1970 and 9000 ({talk.start.isoformat()})", loc)
         seen = by_guid.get(talk.guid)
         if seen is not None:
             if seen[0] == talk:

@@ -126,6 +126,21 @@ def test_xml_bad_date_names_the_date_line() -> None:
     assert err.line == line_of(broken, "<date>tomorrow")
 
 
+@pytest.mark.parametrize(
+    ("date", "says"),
+    [
+        ("0001-01-01T00:30:00+05:00", "is not between 1970 and 9000"),  # no UTC time holds it
+        ("1969-07-20T20:17:00+00:00", "is not between 1970 and 9000"),
+        ("9999-12-31T23:30:00-05:00", "cannot end within the calendar"),
+    ],
+)
+def test_xml_talk_at_a_time_no_conference_has_is_rejected_at_its_line(date: str, says: str) -> None:
+    broken = MINI_XML.replace("<date>2025-05-01T11:00:00+02:00</date>", f"<date>{date}</date>")
+    err = fail(broken)
+    assert says in str(err)
+    assert err.line is not None
+
+
 def test_xml_duplicate_guid_with_different_talks_is_rejected() -> None:
     broken = MINI_XML.replace("22222222-2222-4222-8222-222222222222", "11111111-1111-4111-8111-111111111111")
     err = fail(broken)
