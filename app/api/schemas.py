@@ -59,13 +59,18 @@ def _hashtags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+# A conference's days: the source workers read back from the first one (time arithmetic on year 1 or 9999 in
+# an offset zone overflows), and nothing here predates the epoch.
+EventDate = Annotated[date, Field(ge=date(1970, 1, 1), le=date(9000, 1, 1))]
+
+
 class EventCreate(Strict):
     slug: str = Field(pattern=SLUG_PATTERN, description="URL name: lower-case letters, digits and dashes")
     name: str = Field(min_length=1, max_length=200)
     hashtags: list[Annotated[str, Field(max_length=101)]] = Field(default_factory=list, max_length=10)
     time_zone: TimeZone = "UTC"
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: EventDate | None = None
+    ends_on: EventDate | None = None
     description: str = Field(default="", max_length=5000)
 
     @field_validator("hashtags")
@@ -97,8 +102,8 @@ class EventUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     hashtags: list[Annotated[str, Field(max_length=101)]] | None = Field(default=None, max_length=10)
     time_zone: TimeZone | None = None
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: EventDate | None = None
+    ends_on: EventDate | None = None
     description: str | None = Field(default=None, max_length=5000)
 
     @field_validator("hashtags")

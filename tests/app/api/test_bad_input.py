@@ -84,6 +84,8 @@ def test_bad_paths_and_queries_get_a_json_4xx(
         {"slug": "ok", "name": "x", "hashtags": ["has space"]},
         {"slug": "ok", "name": "x", "starts_on": "2026-13-45"},
         {"slug": "ok", "name": "x", "starts_on": "2026-05-05", "ends_on": "2026-05-01"},
+        {"slug": "ok", "name": "x", "starts_on": "0001-01-01", "time_zone": "Pacific/Kiritimati"},
+        {"slug": "ok", "name": "x", "starts_on": "9999-12-30", "ends_on": "9999-12-31"},
         {"slug": "ok", "name": HUGE},
     ],
 )
