@@ -19,7 +19,10 @@ from ingest.sources.mastodon import MastodonSource
 def backfill_start(event: Event) -> datetime:
     """How far back a new source reads: the event's first day, or a day before it was created."""
     if event.starts_on is not None:
-        return datetime.combine(event.starts_on, time.min, tzinfo=ZoneInfo(event.time_zone)) - timedelta(days=1)
+        try:
+            return datetime.combine(event.starts_on, time.min, tzinfo=ZoneInfo(event.time_zone)) - timedelta(days=1)
+        except OverflowError:
+            pass  # a date stored before starts_on was checked (1970-9000): the event's creation decides
     return event.created_at - timedelta(days=1)
 
 
