@@ -14,6 +14,14 @@ def utc_time(text: str) -> datetime | None:
     """``text`` as an aware UTC datetime (no offset means UTC); None for garbage or a time UTC cannot hold."""
     try:
         moment = datetime.fromisoformat(text)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else as_utc(moment)
+
+
+def as_utc(moment: datetime) -> datetime | None:
+    """An aware ``moment`` in UTC; None when UTC cannot hold it."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
         return None

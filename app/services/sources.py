@@ -21,7 +21,7 @@ from app.store import sources as source_store
 from app.store.tables import Cursor, Event, Source
 from app.store.types import utcnow
 from ingest.runner import SourceStatus
-from ingest.times import utc_time
+from ingest.times import as_utc
 
 KINDS = ("mastodon", "bluesky")
 _TAG = re.compile(r"^#?(\w{1,100})$")
@@ -77,7 +77,7 @@ def _backfill(value: Any) -> str | None:
             moment = None
         # Both networks count from the epoch (Mastodon ids, Jetstream cursors); a time UTC cannot hold
         # ("0001-01-01T00:00:00+05:00") would fail the worker instead of this request.
-        in_utc = utc_time(value) if moment is not None and moment.tzinfo is not None else None
+        in_utc = as_utc(moment) if moment is not None and moment.tzinfo is not None else None
         if moment is not None and in_utc is not None and in_utc >= _EPOCH:
             return moment.isoformat()
     raise InvalidInput(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.schedules.errors import ScheduleError, one_line
 from ingest.schedules.records import Schedule, ScheduledTalk
+from ingest.times import as_utc
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -306,14 +307,6 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _in_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC, or the start of the calendar when UTC cannot hold it (then it is out of range)."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)
-
-
 def finish(
     ctx: Context,
     located: list[tuple[ScheduledTalk, Loc]],
@@ -334,7 +327,8 @@ def finish(
     by_guid: dict[str, tuple[ScheduledTalk, Loc]] = {}
     talks: list[ScheduledTalk] = []
     for talk, loc in located:
-        if not (_EARLIEST <= _in_utc(talk.start) and _in_utc(talk.end) <= _LATEST):
+        start_utc, end_utc = as_utc(talk.start), as_utc(talk.end)
+        if start_utc is None or end_utc is None or not (_EARLIEST <= start_utc and end_utc <= _LATEST):
             # A year-1 time with an offset has no UTC equivalent, and posts are placed by time: no conference
             # was before the epoch or is past year 9000.
             raise ctx.error(f"talk {talk.guid!r} is not between 1970 and 9000 ({talk.start.isoformat()})", loc)
