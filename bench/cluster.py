@@ -318,9 +318,9 @@ def run_stream_clusterer(texts: Sequence[str], batch: int = 1000) -> np.ndarray:
 
 def run_event_model(texts: Sequence[str], batch: int = 500, posts_per_minute: int = 300) -> np.ndarray:
     """The whole stage without a schedule, as the clustering pipeline drives it: per batch, observe (features,
-    kinds, topics, takeaway groups, activity), drain the changes, then read the topics, takeaways and
-    bursts of every changed talk (what a digest holds). The streams carry no time: posts are stamped
-    ``posts_per_minute`` apart so that activity and bursts are kept too."""
+    kinds, topics, takeaway groups, activity), drain the changes, then read the topics, takeaways,
+    bursts and questions asked again of every changed talk (what a digest holds). The streams carry no
+    time: posts are stamped ``posts_per_minute`` apart so that activity and bursts are kept too."""
     from datetime import UTC, datetime, timedelta
     from itertools import accumulate, islice, repeat
 
@@ -346,6 +346,7 @@ def run_event_model(texts: Sequence[str], batch: int = 500, posts_per_minute: in
             model.topics(talk)
             model.takeaways(talk)
             model.bursts(talk)
+            model.repeated_questions(talk)
     return np.array([final[str(j)] for j in range(len(texts))])
 
 

@@ -32,6 +32,7 @@ from clustering.bursts import find_peaks
 from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, hash_tokens, tokenize_with_words
 from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
+from clustering.questions import RepeatedQuestion, SameQuestions
 from clustering.stream import StreamClusterer
 from clustering.takeaways import Member, TopicGroups, pick
 from clustering.talk_refine import refine
@@ -352,6 +353,7 @@ class EventModel:
         self._burst_cache: dict[str | None, tuple[Burst, ...]] = {}
         # unassigned posts a talk may still claim, with their hashed words
         self._pending = _Pending()
+        self._asked = SameQuestions()  # each talk's questions, grouped into ones asked again
         self._since_refine = 0  # posts observed since the recent window was last attributed jointly
 
     # ------------------------------------------------------------------ schedule
@@ -491,6 +493,9 @@ class EventModel:
         for group in by_topic.values():
             self._join_many(group, event_terms)
         self._event_terms.add(event_terms)
+        for post in batch:
+            if post.kind == "question":
+                self._ask(post)
         self._count_new(batch)
         for s, new_id in moves:
             self._move(s, new_id)
@@ -550,6 +555,8 @@ class EventModel:
         self._store(post)
         self._seq_post[seq] = d.id
         self._join_topic(post)
+        if post.kind == "question":
+            self._ask(post)
         if parent is not None:
             self.update_engagement(parent.id, upvotes=parent.upvotes, boosts=parent.boosts, replies=parent.replies + 1)
         self._count_minute(post, +1)
@@ -658,6 +665,8 @@ class EventModel:
         post.topic = topic
         self._seq_post[post.seq] = post.id
         self._join_topic(post)
+        if post.kind == "question":
+            self._ask(post)  # asked again of the talk it moved to, no longer of the one it left
         self._count_minute(post, +1)
         self._moved[post.id] = PostResult(post.id, post.talk, post.topic, post.kind, post.confidence)
         for s, new_id in moves:
@@ -760,6 +769,9 @@ class EventModel:
 
     def update_engagement(self, post_id: str, *, upvotes: int, boosts: int, replies: int) -> None:
         """New counts for a post (e.g. from a later poll); its talk's takeaways are re-ranked."""
+        asked, talk = self._asked.engage(post_id, upvotes=upvotes, boosts=boosts, replies=replies)
+        if asked:
+            self._touch_takeaways(talk)
         post = self._posts.get(post_id)
         if post is None:
             found = self._find_member(post_id)
@@ -781,6 +793,9 @@ class EventModel:
 
     def forget(self, post_id: str) -> None:
         """A deleted or hidden post leaves its topic, takeaways, activity and the clusters."""
+        asked, talk = self._asked.remove(post_id)
+        if asked:
+            self._touch_takeaways(talk)
         post = self._posts.pop(post_id, None)
         if post is None:
             found = self._find_member(post_id)
@@ -911,6 +926,11 @@ class EventModel:
             )
         return tuple(out)
 
+    def repeated_questions(self, talk: str | None) -> tuple[RepeatedQuestion, ...]:
+        """The questions of the talk asked more than once (near-duplicates, across topics and sources),
+        each with the copy that says it best first: what a Q&A list shows once, with the votes summed."""
+        return self._asked.repeated(talk)
+
     def bursts(self, talk: str | None) -> list[Burst]:
         """Moments when the talk's posts per minute jumped, labelled with what was said then."""
         if talk not in self._dirty_bursts and talk in self._burst_cache:
@@ -934,6 +954,7 @@ class EventModel:
         posts = state.get("_posts")
         if isinstance(posts, dict) and posts.get("format") == _PACKED:
             state["_posts"] = _unpack_posts(posts)  # else an OrderedDict of posts, saved before packing
+        state.setdefault("_asked", SameQuestions())  # saved before questions were grouped: new ones are
         self.__dict__.update(state)
 
     def dumps(self) -> bytes:
@@ -959,6 +980,13 @@ class EventModel:
         if s is None:
             s = self._scopes[talk] = _Scope()
         return s
+
+    def _ask(self, post: _Post) -> None:
+        held, before = self._asked.remove(post.id)
+        if held:
+            self._dirty_takeaways.add(before)
+        self._asked.add(post.talk, _member(post))
+        self._dirty_takeaways.add(post.talk)
 
     def _touch_takeaways(self, talk: str | None) -> None:
         self._dirty_takeaways.add(talk)
