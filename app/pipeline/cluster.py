@@ -75,6 +75,7 @@ class DigestParts:
     takeaways: list[dict[str, Any]]
     activity: list[list[Any]]
     bursts: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
 
 
 def _topic_row(topic: dict[str, Any]) -> tuple[Any, ...]:
@@ -362,6 +363,7 @@ class ClusterPipeline:
                     "takeaways": fresh.takeaways,
                     "activity": fresh.activity,
                     "bursts": fresh.bursts,
+                    "questions": fresh.questions,
                     "updated_at": now,
                 }  # fmt: skip
             )
@@ -372,6 +374,7 @@ class ClusterPipeline:
                 takeaways=fresh.takeaways,  # type: ignore[arg-type]
                 activity=[(a[0], a[1]) for a in fresh.activity],
                 bursts=fresh.bursts,  # type: ignore[arg-type]
+                questions=fresh.questions,  # type: ignore[arg-type]
                 updated_at=now,
             )
             out.append(("digest.updated", frame_data(data)))
@@ -403,7 +406,11 @@ class ClusterPipeline:
             {"start": b.start.isoformat(), "end": b.end.isoformat(), "peak": int(b.peak_count), "label": b.label}
             for b in model.bursts(guid)
         ]
-        return DigestParts(talk_id, topics, takeaways, activity, bursts)
+        questions = [
+            {"post_ids": [int(i) for i in q.post_ids], "count": int(q.count), "votes": int(q.votes)}
+            for q in model.repeated_questions(guid)
+        ]
+        return DigestParts(talk_id, topics, takeaways, activity, bursts, questions)
 
     @staticmethod
     def _checkpoint(cursor: EventCursor) -> bytes:

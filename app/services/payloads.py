@@ -266,6 +266,14 @@ class BurstRead(BaseModel):
     label: str
 
 
+class RepeatedQuestionRead(BaseModel):
+    """One question asked several times (in other words, from other sources): listed once."""
+
+    post_ids: list[int]  # the copy that says it best (most upvoted, then shortest, then first), then the others
+    count: int  # times asked
+    votes: int  # upvotes of every copy
+
+
 class DigestRead(BaseModel):
     """What the clustering stage says about one talk, or the hallway when talk_id is None."""
 
@@ -275,6 +283,7 @@ class DigestRead(BaseModel):
     takeaways: list[TakeawayRead]
     activity: list[tuple[datetime, int]]  # posts per minute
     bursts: list[BurstRead]
+    questions: list[RepeatedQuestionRead] = []
     updated_at: datetime
 
 
@@ -286,5 +295,6 @@ def digest_read(digest: TalkDigest) -> DigestRead:
         takeaways=[TakeawayRead.model_validate(t) for t in digest.takeaways],
         activity=[(a[0], a[1]) for a in digest.activity],  # type: ignore[misc]
         bursts=[BurstRead.model_validate(b) for b in digest.bursts],
+        questions=[RepeatedQuestionRead.model_validate(q) for q in digest.questions or []],
         updated_at=digest.updated_at,
     )

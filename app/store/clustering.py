@@ -230,7 +230,7 @@ async def stored_topics(session: AsyncSession, event_id: int, model_ids: Collect
 _TOPICS: Table = Topic.__table__  # type: ignore[attr-defined]
 _DIGESTS: Table = TalkDigest.__table__  # type: ignore[attr-defined]
 _TOPIC_FIELDS = ("talk_id", "label", "keyphrases", "size", "updated_at")
-_DIGEST_FIELDS = ("version", "topics", "takeaways", "activity", "bursts", "updated_at")
+_DIGEST_FIELDS = ("version", "topics", "takeaways", "activity", "bursts", "questions", "updated_at")
 _TOPIC_UPDATED = (
     update(_TOPICS)
     .where(_TOPICS.c.event_id == bindparam("row_event"), _TOPICS.c.model_id == bindparam("row_model"))

@@ -195,6 +195,11 @@ class TalkDigest(SQLModel, table=True):
     takeaways: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     activity: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     bursts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Questions asked more than once: {"post_ids": [the copy that says it best, then the others], "count",
+    # "votes"}; the Q&A list shows each once.
+    questions: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     version: int = 1
     updated_at: datetime = _utc(default_factory=utcnow)
 

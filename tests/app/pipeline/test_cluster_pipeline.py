@@ -114,6 +114,30 @@ def test_a_deleted_post_leaves_the_digest(live_client: TestClient) -> None:
     wait_for(lambda: gone["post"]["id"] not in cited() and kept["post"]["id"] in cited())
 
 
+def test_a_question_asked_again_is_one_question_in_the_digest_with_its_votes_summed(live_client: TestClient) -> None:
+    event = create_event(live_client)
+    talk = add_talk(live_client, event, "pg", "PostgreSQL migrations", "Main hall", "Indexes and lock timeouts.")
+    asked = [
+        "What lock timeout do you set for a schema migration?",
+        "Also: how do you monitor replication lag during the backfill?",
+        "what lock timeout do you set for a schema migration??",
+    ]
+    ids = [
+        live_client.post("/api/events/testcon/posts", json={"text": t, "talk_id": talk, "kind": "question"}).json()[
+            "post"
+        ]["id"]
+        for t in asked
+    ]
+    live_client.post(f"/api/events/testcon/posts/{ids[2]}/upvote", headers={"X-Client-Id": "c" * 32})
+
+    def repeated() -> list[dict[str, Any]]:
+        questions = live_client.get(f"/api/events/testcon/talks/{talk}/digest").json()["questions"]
+        return questions if questions and questions[0]["votes"] == 1 else []
+
+    (question,) = wait_for(repeated)
+    assert question == {"post_ids": [ids[2], ids[0]], "count": 2, "votes": 1}  # the upvoted copy speaks for it
+
+
 def test_the_model_resumes_after_a_restart_without_observing_posts_twice(settings: Settings) -> None:
     running = settings.model_copy(update={"pipeline_in_process": True})
     with TestClient(create_app(running)) as client:
