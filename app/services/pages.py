@@ -141,6 +141,15 @@ class Options:
     languages: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class AskedAgain:
+    """A listed question that stands for its copies (the same question in other words or from elsewhere)."""
+
+    count: int  # times asked
+    votes: int  # upvotes of every copy
+    copies: tuple[int, ...]  # the other copies' ids (the page's script folds them in as they arrive)
+
+
 @dataclass(slots=True)
 class EventPage:
     event: Event
@@ -150,6 +159,7 @@ class EventPage:
     feed: list[PostRead]
     questions: list[PostRead]
     answers: dict[int, list[PostRead]]
+    asked: dict[int, AskedAgain]
     rooms: list[RoomNow]
     trending: list[TrendingTopic]
     hallway: list[TopicGroup]
@@ -167,6 +177,7 @@ class TalkPage:
     topics: list[TopicRead]
     questions: list[PostRead]
     answers: dict[int, list[PostRead]]
+    asked: dict[int, AskedAgain]
     feed: list[PostRead]
 
 
@@ -323,6 +334,39 @@ def _answers(views: list[PostRead]) -> dict[int, list[PostRead]]:
     return answers
 
 
+def _question_list(
+    candidates: Iterable[PostRead], views: list[PostRead], digests: Iterable[DigestRead], limit: int
+) -> tuple[list[PostRead], dict[int, list[PostRead]], dict[int, AskedAgain]]:
+    """The questions to list, most voted first, each question once: copies the clustering stage found
+    (``DigestRead.questions``) are listed as the copy that says it best, with every copy's votes and answers."""
+    speaker: dict[int, int] = {}  # question id -> the copy that speaks for it
+    counts: dict[int, int] = {}
+    for digest in digests:
+        for repeated in digest.questions:
+            counts[repeated.post_ids[0]] = repeated.count
+            for pid in repeated.post_ids:
+                speaker[pid] = repeated.post_ids[0]
+    groups: dict[int, list[PostRead]] = {}
+    for view in candidates:
+        if view.kind == "question":
+            groups.setdefault(speaker.get(view.id, view.id), []).append(view)
+    answers = _answers(views)
+    asked: dict[int, AskedAgain] = {}
+    ranked: list[tuple[int, int, PostRead]] = []
+    for key, copies in groups.items():
+        # the copy the stage chose, or (it is filtered out or past the page's posts) the first one asked
+        shown = next((c for c in copies if c.id == key), None) or min(copies, key=lambda c: c.id)
+        votes = sum(c.upvotes for c in copies)
+        if len(copies) > 1 or counts.get(key, 1) > 1:
+            others = tuple(sorted(c.id for c in copies if c is not shown))
+            asked[shown.id] = AskedAgain(max(counts.get(key, 1), len(copies)), votes, others)
+            merged = [a for c in copies for a in answers.get(c.id, [])]
+            answers[shown.id] = sorted(merged, key=lambda a: a.id)
+        ranked.append((votes, shown.id, shown))
+    ranked.sort(key=lambda r: (-r[0], -r[1]))
+    return [r[2] for r in ranked[:limit]], answers, asked
+
+
 async def _views(
     session: AsyncSession, event: Event, *, talk_id: int | None = None, limit: int = 500
 ) -> list[PostRead]:
@@ -390,7 +434,7 @@ async def build_event_page(
     hallway = []
     if hallway_digest and not (filters.room or filters.track) and filters.kind != "question":
         hallway = await _topic_groups(session, hallway_digest, known, event, budget, kind=filters.kind)
-    questions = sorted((v for v in shown if v.kind == "question"), key=lambda v: (-v.upvotes, -v.id))[:30]
+    questions, answers, asked = _question_list(shown, views, digests.values(), 30)
     languages = sorted(
         {v.language.split("-")[0].lower() for v in views if v.language}
         | {t.language.split("-")[0].lower() for t in all_talks if t.language}
@@ -402,7 +446,8 @@ async def build_event_page(
         cards=cards,
         feed=shown[:feed_size],
         questions=questions,
-        answers=_answers(views),
+        answers=answers,
+        asked=asked,
         rooms=_rooms(all_talks, states),
         trending=trending[:12],
         hallway=hallway,
@@ -437,7 +482,7 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
     card.timeline = build_timeline(
         talk, digest.activity if digest and digest.activity else _activity_from_posts(views), digest
     )
-    questions = sorted((v for v in views if v.kind == "question"), key=lambda v: (-v.upvotes, -v.id))[:50]
+    questions, answers, asked = _question_list(views, views, [digest] if digest else [], 50)
     return TalkPage(
         event=event,
         zone=ZoneInfo(event.time_zone),
@@ -445,6 +490,7 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
         card=card,
         topics=sorted(digest.topics, key=lambda t: -t.size) if digest else [],
         questions=questions,
-        answers=_answers(views),
+        answers=answers,
+        asked=asked,
         feed=views[:100],
     )

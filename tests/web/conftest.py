@@ -69,15 +69,24 @@ class LiveServer:
         headers = {"X-Client-Id": client or uuid.uuid4().hex}
         return self.call("POST", f"/api/events/{self.slug}/posts", body, headers)["post"]  # type: ignore[no-any-return]
 
-    def put_digest(self, talk_id: int | None, post_ids: list[int], version: int = 1, *, announce: bool = True) -> None:
-        """Store a digest for the talk, on the server's own loop, and announce it live like the clustering stage."""
+    def put_digest(
+        self,
+        talk_id: int | None,
+        post_ids: list[int],
+        version: int = 1,
+        *,
+        announce: bool = True,
+        questions: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Store a digest for the talk, on the server's own loop, and announce it live like the clustering stage;
+        ``questions``: the questions it names as asked more than once."""
         start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
         state = self.app.state
         write = put_digest(
             state.sessionmaker,
             self.slug,
             talk_id,
-            sample_digest(post_ids, start),
+            {**sample_digest(post_ids, start), "questions": questions or []},
             version,
             broker=state.broker if announce else None,
         )

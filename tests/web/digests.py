@@ -84,6 +84,7 @@ async def put_digest(
         row.takeaways = digest["takeaways"]
         row.activity = digest["activity"]
         row.bursts = digest["bursts"]
+        row.questions = digest.get("questions", [])
         row.version = version
         session.add(row)
         if broker is None:

@@ -534,3 +534,42 @@ def test_without_javascript_a_phone_can_post_and_delete_its_own_note(browser: An
         expect(phone.locator(".post", has_text="Written with scripts off")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_a_question_asked_again_is_listed_once_with_every_answer_under_it(page: Any, live_server: LiveServer) -> None:
+    first = live_server.post_note("Will this workshop be recorded?", kind="question")
+    answer = live_server.post_note("Yes, with slides", reply_to=first["id"])
+    _open_event(page, live_server)
+    questions = page.locator("#questions > .post[data-kind='question']")
+    again = live_server.post_note("will this workshop be recorded??", kind="question")
+    copy = page.locator(f"#questions > .post[data-post-id='{again['id']}']")
+    expect(copy).to_have_count(1, timeout=3000)  # listed on its own until the clustering stage names it a copy
+
+    asked = [{"post_ids": [first["id"], again["id"]], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [first["id"]], version=1, questions=asked)
+    entry = page.locator(f"#questions > .post[data-post-id='{first['id']}']")
+    expect(copy).to_have_count(0, timeout=3000)
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 0 votes in all")
+    late = live_server.post_note("Recordings go up tonight", reply_to=again["id"])
+    for reply in (answer, late):  # an answer to either copy shows under the one entry
+        expect(
+            page.locator(f"#questions > .post[data-post-id='{first['id']}'] ~ .post[data-post-id='{reply['id']}']")
+        ).to_have_count(1)
+    assert questions.filter(has_text="this workshop be recorded").count() == 1
+
+    page.reload()  # the server lists it folded too, with both answers
+    page.wait_for_selector("#conn.live", timeout=5000)
+    expect(copy).to_have_count(0)
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 0 votes in all")
+    for reply in (answer, late):
+        expect(page.locator(f"#questions > .post[data-post-id='{reply['id']}']")).to_have_count(1)
+    live_server.put_digest(
+        live_server.talks[1]["id"], [first["id"]], version=5
+    )  # another talk's news changes nothing here
+    page.wait_for_timeout(500)
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 0 votes in all")
+    expect(copy).to_have_count(0)
+
+    live_server.put_digest(None, [first["id"]], version=2, questions=[])  # no longer one question: both listed
+    expect(copy).to_have_count(1, timeout=3000)
+    expect(entry.locator(".asked")).to_have_count(0)

@@ -190,10 +190,17 @@
     }
     const questions = document.getElementById("questions");
     if (questions && p.kind === "question") {
-      upsertInto(questions, p, { cap: 30, answerable: true });
+      const speaker = listedSpeaker(questions, p.id);
+      if (speaker) {
+        heldCopies.set(p.id, renderPost(p, false, true)); // asked again: its speaker's entry stands for it
+      } else {
+        upsertInto(questions, p, { cap: 30, answerable: true });
+        showAsked(questionEntry(questions, p.id));
+      }
       document.getElementById("questions-empty")?.remove();
     } else if (questions && p.kind === "answer" && p.reply_to_id != null) {
-      const question = questions.querySelector(`:scope > .post[data-post-id="${p.reply_to_id}"]`);
+      // under its question, or under the entry that stands for it when that question was asked again
+      const question = questionEntry(questions, p.reply_to_id) || listedSpeaker(questions, p.reply_to_id);
       if (question) {
         const existing = questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`);
         const fresh = renderPost(p, false);
@@ -201,11 +208,91 @@
       }
     } else if (questions) {
       questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`)?.remove(); // no longer a question
+      heldCopies.delete(Number(p.id));
     }
     if (isNew) announce();
   }
 
-  function removePost(id) { for (const copy of allCopies(id)) copy.remove(); }
+  function removePost(id) {
+    for (const copy of allCopies(id)) copy.remove();
+    heldCopies.delete(Number(id));
+    if (asked.has(Number(id)) || copyOf.has(Number(id))) regroupQuestions(); // its copies may stand alone now
+  }
+
+  // ---- questions asked again: the clustering stage names the copies (digest.questions); one entry each ----
+  const copyOf = new Map();      // question id -> id of the copy that speaks for it (itself included)
+  const asked = new Map();       // speaking copy's id -> { count, votes }
+  const repeatsOf = new Map();   // talk key -> question ids its digest named, so a newer digest replaces them
+  const heldCopies = new Map();  // id -> entry of a copy kept out of the list while its speaker is listed
+  const questionEntry = (list, id) => list.querySelector(`:scope > .post[data-kind="question"][data-post-id="${id}"]`);
+  function listedSpeaker(list, id) {
+    const speaker = copyOf.get(Number(id));
+    return speaker != null && speaker !== Number(id) ? questionEntry(list, speaker) : null;
+  }
+  function showAsked(li) {
+    if (!li) return;
+    const info = asked.get(Number(li.dataset.postId));
+    let line = li.querySelector(":scope > .asked");
+    if (!info) { line?.remove(); return; }
+    if (!line) { line = el("p", "asked"); li.querySelector(":scope > .text, :scope > details")?.after(line); }
+    line.textContent = `Asked ${info.count}× · ${info.votes} ${info.votes === 1 ? "vote" : "votes"} in all`;
+  }
+  const talkKey = (talkId) => (talkId == null || talkId === "" ? "hallway" : String(talkId));
+  function repeatsChanged(d) {
+    const key = talkKey(d.talk_id);
+    const before = repeatsOf.get(key) || [];
+    for (const id of before) { copyOf.delete(id); asked.delete(id); }
+    const named = [];
+    for (const q of d.questions || []) {
+      const [speaker] = q.post_ids;
+      asked.set(speaker, { count: q.count, votes: q.votes });
+      for (const id of q.post_ids) { copyOf.set(id, speaker); named.push(id); }
+    }
+    repeatsOf.set(key, named);
+    const list = document.getElementById("questions");
+    // a copy folded in by the server, never held here, that stands alone now: the server lists it
+    if (list && before.some((id) => !copyOf.has(id) && !heldCopies.has(id) && !questionEntry(list, id))) scheduleRefresh();
+    regroupQuestions();
+  }
+  // the server renders each list already folded: learn its copies from the entries' "asked" lines
+  let seededList = null;
+  function seedRepeats() {
+    const list = document.getElementById("questions");
+    if (!list || list === seededList) return; // a swap of other parts: this list and its held copies stand
+    seededList = list;
+    heldCopies.clear();
+    for (const line of list.querySelectorAll(":scope > .post > .asked[data-copies]")) {
+      const entry = line.closest(".post");
+      const speaker = Number(entry.dataset.postId);
+      const ids = [speaker, ...line.dataset.copies.split(" ").filter(Boolean).map(Number)];
+      asked.set(speaker, { count: Number(line.dataset.count), votes: Number(line.dataset.votes) });
+      const named = repeatsOf.get(talkKey(entry.dataset.talkId)) || [];
+      for (const id of ids) { copyOf.set(id, speaker); named.push(id); }
+      repeatsOf.set(talkKey(entry.dataset.talkId), named);
+    }
+  }
+  function regroupQuestions() {
+    const list = document.getElementById("questions");
+    if (!list) return;
+    for (const [id, li] of [...heldCopies]) { // a copy no longer folded, or whose speaker left: listed again
+      if (listedSpeaker(list, id)) continue;
+      heldCopies.delete(id);
+      if (!questionEntry(list, id)) { list.prepend(li); showAsked(li); }
+    }
+    for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) {
+      const id = Number(li.dataset.postId);
+      const speaker = listedSpeaker(list, id);
+      if (speaker && speaker !== li) {
+        const answers = list.querySelectorAll(`:scope > .post[data-kind="answer"][data-reply-to="${id}"]`);
+        speaker.after(...answers);
+        li.remove();
+        heldCopies.set(id, li);
+      }
+    }
+    for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) showAsked(li);
+  }
+  seedRepeats();
+  document.addEventListener("backchannel:parts", seedRepeats);
 
   function applyVote(d) {
     for (const copy of allCopies(d.id)) {
@@ -298,7 +385,7 @@
         case "post.redacted": (f.data.ids || []).forEach((id) => removePost(id)); break; // erased by an organizer
         case "post.upvoted": applyVote(f.data); break;
         case "talk.updated": applyTalk(f.data); break;
-        case "digest.updated": digestChanged(f.data); break;
+        case "digest.updated": repeatsChanged(f.data); digestChanged(f.data); break;
         default: document.dispatchEvent(new CustomEvent("backchannel:frame", { detail: f }));
       }
     }
@@ -311,7 +398,14 @@
 
   // ---- resync: reload the live parts of the page from the server ----
   let refreshTimer = null;
-  function scheduleRefresh(delay = 300) { if (!refreshTimer) refreshTimer = setTimeout(refresh, delay); }
+  let refreshDue = 0;
+  function scheduleRefresh(delay = 300) {
+    // a sooner need wins over a pending leisurely one (a digest's 10 s refresh of the trending topics)
+    if (refreshTimer && refreshDue <= performance.now() + delay) return;
+    clearTimeout(refreshTimer);
+    refreshDue = performance.now() + delay;
+    refreshTimer = setTimeout(refresh, delay);
+  }
   async function refresh() {
     clearTimeout(refreshTimer);
     refreshTimer = null;
