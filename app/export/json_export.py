@@ -14,7 +14,7 @@ from typing import Any
 from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary
 from app.export.text import clean_text, http_url
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 JsonObject = dict[str, Any]
 
 
@@ -49,6 +49,7 @@ def _question(q: QuestionEntry) -> JsonObject:
         "votes": q.votes,
         "answered": q.answered,
         "answers": [_citation(a) for a in q.answers],
+        "asked_again": [_citation(c) for c in q.asked_again],
     }
 
 

@@ -53,7 +53,9 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 def _question(entry: QuestionEntry, refs: References) -> list[str]:
     votes = f" · {entry.votes} vote{'s' if entry.votes != 1 else ''}" if entry.votes else ""
-    lines = [f"- **{escape(entry.question.text)}** — {_author(entry.question)}{votes} {_refs([entry.question], refs)}"]
+    asked = f" · asked {len(entry.asked_again) + 1}×" if entry.asked_again else ""
+    cited = _refs([entry.question, *entry.asked_again], refs)
+    lines = [f"- **{escape(entry.question.text)}** — {_author(entry.question)}{asked}{votes} {cited}"]
     for answer in entry.answers:
         lines.append(f"  - {escape(answer.text)} — {_author(answer)} {_refs([answer], refs)}")
     if entry.marked_answered and not entry.answers:

@@ -33,6 +33,8 @@ def number_citations(talk: TalkSummary) -> References:
                 add(citation)
     for question in talk.questions:
         add(question.question)
+        for copy in question.asked_again:
+            add(copy)
         for answer in question.answers:
             add(answer)
     return References(numbers=numbers, ordered=tuple(ordered))

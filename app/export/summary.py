@@ -53,8 +53,9 @@ class QuestionEntry:
     """A question asked in the backchannel and the answers it received."""
 
     question: Citation
-    votes: int = 0
-    answers: tuple[Citation, ...] = ()
+    votes: int = 0  # of every copy
+    answers: tuple[Citation, ...] = ()  # to any copy
+    asked_again: tuple[Citation, ...] = ()  # the same question in other words or from elsewhere, oldest first
     marked_answered: bool = False  # answered on stage or marked by a moderator, without answer posts
 
     @property

@@ -118,13 +118,32 @@ def _topics(digest: TalkDigest | None, context: _Context) -> tuple[TopicSummary,
     return tuple(topics)
 
 
-def _questions(posts: Iterable[Post], context: _Context) -> tuple[QuestionEntry, ...]:
-    entries = []
+def _questions(posts: Iterable[Post], context: _Context, digest: TalkDigest | None) -> tuple[QuestionEntry, ...]:
+    """Each question once: the copies the clustering stage found asked again (the digest's ``questions``)
+    under the copy that says it best, with every copy's votes and answers."""
+    speaker: dict[int, int] = {}
+    for repeated in digest.questions if digest is not None and digest.questions else []:
+        ids = [i for i in repeated.get("post_ids", []) if isinstance(i, int)] if isinstance(repeated, dict) else []
+        for pid in ids:
+            speaker[pid] = ids[0]
+    groups: dict[int, list[Post]] = {}
     for post in posts:
-        if post.kind != "question" or post.id is None:
-            continue
-        answers = tuple(context.citation(r) for r in context.replies.get(post.id, []))
-        entries.append(QuestionEntry(question=context.citation(post), votes=post.upvotes, answers=answers))
+        if post.kind == "question" and post.id is not None:
+            groups.setdefault(speaker.get(post.id, post.id), []).append(post)
+    entries = []
+    for key, copies in groups.items():
+        shown = next((c for c in copies if c.id == key), copies[0])
+        answers = [r for c in copies for r in context.replies.get(c.id, [])]  # type: ignore[arg-type]
+        if len(copies) > 1:
+            answers.sort(key=lambda r: (r.created_at, r.id or 0))
+        entries.append(
+            QuestionEntry(
+                question=context.citation(shown),
+                votes=sum(c.upvotes for c in copies),
+                answers=tuple(context.citation(r) for r in answers),
+                asked_again=tuple(context.citation(c) for c in copies if c is not shown),
+            )
+        )
     return tuple(entries)
 
 
@@ -216,7 +235,7 @@ def _talk_summary(
         "event_slug": event.slug,
         "time_zone": event.time_zone,
         "topics": _topics(digest, context),
-        "questions": _questions(posts, context),
+        "questions": _questions(posts, context, digest),
         "activity": _activity(digest, posts),
         "bursts": _bursts(digest),
         "counts_by_source": dict(Counter(p.source for p in posts)),

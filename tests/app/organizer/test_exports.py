@@ -35,7 +35,9 @@ def add_talk(client: TestClient, event: dict[str, Any], guid: str, title: str, h
     return response.json()  # type: ignore[no-any-return]
 
 
-def add_digest(client: TestClient, talk_id: int, takeaways: list[dict[str, Any]]) -> None:
+def add_digest(
+    client: TestClient, talk_id: int, takeaways: list[dict[str, Any]], questions: list[dict[str, Any]] | None = None
+) -> None:
     async def insert() -> None:
         async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
             session.add(
@@ -57,6 +59,7 @@ def add_digest(client: TestClient, talk_id: int, takeaways: list[dict[str, Any]]
                     bursts=[
                         {"start": "2026-05-04T08:06:00Z", "end": "2026-05-04T08:07:00Z", "peak": 5, "label": "demo"}
                     ],
+                    questions=questions or [],
                 )
             )
             await session.commit()
@@ -122,6 +125,40 @@ def test_the_talk_json_has_takeaways_with_citations_and_questions(client: TestCl
     assert "Online clustering needs bounded state" in text
     assert "How do topic ids stay stable?" in text and "They are never reused" in text
     assert "Is there a paper?" in text
+
+
+def test_a_question_asked_again_is_exported_once_with_its_copies_votes_and_answers(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    talk = add_talk(client, event, "alerts", "Alerting on what users feel", 10)
+    asked = [
+        post_note(client, text, client_id=who, display_name=who, kind="question", talk_id=talk["id"])
+        for text, who in (("What is a sane alert threshold?", "Ana"), ("what's a sane alert threshold??", "Bo"))
+    ]
+    for voter in ("v1", "v2"):
+        client.post(f"{BASE}/posts/{asked[1]['id']}/upvote", headers={"X-Client-Id": voter})
+    client.post(f"{BASE}/posts/{asked[0]['id']}/upvote", headers={"X-Client-Id": "v3"})
+    post_note(client, "Start from your SLO", client_id="cy", display_name="Cy", reply_to=asked[0]["id"])
+    post_note(client, "Page on burn rate", client_id="di", display_name="Di", reply_to=asked[1]["id"])
+    add_digest(
+        client, talk["id"], [], questions=[{"post_ids": [asked[1]["id"], asked[0]["id"]], "count": 2, "votes": 3}]
+    )
+    url = f"{BASE}/talks/{talk['id']}/export"
+
+    document = json.loads(client.get(url, params={"format": "json"}).content)
+    (question,) = document["talk"]["questions"]["answered"]
+    assert question["question"]["text"] == "what's a sane alert threshold??"
+    assert [c["text"] for c in question["asked_again"]] == ["What is a sane alert threshold?"]
+    assert question["votes"] == 3
+    assert [a["text"] for a in question["answers"]] == ["Start from your SLO", "Page on burn rate"]
+
+    markdown = client.get(url, params={"format": "md"}).text
+    listed = markdown.split("## Questions")[1].split("## Activity")[0]
+    assert [line for line in listed.splitlines() if line.startswith("- ")] == [
+        "- **what's a sane alert threshold??** — Bo · asked 2× · 3 votes \\[1\\] \\[2\\]"
+    ]
+    html = client.get(url, params={"format": "html"}).text
+    assert "asked 2× · 3 votes" in html
 
 
 def test_hidden_posts_are_in_no_export(client: TestClient, demo: dict[str, Any]) -> None:
