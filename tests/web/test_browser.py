@@ -545,11 +545,14 @@ def test_a_question_asked_again_is_listed_once_with_every_answer_under_it(page: 
     copy = page.locator(f"#questions > .post[data-post-id='{again['id']}']")
     expect(copy).to_have_count(1, timeout=3000)  # listed on its own until the clustering stage names it a copy
 
-    asked = [{"post_ids": [first["id"], again["id"]], "count": 2, "votes": 0}]
+    live_server.call(
+        "POST", f"/api/events/{live_server.slug}/posts/{again['id']}/upvote", headers={"X-Client-Id": "v1"}
+    )
+    asked = [{"post_ids": [first["id"], again["id"]], "count": 2, "votes": 1}]
     live_server.put_digest(None, [first["id"]], version=1, questions=asked)
     entry = page.locator(f"#questions > .post[data-post-id='{first['id']}']")
     expect(copy).to_have_count(0, timeout=3000)
-    expect(entry.locator(".asked")).to_have_text("Asked 2× · 0 votes in all")
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 1 vote in all")
     late = live_server.post_note("Recordings go up tonight", reply_to=again["id"])
     for reply in (answer, late):  # an answer to either copy shows under the one entry
         expect(
@@ -560,14 +563,14 @@ def test_a_question_asked_again_is_listed_once_with_every_answer_under_it(page: 
     page.reload()  # the server lists it folded too, with both answers
     page.wait_for_selector("#conn.live", timeout=5000)
     expect(copy).to_have_count(0)
-    expect(entry.locator(".asked")).to_have_text("Asked 2× · 0 votes in all")
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 1 vote in all")
     for reply in (answer, late):
         expect(page.locator(f"#questions > .post[data-post-id='{reply['id']}']")).to_have_count(1)
     live_server.put_digest(
         live_server.talks[1]["id"], [first["id"]], version=5
     )  # another talk's news changes nothing here
     page.wait_for_timeout(500)
-    expect(entry.locator(".asked")).to_have_text("Asked 2× · 0 votes in all")
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 1 vote in all")
     expect(copy).to_have_count(0)
 
     live_server.put_digest(None, [first["id"]], version=2, questions=[])  # no longer one question: both listed

@@ -235,7 +235,8 @@
     let line = li.querySelector(":scope > .asked");
     if (!info) { line?.remove(); return; }
     if (!line) { line = el("p", "asked"); li.querySelector(":scope > .text, :scope > details")?.after(line); }
-    line.textContent = `Asked ${info.count}× · ${info.votes} ${info.votes === 1 ? "vote" : "votes"} in all`;
+    const votes = info.votes ? ` · ${info.votes} ${info.votes === 1 ? "vote" : "votes"} in all` : "";
+    line.textContent = `Asked ${info.count}×${votes}`;
   }
   const talkKey = (talkId) => (talkId == null || talkId === "" ? "hallway" : String(talkId));
   function repeatsChanged(d) {
