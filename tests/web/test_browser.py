@@ -559,6 +559,8 @@ def test_a_question_asked_again_is_listed_once_with_every_answer_under_it(page: 
             page.locator(f"#questions > .post[data-post-id='{first['id']}'] ~ .post[data-post-id='{reply['id']}']")
         ).to_have_count(1)
     assert questions.filter(has_text="this workshop be recorded").count() == 1
+    below = page.locator(f"#questions > .post[data-post-id='{first['id']}'] + .post + .post")
+    expect(below).to_have_attribute("data-post-id", str(late["id"]))  # answers oldest first, as after a reload
 
     page.reload()  # the server lists it folded too, with both answers
     page.wait_for_selector("#conn.live", timeout=5000)

@@ -204,13 +204,21 @@
       if (question) {
         const existing = questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`);
         const fresh = renderPost(p, false);
-        if (existing) existing.replaceWith(fresh); else question.after(fresh);
+        if (existing) existing.replaceWith(fresh); else settleAnswers(question, [fresh]);
       }
     } else if (questions) {
       questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`)?.remove(); // no longer a question
       heldCopies.delete(Number(p.id));
     }
     if (isNew) announce();
+  }
+
+  // a question's answers follow it oldest first, as the server lists them (``extra``: answers joining them)
+  function settleAnswers(question, extra) {
+    const block = [...extra];
+    for (let next = question.nextElementSibling; next?.dataset.kind === "answer"; next = next.nextElementSibling) block.push(next);
+    block.sort((a, b) => Number(a.dataset.postId) - Number(b.dataset.postId));
+    question.after(...block);
   }
 
   function removePost(id) {
@@ -285,7 +293,7 @@
       const speaker = listedSpeaker(list, id);
       if (speaker && speaker !== li) {
         const answers = list.querySelectorAll(`:scope > .post[data-kind="answer"][data-reply-to="${id}"]`);
-        speaker.after(...answers);
+        settleAnswers(speaker, [...answers]);
         li.remove();
         heldCopies.set(id, li);
       }
