@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 import app.store.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from app.settings import Settings
 from app.store.db import create_engine, migrate
+from tests.conftest import fresh_database
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -22,13 +23,14 @@ def _differences(connection: Connection) -> list[Any]:
 
 
 @pytest.mark.anyio
-async def test_a_migrated_database_matches_the_declared_tables(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")  # type: ignore[call-arg]
-    engine = create_engine(settings)
-    try:
-        await migrate(engine)
-        async with engine.connect() as connection:
-            differences = await connection.run_sync(_differences)
-    finally:
-        await engine.dispose()
+async def test_a_migrated_database_matches_the_declared_tables(tmp_path: Path, postgres_template: str | None) -> None:
+    # SQLite, or (scale-out run) a copy of the PostgreSQL template the migrations built
+    with fresh_database(tmp_path, postgres_template) as url:
+        engine = create_engine(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+        try:
+            await migrate(engine)
+            async with engine.connect() as connection:
+                differences = await connection.run_sync(_differences)
+        finally:
+            await engine.dispose()
     assert differences == []
