@@ -292,7 +292,7 @@ def _correct_and_rotate(page: Any, live_server: LiveServer) -> None:
     page.fill("#details-starts", "2026-05-06")
     page.fill("#details-ends", "2026-05-04")
     page.click("#details-form button[type=submit]")
-    expect(page.locator("#details-error")).to_contain_text("ends_on must not be before starts_on")
+    expect(page.locator("#details-error")).to_contain_text("The last day must not be before the first day")
     page.fill("#details-ends", "2026-05-07")
     page.click("#details-form button[type=submit]")
     expect(page.locator("header .event-name")).to_have_text("Typo Conf")

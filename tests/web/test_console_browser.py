@@ -1,0 +1,135 @@
+"""The organizer console and the new-event form as an organizer meets them: what an action did is seen, errors speak
+the form's words, the keyboard stays where the work is, and each session's summary downloads in every format."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def _console(page: Any, live: LiveServer, slug: str | None = None, token: str | None = None) -> None:
+    page.goto(f"{live.url}/e/{slug or live.slug}/organize")
+    page.fill("#token-input", token or live.token)
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("#console")).to_be_visible()
+
+
+def _own_event(live: LiveServer) -> tuple[str, str]:
+    slug = f"ux-{uuid.uuid4().hex[:8]}"
+    created = live.call("POST", "/api/events", {"slug": slug, "name": "UX Conf", "hashtags": ["uxconf"]})
+    return slug, created["organizer_token"]
+
+
+def test_what_an_action_did_is_shown_where_the_organizer_is_looking(page: Any, live_server: LiveServer) -> None:
+    # the confirmation lived in a 1-pixel screen-reader-only line: saving the rules changed nothing anyone could see
+    slug, token = _own_event(live_server)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _console(page, live_server, slug, token)
+    save = page.locator("#policy-form button[type=submit]")
+    expect(save).to_be_enabled()
+    page.fill("#policy-keywords", "spam")
+    save.click()
+    status = page.locator("#console-status")
+    expect(status).to_have_text("Rules saved.")
+    box = status.bounding_box()
+    assert box is not None and box["width"] > 60 and box["height"] > 16, box
+    assert 0 <= box["y"] and box["y"] + box["height"] <= 844, box  # in the window, not scrolled away
+    page.locator("#export-buttons").scroll_into_view_if_needed()  # far down the page it is still in view
+    page.fill("#details-name", "UX Conf 2026")
+    page.click("#details-form button[type=submit]")
+    expect(status).to_have_text("Details saved.")
+    box = status.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 844, box
+    assert status.get_attribute("role") == "status"  # still the one polite live region
+
+
+def test_console_errors_use_the_forms_words_not_the_apis_field_names(page: Any, live_server: LiveServer) -> None:
+    slug, token = _own_event(live_server)
+    _console(page, live_server, slug, token)
+    expect(page.locator("#details-form button[type=submit]")).to_be_enabled()
+    page.fill("#details-zone", "Nowhere/City")
+    page.click("#details-form button[type=submit]")
+    error = page.locator("#details-error")
+    expect(error).to_have_text(
+        "Not saved: Time zone: unknown time zone 'Nowhere/City'; use an IANA name such as Europe/Berlin"
+    )
+    page.fill("#details-zone", "Europe/Berlin")
+    page.fill("#details-starts", "2026-05-06")
+    page.fill("#details-ends", "2026-05-04")
+    page.click("#details-form button[type=submit]")
+    expect(error).to_have_text("Not saved: The last day must not be before the first day")
+
+    page.click("#sources summary")
+    page.select_option("#source-kind", "bluesky")  # a Jetstream address is wss://, and the field now says so
+    expect(page.locator("label[for=source-url]")).to_contain_text("Jetstream URL")
+    assert page.get_attribute("#source-url", "placeholder", timeout=2000).startswith("wss://")
+    page.fill("#source-url", "https://jetstream.example/subscribe")
+    page.click("#source-form button[type=submit]")
+    expect(page.locator("#source-error")).to_have_text("Not added: The Jetstream URL must start with ws:// or wss://")
+    page.select_option("#source-kind", "mastodon")
+    expect(page.locator("#source-error")).to_have_text("")  # the other network's complaint does not linger
+    assert page.get_attribute("#source-url", "placeholder").startswith("https://")
+
+
+def test_the_keyboard_stays_in_the_console_after_unlocking_and_moderating(page: Any, live_server: LiveServer) -> None:
+    slug, token = _own_event(live_server)
+    for n in range(3):
+        live_server.call("POST", f"/api/events/{slug}/posts", {"text": f"Note {n} to moderate"})
+    _console(page, live_server, slug, token)
+    # the token form the keyboard was in is gone: focus moves to the console, not back to the page's top
+    expect(page.locator("#moderation-h")).to_be_focused()
+    page.click("button[data-queue=recent]")
+    items = page.locator("#queue-list > .queue-item")
+    expect(items).to_have_count(3)
+    items.nth(1).locator("button[data-action=hide]").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#console-status")).to_have_text("Post hidden.")
+    assert page.evaluate("document.activeElement.closest('#queue-list') !== null"), page.evaluate(
+        "document.activeElement.outerHTML"
+    )
+
+
+def test_an_organizer_downloads_one_sessions_summary_in_every_format(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        _console(page, live_server)
+        talk = live_server.talks[0]
+        choice = page.locator("#export-talk")
+        expect(choice.locator(f"option[value='{talk['id']}']")).to_contain_text(talk["title"])
+        choice.select_option(str(talk["id"]))
+        expect(page.locator("button[data-export=zip]")).to_be_disabled()  # a ZIP is the whole event's
+        names = []
+        for fmt in ("md", "html", "pdf", "json", "csv"):
+            with page.expect_download() as download:
+                page.click(f"button[data-export={fmt}]")
+            names.append(download.value.suggested_filename)
+            assert download.value.failure() is None
+        expect(page.locator("#export-error")).to_have_text("")
+        assert all(name.startswith(f"{live_server.slug}-") and "summaries" not in name for name in names), names
+        assert [name.rsplit(".", 1)[1] for name in names] == ["md", "html", "pdf", "json", "csv"]
+        choice.select_option("")
+        expect(page.locator("button[data-export=zip]")).to_be_enabled()
+        with page.expect_download() as download:
+            page.click("button[data-export=md]")
+        assert download.value.suggested_filename == f"{live_server.slug}-summaries.md"
+    finally:
+        context.close()
+
+
+def test_a_refused_new_event_puts_the_cursor_in_the_first_field_to_fix(page: Any, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}/new")
+    page.fill("#name", "Cursor Conf")
+    page.fill("#slug", "Not A Slug")
+    page.fill("#time_zone", "Mars/Olympus")
+    page.click("#new-event-form button[type=submit]")
+    expect(page.locator("#slug-error")).to_be_visible()
+    expect(page.locator("#slug")).to_be_focused()  # the first of the two fields to fix, its message read with it
+    assert page.get_attribute("#slug", "aria-describedby") == "slug-error"
