@@ -133,3 +133,14 @@ def test_a_refused_new_event_puts_the_cursor_in_the_first_field_to_fix(page: Any
     expect(page.locator("#slug-error")).to_be_visible()
     expect(page.locator("#slug")).to_be_focused()  # the first of the two fields to fix, its message read with it
     assert page.get_attribute("#slug", "aria-describedby") == "slug-error"
+
+
+def test_every_column_of_the_sources_table_is_named(page: Any, live_server: LiveServer) -> None:
+    # the buttons' column had an empty header: a screen reader announced the Pause/Remove cells as unnamed
+    slug, token = _own_event(live_server)
+    source = {"kind": "mastodon", "config": {"instance_url": "https://mastodon.example", "hashtag": "uxconf"}}
+    live_server.call("POST", f"/api/events/{slug}/sources", source, {"Authorization": f"Bearer {token}"})
+    _console(page, live_server, slug, token)
+    headers = page.locator("#sources-body th")
+    expect(headers).to_have_count(4)
+    assert [h.strip() for h in headers.all_text_contents()] == ["Source", "Health", "Posts", "Actions"]

@@ -266,7 +266,7 @@
       if (!data.items.length) { body.replaceChildren(el("p", "notice", "No sources yet: in-app notes only.")); return; }
       const table = el("table");
       const head = el("tr");
-      for (const h of ["Source", "Health", "Posts", ""]) { const th = el("th", null, h); th.scope = "col"; head.append(th); }
+      for (const h of ["Source", "Health", "Posts", "Actions"]) { const th = el("th", null, h); th.scope = "col"; head.append(th); }
       table.append(el("thead"), el("tbody"));
       table.tHead.append(head);
       for (const s of data.items) {
