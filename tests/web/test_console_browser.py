@@ -144,3 +144,23 @@ def test_every_column_of_the_sources_table_is_named(page: Any, live_server: Live
     headers = page.locator("#sources-body th")
     expect(headers).to_have_count(4)
     assert [h.strip() for h in headers.all_text_contents()] == ["Source", "Health", "Posts", "Actions"]
+
+
+def test_the_waiting_tab_counts_the_posts_held_for_approval(page: Any, live_server: LiveServer) -> None:
+    # held posts waited unseen while the organizer read "Recent posts": nothing said any were there
+    slug, token = _own_event(live_server)
+    organizer = {"Authorization": f"Bearer {token}"}
+    live_server.call("PATCH", f"/api/events/{slug}/moderation/policy", {"premoderation": True}, organizer)
+    for n in range(2):
+        live_server.call("POST", f"/api/events/{slug}/posts", {"text": f"Held note {n}"})
+    _console(page, live_server, slug, token)
+    waiting = page.locator("button[data-queue=queue]")
+    expect(waiting).to_have_text("Waiting for approval (2)")
+    page.click("button[data-queue=recent]")
+    expect(page.locator("#queue-notice")).to_have_text("No posts yet.")
+    expect(waiting).to_have_text("Waiting for approval (2)")
+    waiting.click()
+    page.locator("#queue-list > .queue-item").first.locator("button[data-action=approve]").click()
+    expect(waiting).to_have_text("Waiting for approval (1)")
+    page.locator("#queue-list > .queue-item").first.locator("button[data-action=approve]").click()
+    expect(waiting).to_have_text("Waiting for approval")

@@ -127,6 +127,7 @@
     try {
       const path = queue === "recent" ? "/posts?limit=50" : queue === "hidden" ? "/moderation/hidden" : "/moderation/queue";
       const data = await api(path);
+      if (queue === "queue") showWaiting(data.items.length, 100); else countWaiting();
       list.replaceChildren(...data.items.map(renderQueueItem));
       notice.textContent = data.items.length ? "" : {
         queue: "Nothing is waiting for approval.", recent: "No posts yet.", hidden: "No hidden posts.",
@@ -135,6 +136,14 @@
       list.replaceChildren();
       notice.textContent = unavailable(error) ? "Moderation is not available on this server yet." : `Could not load: ${error.message}`;
     }
+  }
+  // Posts wait unseen while the organizer reads another tab: the "Waiting for approval" tab counts them.
+  function showWaiting(count, limit) {
+    const tab = document.querySelector("[data-queue=queue]");
+    tab.textContent = count ? `Waiting for approval (${count >= limit ? `${limit}+` : count})` : "Waiting for approval";
+  }
+  async function countWaiting() {
+    try { showWaiting((await api("/moderation/queue?limit=500")).items.length, 500); } catch { /* the tab still works */ }
   }
   function renderQueueItem(p) {
     const li = el("li", `queue-item${p.status === "hidden" ? " hidden-post" : ""}`);
