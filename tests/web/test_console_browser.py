@@ -164,3 +164,15 @@ def test_the_waiting_tab_counts_the_posts_held_for_approval(page: Any, live_serv
     expect(waiting).to_have_text("Waiting for approval (1)")
     page.locator("#queue-list > .queue-item").first.locator("button[data-action=approve]").click()
     expect(waiting).to_have_text("Waiting for approval")
+
+
+def test_the_event_details_offer_time_zone_names(page: Any, live_server: LiveServer) -> None:
+    # the new-event form suggests IANA names; the console's correction field took free text with no help
+    slug, token = _own_event(live_server)
+    _console(page, live_server, slug, token)
+    zone = page.locator("#details-zone")
+    expect(zone).to_have_value("UTC")
+    listed = page.locator(f"#{zone.get_attribute('list')} option")
+    expect(listed.first).to_have_attribute("value", "UTC")
+    assert listed.count() > 300
+    assert page.locator("#details-zones option[value='Europe/Berlin']").count() == 1
