@@ -3,6 +3,7 @@ the form's words, the keyboard stays where the work is, and each session's summa
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -176,3 +177,15 @@ def test_the_event_details_offer_time_zone_names(page: Any, live_server: LiveSer
     expect(listed.first).to_have_attribute("value", "UTC")
     assert listed.count() > 300
     assert page.locator("#details-zones option[value='Europe/Berlin']").count() == 1
+
+
+def test_blocking_an_author_counts_their_hidden_posts_in_words(page: Any, live_server: LiveServer) -> None:
+    slug, token = _own_event(live_server)
+    live_server.call("POST", f"/api/events/{slug}/posts", {"text": "The one thing I posted"}, {"X-Client-Id": "solo"})
+    _console(page, live_server, slug, token)
+    page.click("button[data-queue=recent]")
+    page.locator("#queue-list > .queue-item").first.locator("button[data-action=block]").click()
+    expect(page.locator("#console-status")).to_have_text(re.compile(r"^Blocked anon-\w+; 1 post hidden\.$"))
+    expect(page.locator("#blocks-list")).to_contain_text("(notes)")
+    page.locator("#blocks-list button[data-action=unblock]").click()
+    expect(page.locator("#console-status")).to_contain_text("posts hidden by the block stay in")

@@ -190,7 +190,8 @@
     try {
       if (b.dataset.action === "block") {
         const result = await api("/moderation/blocks", { method: "POST", body: { source: b.dataset.source, handle: b.dataset.handle } });
-        status(`Blocked ${result.handle}; ${result.posts_hidden ?? 0} posts hidden.`);
+        const hidden = result.posts_hidden ?? 0;
+        status(`Blocked ${result.handle}; ${hidden} post${hidden === 1 ? "" : "s"} hidden.`);
         loadBlocks();
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
