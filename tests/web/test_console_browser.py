@@ -76,6 +76,9 @@ def test_console_errors_use_the_forms_words_not_the_apis_field_names(page: Any, 
     expect(page.locator("#source-error")).to_have_text("Not added: The Jetstream URL must start with ws:// or wss://")
     page.select_option("#source-kind", "mastodon")
     expect(page.locator("#source-error")).to_have_text("")  # the other network's complaint does not linger
+    page.set_input_files("#schedule-file", {"name": "x.png", "mimeType": "image/png", "buffer": b"\x89PNG garbage"})
+    page.click("#schedule-form button[type=submit]")
+    expect(page.locator("#schedule-error")).to_contain_text("Not imported: x.png: ")  # a file name is not a sentence
     assert page.get_attribute("#source-url", "placeholder").startswith("https://")
 
 

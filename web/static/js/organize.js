@@ -51,7 +51,9 @@
     // "ends_on must not be before starts_on" -> "The last day must not be before the first day"
     let message = String(error.message || fallback).replace("Value error, ", "");
     if (FIELDS[error.field] && message.startsWith(`${error.field} `)) message = `the ${FIELDS[error.field]}${message.slice(error.field.length)}`;
-    return capital(message.replace(wireNames, (name) => `the ${FIELDS[name]}`));
+    message = message.replace(wireNames, (name) => `the ${FIELDS[name]}`);
+    // a sentence that now opens with a field is capitalised; any other (a file name, a quote) stays as written
+    return message.startsWith("the ") ? capital(message) : message;
   }
 
   let token = sessionStorage.getItem(tokenKey) || "";
