@@ -122,19 +122,25 @@
 
   // ---- moderation queue ----
   let queue = "queue";
+  let queueLoads = 0;
   async function loadQueue() {
     const list = $("queue-list");
     const notice = $("queue-notice");
+    const shown = queue;
+    const load = ++queueLoads;
     notice.textContent = "Loading…";
     try {
-      const path = queue === "recent" ? "/posts?limit=50" : queue === "hidden" ? "/moderation/hidden" : "/moderation/queue";
+      const path = shown === "recent" ? "/posts?limit=50" : shown === "hidden" ? "/moderation/hidden" : "/moderation/queue";
       const data = await api(path);
-      if (queue === "queue") showWaiting(data.items.length, 100); else countWaiting();
+      // a slower answer for the tab the organizer just left must not draw over the one they chose
+      if (load !== queueLoads) return;
+      if (shown === "queue") showWaiting(data.items.length, 100); else countWaiting();
       list.replaceChildren(...data.items.map(renderQueueItem));
       notice.textContent = data.items.length ? "" : {
         queue: "Nothing is waiting for approval.", recent: "No posts yet.", hidden: "No hidden posts.",
-      }[queue];
+      }[shown];
     } catch (error) {
+      if (load !== queueLoads) return;
       list.replaceChildren();
       notice.textContent = unavailable(error) ? "Moderation is not available on this server yet." : `Could not load: ${error.message}`;
     }
