@@ -121,6 +121,7 @@ def test_an_organizer_downloads_one_sessions_summary_in_every_format(browser: An
         expect(choice.locator(f"option[value='{talk['id']}']")).to_contain_text(talk["title"])
         choice.select_option(str(talk["id"]))
         expect(page.locator("button[data-export=zip]")).to_be_disabled()  # a ZIP is the whole event's
+        expect(page.locator("button[data-export=zip]")).to_have_css("opacity", "0.5")  # and looks it
         names = []
         for fmt in ("md", "html", "pdf", "json", "csv"):
             with page.expect_download() as download:
