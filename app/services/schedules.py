@@ -135,6 +135,22 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+# The resolver's own words ("[Errno -2] Name or service not known") mean nothing to an organizer typing a URL.
+_LOOKUP_FAILURES = {
+    socket.EAI_NONAME: "no such host name; check the address",
+    getattr(socket, "EAI_NODATA", socket.EAI_NONAME): "no such host name; check the address",
+    socket.EAI_AGAIN: "the name server did not answer; try again in a moment",
+}
+
+
+def _lookup_failure(exc: OSError | UnicodeError) -> str:
+    if isinstance(exc, UnicodeError):
+        return "the host name has characters a host name cannot have"
+    if isinstance(exc, socket.gaierror):
+        return _LOOKUP_FAILURES.get(exc.errno, "the host name could not be looked up")
+    return "the host name could not be looked up"
+
+
 async def check_fetch_url(url: str, *, allow_private: bool) -> None:
     """Refuse non-http(s) URLs and hosts that resolve to private, loopback or link-local addresses.
 
@@ -154,7 +170,7 @@ async def check_fetch_url(url: str, *, allow_private: bool) -> None:
     try:
         infos = await anyio.getaddrinfo(host, port or (443 if parts.scheme.lower() == "https" else 80))
     except (OSError, UnicodeError) as exc:
-        raise InvalidInput(f"cannot resolve {host!r}: {exc}", field="url") from None
+        raise InvalidInput(f"cannot resolve {host!r}: {_lookup_failure(exc)}", field="url") from None
     addresses = {str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)}
     if not addresses or not all(_public(a) for a in addresses):
         raise InvalidInput(

@@ -60,7 +60,10 @@ def _url(value: Any, field: str, schemes: tuple[str, ...]) -> str:
 def _tag(value: Any, field: str) -> str:
     match = _TAG.match(value.strip()) if isinstance(value, str) else None
     if match is None:
-        raise InvalidInput(f"{field} must be a hashtag (letters, digits and _)", field=field)
+        # name what was typed, as the event's own hashtags do: "hashtag must be a hashtag" told an organizer nothing
+        if isinstance(value, str) and value.strip():
+            raise InvalidInput(f"{value.strip()[:60]!r} is not a hashtag (letters, digits and _ only)", field=field)
+        raise InvalidInput(f"{field} must be a hashtag (letters, digits and _ only)", field=field)
     return match.group(1).lower()
 
 

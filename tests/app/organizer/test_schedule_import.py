@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import socket
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.errors import InvalidInput
 from app.main import create_app
+from app.services import schedules as schedule_service
 from app.settings import Settings
 from tests.app.organizer.conftest import auth, post_note
 from tests.conftest import SHARED_DATA, create_event
@@ -170,6 +173,30 @@ def test_local_and_non_http_urls_are_refused(settings: Settings) -> None:
             response = client.post("/api/events/testcon/schedule", json={"url": url}, headers=auth(event))
             assert response.status_code == 422, url
             assert response.json()["error"]["field"] == "url"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("errno", "said"),
+    [(socket.EAI_NONAME, "no such host name"), (socket.EAI_AGAIN, "did not answer"), (None, "could not be looked up")],
+)
+async def test_a_host_that_does_not_resolve_is_named_in_words(
+    monkeypatch: pytest.MonkeyPatch, errno: int | None, said: str
+) -> None:
+    """The console shows this message as it is: the resolver's "[Errno -2] Name or service not known" was."""
+
+    async def fails(*_: object, **__: object) -> None:
+        if errno is None:
+            raise OSError("Temporary failure")
+        raise socket.gaierror(errno, "Name or service not known")
+
+    monkeypatch.setattr(schedule_service.anyio, "getaddrinfo", fails)
+    with pytest.raises(InvalidInput) as refused:
+        await schedule_service.check_fetch_url("https://schedule.example/s.json", allow_private=False)
+    assert refused.value.message.startswith("cannot resolve 'schedule.example': ")
+    assert said in refused.value.message
+    assert "Errno" not in refused.value.message and "Name or service" not in refused.value.message
+    assert refused.value.field == "url"
 
 
 GARBAGE: list[tuple[bytes, str]] = [

@@ -108,3 +108,15 @@ def test_status_persisted_by_the_worker_is_shown_on_any_replica(client: TestClie
     assert shown["state"] == "connected" and shown["connected"] is True
     assert (shown["accepted"], shown["skipped"], shown["malformed"], shown["lag_seconds"]) == (12, 2, 1, 1.5)
     assert shown["last_item_at"].startswith("2026-05-04T10:00:00")
+
+
+def test_a_bad_hashtag_is_refused_quoting_what_was_typed(client: TestClient, event: dict[str, Any]) -> None:
+    """The console shows the message as it is; "hashtag must be a hashtag" did not say what was wrong."""
+    cases = [
+        ({"kind": "mastodon", "config": {"instance_url": "https://x", "hashtag": "bad tag!"}}, "'bad tag!'"),
+        ({"kind": "bluesky", "config": {"jetstream_url": "wss://x", "hashtags": ["ok", "no way"]}}, "'no way'"),
+    ]
+    for body, typed in cases:
+        response = client.post(BASE, json=body, headers=auth(event))
+        assert response.status_code == 422
+        assert response.json()["error"]["message"] == f"{typed} is not a hashtag (letters, digits and _ only)"

@@ -20,6 +20,10 @@
     const zone = $("time_zone");
     const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if ($("new-event-form").hasAttribute("data-fresh") && zone.value === "UTC" && here) zone.value = here;
+    // The form came back refused: put the cursor in the first field to fix (its message is read with it),
+    // not at the top of a page the organizer has to search.
+    const first = document.querySelector("#new-event-form [aria-invalid=true]");
+    if (first) first.focus();
   }
 
   const created = document.body.dataset.created;

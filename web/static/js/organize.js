@@ -23,7 +23,38 @@
     Object.assign(b.dataset, extra);
     return b;
   };
-  const status = (text) => { $("console-status").textContent = text; };
+  // What an action did, said where it is seen: the status line is fixed to the bottom of the window (a sighted
+  // organizer far down the page sees it) and is the page's one polite live region (a screen reader hears it).
+  let statusTimer = 0;
+  const status = (text) => {
+    const line = $("console-status");
+    line.textContent = text;
+    clearTimeout(statusTimer);
+    statusTimer = setTimeout(() => { line.textContent = ""; }, 8000);
+  };
+  // The API names its fields as the wire does (time_zone, jetstream_url); the console says them as its labels do.
+  const FIELDS = {
+    name: "name", hashtags: "hashtags", hashtag: "hashtag", time_zone: "time zone", starts_on: "first day",
+    ends_on: "last day", description: "description", instance_url: "instance URL", jetstream_url: "Jetstream URL",
+    url: "URL", keywords: "words to hide", max_posts_per_minute: "posts per author per minute", handle: "author",
+  };
+  const capital = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+  // only the wire-only names (with an underscore) are replaced inside a sentence: "name" is also a word
+  const wireNames = new RegExp(`\\b(${Object.keys(FIELDS).filter((k) => k.includes("_")).join("|")})\\b`, "g");
+  function humane(data, fallback) {
+    const error = data?.error;
+    if (!error) return typeof data?.detail === "string" ? data.detail : fallback;
+    const first = Array.isArray(error.errors) && error.errors[0];
+    if (first && FIELDS[first.field]) {
+      return `${capital(FIELDS[first.field])}: ${String(first.message).replace(/^Value error, /, "")}`;
+    }
+    // "ends_on must not be before starts_on" -> "The last day must not be before the first day"
+    let message = String(error.message || fallback).replace("Value error, ", "");
+    if (FIELDS[error.field] && message.startsWith(`${error.field} `)) message = `the ${FIELDS[error.field]}${message.slice(error.field.length)}`;
+    message = message.replace(wireNames, (name) => `the ${FIELDS[name]}`);
+    // a sentence that now opens with a field is capitalised; any other (a file name, a quote) stays as written
+    return message.startsWith("the ") ? capital(message) : message;
+  }
 
   let token = sessionStorage.getItem(tokenKey) || "";
 
@@ -41,8 +72,7 @@
     if (!response.ok) {
       let message = response.statusText;
       try {
-        const data = await response.json();
-        message = data.error?.message || (typeof data.detail === "string" ? data.detail : message);
+        message = humane(await response.json(), message);
       } catch { /* not JSON */ }
       if (response.status === 404 && message === "Not Found") message = "not available on this server yet";
       if (response.status === 429) message = `too many requests; try again in ${response.headers.get("Retry-After") || "a few"} seconds`;
@@ -54,7 +84,7 @@
   const unavailable = (error) => error instanceof ApiError && error.code === 404 && error.message.includes("not available");
 
   // ---- unlocking ----
-  async function unlock() {
+  async function unlock(focusConsole = false) {
     $("token-error").textContent = "";
     try {
       await api("/moderation/policy");
@@ -72,12 +102,14 @@
     $("console").hidden = false;
     status("Console unlocked.");
     loadAll();
+    // the token field just went away: keep the keyboard in the console, not back at the top of the page
+    if (focusConsole) $("moderation-h").focus();
   }
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     token = $("token-input").value.trim();
     $("token-input").value = "";
-    if (token) unlock();
+    if (token) unlock(true);
   });
   $("token-forget").addEventListener("click", () => {
     sessionStorage.removeItem(tokenKey);
@@ -90,21 +122,36 @@
 
   // ---- moderation queue ----
   let queue = "queue";
+  let queueLoads = 0;
   async function loadQueue() {
     const list = $("queue-list");
     const notice = $("queue-notice");
+    const shown = queue;
+    const load = ++queueLoads;
     notice.textContent = "Loading…";
     try {
-      const path = queue === "recent" ? "/posts?limit=50" : queue === "hidden" ? "/moderation/hidden" : "/moderation/queue";
+      const path = shown === "recent" ? "/posts?limit=50" : shown === "hidden" ? "/moderation/hidden" : "/moderation/queue";
       const data = await api(path);
+      // a slower answer for the tab the organizer just left must not draw over the one they chose
+      if (load !== queueLoads) return;
+      if (shown === "queue") showWaiting(data.items.length, 100); else countWaiting();
       list.replaceChildren(...data.items.map(renderQueueItem));
       notice.textContent = data.items.length ? "" : {
         queue: "Nothing is waiting for approval.", recent: "No posts yet.", hidden: "No hidden posts.",
-      }[queue];
+      }[shown];
     } catch (error) {
+      if (load !== queueLoads) return;
       list.replaceChildren();
       notice.textContent = unavailable(error) ? "Moderation is not available on this server yet." : `Could not load: ${error.message}`;
     }
+  }
+  // Posts wait unseen while the organizer reads another tab: the "Waiting for approval" tab counts them.
+  function showWaiting(count, limit) {
+    const tab = document.querySelector("[data-queue=queue]");
+    tab.textContent = count ? `Waiting for approval (${count >= limit ? `${limit}+` : count})` : "Waiting for approval";
+  }
+  async function countWaiting() {
+    try { showWaiting((await api("/moderation/queue?limit=500")).items.length, 500); } catch { /* the tab still works */ }
   }
   function renderQueueItem(p) {
     const li = el("li", `queue-item${p.status === "hidden" ? " hidden-post" : ""}`);
@@ -133,6 +180,16 @@
     });
   }
   $("queue-refresh").addEventListener("click", loadQueue);
+  // The list was drawn again, so the pressed button is gone: focus the same post's first button (still listed,
+  // e.g. after a pin) or the post that took its place, or the list's heading, never the page's top.
+  function refocusQueue(id, action) {
+    const items = [...$("queue-list").children];
+    const same = items.find((li) => li.dataset.postId === id);
+    const target = same?.querySelector(`button[data-action=${action === "pin" ? "unpin" : action === "unpin" ? "pin" : action}]`)
+      || same?.querySelector("button") || items.find((li) => Number(li.dataset.postId) < Number(id))?.querySelector("button")
+      || items.at(-1)?.querySelector("button") || $("moderation-h");
+    target.focus();
+  }
   $("queue-list").addEventListener("click", async (event) => {
     const b = event.target.closest("button[data-action]");
     if (!b) return;
@@ -141,13 +198,15 @@
     try {
       if (b.dataset.action === "block") {
         const result = await api("/moderation/blocks", { method: "POST", body: { source: b.dataset.source, handle: b.dataset.handle } });
-        status(`Blocked ${result.handle}; ${result.posts_hidden ?? 0} posts hidden.`);
+        const hidden = result.posts_hidden ?? 0;
+        status(`Blocked ${result.handle}; ${hidden} post${hidden === 1 ? "" : "s"} hidden.`);
         loadBlocks();
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
         status({ approve: "Post approved.", hide: "Post hidden.", unhide: "Post shown again.", pin: "Post pinned.", unpin: "Post unpinned." }[b.dataset.action]);
       }
       await loadQueue();
+      refocusQueue(id, b.dataset.action);
     } catch (error) {
       $("queue-notice").textContent = `Could not ${b.dataset.action}: ${error.message}`;
     } finally {
@@ -206,7 +265,7 @@
     if (!b) return;
     try {
       await api(`/moderation/blocks?source=${encodeURIComponent(b.dataset.source)}&handle=${encodeURIComponent(b.dataset.handle)}`, { method: "DELETE" });
-      status(`Unblocked ${b.dataset.handle}.`);
+      status(`Unblocked ${b.dataset.handle}: new posts show again; posts hidden by the block stay in "Hidden".`);
     } catch (error) {
       status(`Could not unblock: ${error.message}`);
     }
@@ -225,7 +284,7 @@
       if (!data.items.length) { body.replaceChildren(el("p", "notice", "No sources yet: in-app notes only.")); return; }
       const table = el("table");
       const head = el("tr");
-      for (const h of ["Source", "Health", "Posts", ""]) { const th = el("th", null, h); th.scope = "col"; head.append(th); }
+      for (const h of ["Source", "Health", "Posts", "Actions"]) { const th = el("th", null, h); th.scope = "col"; head.append(th); }
       table.append(el("thead"), el("tbody"));
       table.tHead.append(head);
       for (const s of data.items) {
@@ -277,6 +336,19 @@
     }
     loadSources();
   });
+  // Mastodon wants the instance's https:// address, Bluesky a Jetstream wss:// one: say which, as the kind changes.
+  const SOURCE_URLS = {
+    mastodon: { label: "Instance URL", placeholder: "https://mastodon.social" },
+    bluesky: { label: "Jetstream URL", placeholder: "wss://jetstream2.us-east.bsky.network/subscribe" },
+  };
+  function showSourceKind() {
+    const kind = SOURCE_URLS[$("source-kind").value] || SOURCE_URLS.mastodon;
+    $("source-url-label").textContent = kind.label;
+    $("source-url").placeholder = kind.placeholder;
+    $("source-error").textContent = "";
+  }
+  $("source-kind").addEventListener("change", showSourceKind);
+  $("source-form").addEventListener("reset", () => setTimeout(showSourceKind));
   $("source-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("source-error").textContent = "";
@@ -309,6 +381,7 @@
       const report = await api("/schedule", { method: "POST", body });
       $("schedule-report").textContent = `Imported ${report.talks} talks in ${report.rooms} rooms: ${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged, ${report.cancelled} cancelled.${report.warnings.length ? ` Warnings: ${report.warnings.slice(0, 5).join("; ")}` : ""}`;
       status("Schedule imported.");
+      loadTalks();
     } catch (error) {
       $("schedule-error").textContent = `Not imported: ${error.message}`;
     }
@@ -321,7 +394,9 @@
     $("export-error").textContent = "";
     b.disabled = true;
     try {
-      const response = await api(`/export?format=${b.dataset.export}`, { raw: true });
+      const talk = $("export-talk").value;
+      const path = talk ? `/talks/${encodeURIComponent(talk)}/export` : "/export";
+      const response = await api(`${path}?format=${b.dataset.export}`, { raw: true });
       const disposition = response.headers.get("Content-Disposition") || "";
       const name = (disposition.match(/filename="?([^";]+)"?/) || [])[1] || `${slug}.${b.dataset.export}`;
       const href = URL.createObjectURL(await response.blob());
@@ -340,8 +415,41 @@
     }
   });
 
+  // One session's summary or the whole event's; a ZIP only bundles a whole event.
+  async function loadTalks() {
+    const select = $("export-talk");
+    const chosen = select.value;
+    try {
+      const data = await api("/talks");
+      const day = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit", timeZone: zone });
+      const options = data.items.filter((t) => !t.cancelled).map((t) => {
+        const option = el("option", null, [t.start && day.format(new Date(t.start)), t.room, t.title].filter(Boolean).join(" · "));
+        option.value = String(t.id);
+        return option;
+      });
+      select.replaceChildren(select.options[0], ...options);
+      select.value = options.some((o) => o.value === chosen) ? chosen : "";
+    } catch { /* the whole event's export still works */ }
+    showExportChoice();
+  }
+  function showExportChoice() {
+    const zip = document.querySelector("button[data-export=zip]");
+    zip.disabled = $("export-talk").value !== "";
+    zip.title = zip.disabled ? "A ZIP holds the whole event; choose it above" : "";
+  }
+  $("export-talk").addEventListener("change", showExportChoice);
+
   // ---- event details and the token ----
+  // The zone is typed as an IANA name: offer the browser's list, as the new-event form offers the server's.
+  function offerZones() {
+    const list = $("details-zones");
+    if (list.options.length) return;
+    let zones = [];
+    try { zones = Intl.supportedValuesOf("timeZone"); } catch { return; /* an older browser: free text still works */ }
+    list.replaceChildren(...["UTC", ...zones.filter((z) => z !== "UTC")].map((z) => { const o = el("option"); o.value = z; return o; }));
+  }
   async function loadDetails() {
+    offerZones();
     const form = $("details-form");
     try {
       const details = await api("");
@@ -392,7 +500,7 @@
     }
   });
 
-  function loadAll() { loadQueue(); loadPolicy(); loadBlocks(); loadSources(); loadDetails(); }
+  function loadAll() { loadQueue(); loadPolicy(); loadBlocks(); loadSources(); loadDetails(); loadTalks(); }
   setInterval(() => { if (token && !$("console").hidden && document.visibilityState === "visible") { loadQueue(); loadSources(); } }, 20000);
   if (token) unlock();
 })();
