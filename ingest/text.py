@@ -10,9 +10,13 @@ import re
 import unicodedata
 
 # Bidi overrides and isolates can visually reorder text around them ("RTLO" spoofing);
-# zero-width characters hide content. Neither carries meaning in a backchannel note.
+# zero-width spaces, word joiners and BOMs hide content. None carries meaning in a backchannel note.
 # A character class, not str.translate: translate with a mapping looks every character up (~20x slower).
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069]")
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069]")
+# Zero-width (non-)joiners are letters' business: emoji sequences (👩‍💻, 🏳️‍🌈) and Persian or Indic
+# words need them. Between two non-ASCII characters they stay; anywhere else (inside "ki\u200dll", beside a
+# space, at an end) they only hide a word from a keyword filter, and go.
+_LOOSE_JOINER = re.compile("[\u200c\u200d](?![^\x00-\x7f\\s])|(?<![^\x00-\x7f\\s])[\u200c\u200d]")
 # Unicode category Cc is exactly C0, DEL and C1; a regex is far cheaper than a per-character lookup.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[^\S\n]+")
@@ -42,9 +46,9 @@ def _is_normal(text: str) -> bool:
 
 
 def _normalise(text: str) -> str:
-    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
     # Composed after the removals: a letter and its accent meet only once what stood between them is gone.
-    text = unicodedata.normalize("NFC", _CONTROL.sub("", text))
+    text = unicodedata.normalize("NFC", _LOOSE_JOINER.sub("", text))
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()

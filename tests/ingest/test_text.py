@@ -52,3 +52,13 @@ def test_a_time_utc_cannot_hold_is_no_time() -> None:
     assert utc_time("2026-11-27T10:00:00") == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     for impossible in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "yesterday", ""):
         assert utc_time(impossible) is None
+
+
+def test_emoji_sequences_and_joining_scripts_keep_their_joiners() -> None:
+    for kept in ("👩\u200d💻 on call", "🏳️\u200d🌈", "👨\u200d👩\u200d👧", "می\u200cخواهم", "क्\u200dष"):
+        assert normalise_text(kept) == kept
+
+
+def test_a_joiner_that_only_hides_a_word_goes() -> None:
+    assert normalise_text("ki\u200dll the\u200c process") == "kill the process"
+    assert normalise_text("\u200d👩 hi\u200c") == "👩 hi"
