@@ -211,6 +211,17 @@ def generate_schedule(anchor: datetime, *, slots: int = 8, talk_minutes: int = 4
     return Schedule(title="DemoCon", acronym="democon", talks=tuple(talks), time_zone="UTC", rooms=ROOMS)
 
 
+def _resume_point(since: str | None) -> tuple[int, float | None]:
+    """(items already sent, the last one's time) from a cursor: "n@time", or "n" as cursors were before."""
+    number, _, when = (since or "").partition("@")
+    if not number.isdigit():
+        return 0, None
+    try:
+        return int(number) + 1, float(when) if when else None
+    except ValueError:
+        return int(number) + 1, None
+
+
 class DemoSource:
     """Replays a generated stream about the talks that are on at each moment.
 
@@ -274,17 +285,30 @@ class DemoSource:
         rng = random.Random(self.seed)
         asked: list[tuple[str, str, str]] = []
         interval = 60.0 / (BASE_POSTS_PER_MINUTE * self.speed)
-        started = self.clock()
-        start_at = datetime.fromtimestamp(started, UTC) - self.backfill
-        done = int(since) + 1 if since and since.isdigit() else 0
         backfill_interval = 60.0 / BASE_POSTS_PER_MINUTE
         backfill_count = int(self.backfill.total_seconds() / backfill_interval)
+        started = self.clock()
+        done, last_at = _resume_point(since)
+        # Items sent before a restart are generated again only to replay the random stream (which talks
+        # were on, the questions and the answers to them); they get the times they had, reckoned back from
+        # the last one's (in the cursor). Live items of this run are paced from now: paced from the first
+        # run's start, a demo restarted after 25 minutes slept through 25 minutes of posts it had sent.
+        origin = started
+        if done and last_at is not None:
+            if done - 1 >= backfill_count:
+                origin = last_at - (done - 1 - backfill_count) * interval
+            else:
+                origin = last_at - (done - 1) * backfill_interval + self.backfill.total_seconds()
+        start_at = datetime.fromtimestamp(origin, UTC) - self.backfill
+        live_from = max(done, backfill_count)
         n = 0
         while True:
             if n < backfill_count:
                 at = start_at + timedelta(seconds=n * backfill_interval)
+            elif n < done:
+                at = datetime.fromtimestamp(origin + (n - backfill_count) * interval, UTC)
             else:
-                due = started + (n - backfill_count) * interval
+                due = started + (n - live_from) * interval
                 now = self.clock()
                 if due > now:
                     await self.sleep(due - now)  # type: ignore[misc]
@@ -293,5 +317,5 @@ class DemoSource:
             if n >= done:
                 self.stats.accepted += 1
                 yield SourceItem(action=ItemAction.UPSERT, source=SOURCE, native_id=post.native_id, post=post,
-                                 cursor=str(n))  # fmt: skip
+                                 cursor=f"{n}@{at.timestamp():.3f}")  # fmt: skip
             n += 1
