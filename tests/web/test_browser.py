@@ -578,3 +578,32 @@ def test_a_question_asked_again_is_listed_once_with_every_answer_under_it(page: 
     live_server.put_digest(None, [first["id"]], version=2, questions=[])  # no longer one question: both listed
     expect(copy).to_have_count(1, timeout=3000)
     expect(entry.locator(".asked")).to_have_count(0)
+
+
+def test_the_keyboard_focus_stays_where_the_writing_is(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    page.fill("#post-text", "   ")
+    page.click("#post-form button[type=submit]")  # nothing but spaces
+    expect(page.locator("#post-error")).to_have_text("Write something first: the note is empty.")
+    page.fill("#post-text", "")
+    page.locator("#post-text").press_sequentially("Focus stays")  # typing clears the stale message
+    expect(page.locator("#post-error")).to_have_text("")
+    page.locator("#post-text").press_sequentially(" in the note field")
+    page.locator("#post-form button[type=submit]").press("Enter")
+    mine = page.locator(f"{FEED}.mine", has_text="Focus stays in the note field")
+    mine.wait_for(timeout=2000)
+    expect(page.locator("#post-text")).to_be_focused()  # ready for the next note, not the top of the page
+
+    question = live_server.post_note("Where do the slides live?", kind="question")
+    entry = page.locator(f"#questions > .post[data-post-id='{question['id']}']")
+    entry.locator("summary", has_text="Answer").click()
+    entry.locator("textarea").fill("On the talk page")
+    entry.locator("button[type=submit]", has_text="Post the answer").press("Enter")
+    expect(entry.locator("summary", has_text="Answer")).to_be_focused(timeout=2000)
+
+    mine.locator("button.delete").focus()
+    neighbour = mine.locator("xpath=following-sibling::li[1]")
+    neighbour_id = neighbour.get_attribute("data-post-id")
+    page.keyboard.press("Enter")
+    expect(mine).to_have_count(0, timeout=2000)
+    expect(page.locator(f"{FEED}[data-post-id='{neighbour_id}'] .upvote")).to_be_focused()

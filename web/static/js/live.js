@@ -558,6 +558,12 @@
     const n = text.value.length;
     counter.textContent = n > 800 ? `${n} / 1000 characters` : "";
   });
+  // a message about what was sent goes once the writer changes it ("the note is empty" stayed while typing)
+  document.addEventListener("input", (event) => {
+    const box = event.target.closest?.("#post-form textarea, form.answer-form textarea");
+    const problem = box?.form?.querySelector(".form-error, #post-error");
+    if (problem && problem.textContent && !problem.textContent.startsWith("Thanks!")) problem.textContent = "";
+  });
   async function refusal(response) {
     return response.status === 429 ? tooFast(response, "posting") : `Not posted: ${await message(response)}`;
   }
@@ -591,6 +597,8 @@
       return null;
     } finally {
       button.disabled = false;
+      // the disabled button dropped the focus to the top of the page: back to where the writing is
+      if (box.isConnected && box.offsetParent !== null && (!document.activeElement || document.activeElement === document.body)) box.focus();
     }
   }
 
@@ -629,7 +637,9 @@
       unreachable: "Could not reach the server. Your answer was not sent.",
     });
     if (sent === "posted") {
-      answerForm.closest("details")?.removeAttribute("open");
+      const details = answerForm.closest("details");
+      details?.removeAttribute("open");
+      details?.querySelector("summary")?.focus(); // the closed form's box cannot hold the focus
       announcer && (announcer.textContent = "Answer posted.");
     }
   });
@@ -686,7 +696,12 @@
     if (response.ok || response.status === 404) {
       delete mine[id];
       save();
+      // the focus was on the deleted post's button: it goes to the post that takes its place
+      const gone = document.activeElement?.closest(".post");
+      const next = gone && gone.dataset.postId === String(id) ? gone.nextElementSibling || gone.previousElementSibling : null;
       removePost(id);
+      if (next?.isConnected) (next.querySelector("button, summary, a") || next).focus();
+      announcer && (announcer.textContent = "Post deleted.");
     } else {
       const words = response.status === 429 ? tooFast(response, "deleting") : `Not deleted: ${await message(response)}`;
       for (const copy of allCopies(id)) say(copy, words);
