@@ -379,8 +379,8 @@ async def _views(
 def _rooms(talks: list[TalkRead], states: dict[int, str]) -> list[RoomNow]:
     by_room: dict[str, RoomNow] = {}
     for talk in sorted(talks, key=lambda t: t.start):
-        if not talk.room:
-            continue
+        if not talk.room or talk.cancelled:
+            continue  # a room that only held cancelled talks (a replaced schedule's) is no room of this event
         slot = by_room.setdefault(talk.room, RoomNow(room=talk.room, now=None, next=None))
         if states[talk.id] == "now" and slot.now is None:
             slot.now = talk
@@ -420,6 +420,10 @@ async def build_event_page(
         ),
     ):
         digest = digests.get(talk.id)
+        if talk.cancelled and digest is None and talk.id not in by_talk and not talk.start <= now < talk.end:
+            # nothing was said about it and its slot is not now: a schedule import cancels every talk its
+            # file lacks, and hundreds of such cards buried the event's own
+            continue
         card = TalkCard(talk=talk, state=states[talk.id], digest_version=digest.version if digest else 0)
         card.posts = [v for v in by_talk.get(talk.id, []) if v.kind != "answer" and filters.admits_post(v, talk_map)][
             :per_talk

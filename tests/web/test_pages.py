@@ -270,3 +270,31 @@ def test_without_javascript_i_can_delete_what_i_posted_and_nobody_else_can(
     assert "Posted from my phone, no scripts" not in client.get(f"/e/{SLUG}").text
     again = client.post(f"/e/{SLUG}/posts/{mine['id']}/delete", follow_redirects=False)
     assert again.status_code == 303 and "error=" not in again.headers["location"]  # already gone is fine
+
+
+async def _cancel(maker: Any, talk_ids: list[int]) -> None:
+    from app.store.tables import Talk
+
+    async with maker() as session:
+        for talk_id in talk_ids:
+            talk = await session.get(Talk, talk_id)
+            talk.cancelled = True
+            session.add(talk)
+        await session.commit()
+
+
+def test_cancelled_talks_nobody_wrote_about_stay_off_the_page(client: TestClient, event: dict[str, Any]) -> None:
+    token = event["organizer_token"]
+    _talk(client, token, "Observability on a budget", "Main hall", "Operations", -10, 30)
+    on_now = _talk(client, token, "Dropped keynote", "Room Z", "Operations", -10, 30)
+    later = _talk(client, token, "Dropped workshop", "Room Y", "Operations", 60, 90)
+    written_about = _talk(client, token, "Dropped panel", "Room X", "Operations", 60, 90)
+    _note(client, "Looking forward to the panel", talk_id=written_about["id"])
+    client.portal.call(_cancel, client.app.state.sessionmaker, [on_now["id"], later["id"], written_about["id"]])  # type: ignore[attr-defined]
+    html = client.get(f"/e/{SLUG}").text
+    rooms = html.split('id="rooms"')[1].split("</section>")[0]
+    assert 'data-room="Main hall"' in rooms
+    assert not any(f'data-room="{room}"' in rooms for room in ("Room X", "Room Y", "Room Z"))
+    assert "Dropped workshop" not in html
+    assert "Dropped panel" in html  # people wrote about it
+    assert "Dropped keynote" in html  # its slot is now: followers learn it is off
