@@ -85,6 +85,21 @@ class EventCreate(Strict):
         return self
 
 
+_SAID_FOR_PEOPLE = {
+    # pydantic's words name the check ("String should match pattern '^[a-z0-9](?:…'", "Input should be
+    # greater than or equal to 1970-01-01"); a person needs what to type instead
+    (
+        "slug",
+        "string_pattern_mismatch",
+    ): "Only lower-case letters, digits and dashes, with a letter or digit first and last",
+    ("starts_on", "greater_than_equal"): "A day between 1970-01-01 and 9000-01-01",
+    ("starts_on", "less_than_equal"): "A day between 1970-01-01 and 9000-01-01",
+    ("ends_on", "greater_than_equal"): "A day between 1970-01-01 and 9000-01-01",
+    ("ends_on", "less_than_equal"): "A day between 1970-01-01 and 9000-01-01",
+    ("ends_on", "value_error"): "The last day must not be before the first day",
+}
+
+
 def event_field_errors(exc: ValidationError) -> dict[str, str]:
     """An event's validation errors for a person (the web form, the shell): the first message per field;
     the check across fields (the dates' order) is the end date's."""
@@ -92,7 +107,8 @@ def event_field_errors(exc: ValidationError) -> dict[str, str]:
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else "ends_on"
         message = "this field is required" if error["type"] == "missing" else str(error["msg"])
-        errors.setdefault(field, message.removeprefix("Value error, "))
+        message = _SAID_FOR_PEOPLE.get((field, error["type"]), message.removeprefix("Value error, "))
+        errors.setdefault(field, message)
     return errors
 
 

@@ -118,10 +118,17 @@ def test_create_event_errors_name_the_option_and_create_nothing(
     client: TestClient, event: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cases = [
-        (["create-event", "Bad Slug", "--name", "X"], "--slug: String should match pattern"),
+        (["create-event", "Bad Slug", "--name", "X"], "--slug: Only lower-case letters, digits and dashes"),
+        (
+            ["create-event", "okcon", "--name", "X", "--starts-on", "0001-01-01"],
+            "--starts-on: A day between 1970-01-01",
+        ),
         (["create-event", "okcon", "--name", "X", "--time-zone", "Mars/Olympus"], "--time-zone: unknown time zone"),
         (["create-event", "okcon", "--name", "X", "--hashtag", "#a-b"], "--hashtags: '#a-b' is not a hashtag"),
-        (["create-event", "okcon", "--name", "X", "--starts-on", "2026-05-05", "--ends-on", "2026-05-04"], "--ends-on"),
+        (
+            ["create-event", "okcon", "--name", "X", "--starts-on", "2026-05-05", "--ends-on", "2026-05-04"],
+            "--ends-on: The last day must not be before the first day",
+        ),
         (["create-event", "testcon", "--name", "Again"], "an event with slug 'testcon' already exists"),
     ]
     for argv, expected in cases:
