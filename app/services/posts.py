@@ -36,8 +36,8 @@ MAX_TEXT = 10_000  # posts from other networks can be longer than in-app notes; 
 class Applied:
     post: Post | None  # None: created by a batch that does not load what it creates (``PostBatch(load_created=False)``)
     created: bool
-    # Such a post's id and the column values it was inserted with (``_Stage``'s row; the table's defaults
-    # for the rest), as its batch stored it: what a caller that answers with the new post builds it from.
+    # Such a post's id and the column values it was inserted with (``PostBatch._stage``'s row; the table's
+    # defaults for the rest): what a caller that answers with the new post builds it from (the note writer).
     inserted: Inserted | None = None
 
 
