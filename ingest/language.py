@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
@@ -9,11 +10,22 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 MIN_CHARS = 20
 MIN_CONFIDENCE = 0.9
 
+# One load at a time: ``lru_cache`` lets callers that arrive while the first load runs load it again. The
+# web process warms the model up in a thread at start; the first note long enough to identify, arriving
+# meanwhile, made a second load on the event loop (0.6-1 s of unpickling, every note and frame waiting), a
+# cost the benchmarks' first notes paid too. Now it waits for the load already under way.
+_LOADING = threading.Lock()
+
 
 @lru_cache(maxsize=1)
-def _identifier() -> LanguageIdentifier:
+def _load() -> LanguageIdentifier:
     # Loaded on first use, not at import: it takes about half a second.
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def _identifier() -> LanguageIdentifier:
+    with _LOADING:
+        return _load()
 
 
 def detect_language(text: str) -> str | None:

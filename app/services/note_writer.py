@@ -21,20 +21,23 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
 from app.errors import BackchannelError, Conflict, InvalidInput, NotFound, store_unavailable
-from app.services import events as event_service
-from app.services.payloads import AuthorView, PostRead, post_read
+from app.services.payloads import AuthorRead, AuthorView, PostRead, post_read
 from app.services.posts import PostBatch
 from app.services.unit_of_work import UnitOfWork
 from app.store import posts as post_store
-from app.store.tables import Post
+from app.store.tables import Event, Post
 from ingest.items import SourceItem
 
 logger = logging.getLogger(__name__)
@@ -141,8 +144,10 @@ class NoteWriter:
         async with self._maker() as session:
             uow = UnitOfWork(session, self._broker)
             try:
-                event = await event_service.get_event(session, slug)
-                batch = PostBatch(uow, event)
+                event = await _event(session, slug)
+                # The answers are built from the values each note was inserted with, as its frame is:
+                # loading the new posts back (an ORM insert … RETURNING) cost more than the insert.
+                batch = PostBatch(uow, event, load_created=False)
                 applying: list[_Waiting] = []
                 refused: list[tuple[_Waiting, BackchannelError]] = []
                 parents: dict[int, Post | None] = {}
@@ -178,16 +183,69 @@ class NoteWriter:
                 _fail(waiting, InvalidInput("the note is empty once control characters are removed", field="text"))
                 continue
             self.notes += 1
-            post = applied.post
-            assert post is not None  # the batch loads what it creates (``load_created``)
-            author = authors.get(post.author_id) if post.author_id is not None else None
-            if author is None and post.author_id is not None:
+            post, inserted = applied.post, applied.inserted
+            author_id = post.author_id if post is not None else inserted.row["author_id"] if inserted else None
+            author = authors.get(author_id) if author_id is not None else None
+            if author is None and author_id is not None:
                 async with self._maker() as session:  # not foreseen by the batch's look-up (never for notes)
-                    author = await post_store.get_author(session, post.author_id)
+                    author = await post_store.get_author(session, author_id)
             if not waiting.outcome.done():
-                waiting.outcome.set_result(post_read(post, author, event.slug, reveal_handle=True))
+                if post is not None:
+                    view = post_read(post, author, event.slug, reveal_handle=True)
+                else:
+                    assert inserted is not None  # a created post the batch did not load
+                    view = inserted_read(inserted.id, inserted.row, author, event.slug)
+                waiting.outcome.set_result(view)
         for waiting, error in refused:
             _fail(waiting, error)
+
+
+def inserted_read(post_id: int, row: Mapping[str, Any], author: AuthorView | None, event_slug: str) -> PostRead:
+    """``post_read(..., reveal_handle=True)`` of the post just inserted as ``post_id`` from ``row`` (the insert's
+    column values; the table's defaults for the rest: version 1, no topic, no votes, not pinned), as the
+    batch builds its frame (``new_post_data``): the same values the stored post reads back."""
+    handle = author.handle if author else None
+    view = PostRead(
+        id=post_id,
+        version=1,
+        event=event_slug,
+        source=row["source"],
+        kind=row["kind"],
+        text=row["text"],
+        url=row["url"],
+        language=row["language"],
+        talk_id=row["talk_id"],
+        talk_confidence=row["talk_confidence"],
+        topic_id=None,
+        reply_to_id=row["reply_to_id"],
+        author=AuthorRead(
+            name=author.display_name if author else None, handle=handle, url=author.url if author else None
+        ),
+        created_at=row["created_at"],
+        edited_at=row["edited_at"],
+        upvotes=0,
+        boosts=row["boosts"],
+        sensitive=row["sensitive"],
+        spoiler_text=row["spoiler_text"],
+        media_descriptions=list(row["media_descriptions"]),
+        pinned=False,
+        status=row["status"],
+    )
+    view._handle = handle
+    return view
+
+
+# ``app.services.events.get_event``'s query built once: built per group, constructing it and computing its cache key
+# cost about as much as running it.
+_EVENT_BY_SLUG = select(Event).where(Event.slug == bindparam("slug"))
+
+
+async def _event(session: AsyncSession, slug: str) -> Event:
+    """The event named ``slug``, or ``app.services.events.get_event``'s 404."""
+    event = (await session.exec(_EVENT_BY_SLUG, params={"slug": slug})).first()
+    if event is None:
+        raise NotFound(f"no event {slug!r}", field="slug")
+    return event
 
 
 def _fail(waiting: _Waiting, error: BaseException) -> None:

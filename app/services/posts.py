@@ -36,6 +36,9 @@ MAX_TEXT = 10_000  # posts from other networks can be longer than in-app notes; 
 class Applied:
     post: Post | None  # None: created by a batch that does not load what it creates (``PostBatch(load_created=False)``)
     created: bool
+    # Such a post's id and the column values it was inserted with (``PostBatch._stage``'s row; the table's
+    # defaults for the rest): what a caller that answers with the new post builds it from (the note writer).
+    inserted: Inserted | None = None
 
 
 async def resolve_talk(uow: UnitOfWork, event: Event, ref: str | None) -> int | None:
@@ -124,7 +127,7 @@ class _Staged:
 
 
 @dataclass(slots=True)
-class _Created:
+class Inserted:
     """A post this batch inserted and has not loaded: its id and the column values it was inserted with."""
 
     id: int
@@ -161,7 +164,7 @@ class PostBatch:
         self.event = event
         self.load_created = load_created
         self.posts: dict[tuple[str, str], Post] = {}
-        self._created: dict[tuple[str, str], _Created] = {}  # created, not loaded (``load_created`` off)
+        self._created: dict[tuple[str, str], Inserted] = {}  # created, not loaded (``load_created`` off)
         self.authors: dict[tuple[str, str], StoredAuthor] = {}
         self.awaited_parents: set[tuple[str, str]] = set()
         self.aliases: set[tuple[str, str]] = set()
@@ -382,7 +385,7 @@ class PostBatch:
             if post is not None:
                 self.posts[key] = post
             else:
-                self._created[key] = _Created(post_id, s.row)
+                self._created[key] = Inserted(post_id, s.row)
             self._remember_alias(key[0], post_id, s.incoming)
             relinked: Post | None = None  # the post itself, when it named itself as its parent
             if key in self.awaited_parents:
@@ -397,7 +400,10 @@ class PostBatch:
                 await self._announce(relinked, "post.created", s.frames)
             else:
                 await self._announce_new(s.row, post_id, s.frames)
-            self.results[s.index] = Applied(post, True)
+            if post is None and relinked is not None:
+                self.results[s.index] = Applied(relinked, True)  # it named itself as its parent: changed since
+            else:
+                self.results[s.index] = Applied(post, True, self._created.get(key) if post is None else None)
 
     async def _apply_to(self, existing: Post, incoming: IncomingPost, frames: list[_FrameData]) -> Applied | None:
         if existing.status == "deleted" or existing.event_id != self.event.id:

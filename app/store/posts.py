@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, update
+from sqlalchemy import ColumnElement, Select, String, Table, any_, bindparam, func, literal_column, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -232,16 +234,35 @@ _INSERT_AUTHORS = RowsInsert(
 )
 
 
+def _authors_by_handle_statement(postgres: bool) -> Select[Any]:
+    """``authors_by_handle``'s query, built once per dialect: the source and the handles (as ``one_of`` passes them:
+    an array on PostgreSQL, a JSON array on SQLite) are its parameters ``source`` and ``handles``.
+
+    Built per call, constructing it and computing its cache key cost more than running it (~0.2 ms of a
+    note group's CPU, every group)."""
+    if postgres:
+        handles: ColumnElement[bool] = _AUTHORS.c.handle == any_(bindparam("handles", type_=ARRAY(String())))
+    else:
+        values = sa_select(literal_column("value")).select_from(func.json_each(bindparam("handles", type_=String())))
+        handles = _AUTHORS.c.handle.in_(values.scalar_subquery())
+    return sa_select(*_AUTHOR_COLUMNS).where(_AUTHORS.c.source == bindparam("source"), handles)
+
+
+_AUTHORS_BY_HANDLE = {postgres: _authors_by_handle_statement(postgres) for postgres in (False, True)}
+
+
 async def authors_by_handle(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], StoredAuthor]:
     """The stored authors among these (source, handle) pairs, in one query per source."""
     found: dict[tuple[str, str], StoredAuthor] = {}
+    bind = session.bind
+    postgres = bind is not None and bind.dialect.name == "postgresql"
+    stmt = _AUTHORS_BY_HANDLE[postgres]
     for source, handles in _by_source(keys).items():
-        stmt = sa_select(*_AUTHOR_COLUMNS).where(
-            _AUTHORS.c.source == source, one_of(session, _AUTHORS.c.handle, handles, String())
-        )
-        for row in await session.execute(stmt):
+        # ensure_ascii off, as ``one_of``: a handle the driver cannot encode fails as it does in an IN list.
+        values = list(handles) if postgres else json.dumps(list(handles), ensure_ascii=False)
+        for row in await session.execute(stmt, {"source": source, "handles": values}):
             found[(row[1], row[2])] = StoredAuthor(*row)
     return found
 

@@ -106,6 +106,26 @@ def test_a_bad_note_among_concurrent_good_ones_gets_its_own_error_and_the_others
     assert len(on_talk) == 6  # the good notes that named it (the answer belongs with its question)
 
 
+def test_each_answer_is_the_post_as_stored(client: TestClient, event: dict[str, Any]) -> None:
+    # The answers are built from the values the group inserted, not read back: they must be what the store holds.
+    talk = client.post("/api/events/testcon/talks", json=TALK, headers=auth(event)).json()
+    question = client.post(POSTS, json={"text": "Which index type fits here?", "kind": "question"}).json()["post"]
+    bodies: list[dict[str, Any]] = [
+        {"text": "Measure before you optimise, the talk showed why", "talk_id": talk["id"]},
+        {"text": "BRIN, for append-only tables", "reply_to": question["id"], "display_name": "Ada"},
+        {"text": "How do you pick the block range?", "kind": "question", "display_name": "Grace"},
+        {"text": "ok"},
+    ]
+    responses = at_once(client, bodies)
+    assert [r.status_code for r in responses] == [201] * len(bodies), [r.text for r in responses]
+    # With the organizer's token the list shows the generated handles too, as each author's answer does.
+    listed = client.get(POSTS, params={"limit": 200}, headers=auth(event)).json()["items"]
+    stored = {p["id"]: p for p in listed}
+    for response in responses:
+        post = response.json()["post"]
+        assert post == stored[post["id"]]
+
+
 def test_a_lone_note_goes_out_in_its_own_transaction(client: TestClient, event: dict[str, Any]) -> None:
     writer = client.app.state.note_writer  # type: ignore[attr-defined]
     with client.websocket_connect("/ws/events/testcon") as ws:
