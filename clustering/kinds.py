@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -299,9 +300,20 @@ def _unit_rows(rows: np.ndarray, cols: np.ndarray, tfs: np.ndarray, idf: np.ndar
     return sp.csr_matrix((data[flip], cols[flip].astype(np.int32), indptr.astype(np.int32)), shape=(n, len(idf)))
 
 
+# One fit at a time: ``lru_cache`` lets a caller that arrives while the first fit runs fit again. The web
+# process warms the model up in a thread at start, and a note classified on the event loop meanwhile made a
+# second fit there, every note and frame waiting (as the language model's first load did).
+_FITTING = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def default_model() -> KindModel:
+def _fitted() -> KindModel:
     return KindModel().fit(load_examples())
+
+
+def default_model() -> KindModel:
+    with _FITTING:
+        return _fitted()
 
 
 def classify_kinds(

@@ -191,3 +191,32 @@ def test_the_models_rows_are_scipys_scaled_rows_to_the_bit() -> None:
         assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.indices, expected.indices)
         assert got.data.tobytes() == expected.data.tobytes()
         assert np.asarray(got @ coef).tobytes() == np.asarray(expected @ coef).tobytes()
+
+
+def test_a_caller_arriving_while_the_model_is_fitted_waits_for_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from clustering import kinds
+
+    fits: list[str] = []
+    real = kinds.KindModel.fit
+
+    def slow_fit(self: kinds.KindModel, *args: object, **kwargs: object) -> kinds.KindModel:
+        fits.append(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for the other caller to arrive meanwhile
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kinds.KindModel, "fit", slow_fit)
+    kinds._fitted.cache_clear()
+    try:
+        # as in the web process: the warm-up fits it in a thread while the first note wants it on the loop
+        warm = threading.Thread(target=kinds.classify_kinds, args=(["warming up"],))
+        warm.start()
+        while not fits:
+            time.sleep(0.001)
+        assert kinds.classify_kinds(["How do I join the workshop?"]) == [kinds.PostKind.QUESTION]
+        warm.join()
+        assert len(fits) == 1
+    finally:
+        kinds._fitted.cache_clear()
