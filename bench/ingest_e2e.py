@@ -252,7 +252,9 @@ def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = 
             created = client.post("/api/events", json={"slug": slug, "name": "Notes"})
             if created.status_code != 201:
                 raise RuntimeError(f"creating the notes event: {created.status_code} {created.text[:200]}")
-            client.post(f"/api/events/{slug}/posts", json={"text": "warm-up note"})
+            # long enough for language detection (as the timed notes are): the timed ones must not wait for
+            # its model's first load (a 12-character warm-up left that to them)
+            client.post(f"/api/events/{slug}/posts", json={"text": "a warm-up note about the talk, in English"})
             assert client.portal is not None
             return float(client.portal.call(post_all, client.app, slug))
     finally:
