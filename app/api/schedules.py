@@ -40,7 +40,9 @@ class ImportReportRead(BaseModel):
     updated: int
     unchanged: int
     cancelled: int
+    cancelled_titles: list[str] = Field(description="The first 20 talks cancelled (not in the file), by title.")
     warnings: list[str]
+    dry_run: bool = Field(default=False, description="Nothing was changed: what importing the file would do.")
 
 
 class PayloadTooLarge(BackchannelError):
@@ -128,8 +130,11 @@ def _schedule_error(exc: ScheduleError) -> JSONResponse:
         }
     },
 )
-async def import_schedule(slug: Slug, request: Request, uow: UoW, token: BearerToken, settings: SettingsDep) -> Any:
-    """Import a pretalx/frab JSON, frab XML or iCalendar schedule (organizer); re-import updates talks by guid."""
+async def import_schedule(
+    slug: Slug, request: Request, uow: UoW, token: BearerToken, settings: SettingsDep, dry_run: bool = False
+) -> Any:
+    """Import a pretalx/frab JSON, frab XML or iCalendar schedule (organizer); re-import updates talks by guid
+    and cancels the talks the file no longer has. ``dry_run=true``: the same report, nothing changed."""
     event = await event_service.get_event(uow.session, slug)
     event_service.require_organizer(event, token)
     declared = request.headers.get("content-length", "")
@@ -156,5 +161,8 @@ async def import_schedule(slug: Slug, request: Request, uow: UoW, token: BearerT
     except ScheduleError as exc:
         return _schedule_error(exc)
     report = await schedule_service.import_schedule(uow, event, schedule)
-    await uow.commit()
-    return ImportReportRead(**report.as_dict())
+    if dry_run:
+        await uow.rollback()  # the talks' rows and their live frames: nothing was written, nothing goes out
+    else:
+        await uow.commit()
+    return ImportReportRead(**report.as_dict(), dry_run=dry_run)

@@ -32,6 +32,9 @@ _LIMITS = {"title": 500, "subtitle": 500, "room": 200, "track": 200, "code": 100
 GUID_LIMIT = 200
 
 
+CANCELLED_TITLES = 20  # an import's report names this many of the talks it cancels
+
+
 @dataclass(slots=True)
 class ImportReport:
     talks: int = 0  # talks in the file
@@ -41,6 +44,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     cancelled: int = 0  # talks of the event no longer in the file, now marked cancelled
+    cancelled_titles: list[str] = field(default_factory=list)  # the first CANCELLED_TITLES of them
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,6 +56,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "cancelled": self.cancelled,
+            "cancelled_titles": list(self.cancelled_titles),
             "warnings": list(self.warnings),
         }
 
@@ -120,6 +125,8 @@ async def import_schedule(uow: UnitOfWork, event: Event, schedule: Schedule) -> 
         if guid not in seen and not talk.cancelled:
             await upsert_talk(uow, event, guid, {"cancelled": True})
             report.cancelled += 1
+            if len(report.cancelled_titles) < CANCELLED_TITLES:
+                report.cancelled_titles.append(talk.title)
     counts = {f"talks_{k}": v for k, v in report.as_dict().items() if k != "warnings"}  # LogRecord owns "created"
     logger.info("schedule.imported", extra={"event": event.slug, **counts})
     return report

@@ -255,3 +255,36 @@ def test_a_slow_answer_for_the_tab_just_left_does_not_draw_over_the_chosen_one(
     page.wait_for_timeout(500)  # the late answer arrives
     expect(page.locator("#queue-list")).to_contain_text("A recent note")
     expect(page.locator("#queue-notice")).not_to_contain_text("Nothing is waiting")
+
+
+def test_an_import_that_would_cancel_talks_asks_first(context: Any, live_server: LiveServer) -> None:
+    from tests.conftest import SHARED_DATA
+
+    page = context.new_page()  # not the page fixture: that one fails a test on any dialog, and this one asks
+
+    slug, token = _own_event(live_server)
+    schedule = (SHARED_DATA / "fixtures" / "pretalx_schedule_democon.json").read_bytes()
+    headers = {"Authorization": f"Bearer {token}"}
+    when = datetime.now(UTC).replace(microsecond=0)
+    live_server.call(
+        "POST",
+        f"/api/events/{slug}/talks",
+        {"guid": "own-talk", "title": "The organizer's own talk", "start": when.isoformat(),
+         "end": (when + timedelta(minutes=30)).isoformat()},
+        headers,
+    )  # fmt: skip
+    _console(page, live_server, slug, token)
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.set_input_files("#schedule-file", {"name": "democon.json", "mimeType": "application/json", "buffer": schedule})
+    page.click("#schedule-form button[type=submit]")
+    expect(page.locator("#schedule-report")).to_have_text("Not imported: nothing changed.")
+    assert "1 talk of the event" in asked[0] and "The organizer's own talk" in asked[0]
+    talks = live_server.call("GET", f"/api/events/{slug}/talks")["items"]
+    assert [t["title"] for t in talks] == ["The organizer's own talk"] and not talks[0]["cancelled"]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#schedule-form button[type=submit]")
+    expect(page.locator("#schedule-report")).to_contain_text("1 cancelled")
+    talks = live_server.call("GET", f"/api/events/{slug}/talks")["items"]
+    assert [t["cancelled"] for t in talks if t["guid"] == "own-talk"] == [True]

@@ -225,3 +225,30 @@ def test_an_oversized_upload_is_refused(settings: Settings) -> None:
         response = upload(client, event, JSON_DEMOCON)
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "file"
+
+
+def test_a_dry_run_says_what_an_import_would_cancel_and_changes_nothing(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    upload(client, event, JSON_DEMOCON)
+    talks = client.get("/api/events/testcon/talks").json()["items"]
+    extra = {**_talk_body(talks[0]), "guid": "extra-talk", "title": "A talk only the organizer added"}
+    client.post("/api/events/testcon/talks", json=extra, headers=auth(event))
+    before = client.get("/api/events/testcon/talks").json()["items"]
+    last_id = client.get("/api/events/testcon").json()["last_id"]
+    content = JSON_DEMOCON.read_bytes()
+    response = client.post(
+        "/api/events/testcon/schedule?dry_run=true", files={"file": (JSON_DEMOCON.name, content)}, headers=auth(event)
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert report["dry_run"] is True
+    assert report["cancelled"] == 1 and report["cancelled_titles"] == ["A talk only the organizer added"]
+    assert client.get("/api/events/testcon/talks").json()["items"] == before
+    assert client.get("/api/events/testcon").json()["last_id"] == last_id  # no live frame went out
+    applied = upload(client, event, JSON_DEMOCON).json()
+    assert applied["dry_run"] is False and applied["cancelled_titles"] == ["A talk only the organizer added"]
+    bad = client.post(
+        "/api/events/testcon/schedule?dry_run=maybe", files={"file": (JSON_DEMOCON.name, content)}, headers=auth(event)
+    )
+    assert bad.status_code == 422 and "dry_run" in bad.text

@@ -378,6 +378,17 @@
     else if (url) body = { url };
     else { $("schedule-error").textContent = "Choose a file or give a URL."; return; }
     try {
+      // an import cancels every talk the file lacks: say which before doing it
+      const preview = await api("/schedule?dry_run=true", { method: "POST", body });
+      if (preview.cancelled > 0) {
+        const named = preview.cancelled_titles.slice(0, 5).map((t) => `• ${t}`).join("\n");
+        const more = preview.cancelled > 5 ? `\n… and ${preview.cancelled - 5} more` : "";
+        const talks = preview.cancelled === 1 ? "1 talk" : `${preview.cancelled} talks`;
+        if (!window.confirm(`This file does not have ${talks} of the event, which the import will mark cancelled:\n${named}${more}\n\nImport it anyway?`)) {
+          $("schedule-report").textContent = "Not imported: nothing changed.";
+          return;
+        }
+      }
       const report = await api("/schedule", { method: "POST", body });
       $("schedule-report").textContent = `Imported ${report.talks} talks in ${report.rooms} rooms: ${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged, ${report.cancelled} cancelled.${report.warnings.length ? ` Warnings: ${report.warnings.slice(0, 5).join("; ")}` : ""}`;
       status("Schedule imported.");
