@@ -150,17 +150,25 @@ def cmd_import_schedule(args: argparse.Namespace, settings: Settings) -> int:
                 progress=progress,
                 default_time_zone=event.time_zone,
             )
-        return filename, await import_schedule(uow, event, schedule)
+        report = await import_schedule(uow, event, schedule)
+        if args.dry_run:
+            await uow.rollback()
+        return filename, report
 
     try:
         filename, report = _run(settings, work)
     except ScheduleError as exc:
         raise CommandError(str(exc)) from None
     sys.stdout.write(
-        f"{filename} → {args.event}: {report.talks} talks ({report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.cancelled} cancelled), {report.rooms} rooms, "
-        f"{report.persons} persons, {len(report.warnings)} warnings\n"
+        f"{filename} → {args.event}{' (dry run: nothing changed)' if args.dry_run else ''}: {report.talks} talks "
+        f"({report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.cancelled} cancelled), {report.rooms} rooms, {report.persons} persons, "
+        f"{len(report.warnings)} warnings\n"
     )
+    for title in report.cancelled_titles:
+        sys.stdout.write(f"cancelled, not in the file: {title}\n")
+    if report.cancelled > len(report.cancelled_titles):
+        sys.stdout.write(f"… and {report.cancelled - len(report.cancelled_titles)} more cancelled\n")
     for warning in report.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     return 0
@@ -244,6 +252,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schedule = sub.add_parser("import-schedule", help="import a pretalx/frab JSON, frab XML or iCalendar schedule")
     schedule.add_argument("event", help="event slug")
     schedule.add_argument("source", help="a file path or an http(s) URL")
+    schedule.add_argument("--dry-run", action="store_true", help="say what the import would do; change nothing")
     schedule.set_defaults(func=cmd_import_schedule)
 
     export = sub.add_parser("export", help="write an event's (or one talk's) session summary")

@@ -45,6 +45,20 @@ def test_import_schedule_reports_counts(
     assert f"0 created, 0 updated, {len(talks)} unchanged" in capsys.readouterr().out
 
 
+def test_a_dry_run_import_names_what_it_would_cancel_and_changes_nothing(
+    client: TestClient, event: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {"guid": "own-talk", "title": "The organizer's own talk", "start": "2026-05-04T10:00:00+02:00",
+            "end": "2026-05-04T10:30:00+02:00"}  # fmt: skip
+    client.post("/api/events/testcon/talks", json=body, headers={"Authorization": f"Bearer {event['organizer_token']}"})
+    assert main(["import-schedule", "testcon", str(SCHEDULE), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(dry run: nothing changed)" in out and "1 cancelled" in out
+    assert "cancelled, not in the file: The organizer's own talk" in out
+    talks = client.get("/api/events/testcon/talks").json()["items"]
+    assert [(t["guid"], t["cancelled"]) for t in talks] == [("own-talk", False)]
+
+
 def test_import_errors_are_one_line_with_a_non_zero_exit(
     event: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
