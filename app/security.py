@@ -21,30 +21,40 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, embeddable_prefixes: tuple[str, ...] = ("/embed/",)) -> None:
         self.app = app
         self.embeddable_prefixes = embeddable_prefixes
+        # Three sets of headers, encoded once (every response built and encoded its own).
+        self._strict = self._headers(STRICT_CSP, framed=False)
+        self._docs = self._headers(DOCS_CSP, framed=False)
+        self._embed = self._headers(STRICT_CSP.replace("frame-ancestors 'none'", "frame-ancestors *"), framed=True)
+
+    @staticmethod
+    def _headers(csp: str, *, framed: bool) -> tuple[tuple[bytes, bytes], ...]:
+        extra = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        ]
+        if not framed:
+            extra.append((b"x-frame-options", b"DENY"))
+        return tuple(extra)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        csp = DOCS_CSP if path == "/docs" else STRICT_CSP
-        frame_options: bytes | None = b"DENY"
-        if path.startswith(self.embeddable_prefixes):
-            csp = csp.replace("frame-ancestors 'none'", "frame-ancestors *")
-            frame_options = None
+        extra = (
+            self._embed
+            if path.startswith(self.embeddable_prefixes)
+            else self._docs
+            if path == "/docs"
+            else self._strict
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
-                extra = [
-                    (b"content-security-policy", csp.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-                ]
-                if frame_options:
-                    extra.append((b"x-frame-options", frame_options))
                 headers.extend((k, v) for k, v in extra if k not in names)
                 message["headers"] = headers
             await send(message)
