@@ -106,6 +106,21 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
+    # With no transaction open, sqlite3's commit and rollback do nothing; they still cost a trip to the
+    # thread, and the pool rolls back every connection handed back to it (after each note group's commit).
+    # SQLite's own flag says whether one is open; nothing else runs on the connection while it is asked.
+    def commit(self) -> None:
+        if self._open_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._open_transaction():
+            super().rollback()
+
+    def _open_transaction(self) -> bool:
+        raw: sqlite3.Connection | None = self._connection._connection
+        return raw is not None and raw.in_transaction
+
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """SQLAlchemy's aiosqlite DBAPI shim, handing out connections whose cursors make one trip a statement."""

@@ -73,3 +73,24 @@ async def test_a_failed_statement_raises_and_the_connection_carries_on(engine: A
     async with engine.connect() as connection:
         rows = await connection.execute(text("SELECT body FROM note"))
         assert rows.scalars().all() == ["only once"]
+
+
+@pytest.mark.anyio
+async def test_a_commit_or_rollback_with_nothing_to_end_makes_no_trip(engine: AsyncEngine, trips: list[str]) -> None:
+    async with engine.connect() as connection:
+        trips.clear()
+        await connection.execute(text("SELECT 1"))  # reading opens no transaction in SQLite
+        await connection.commit()
+        await connection.rollback()
+        assert trips == ["_run"]
+        await connection.execute(text("INSERT INTO note (body) VALUES ('kept')"))
+        await connection.commit()  # this one has a transaction to end
+        assert len(trips) == 3
+        await connection.execute(text("INSERT INTO note (body) VALUES ('dropped')"))
+        await connection.rollback()
+        assert len(trips) == 5
+    trips.clear()  # the pool's reset of the returned connection: nothing open, no trip
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT body FROM note ORDER BY id"))
+        assert rows.scalars().all() == ["kept"]
+    assert trips == ["_run"]
