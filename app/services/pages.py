@@ -337,8 +337,9 @@ def _answers(views: list[PostRead]) -> dict[int, list[PostRead]]:
 def _question_list(
     candidates: Iterable[PostRead], views: list[PostRead], digests: Iterable[DigestRead], limit: int
 ) -> tuple[list[PostRead], dict[int, list[PostRead]], dict[int, AskedAgain]]:
-    """The questions to list, most voted first, each question once: copies the clustering stage found
-    (``DigestRead.questions``) are listed as the copy that says it best, with every copy's votes and answers."""
+    """The questions to list, open ones first, then most voted, each question once: copies the clustering
+    stage found (``DigestRead.questions``) are listed as the copy that says it best, with every copy's votes
+    and answers."""
     speaker: dict[int, int] = {}  # question id -> the copy that speaks for it
     counts: dict[int, int] = {}
     for digest in digests:
@@ -352,7 +353,7 @@ def _question_list(
             groups.setdefault(speaker.get(view.id, view.id), []).append(view)
     answers = _answers(views)
     asked: dict[int, AskedAgain] = {}
-    ranked: list[tuple[int, int, PostRead]] = []
+    ranked: list[tuple[bool, int, int, PostRead]] = []
     for key, copies in groups.items():
         # the copy the stage chose, or (it is filtered out or past the page's posts) the first one asked
         shown = next((c for c in copies if c.id == key), None) or min(copies, key=lambda c: c.id)
@@ -362,9 +363,9 @@ def _question_list(
             asked[shown.id] = AskedAgain(max(counts.get(key, 1), len(copies)), votes, others)
             merged = [a for c in copies for a in answers.get(c.id, [])]
             answers[shown.id] = sorted(merged, key=lambda a: a.id)
-        ranked.append((votes, shown.id, shown))
-    ranked.sort(key=lambda r: (-r[0], -r[1]))
-    return [r[2] for r in ranked[:limit]], answers, asked
+        ranked.append((bool(answers.get(shown.id)), votes, shown.id, shown))
+    ranked.sort(key=lambda r: (r[0], -r[1], -r[2]))  # the open ones first
+    return [r[3] for r in ranked[:limit]], answers, asked
 
 
 async def _views(

@@ -472,6 +472,7 @@ def test_a_follower_answers_a_question_and_the_asker_sees_it_under_the_question(
         answer = asking.locator(f"#questions > .post[data-post-id='{question['id']}'] + .post")
         expect(answer).to_contain_text("Yes, the videos go up tonight", timeout=2000)
         expect(answer.locator(".badge")).to_have_text("answer")
+        expect(asking.locator(f"#questions > .post[data-post-id='{question['id']}'] .badge.answered")).to_have_count(1)
         expect(page.locator("#questions > .post.mine", has_text="Yes, the videos go up tonight")).to_have_count(1)
     finally:
         asker.close()

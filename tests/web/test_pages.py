@@ -149,6 +149,20 @@ def test_answers_sit_under_their_question(client: TestClient, schedule: list[dic
     assert questions.index("How long do you keep logs?") < questions.index("Thirty days hot.")
 
 
+def test_open_questions_come_first_and_answered_ones_say_so(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    answered = _note(client, "Is the workshop recorded?", kind="question")
+    for voter in ("a", "b", "c"):  # the most voted, but answered
+        client.post(f"/api/events/{SLUG}/posts/{answered['id']}/upvote", headers={"X-Client-Id": voter})
+    _note(client, "Yes, videos go up tonight.", reply_to=answered["id"])
+    _note(client, "Where are the slides?", kind="question")
+    questions = client.get(f"/e/{SLUG}").text.split('id="questions"')[1].split("</ol>")[0]
+    assert questions.index("Where are the slides?") < questions.index("Is the workshop recorded?")
+    entries = questions.split('<li class="post')
+    (recorded,) = [e for e in entries if "Is the workshop recorded?" in e]
+    (slides,) = [e for e in entries if "Where are the slides?" in e]
+    assert "badge answered" in recorded and "badge answered" not in slides
+
+
 def test_user_text_is_escaped_in_the_first_paint(client: TestClient, schedule: list[dict[str, Any]]) -> None:
     _note(client, '<img src=x onerror=alert(1)> "quoted" <script>alert(1)</script>')
     html = client.get(f"/e/{SLUG}").text

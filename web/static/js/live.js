@@ -196,6 +196,7 @@
       } else {
         upsertInto(questions, p, { cap: 30, answerable: true });
         showAsked(questionEntry(questions, p.id));
+        showAnswered(questionEntry(questions, p.id));
       }
       document.getElementById("questions-empty")?.remove();
     } else if (questions && p.kind === "answer" && p.reply_to_id != null) {
@@ -219,6 +220,12 @@
     for (let next = question.nextElementSibling; next?.dataset.kind === "answer"; next = next.nextElementSibling) block.push(next);
     block.sort((a, b) => Number(a.dataset.postId) - Number(b.dataset.postId));
     question.after(...block);
+    showAnswered(question);
+  }
+  // a question with an answer under it says so (the server's list has the same badge)
+  function showAnswered(li) {
+    if (!li || li.nextElementSibling?.dataset.kind !== "answer" || li.querySelector(".badge.answered")) return;
+    li.querySelector(".meta")?.append(" ", el("span", "badge answered", "answered"));
   }
 
   function removePost(id) {
