@@ -153,9 +153,18 @@ async def wall_page(
     return templates.TemplateResponse(request, "wall.html", context, headers=NO_STORE)
 
 
+# The continents and oceans of IANA's Area/Location names. The system's tz database also holds legacy
+# aliases (US/Eastern, Japan, EST5EDT), Etc/GMT+1 with its inverted sign, and files that are no zone at
+# all (localtime, Factory, posixrules): still accepted when typed, never suggested.
+IANA_AREAS = frozenset(
+    ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+)
+
+
 @cache
-def _time_zones() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
+def time_zones() -> list[str]:
+    """The zones a form suggests: UTC first, then every Area/Location zone, sorted."""
+    return ["UTC", *sorted(z for z in zoneinfo.available_timezones() if z.split("/", 1)[0] in IANA_AREAS and "/" in z)]
 
 
 def _new_event_page(
@@ -167,7 +176,7 @@ def _new_event_page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The form; ``errors`` maps a field to its message, or ``"request"`` to what refused the whole request."""
-    context = {"form": form, "errors": errors, "needs_admin": bool(settings.admin_token), "zones": _time_zones()}
+    context = {"form": form, "errors": errors, "needs_admin": bool(settings.admin_token), "zones": time_zones()}
     return templates.TemplateResponse(
         request, "new_event.html", context, status_code=status_code, headers={**NO_STORE, **(headers or {})}
     )
@@ -220,7 +229,8 @@ async def new_event_form(
 async def organize_page(request: Request, slug: Slug, uow: UoW) -> Response:
     """The organizer console; it holds no secrets: the organizer pastes the token in the browser."""
     event = await event_service.get_event(uow.session, slug)
-    return templates.TemplateResponse(request, "organize.html", {"event": event}, headers=NO_STORE)
+    context = {"event": event, "zones": time_zones()}
+    return templates.TemplateResponse(request, "organize.html", context, headers=NO_STORE)
 
 
 @router.get("/embed/{slug}/talks/{talk_id}", response_class=HTMLResponse)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.web.digests import put_digest, sample_digest
 
 SLUG = "testcon"
+AREAS = {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
 
 
 def _talk(client: TestClient, token: str, title: str, room: str, track: str, start: int, end: int) -> dict[str, Any]:
@@ -298,3 +300,19 @@ def test_cancelled_talks_nobody_wrote_about_stay_off_the_page(client: TestClient
     assert "Dropped workshop" not in html
     assert "Dropped panel" in html  # people wrote about it
     assert "Dropped keynote" in html  # its slot is now: followers learn it is off
+
+
+@pytest.mark.parametrize("path", ["/new", f"/e/{SLUG}/organize"])
+def test_the_time_zone_suggestions_are_iana_area_location_names_and_utc(
+    client: TestClient, event: dict[str, Any], path: str
+) -> None:
+    # the list offered "localtime", "Factory", "posixrules", "EST5EDT", "US/Eastern" and "Etc/GMT+1" (which is UTC-1)
+    html = client.get(path).text
+    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
+    assert datalist, html
+    zones = re.findall(r'<option value="([^"]+)">', datalist.group(1))
+    assert zones[0] == "UTC"
+    assert "Europe/Berlin" in zones and "America/Argentina/Buenos_Aires" in zones and "Pacific/Auckland" in zones
+    odd = [z for z in zones[1:] if z.split("/")[0] not in AREAS or "/" not in z]
+    assert not odd
+    assert len(zones) > 300
