@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import zoneinfo
 from datetime import datetime
 from functools import cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -21,7 +23,7 @@ from app.api.posts import PostId
 from app.api.schemas import EventCreate, event_field_errors
 from app.api.talks import TalkId
 from app.api.throttle import count_event_creation, enforce
-from app.errors import BackchannelError, InvalidInput, NotFound, TooManyRequests
+from app.errors import BackchannelError, InvalidInput, NotFound, PageRoute, TooManyRequests
 from app.services import events as event_service
 from app.services import posts as post_service
 from app.services.note_writer import Note
@@ -35,7 +37,8 @@ from ingest.sources.notes import note_item
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 
-router = APIRouter(include_in_schema=False)
+# PageRoute: an error on these routes answers as error.html, not the API's JSON (app/errors.py)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 def _local(value: datetime, zone: object) -> str:
@@ -63,6 +66,27 @@ def _client_cookie(request: Request, response: Response) -> str:
         raw = secrets.token_urlsafe(16)
         response.set_cookie("bc_client", raw, max_age=365 * 86400, httponly=False, samesite="lax")
     return raw
+
+
+ERROR_TITLES = {
+    404: "Not found",
+    422: "That request is not valid",
+    429: "Slow down",
+    500: "Something went wrong",
+    503: "Please try again in a moment",
+}
+_FIELD_FIRST = re.compile(r"^[\w.\[\]\"]+: ")  # a validation message opens with the field it is about
+
+
+def error_page(request: Request, status_code: int, message: str, headers: dict[str, str]) -> Response:
+    """An error on a page route, in the site's look: what went wrong, in the API's words, and the way home."""
+    title = ERROR_TITLES.get(status_code) or (HTTPStatus(status_code).phrase if 400 <= status_code < 600 else "Error")
+    if not _FIELD_FIRST.match(message):
+        message = message[:1].upper() + message[1:]  # "no event 'nope'" opens a sentence here
+    context = {"title": title, "message": message, "status_code": status_code}
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=status_code, headers={**NO_STORE, **headers}
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
