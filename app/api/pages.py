@@ -130,12 +130,22 @@ async def _talk_page(uow: UoW, event: Event, talk_id: int) -> TalkPage:
     return page
 
 
+def site_url(request: Request, settings: SettingsDep) -> str:
+    """This site's absolute base URL, without a trailing slash, for links that leave it (the embed snippet).
+
+    BACKCHANNEL_PUBLIC_BASE_URL when set; else the request's own, which behind a proxy is the one the
+    browser used (uvicorn's proxy_headers apply X-Forwarded-Proto from FORWARDED_ALLOW_IPS; Host passes through).
+    """
+    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
 @router.get("/e/{slug}/talks/{talk_id}", response_class=HTMLResponse)
-async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW) -> Response:
+async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW, settings: SettingsDep) -> Response:
     """Everything about one talk: takeaways, topics, questions and answers, activity."""
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
-    response = templates.TemplateResponse(request, "talk.html", {"page": page, "me": _me(request)}, headers=NO_STORE)
+    context = {"page": page, "me": _me(request), "site_url": site_url(request, settings)}
+    response = templates.TemplateResponse(request, "talk.html", context, headers=NO_STORE)
     _client_cookie(request, response)
     return response
 

@@ -225,6 +225,17 @@ def test_accessibility_audit_finds_nothing_serious(
     assert not serious, serious
 
 
+def test_the_embed_snippet_pasted_into_another_page_shows_the_takeaways(page: Any, live_server: LiveServer) -> None:
+    talk = live_server.talks[0]
+    page.goto(f"{live_server.url}/e/{live_server.slug}/talks/{talk['id']}")
+    snippet = page.locator(".embed-link code").inner_text()
+    assert f'src="{live_server.url}/embed/{live_server.slug}/talks/{talk["id"]}"' in snippet
+    page.set_content(f"<!doctype html><title>Someone's blog</title><main>{snippet}</main>")  # about:blank: no base URL
+    widget = page.frame_locator("iframe")
+    expect(widget.locator("h1")).to_have_text(talk["title"])
+    expect(widget.locator(".takeaway").first).to_be_visible()
+
+
 def test_the_page_sends_a_strict_content_security_policy(page: Any, live_server: LiveServer) -> None:
     response = page.goto(f"{live_server.url}/e/{live_server.slug}")
     policy = response.headers["content-security-policy"]

@@ -316,3 +316,26 @@ def test_the_time_zone_suggestions_are_iana_area_location_names_and_utc(
     odd = [z for z in zones[1:] if z.split("/")[0] not in AREAS or "/" not in z]
     assert not odd
     assert len(zones) > 300
+
+
+def test_the_embed_snippet_is_an_absolute_address_that_works_on_another_site(
+    client: TestClient, schedule: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it was <iframe src="/embed/…">, which pasted into a blog points at the blog's own server
+    talk = schedule[0]["id"]
+
+    def snippet(**headers: str) -> str:
+        html = client.get(f"/e/{SLUG}/talks/{talk}", headers=headers).text
+        found = re.search(r'<p class="embed-link">.*?<code>(.*?)</code>', html, re.S)
+        assert found, html
+        return found.group(1)
+
+    src = f'src="http://bc.example.org/embed/{SLUG}/talks/{talk}"'
+    assert (
+        snippet(host="bc.example.org")
+        == f'&lt;iframe {src} title="Live takeaways" width="400" height="600"&gt;&lt;/iframe&gt;'
+    )
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    public = settings.model_copy(update={"public_base_url": "https://backchannel.example.org/"})
+    monkeypatch.setattr(client.app.state, "settings", public)  # type: ignore[attr-defined]
+    assert f'src="https://backchannel.example.org/embed/{SLUG}/talks/{talk}"' in snippet(host="10.0.0.7:8000")
