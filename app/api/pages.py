@@ -158,11 +158,16 @@ async def talk_parts(
     uow: UoW,
     limit: Annotated[int, Query(ge=1, le=50)] = 3,
     sources: Annotated[int, Query(ge=0, le=1)] = 1,
+    level: Annotated[int, Query(ge=2, le=6)] = 4,
 ) -> Response:
-    """One talk's takeaways and timeline as HTML fragments; the live script swaps them in."""
+    """One talk's takeaways and timeline as HTML fragments; the live script swaps them in.
+
+    ``level``: the topic labels' heading level, the digest's data-level (4 on the event page's cards,
+    3 on the talk page and the wall, 2 in the embed).
+    """
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
-    context = {"page": page, "limit": limit, "show_sources": bool(sources)}
+    context = {"page": page, "limit": limit, "show_sources": bool(sources), "level": level}
     return templates.TemplateResponse(request, "_parts.html", context, headers=NO_STORE)
 
 

@@ -339,3 +339,33 @@ def test_the_embed_snippet_is_an_absolute_address_that_works_on_another_site(
     public = settings.model_copy(update={"public_base_url": "https://backchannel.example.org/"})
     monkeypatch.setattr(client.app.state, "settings", public)  # type: ignore[attr-defined]
     assert f'src="https://backchannel.example.org/embed/{SLUG}/talks/{talk}"' in snippet(host="10.0.0.7:8000")
+
+
+def test_topic_labels_are_headings_one_level_below_the_section_they_sit_in(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    # a topic label was an h4 straight under an h2 on the talk page and the wall, and under the h1 in the embed
+    talk = schedule[0]["id"]
+    post = _note(client, "Burn-rate alerts beat raw thresholds", talk_id=talk)
+    _digest(client, talk, [post["id"]])
+    for path, level in (
+        (f"/e/{SLUG}", 4),  # h2 Sessions > h3 the talk > its topics
+        (f"/e/{SLUG}/talks/{talk}", 3),  # h2 Takeaways by topic
+        (f"/e/{SLUG}/wall", 3),  # h2 the talk
+        (f"/embed/{SLUG}/talks/{talk}", 2),  # h1 the talk
+    ):
+        html = client.get(path).text
+        digest = html.split(f'id="digest-{talk}"')[1].split("</div>")[0]
+        assert f'data-level="{level}"' in digest, path
+        assert re.findall(r'<h(\d) class="topic-label">', digest) == [str(level)] * 2, path
+
+
+def test_a_talks_live_parts_come_at_the_heading_level_asked(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    talk = schedule[0]["id"]
+    post = _note(client, "Burn-rate alerts beat raw thresholds", talk_id=talk)
+    _digest(client, talk, [post["id"]])
+    parts = f"/e/{SLUG}/parts/talks/{talk}"
+    assert '<h4 class="topic-label">' in client.get(parts).text  # the event page's cards, as before
+    assert '<h3 class="topic-label">' in client.get(parts, params={"level": 3}).text
+    assert '<h4 class="topic-label">' not in client.get(parts, params={"level": 3}).text
+    assert client.get(parts, params={"level": 7}).status_code == 422
