@@ -1,13 +1,16 @@
-"""Domain errors with HTTP status codes, and the handlers that render every error as JSON."""
+"""Domain errors with HTTP status codes, and the handlers that render every error: JSON for the API and
+programs, an HTML page for the routes a person opens in a browser (``PageRoute``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -86,50 +89,69 @@ def store_unavailable(exc: BaseException) -> bool:
     return False
 
 
-def install_error_handlers(app: FastAPI) -> None:
+class PageRoute(APIRoute):
+    """A route a person opens in a browser (web/templates): its errors answer as an HTML page.
+
+    Decided by the route the request matched, not by its Accept header: the API answers JSON to every
+    client, and a page answers a page even to curl. A path that matches no route gets JSON.
+    """
+
+
+# (request, status code, message, headers) -> the error as a page in the site's look
+ErrorPage = Callable[[Request, int, str, dict[str, str]], Response]
+
+
+def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) -> None:
+    """Every error answers through ``_answer``: a JSON body, or ``error_page`` on a ``PageRoute``."""
+
+    def _answer(request: Request, status_code: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response:
+        if error_page is not None and isinstance(request.scope.get("route"), PageRoute):
+            return error_page(request, status_code, body["error"]["message"], dict(headers or {}))
+        return JSONResponse(body, status_code=status_code, headers=headers)
+
     @app.exception_handler(BackchannelError)
-    async def _domain(_: Request, exc: BackchannelError) -> JSONResponse:
-        return JSONResponse(_body(exc.message, exc.field), status_code=exc.status_code, headers=exc.headers)
+    async def _domain(request: Request, exc: BackchannelError) -> Response:
+        return _answer(request, exc.status_code, _body(exc.message, exc.field), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid")), "type": e.get("type")}
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "request", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}"
-        return JSONResponse(_body(message, first["field"], errors), status_code=422)
+        return _answer(request, 422, _body(message, first["field"], errors), None)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return _answer(request, exc.status_code, _body(str(exc.detail)), exc.headers)
 
-    def _unavailable(request: Request, error: str) -> JSONResponse:
+    def _unavailable(request: Request, error: str) -> Response:
         logger.error("store.unavailable", extra={"path": request.url.path, "error": error[:200]})
         body = _body("the store is unavailable right now; nothing was saved, please try again")
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return _answer(request, 503, body, {"Retry-After": "5"})
 
     # See store_unavailable for which errors these are.
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def _store_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _store_unavailable(request: Request, exc: DBAPIError) -> Response:
         return _unavailable(request, str(exc.orig))
 
     @app.exception_handler(DBAPIError)
-    async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _store_error(request: Request, exc: DBAPIError) -> Response:
         if store_unavailable(exc):
             return _unavailable(request, str(exc.orig))
         logger.error("request.failed", extra={"path": request.url.path}, exc_info=exc)
-        return JSONResponse(_body("internal error"), status_code=500)
+        return _answer(request, 500, _body("internal error"), None)
 
     @app.exception_handler(ConnectionError)
     @app.exception_handler(TimeoutError)
     @app.exception_handler(PoolTimeout)
-    async def _store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    async def _store_unreachable(request: Request, exc: Exception) -> Response:
         return _unavailable(request, f"{type(exc).__name__}: {exc}")
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("request.failed", extra={"path": request.url.path})
-        return JSONResponse(_body("internal error"), status_code=500)
+        return _answer(request, 500, _body("internal error"), None)

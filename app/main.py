@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    install_error_handlers(app, error_page=pages.error_page)
     app.add_middleware(
         WebSocketGuard,
         max_per_ip=settings.ws_max_connections_per_ip,

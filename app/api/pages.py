@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import zoneinfo
 from datetime import datetime
 from functools import cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -21,7 +23,7 @@ from app.api.posts import PostId
 from app.api.schemas import EventCreate, event_field_errors
 from app.api.talks import TalkId
 from app.api.throttle import count_event_creation, enforce
-from app.errors import BackchannelError, InvalidInput, NotFound, TooManyRequests
+from app.errors import BackchannelError, InvalidInput, NotFound, PageRoute, TooManyRequests
 from app.services import events as event_service
 from app.services import posts as post_service
 from app.services.note_writer import Note
@@ -35,7 +37,8 @@ from ingest.sources.notes import note_item
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 
-router = APIRouter(include_in_schema=False)
+# PageRoute: an error on these routes answers as error.html, not the API's JSON (app/errors.py)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 def _local(value: datetime, zone: object) -> str:
@@ -63,6 +66,27 @@ def _client_cookie(request: Request, response: Response) -> str:
         raw = secrets.token_urlsafe(16)
         response.set_cookie("bc_client", raw, max_age=365 * 86400, httponly=False, samesite="lax")
     return raw
+
+
+ERROR_TITLES = {
+    404: "Not found",
+    422: "That request is not valid",
+    429: "Slow down",
+    500: "Something went wrong",
+    503: "Please try again in a moment",
+}
+_FIELD_FIRST = re.compile(r"^[\w.\[\]\"]+: ")  # a validation message opens with the field it is about
+
+
+def error_page(request: Request, status_code: int, message: str, headers: dict[str, str]) -> Response:
+    """An error on a page route, in the site's look: what went wrong, in the API's words, and the way home."""
+    title = ERROR_TITLES.get(status_code) or (HTTPStatus(status_code).phrase if 400 <= status_code < 600 else "Error")
+    if not _FIELD_FIRST.match(message):
+        message = message[:1].upper() + message[1:]  # "no event 'nope'" opens a sentence here
+    context = {"title": title, "message": message, "status_code": status_code}
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=status_code, headers={**NO_STORE, **headers}
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -106,12 +130,22 @@ async def _talk_page(uow: UoW, event: Event, talk_id: int) -> TalkPage:
     return page
 
 
+def site_url(request: Request, settings: SettingsDep) -> str:
+    """This site's absolute base URL, without a trailing slash, for links that leave it (the embed snippet).
+
+    BACKCHANNEL_PUBLIC_BASE_URL when set; else the request's own, which behind a proxy is the one the
+    browser used (uvicorn's proxy_headers apply X-Forwarded-Proto from FORWARDED_ALLOW_IPS; Host passes through).
+    """
+    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
 @router.get("/e/{slug}/talks/{talk_id}", response_class=HTMLResponse)
-async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW) -> Response:
+async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW, settings: SettingsDep) -> Response:
     """Everything about one talk: takeaways, topics, questions and answers, activity."""
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
-    response = templates.TemplateResponse(request, "talk.html", {"page": page, "me": _me(request)}, headers=NO_STORE)
+    context = {"page": page, "me": _me(request), "site_url": site_url(request, settings)}
+    response = templates.TemplateResponse(request, "talk.html", context, headers=NO_STORE)
     _client_cookie(request, response)
     return response
 
@@ -124,11 +158,16 @@ async def talk_parts(
     uow: UoW,
     limit: Annotated[int, Query(ge=1, le=50)] = 3,
     sources: Annotated[int, Query(ge=0, le=1)] = 1,
+    level: Annotated[int, Query(ge=2, le=6)] = 4,
 ) -> Response:
-    """One talk's takeaways and timeline as HTML fragments; the live script swaps them in."""
+    """One talk's takeaways and timeline as HTML fragments; the live script swaps them in.
+
+    ``level``: the topic labels' heading level, the digest's data-level (4 on the event page's cards,
+    3 on the talk page and the wall, 2 in the embed).
+    """
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
-    context = {"page": page, "limit": limit, "show_sources": bool(sources)}
+    context = {"page": page, "limit": limit, "show_sources": bool(sources), "level": level}
     return templates.TemplateResponse(request, "_parts.html", context, headers=NO_STORE)
 
 
@@ -153,9 +192,18 @@ async def wall_page(
     return templates.TemplateResponse(request, "wall.html", context, headers=NO_STORE)
 
 
+# The continents and oceans of IANA's Area/Location names. The system's tz database also holds legacy
+# aliases (US/Eastern, Japan, EST5EDT), Etc/GMT+1 with its inverted sign, and files that are no zone at
+# all (localtime, Factory, posixrules): still accepted when typed, never suggested.
+IANA_AREAS = frozenset(
+    ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+)
+
+
 @cache
-def _time_zones() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
+def time_zones() -> list[str]:
+    """The zones a form suggests: UTC first, then every Area/Location zone, sorted."""
+    return ["UTC", *sorted(z for z in zoneinfo.available_timezones() if z.split("/", 1)[0] in IANA_AREAS and "/" in z)]
 
 
 def _new_event_page(
@@ -167,7 +215,7 @@ def _new_event_page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The form; ``errors`` maps a field to its message, or ``"request"`` to what refused the whole request."""
-    context = {"form": form, "errors": errors, "needs_admin": bool(settings.admin_token), "zones": _time_zones()}
+    context = {"form": form, "errors": errors, "needs_admin": bool(settings.admin_token), "zones": time_zones()}
     return templates.TemplateResponse(
         request, "new_event.html", context, status_code=status_code, headers={**NO_STORE, **(headers or {})}
     )
@@ -220,7 +268,8 @@ async def new_event_form(
 async def organize_page(request: Request, slug: Slug, uow: UoW) -> Response:
     """The organizer console; it holds no secrets: the organizer pastes the token in the browser."""
     event = await event_service.get_event(uow.session, slug)
-    return templates.TemplateResponse(request, "organize.html", {"event": event}, headers=NO_STORE)
+    context = {"event": event, "zones": time_zones()}
+    return templates.TemplateResponse(request, "organize.html", context, headers=NO_STORE)
 
 
 @router.get("/embed/{slug}/talks/{talk_id}", response_class=HTMLResponse)

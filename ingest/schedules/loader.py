@@ -95,6 +95,9 @@ def load_schedule(
     label = filename or "schedule"
     if not (data.strip() if isinstance(data, str) else data.strip()):
         raise ScheduleError("the file is empty", source=label)
+    binary = _binary_kind(data)
+    if binary:  # before the extension: a photo saved as schedule.json is still a photo
+        raise ScheduleError(f"{_NOT_A_SCHEDULE}; this is {binary}", source=label)
     kind = sniff_format(data, filename)
     if kind == "json":
         return parse_schedule_json(
@@ -106,11 +109,48 @@ def load_schedule(
         )
     if kind == "ical":
         return parse_ical(data, filename=filename, progress=progress, default_time_zone=default_time_zone)
-    start = (data[:30].decode("utf-8", errors="replace") if isinstance(data, bytes) else data[:30]).strip()
-    raise ScheduleError(
-        f"not a schedule format we know (it starts with {start!r}); expected pretalx/frab JSON, frab XML or iCalendar",
-        source=label,
-    )
+    raise ScheduleError(f"{_NOT_A_SCHEDULE}; {_describe_start(data)}", source=label)
+
+
+_NOT_A_SCHEDULE = "not a schedule: pretalx/frab JSON, frab XML or iCalendar expected"
+# Files organizers pick by mistake, by their first bytes: named, never quoted.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive or office document"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+)
+_EXCERPT_CHARS = 30
+
+
+def _binary_kind(data: bytes | str) -> str | None:
+    """What a well-known binary file is, from its first bytes (None for text and anything unknown)."""
+    if isinstance(data, str):
+        return None
+    return next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+
+
+def _describe_start(data: bytes | str) -> str:
+    """How the document starts, for a message: a short quoted excerpt of text, never raw binary.
+
+    Bytes that are not UTF-8, NULs and other control characters (beyond a few escaped ones) mean a
+    binary file: echoing those would put junk on the organizer's screen and in the logs.
+    """
+    head = data[: _EXCERPT_CHARS * 4]
+    text = head.decode("utf-8", errors="replace") if isinstance(head, bytes) else head
+    text = text.lstrip("\ufeff \t\r\n")
+    # a multi-byte character cut by the slice is not a sign of binary: only judge what came whole
+    whole = text[:-1] if isinstance(head, bytes) and len(data) > len(head) else text
+    controls = sum(1 for ch in whole if not ch.isprintable() and ch not in "\t\r\n")
+    if "\ufffd" in whole or "\x00" in whole or controls > len(whole) // 10:
+        return "it holds binary data"
+    line = text.splitlines()[0] if text.strip() else ""
+    excerpt = line[:_EXCERPT_CHARS].rstrip()
+    cut = "…" if len(line) > _EXCERPT_CHARS or len(text.splitlines()) > 1 else ""
+    return f"it starts with {excerpt!r}{cut}"
 
 
 def name_from_url(url: str) -> str:

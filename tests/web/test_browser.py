@@ -133,6 +133,23 @@ def test_a_digest_update_shows_the_new_takeaways_without_a_reload(page: Any, liv
     card.locator(".timeline rect.burst").first.wait_for(state="attached", timeout=1000)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="web/static/js/live.js fetches /parts without the digest's data-level, so the swapped topic labels come "
+    "back as h4 (the event page's level); it should add &level=${current.dataset.level || 4} to that URL",
+)
+def test_a_digest_update_on_the_talk_page_keeps_its_heading_levels(page: Any, live_server: LiveServer) -> None:
+    talk = live_server.talks[1]
+    page.goto(f"{live_server.url}/e/{live_server.slug}/talks/{talk['id']}")
+    page.wait_for_selector("#conn.live", timeout=5000)
+    note = live_server.post_note("Quantise after distilling", talk_id=talk["id"])
+    live_server.put_digest(talk["id"], [note["id"]], version=50)
+    digest = page.locator(f"#digest-{talk['id']}[data-version='50']")  # the swapped-in parts
+    digest.locator(".takeaway").first.wait_for(timeout=5000)
+    assert digest.get_attribute("data-level") == "3"
+    assert digest.locator("h3.topic-label").count() > 0 and digest.locator("h4").count() == 0
+
+
 def test_a_resync_reloads_the_live_parts(page: Any, live_server: LiveServer) -> None:
     talk = live_server.talks[2]
     _open_event(page, live_server)
@@ -188,7 +205,13 @@ def test_pages_fit_a_phone_and_a_projector(
         context.close()
 
 
-@pytest.mark.parametrize("view", ["event", "event-dark", "talk", "wall", "organize", "embed", "new-event"])
+# Moderate in axe's scale, but a screen reader's outline of the page: a topic label was an h4 right under an h2
+OUTLINE_RULES = {"heading-order", "page-has-heading-one", "landmark-one-main", "region"}
+
+
+@pytest.mark.parametrize(
+    "view", ["event", "event-dark", "talk", "wall", "wall-rooms", "organize", "embed", "new-event", "not-found"]
+)
 def test_accessibility_audit_finds_nothing_serious(
     browser: Any, live_server: LiveServer, axe_script: Any, view: str
 ) -> None:
@@ -198,9 +221,11 @@ def test_accessibility_audit_finds_nothing_serious(
         "event-dark": f"/e/{live_server.slug}",
         "talk": f"/e/{live_server.slug}/talks/{talk}",
         "wall": f"/e/{live_server.slug}/wall",
+        "wall-rooms": f"/e/{live_server.slug}/wall?layout=rooms",
         "organize": f"/e/{live_server.slug}/organize",
         "embed": f"/embed/{live_server.slug}/talks/{talk}",
         "new-event": "/new",
+        "not-found": f"/e/{live_server.slug}/talks/999999",
     }[view]
     # axe is injected as an inline script, which the page's own CSP (rightly) forbids: only this audit bypasses it
     scheme = "dark" if view.endswith("-dark") else "light"
@@ -220,9 +245,20 @@ def test_accessibility_audit_finds_nothing_serious(
     serious = [
         f"{v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'][:3])})"
         for v in result
-        if v["impact"] in ("serious", "critical")
+        if v["impact"] in ("serious", "critical") or v["id"] in OUTLINE_RULES
     ]
     assert not serious, serious
+
+
+def test_the_embed_snippet_pasted_into_another_page_shows_the_takeaways(page: Any, live_server: LiveServer) -> None:
+    talk = live_server.talks[0]
+    page.goto(f"{live_server.url}/e/{live_server.slug}/talks/{talk['id']}")
+    snippet = page.locator(".embed-link code").inner_text()
+    assert f'src="{live_server.url}/embed/{live_server.slug}/talks/{talk["id"]}"' in snippet
+    page.set_content(f"<!doctype html><title>Someone's blog</title><main>{snippet}</main>")  # about:blank: no base URL
+    widget = page.frame_locator("iframe")
+    expect(widget.locator("h1")).to_have_text(talk["title"])
+    expect(widget.locator(".takeaway").first).to_be_visible()
 
 
 def test_the_page_sends_a_strict_content_security_policy(page: Any, live_server: LiveServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.web.digests import put_digest, sample_digest
 
 SLUG = "testcon"
+AREAS = {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
 
 
 def _talk(client: TestClient, token: str, title: str, room: str, track: str, start: int, end: int) -> dict[str, Any]:
@@ -312,3 +314,72 @@ def test_cancelled_talks_nobody_wrote_about_stay_off_the_page(client: TestClient
     assert "Dropped workshop" not in html
     assert "Dropped panel" in html  # people wrote about it
     assert "Dropped keynote" in html  # its slot is now: followers learn it is off
+
+
+@pytest.mark.parametrize("path", ["/new", f"/e/{SLUG}/organize"])
+def test_the_time_zone_suggestions_are_iana_area_location_names_and_utc(
+    client: TestClient, event: dict[str, Any], path: str
+) -> None:
+    # the list offered "localtime", "Factory", "posixrules", "EST5EDT", "US/Eastern" and "Etc/GMT+1" (which is UTC-1)
+    html = client.get(path).text
+    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
+    assert datalist, html
+    zones = re.findall(r'<option value="([^"]+)">', datalist.group(1))
+    assert zones[0] == "UTC"
+    assert "Europe/Berlin" in zones and "America/Argentina/Buenos_Aires" in zones and "Pacific/Auckland" in zones
+    odd = [z for z in zones[1:] if z.split("/")[0] not in AREAS or "/" not in z]
+    assert not odd
+    assert len(zones) > 300
+
+
+def test_the_embed_snippet_is_an_absolute_address_that_works_on_another_site(
+    client: TestClient, schedule: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it was <iframe src="/embed/…">, which pasted into a blog points at the blog's own server
+    talk = schedule[0]["id"]
+
+    def snippet(**headers: str) -> str:
+        html = client.get(f"/e/{SLUG}/talks/{talk}", headers=headers).text
+        found = re.search(r'<p class="embed-link">.*?<code>(.*?)</code>', html, re.S)
+        assert found, html
+        return found.group(1)
+
+    src = f'src="http://bc.example.org/embed/{SLUG}/talks/{talk}"'
+    assert (
+        snippet(host="bc.example.org")
+        == f'&lt;iframe {src} title="Live takeaways" width="400" height="600"&gt;&lt;/iframe&gt;'
+    )
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    public = settings.model_copy(update={"public_base_url": "https://backchannel.example.org/"})
+    monkeypatch.setattr(client.app.state, "settings", public)  # type: ignore[attr-defined]
+    assert f'src="https://backchannel.example.org/embed/{SLUG}/talks/{talk}"' in snippet(host="10.0.0.7:8000")
+
+
+def test_topic_labels_are_headings_one_level_below_the_section_they_sit_in(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    # a topic label was an h4 straight under an h2 on the talk page and the wall, and under the h1 in the embed
+    talk = schedule[0]["id"]
+    post = _note(client, "Burn-rate alerts beat raw thresholds", talk_id=talk)
+    _digest(client, talk, [post["id"]])
+    for path, level in (
+        (f"/e/{SLUG}", 4),  # h2 Sessions > h3 the talk > its topics
+        (f"/e/{SLUG}/talks/{talk}", 3),  # h2 Takeaways by topic
+        (f"/e/{SLUG}/wall", 3),  # h2 the talk
+        (f"/embed/{SLUG}/talks/{talk}", 2),  # h1 the talk
+    ):
+        html = client.get(path).text
+        digest = html.split(f'id="digest-{talk}"')[1].split("</div>")[0]
+        assert f'data-level="{level}"' in digest, path
+        assert re.findall(r'<h(\d) class="topic-label">', digest) == [str(level)] * 2, path
+
+
+def test_a_talks_live_parts_come_at_the_heading_level_asked(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    talk = schedule[0]["id"]
+    post = _note(client, "Burn-rate alerts beat raw thresholds", talk_id=talk)
+    _digest(client, talk, [post["id"]])
+    parts = f"/e/{SLUG}/parts/talks/{talk}"
+    assert '<h4 class="topic-label">' in client.get(parts).text  # the event page's cards, as before
+    assert '<h3 class="topic-label">' in client.get(parts, params={"level": 3}).text
+    assert '<h4 class="topic-label">' not in client.get(parts, params={"level": 3}).text
+    assert client.get(parts, params={"level": 7}).status_code == 422

@@ -254,8 +254,35 @@ def test_empty_and_unknown_inputs() -> None:
     assert str(fail(b"", "x.json")) == "x.json: the file is empty"
     assert str(fail("   \n")) == "schedule: the file is empty"
     err = fail(b"Title,Start\nFoo,10:00\n", "talks.csv")
-    assert "not a schedule format we know" in str(err)
-    assert "'Title,Start" in str(err)
+    assert str(err).startswith("talks.csv: not a schedule: pretalx/frab JSON, frab XML or iCalendar expected;")
+    assert "it starts with 'Title,Start'" in str(err)
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x000\x00\x00\x000\x08\x06\x00\x00\x00W" + bytes(range(256))
+
+
+@pytest.mark.parametrize("name", ["x.png", "schedule.json", "schedule.ics", None])
+def test_an_image_is_named_not_echoed(name: str | None) -> None:
+    """The organizer picked a picture: say what it is and what was expected, with none of its bytes."""
+    err = fail(PNG, name)
+    assert err.reason == "not a schedule: pretalx/frab JSON, frab XML or iCalendar expected; this is a PNG image"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [bytes(range(256)) * 4, b"\x00\x01\x02 some text after", b"\xde\xad\xbe\xef" * 50, b"\x1b[31m\x1b[0m\x07\x08x"],
+    ids=["every-byte", "nul", "not-utf8", "control-characters"],
+)
+def test_unknown_binary_data_is_described_not_quoted(data: bytes) -> None:
+    err = fail(data, "upload")
+    assert str(err) == "upload: not a schedule: pretalx/frab JSON, frab XML or iCalendar expected; it holds binary data"
+
+
+def test_unknown_text_is_quoted_short_on_one_line() -> None:
+    err = fail(("Ünïcode title " * 40 + "\nsecond line").encode(), "notes.txt")
+    excerpt = str(err).split("it starts with ", 1)[1]
+    assert excerpt == "'Ünïcode title Ünïcode title Ün'…"
+    assert str(err).isprintable()
 
 
 def test_invalid_utf8_names_the_line() -> None:
@@ -273,6 +300,6 @@ def test_missing_file() -> None:
 def test_str_is_never_read_as_a_path(tmp_path: Path) -> None:
     path = tmp_path / "schedule.xml"
     path.write_text(MINI_XML)
-    with pytest.raises(ScheduleError, match="not a schedule format"):
+    with pytest.raises(ScheduleError, match="not a schedule: "):
         load_schedule(str(path))
     assert len(load_schedule(path).talks) == 2

@@ -451,16 +451,8 @@
   $("export-talk").addEventListener("change", showExportChoice);
 
   // ---- event details and the token ----
-  // The zone is typed as an IANA name: offer the browser's list, as the new-event form offers the server's.
-  function offerZones() {
-    const list = $("details-zones");
-    if (list.options.length) return;
-    let zones = [];
-    try { zones = Intl.supportedValuesOf("timeZone"); } catch { return; /* an older browser: free text still works */ }
-    list.replaceChildren(...["UTC", ...zones.filter((z) => z !== "UTC")].map((z) => { const o = el("option"); o.value = z; return o; }));
-  }
+  // The zone is typed as an IANA name; the page lists the server's zones (pages.time_zones), the ones it accepts.
   async function loadDetails() {
-    offerZones();
     const form = $("details-form");
     try {
       const details = await api("");
