@@ -133,11 +133,6 @@ def test_a_digest_update_shows_the_new_takeaways_without_a_reload(page: Any, liv
     card.locator(".timeline rect.burst").first.wait_for(state="attached", timeout=1000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/static/js/live.js fetches /parts without the digest's data-level, so the swapped topic labels come "
-    "back as h4 (the event page's level); it should add &level=${current.dataset.level || 4} to that URL",
-)
 def test_a_digest_update_on_the_talk_page_keeps_its_heading_levels(page: Any, live_server: LiveServer) -> None:
     talk = live_server.talks[1]
     page.goto(f"{live_server.url}/e/{live_server.slug}/talks/{talk['id']}")

@@ -367,7 +367,7 @@
       digestTimers.delete(key);
       const limit = current.dataset.limit || 3;
       const sources = current.dataset.sources || 1;
-      const doc = await fetchParts(`/e/${encodeURIComponent(slug)}/parts/talks/${key}?limit=${limit}&sources=${sources}`).catch(() => null);
+      const doc = await fetchParts(`/e/${encodeURIComponent(slug)}/parts/talks/${key}?limit=${limit}&sources=${sources}&level=${current.dataset.level || 4}`).catch(() => null);
       if (doc) swapParts(doc);
     }, 2000));
     if (document.getElementById("trending")) scheduleRefresh(10000);
