@@ -144,7 +144,12 @@ async def talk_page(request: Request, slug: Slug, talk_id: TalkId, uow: UoW, set
     """Everything about one talk: takeaways, topics, questions and answers, activity."""
     event = await event_service.get_event(uow.session, slug)
     page = await _talk_page(uow, event, talk_id)
-    context = {"page": page, "me": _me(request), "site_url": site_url(request, settings)}
+    context = {
+        "page": page,
+        "me": _me(request),
+        "site_url": site_url(request, settings),
+        "exports_public": settings.exports_public,  # else summaries are the organizer's (the console has them)
+    }
     response = templates.TemplateResponse(request, "talk.html", context, headers=NO_STORE)
     _client_cookie(request, response)
     return response

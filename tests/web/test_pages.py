@@ -141,6 +141,20 @@ def test_the_talk_page_links_to_the_talk_and_its_feedback_form(
     assert 'href="https://example.org/feedback/1"' in html
 
 
+def test_a_follower_downloads_the_sessions_summary_from_the_talk_page(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    talk = schedule[0]["id"]
+    html = client.get(f"/e/{SLUG}/talks/{talk}").text
+    links = re.findall(r'href="(/api/events/[^"]+/export\?format=(\w+))" download>', html)
+    assert [fmt for _, fmt in links] == ["md", "html", "pdf", "json", "csv"]
+    for url, fmt in links:
+        if fmt != "pdf":  # (the PDF renders in its own tests)
+            response = client.get(url)
+            assert response.status_code == 200, (fmt, response.text[:200])
+            assert "Observability on a budget" in response.text or fmt == "csv"
+
+
 def test_answers_sit_under_their_question(client: TestClient, schedule: list[dict[str, Any]]) -> None:
     question = _note(client, "How long do you keep logs?", kind="question", talk_id=schedule[0]["id"])
     response = client.post(f"/api/events/{SLUG}/posts", json={"text": "Thirty days hot.", "reply_to": question["id"]})

@@ -244,3 +244,5 @@ def test_exports_can_be_organizer_only(settings: Settings) -> None:
         event = create_event(client)
         assert client.get(f"{BASE}/export").status_code == 401
         assert client.get(f"{BASE}/export", headers=auth(event)).status_code == 200
+        talk = add_talk(client, event, "private-talk", "A private summary", 10)
+        assert "/export?format=" not in client.get(f"/e/testcon/talks/{talk['id']}").text  # no links that answer 401
