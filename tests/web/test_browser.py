@@ -639,3 +639,23 @@ def test_the_keyboard_focus_stays_where_the_writing_is(page: Any, live_server: L
     page.keyboard.press("Enter")
     expect(mine).to_have_count(0, timeout=2000)
     expect(page.locator(f"{FEED}[data-post-id='{neighbour_id}'] .upvote")).to_be_focused()
+
+
+def test_an_answer_to_the_copy_listed_for_my_question_is_highlighted_as_mine(
+    page: Any, live_server: LiveServer
+) -> None:
+    theirs = live_server.post_note("Is the keynote streamed anywhere?", kind="question")
+    _open_event(page, live_server)
+    page.fill("#post-text", "is the keynote streamed anywhere??")
+    page.check("input[name=kind][value=question]")
+    page.click("#post-form button[type=submit]")
+    mine = page.locator("#questions > .post.mine", has_text="keynote streamed")
+    mine.wait_for(timeout=2000)
+    my_id = int(mine.get_attribute("data-post-id") or 0)
+    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [theirs["id"]], version=10, questions=asked)
+    expect(mine).to_have_count(0, timeout=3000)  # mine is folded under theirs
+    answer = live_server.post_note("Yes, on the event website", reply_to=theirs["id"])
+    listed = page.locator(f"#questions > .post[data-post-id='{answer['id']}']")
+    expect(listed).to_have_class(re.compile(r"\banswer-to-mine\b"), timeout=3000)
+    live_server.put_digest(None, [theirs["id"]], version=11, questions=[])

@@ -131,7 +131,7 @@
     const id = li.dataset.postId;
     const button = li.querySelector(".upvote");
     if (button) button.setAttribute("aria-pressed", voted.has(id) ? "true" : "false");
-    if (li.dataset.replyTo && mine[li.dataset.replyTo]) li.classList.add("answer-to-mine");
+    if (li.dataset.replyTo && asksMine(li.dataset.replyTo)) li.classList.add("answer-to-mine");
     if (mine[id] && !readonly) {
       li.classList.add("mine");
       if (!li.querySelector(".delete")) {
@@ -240,6 +240,14 @@
   const repeatsOf = new Map();   // talk key -> question ids its digest named, so a newer digest replaces them
   const heldCopies = new Map();  // id -> entry of a copy kept out of the list while its speaker is listed
   const questionEntry = (list, id) => list.querySelector(`:scope > .post[data-kind="question"][data-post-id="${id}"]`);
+  // my question, or a copy of one of mine (an answer to the copy listed for it answers mine too)
+  function asksMine(questionId) {
+    if (mine[questionId]) return true;
+    const speaker = copyOf.get(Number(questionId));
+    if (speaker == null) return false;
+    for (const [id, of] of copyOf) if (of === speaker && mine[String(id)]) return true;
+    return false;
+  }
   function listedSpeaker(list, id) {
     const speaker = copyOf.get(Number(id));
     return speaker != null && speaker !== Number(id) ? questionEntry(list, speaker) : null;
@@ -306,6 +314,7 @@
       }
     }
     for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) showAsked(li);
+    for (const li of list.querySelectorAll(':scope > .post[data-kind="answer"]')) decorate(li);
   }
   seedRepeats();
   document.addEventListener("backchannel:parts", seedRepeats);
