@@ -148,6 +148,7 @@ class AskedAgain:
     count: int  # times asked
     votes: int  # upvotes of every copy
     copies: tuple[int, ...]  # the other copies' ids (the page's script folds them in as they arrive)
+    speaker: int  # the copy that says it best, which stands for the others (perhaps older than the page's posts)
 
 
 @dataclass(slots=True)
@@ -342,9 +343,11 @@ def _question_list(
     and answers."""
     speaker: dict[int, int] = {}  # question id -> the copy that speaks for it
     counts: dict[int, int] = {}
+    all_votes: dict[int, int] = {}  # every copy's, those older than the page's posts included
     for digest in digests:
         for repeated in digest.questions:
             counts[repeated.post_ids[0]] = repeated.count
+            all_votes[repeated.post_ids[0]] = repeated.votes
             for pid in repeated.post_ids:
                 speaker[pid] = repeated.post_ids[0]
     groups: dict[int, list[PostRead]] = {}
@@ -357,10 +360,10 @@ def _question_list(
     for key, copies in groups.items():
         # the copy the stage chose, or (it is filtered out or past the page's posts) the first one asked
         shown = next((c for c in copies if c.id == key), None) or min(copies, key=lambda c: c.id)
-        votes = sum(c.upvotes for c in copies)
+        votes = max(sum(c.upvotes for c in copies), all_votes.get(key, 0))  # the page's counts are the newer
         if len(copies) > 1 or counts.get(key, 1) > 1:
             others = tuple(sorted(c.id for c in copies if c is not shown))
-            asked[shown.id] = AskedAgain(max(counts.get(key, 1), len(copies)), votes, others)
+            asked[shown.id] = AskedAgain(max(counts.get(key, 1), len(copies)), votes, others, key)
             merged = [a for c in copies for a in answers.get(c.id, [])]
             answers[shown.id] = sorted(merged, key=lambda a: a.id)
         ranked.append((bool(answers.get(shown.id)), votes, shown.id, shown))

@@ -659,3 +659,26 @@ def test_an_answer_to_the_copy_listed_for_my_question_is_highlighted_as_mine(
     listed = page.locator(f"#questions > .post[data-post-id='{answer['id']}']")
     expect(listed).to_have_class(re.compile(r"\banswer-to-mine\b"), timeout=3000)
     live_server.put_digest(None, [theirs["id"]], version=11, questions=[])
+
+
+def test_when_the_copy_that_speaks_for_a_question_is_not_on_the_page_the_first_listed_copy_stands_in(
+    page: Any, live_server: LiveServer
+) -> None:
+    older = 10**9  # the copy the clustering stage chose is older than the page's posts
+    first = live_server.post_note("Can we get the lab notebooks afterwards?", kind="question")
+    _open_event(page, live_server)
+    asked = [{"post_ids": [older, first["id"]], "count": 4, "votes": 2}]
+    live_server.put_digest(None, [first["id"]], version=20, questions=asked)
+    entry = page.locator(f"#questions > .post[data-post-id='{first['id']}']")
+    expect(entry.locator(".asked")).to_have_text("Asked 4× · 2 votes in all", timeout=3000)
+    later = live_server.post_note("can we get the lab notebooks afterwards??", kind="question")
+    asked = [{"post_ids": [older, first["id"], later["id"]], "count": 5, "votes": 2}]
+    live_server.put_digest(None, [first["id"]], version=21, questions=asked)
+    copy = page.locator(f"#questions > .post[data-post-id='{later['id']}']")
+    expect(copy).to_have_count(0, timeout=3000)  # folded under the first listed copy
+    expect(entry.locator(".asked")).to_have_text("Asked 5× · 2 votes in all")
+    page.reload()
+    page.wait_for_selector("#conn.live", timeout=5000)
+    expect(copy).to_have_count(0)
+    expect(entry.locator(".asked")).to_have_text("Asked 5× · 2 votes in all")
+    live_server.put_digest(None, [first["id"]], version=22, questions=[])

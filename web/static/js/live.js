@@ -248,13 +248,25 @@
     for (const [id, of] of copyOf) if (of === speaker && mine[String(id)]) return true;
     return false;
   }
+  // the entry listed for question ``id`` when that is another copy's: the copy that says it best, or, when
+  // that one is not listed (older than the page's posts), the first listed copy, as the server lists it
   function listedSpeaker(list, id) {
-    const speaker = copyOf.get(Number(id));
-    return speaker != null && speaker !== Number(id) ? questionEntry(list, speaker) : null;
+    const own = Number(id);
+    const speaker = copyOf.get(own);
+    if (speaker == null) return null;
+    const best = speaker !== own ? questionEntry(list, speaker) : null;
+    if (best || speaker === own) return best;
+    let first = null;
+    for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) {
+      const other = Number(li.dataset.postId);
+      if (other < own && copyOf.get(other) === speaker && (!first || other < Number(first.dataset.postId))) first = li;
+    }
+    return first;
   }
   function showAsked(li) {
     if (!li) return;
-    const info = asked.get(Number(li.dataset.postId));
+    const id = Number(li.dataset.postId);
+    const info = asked.get(copyOf.get(id) ?? id);
     let line = li.querySelector(":scope > .asked");
     if (!info) { line?.remove(); return; }
     if (!line) { line = el("p", "asked"); li.querySelector(":scope > .text, :scope > details")?.after(line); }
@@ -287,8 +299,8 @@
     heldCopies.clear();
     for (const line of list.querySelectorAll(":scope > .post > .asked[data-copies]")) {
       const entry = line.closest(".post");
-      const speaker = Number(entry.dataset.postId);
-      const ids = [speaker, ...line.dataset.copies.split(" ").filter(Boolean).map(Number)];
+      const speaker = Number(line.dataset.speaker || entry.dataset.postId);
+      const ids = [speaker, Number(entry.dataset.postId), ...line.dataset.copies.split(" ").filter(Boolean).map(Number)];
       asked.set(speaker, { count: Number(line.dataset.count), votes: Number(line.dataset.votes) });
       const named = repeatsOf.get(talkKey(entry.dataset.talkId)) || [];
       for (const id of ids) { copyOf.set(id, speaker); named.push(id); }
