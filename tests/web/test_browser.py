@@ -29,6 +29,16 @@ def _open_event(page: Any, live: LiveServer) -> None:
     page.wait_for_selector("#conn.live", timeout=5000)
 
 
+def _ask_from_the_page(page: Any, question: str) -> Any:
+    """Ask ``question`` with the page's form; its entry in the questions list, marked as mine."""
+    page.fill("#post-text", question)
+    page.check("input[name=kind][value=question]")
+    page.click("#post-form button[type=submit]")
+    mine = page.locator("#questions > .post.mine", has_text=question)
+    mine.wait_for(timeout=2000)
+    return mine
+
+
 def _feed_texts(page: Any) -> list[str]:
     # textContent, not innerText: feed items far off screen skip rendering (content-visibility) but are there
     return [t.strip() for t in page.locator(f"{FEED} .text").all_text_contents()]
@@ -467,11 +477,7 @@ def test_voting_too_fast_says_when_to_try_again_beside_the_post(page: Any, live_
 
 def test_an_answer_to_my_question_is_highlighted_and_i_can_delete_my_post(page: Any, live_server: LiveServer) -> None:
     _open_event(page, live_server)
-    page.fill("#post-text", "Does sampling hide outliers?")
-    page.check("input[name=kind][value=question]")
-    page.click("#post-form button[type=submit]")
-    mine = page.locator("#questions > .post.mine", has_text="Does sampling hide outliers?")
-    mine.wait_for(timeout=2000)
+    mine = _ask_from_the_page(page, "Does sampling hide outliers?")
     question_id = int(mine.get_attribute("data-post-id") or 0)
     live_server.post_note("Tail-based sampling keeps them.", reply_to=question_id)
     expect(page.locator("#questions > .post.answer-to-mine")).to_contain_text("Tail-based sampling", timeout=2000)
@@ -646,11 +652,7 @@ def test_an_answer_to_the_copy_listed_for_my_question_is_highlighted_as_mine(
 ) -> None:
     theirs = live_server.post_note("Is the keynote streamed anywhere?", kind="question")
     _open_event(page, live_server)
-    page.fill("#post-text", "is the keynote streamed anywhere??")
-    page.check("input[name=kind][value=question]")
-    page.click("#post-form button[type=submit]")
-    mine = page.locator("#questions > .post.mine", has_text="keynote streamed")
-    mine.wait_for(timeout=2000)
+    mine = _ask_from_the_page(page, "is the keynote streamed anywhere??")
     my_id = int(mine.get_attribute("data-post-id") or 0)
     asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
     live_server.put_digest(None, [theirs["id"]], version=10, questions=asked)
