@@ -178,7 +178,11 @@ async def talk_parts(
 
 @router.get("/e/{slug}/wall", response_class=HTMLResponse)
 async def wall_page(
-    request: Request, slug: Slug, uow: UoW, layout: Annotated[str, Query(max_length=20)] = "single"
+    request: Request,
+    slug: Slug,
+    uow: UoW,
+    settings: SettingsDep,
+    layout: Annotated[str, Query(max_length=20)] = "single",
 ) -> Response:
     """The projector view: current talks in large type, one at a time or one column per room."""
     event = await event_service.get_event(uow.session, slug)
@@ -192,7 +196,8 @@ async def wall_page(
         "panels": panels,
         "layout": layout,
         "rotate": 1 if layout == "single" and len(panels) > 1 else 0,
-        "post_url": f"{request.url.netloc}/e/{event.slug}",
+        # read off a projector: the address people type, without its scheme (the public one, as the embed's)
+        "post_url": f"{site_url(request, settings).split('://', 1)[-1]}/e/{event.slug}",
     }
     return templates.TemplateResponse(request, "wall.html", context, headers=NO_STORE)
 

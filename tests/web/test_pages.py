@@ -193,6 +193,23 @@ def test_the_wall_has_one_column_per_room_on_request(client: TestClient, schedul
     assert "<button" not in html and "<form" not in html  # nothing to operate on a projector
 
 
+def test_the_wall_says_where_to_post_at_the_sites_public_address(
+    client: TestClient, schedule: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def told(**headers: str) -> str:
+        found = re.search(
+            r'class="wall-how">Post at <strong>(.*?)</strong>', client.get(f"/e/{SLUG}/wall", headers=headers).text
+        )
+        assert found
+        return found.group(1)
+
+    assert told(host="bc.example.org") == f"bc.example.org/e/{SLUG}"
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    public = settings.model_copy(update={"public_base_url": "https://backchannel.example.org/"})
+    monkeypatch.setattr(client.app.state, "settings", public)  # type: ignore[attr-defined]
+    assert told(host="10.0.0.7:8000") == f"backchannel.example.org/e/{SLUG}"  # the proxy's inside address was shown
+
+
 def test_with_no_talk_on_the_wall_shows_the_hallways_topics(client: TestClient, event: dict[str, Any]) -> None:
     assert "Nothing on right now" in client.get(f"/e/{SLUG}/wall").text
     post = _note(client, "Burn-rate alerts beat raw thresholds")
