@@ -93,8 +93,19 @@ class PageRoute(APIRoute):
     """A route a person opens in a browser (web/templates): its errors answer as an HTML page.
 
     Decided by the route the request matched, not by its Accept header: the API answers JSON to every
-    client, and a page answers a page even to curl. A path that matches no route gets JSON.
+    client, and a page answers a page even to curl. A path that matches no route is a page too (a mistyped
+    address in a browser), except under the API's and the sockets' prefixes.
     """
+
+
+_MACHINE_PREFIXES = ("/api/", "/ws/", "/static/")
+
+
+def _is_page(request: Request) -> bool:
+    route = request.scope.get("route")
+    if route is not None:
+        return isinstance(route, PageRoute)
+    return not request.url.path.startswith(_MACHINE_PREFIXES)
 
 
 # (request, status code, message, headers) -> the error as a page in the site's look
@@ -105,7 +116,7 @@ def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) ->
     """Every error answers through ``_answer``: a JSON body, or ``error_page`` on a ``PageRoute``."""
 
     def _answer(request: Request, status_code: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response:
-        if error_page is not None and isinstance(request.scope.get("route"), PageRoute):
+        if error_page is not None and _is_page(request):
             return error_page(request, status_code, body["error"]["message"], dict(headers or {}))
         return JSONResponse(body, status_code=status_code, headers=headers)
 

@@ -23,6 +23,7 @@ SITE_LOOK = '<link rel="stylesheet" href="/static/css/app.css">'
         ("/e/nope/organize", "No event &#39;nope&#39;"),
         ("/e/testcon/talks/99999", "No talk 99999 in event &#39;testcon&#39;"),
         ("/embed/testcon/talks/99999", "No talk 99999 in event &#39;testcon&#39;"),
+        ("/e/testcon/talk/5", "Not Found"),  # a mistyped address matches no route: a page all the same
     ],
 )
 def test_an_unknown_event_or_talk_in_a_browser_is_a_404_page_with_the_way_home(
@@ -61,7 +62,7 @@ def test_a_page_address_that_cannot_name_a_talk_says_why_in_a_page(client: TestC
             404,
             {"error": {"message": "no talk 99999 in event 'testcon'", "field": "talk_id"}},
         ),
-        ("/no/such/address", 404, {"error": {"message": "Not Found"}}),  # no route: no page to belong to
+        ("/api/no/such/address", 404, {"error": {"message": "Not Found"}}),  # no route under the API's prefix
     ],
 )
 def test_the_api_answers_json_errors_whatever_the_client_accepts(
