@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.services.asked_again import group_copies
 from app.services.payloads import DigestRead, PostRead, TalkRead, TopicRead, digest_read, post_read, talk_read
 from app.store import digests as digest_store
 from app.store import posts as post_store
@@ -341,30 +342,17 @@ def _question_list(
     """The questions to list, open ones first, then most voted, each question once: copies the clustering
     stage found (``DigestRead.questions``) are listed as the copy that says it best, with every copy's votes
     and answers."""
-    speaker: dict[int, int] = {}  # question id -> the copy that speaks for it
-    counts: dict[int, int] = {}
-    all_votes: dict[int, int] = {}  # every copy's, those older than the page's posts included
-    for digest in digests:
-        for repeated in digest.questions:
-            counts[repeated.post_ids[0]] = repeated.count
-            all_votes[repeated.post_ids[0]] = repeated.votes
-            for pid in repeated.post_ids:
-                speaker[pid] = repeated.post_ids[0]
-    groups: dict[int, list[PostRead]] = {}
-    for view in candidates:
-        if view.kind == "question":
-            groups.setdefault(speaker.get(view.id, view.id), []).append(view)
     answers = _answers(views)
     asked: dict[int, AskedAgain] = {}
     ranked: list[tuple[bool, int, int, PostRead]] = []
-    for key, copies in groups.items():
-        # the copy the stage chose, or (it is filtered out or past the page's posts) the first one asked
-        shown = next((c for c in copies if c.id == key), None) or min(copies, key=lambda c: c.id)
-        votes = max(sum(c.upvotes for c in copies), all_votes.get(key, 0))  # the page's counts are the newer
-        if len(copies) > 1 or counts.get(key, 1) > 1:
-            others = tuple(sorted(c.id for c in copies if c is not shown))
-            asked[shown.id] = AskedAgain(max(counts.get(key, 1), len(copies)), votes, others, key)
-            merged = [a for c in copies for a in answers.get(c.id, [])]
+    repeated = [group for digest in digests for group in digest.questions]
+    for group in group_copies((v for v in candidates if v.kind == "question"), repeated):
+        shown = group.shown
+        votes = max(sum(c.upvotes for c in group.copies), group.votes)  # the page's counts are the newer
+        if group.count > 1:
+            others = tuple(sorted(c.id for c in group.copies if c is not shown))
+            asked[shown.id] = AskedAgain(group.count, votes, others, group.key)
+            merged = [a for c in group.copies for a in answers.get(c.id, [])]
             answers[shown.id] = sorted(merged, key=lambda a: a.id)
         ranked.append((bool(answers.get(shown.id)), votes, shown.id, shown))
     ranked.sort(key=lambda r: (r[0], -r[1], -r[2]))  # the open ones first

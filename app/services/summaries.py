@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.export.summary import (
@@ -28,6 +29,8 @@ from app.export.summary import (
     TalkSummary,
     TopicSummary,
 )
+from app.services.asked_again import group_copies
+from app.services.payloads import RepeatedQuestionRead
 from app.services.tokens import is_anon_handle
 from app.store import digests as digest_store
 from app.store import posts as post_store
@@ -118,30 +121,31 @@ def _topics(digest: TalkDigest | None, context: _Context) -> tuple[TopicSummary,
     return tuple(topics)
 
 
+def _repeated(digest: TalkDigest | None) -> list[RepeatedQuestionRead]:
+    """The digest's groups of copies; a row that does not read as one (written by hand, say) names none."""
+    groups = []
+    for row in (digest.questions if digest is not None else None) or []:
+        try:
+            groups.append(RepeatedQuestionRead.model_validate(row))
+        except ValidationError:
+            continue
+    return groups
+
+
 def _questions(posts: Iterable[Post], context: _Context, digest: TalkDigest | None) -> tuple[QuestionEntry, ...]:
     """Each question once: the copies the clustering stage found asked again (the digest's ``questions``)
     under the copy that says it best, with every copy's votes and answers."""
-    speaker: dict[int, int] = {}
-    for repeated in digest.questions if digest is not None and digest.questions else []:
-        ids = [i for i in repeated.get("post_ids", []) if isinstance(i, int)] if isinstance(repeated, dict) else []
-        for pid in ids:
-            speaker[pid] = ids[0]
-    groups: dict[int, list[Post]] = {}
-    for post in posts:
-        if post.kind == "question" and post.id is not None:
-            groups.setdefault(speaker.get(post.id, post.id), []).append(post)
     entries = []
-    for key, copies in groups.items():
-        shown = next((c for c in copies if c.id == key), copies[0])
-        answers = [r for c in copies for r in context.replies.get(c.id, [])]  # type: ignore[arg-type]
-        if len(copies) > 1:
+    for group in group_copies((p for p in posts if p.kind == "question"), _repeated(digest)):
+        answers = [r for c in group.copies for r in context.replies.get(c.id, [])]  # type: ignore[arg-type]
+        if len(group.copies) > 1:
             answers.sort(key=lambda r: (r.created_at, r.id or 0))
         entries.append(
             QuestionEntry(
-                question=context.citation(shown),
-                votes=sum(c.upvotes for c in copies),
+                question=context.citation(group.shown),
+                votes=sum(c.upvotes for c in group.copies),
                 answers=tuple(context.citation(r) for r in answers),
-                asked_again=tuple(context.citation(c) for c in copies if c is not shown),
+                asked_again=tuple(context.citation(c) for c in group.copies if c is not group.shown),
             )
         )
     return tuple(entries)
