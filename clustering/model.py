@@ -982,10 +982,9 @@ class EventModel:
         return s
 
     def _ask(self, post: _Post) -> None:
-        held, before = self._asked.remove(post.id)
+        held, before = self._asked.add(post.talk, _member(post))
         if held:
             self._dirty_takeaways.add(before)
-        self._asked.add(post.talk, _member(post))
         self._dirty_takeaways.add(post.talk)
 
     def _touch_takeaways(self, talk: str | None) -> None:

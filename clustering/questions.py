@@ -38,15 +38,16 @@ class SameQuestions:
         self._talk_of: dict[str, str | None] = {}  # question id -> the talk it is grouped under
         self._cache: dict[str | None, tuple[RepeatedQuestion, ...]] = {}
 
-    def add(self, talk: str | None, member: Member) -> None:
-        """A question joins ``talk``'s questions (leaving the talk it was grouped under before)."""
-        self.remove(member.id)
+    def add(self, talk: str | None, member: Member) -> tuple[bool, str | None]:
+        """A question joins ``talk``'s questions; (whether it was held before, the talk it left)."""
+        left = self.remove(member.id)
         groups = self._talks.get(talk)
         if groups is None:
             groups = self._talks[talk] = TopicGroups(max_groups=self.max_groups)
         groups.add(member)
         self._talk_of[member.id] = talk
         self._cache.pop(talk, None)
+        return left
 
     def remove(self, post_id: str) -> tuple[bool, str | None]:
         """Forget a question; (whether it was held, the talk it was under)."""
