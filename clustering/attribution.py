@@ -5,6 +5,7 @@ option, then normalised into a confidence:
 
 * time: a talk is a candidate from a little before it starts until a while after it ends;
 * explicit references: the talk's code or hashtag, a speaker's handle or name, the room's name;
+* a speaker called by one of their names ("louder, Chloé!"), among the talks running then;
 * reply threads: an answer goes where its question went (passed in by the caller);
 * text similarity to the talk's profile: title, subtitle, track, speakers, abstract, and the posts
   confidently attributed to it so far (the profile learns online, bounded in size);
@@ -88,6 +89,22 @@ def _name_patterns(talk: ScheduledTalk) -> list[str]:
     return [p for p in dict.fromkeys(out) if p]
 
 
+def _name_parts(talk: ScheduledTalk, titles: set[str]) -> list[str]:
+    """Each speaker's single names as written ("Chloé", "Martin"): people call a speaker by one of them
+    ("Could you speak up, Chloé?"). Too common to name a talk on their own, so they count only among the
+    talks running at the time, only capitalised as in the schedule ("dev" is a word, "Dev" a name), and
+    not when the event's titles use them as words (``titles``, lower-cased: "Tor" the speaker, "Tor" the
+    network)."""
+    out = []
+    common = STOP_WORDS | titles
+    for person in talk.speakers:
+        words = _WORD.findall(person.name)
+        if len(words) < 2:
+            continue  # a one-word name is matched whole already, or too short to be a name
+        out += [w for w in words if len(w) >= 3 and w[0].isupper() and w.lower() not in common]
+    return list(dict.fromkeys(out))
+
+
 def _room_pattern(room: str | None) -> str | None:
     """A room name specific enough to be a reference ("Saal 1", "Hall G", "Tan Room"), else None."""
     if not room:
@@ -105,6 +122,7 @@ class TalkAttributor:
     """Online talk attribution against a schedule (see the module docstring for the evidence used)."""
 
     gram_offset = 0.03  # for attributors saved before it existed
+    w_called = 4.0  # likewise
     _GRAMS_REMEMBERED = 4096  # texts whose grams are kept (a post is in several refinement windows)
 
     def __init__(
@@ -119,6 +137,7 @@ class TalkAttributor:
         w_topic: float = 0.2,
         w_time: float = 1.0,
         w_reference: float = 6.0,
+        w_called: float = 4.0,
         w_room: float = 3.0,
         w_reply: float = 5.0,
         profile_size: int = 400,
@@ -134,6 +153,7 @@ class TalkAttributor:
         self.w_topic = w_topic
         self.w_time = w_time
         self.w_reference = w_reference
+        self.w_called = w_called
         self.w_room = w_room
         self.w_reply = w_reply
         self.profile_size = profile_size
@@ -145,6 +165,7 @@ class TalkAttributor:
         self._ends = np.zeros(0)
         self._patterns = _Matcher([])  # codes, hashtags, handles, speaker names -> talks
         self._rooms = _Matcher([])  # room names -> talks in that room
+        self._called_by = _Matcher([], fold_case=False)  # speakers' single names -> their talks
         self._df = np.zeros(n_features, np.float32)  # document frequency over talk texts and posts
         self._n_docs = 0.0
         # the joint step's features, character 4-grams: document frequency over posts and over talk texts,
@@ -229,6 +250,8 @@ class TalkAttributor:
         for idx, _ in self._cg_talks.values():
             self._cg_talk_df[idx] += 1.0
         self._rooms = _Matcher([(pat, t.guid) for t in talks if (pat := _room_pattern(t.room))])
+        titles = {w.lower() for t in talks for w in _WORD.findall(f"{t.title} {t.subtitle or ''}")}
+        self._called_by = _Matcher([(part, t.guid) for t in talks for part in _name_parts(t, titles)], fold_case=False)
 
     def _talk_idf(self, idx: np.ndarray) -> np.ndarray:
         n = max(self._n_talks, 1.0)
@@ -369,6 +392,7 @@ class TalkAttributor:
         vec = self._post_vector(idx, cnt)
         grams = self._gram_vector(text) if self.__dict__.get("_cg_talks") else None
         rooms = self._rooms_named(text) & set(cands)
+        called = self._called(text) & set(cands)
         scores = []
         reasons = []
         for guid in cands:
@@ -386,6 +410,9 @@ class TalkAttributor:
                 reason = "reference"
             if guid in rooms:
                 s += self.w_room
+                reason = "reference"
+            if guid in called and guid not in referenced:
+                s += self.w_called
                 reason = "reference"
             if reply_talk is not None and reply_talk[0] == guid:
                 s += self.w_reply * reply_talk[1]
@@ -458,6 +485,11 @@ class TalkAttributor:
             elif len(named) == 1 and (g := next(iter(named))) in guids:
                 anchors[r] = guids[g]
                 cand[r, anchors[r]] = True
+            elif not named:
+                # a speaker called by name among the talks running then, when that names one of them
+                called = [guids[g] for g in self._called(p.text) if g in guids and cand[r, guids[g]]]
+                if len(called) == 1:
+                    anchors[r] = called[0]
         talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams())
         out = []
         has_cand = cand.any(axis=1).tolist()
@@ -564,6 +596,11 @@ class TalkAttributor:
         """Talks whose room the text names."""
         return self._rooms.find(text)
 
+    def _called(self, text: str) -> set[str]:
+        """Talks one of whose speakers the text calls by a single name (the caller keeps those running)."""
+        matcher = self.__dict__.get("_called_by")  # attributors saved before it: from the next schedule
+        return matcher.find(text) if matcher is not None else set()
+
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state.pop("_named_cache", None)  # states saved before matchers remembered texts themselves
@@ -601,14 +638,16 @@ def _time_score(ts: float, start: float, end: float, after: float) -> float:
 
 
 class _Matcher:
-    """Finds which of many lower-cased names occur in a text as whole words (one regex pass).
+    """Finds which of many lower-cased names occur in a text as whole words (one regex pass); with
+    ``fold_case=False``, which names occur as written.
 
     Answers are remembered per text: a post is attributed again in every refinement window it stays in.
     """
 
     _REMEMBERED = 4096
 
-    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, pairs: Sequence[tuple[str, str]], *, fold_case: bool = True) -> None:
+        self.fold_case = fold_case
         self.targets: dict[str, set[str]] = {}
         for pat, guid in pairs:
             self.targets.setdefault(pat, set()).add(guid)
@@ -625,7 +664,7 @@ class _Matcher:
             if len(seen) >= self._REMEMBERED:
                 seen.clear()
             found = seen[text] = set()
-            for m in self.regex.findall(text.lower()):
+            for m in self.regex.findall(text.lower() if self.__dict__.get("fold_case", True) else text):
                 found |= self.targets[m]
         return found
 
