@@ -477,10 +477,12 @@ class TalkAttributor:
         fade = np.array([2.0**e for e in exponent])
         tscore[pair_rows, c] = np.where((start <= t) & (t <= end), 1.0, np.where(t < start, 0.3, fade))  # _time_score
         anchors = np.full(n, -1)
+        known = np.zeros(n, bool)  # anchors the poster gave, not read from the text
         for r, p in enumerate(posts):
             named = self._named(p.text)
             if p.anchor is not None and p.anchor in guids:
                 anchors[r] = guids[p.anchor]
+                known[r] = cand[r, anchors[r]]  # in its window: a concurrent copy may follow it
                 cand[r, anchors[r]] = True
             elif len(named) == 1 and (g := next(iter(named))) in guids:
                 anchors[r] = guids[g]
@@ -490,7 +492,7 @@ class TalkAttributor:
                 called = [guids[g] for g in self._called(p.text) if g in guids and cand[r, guids[g]]]
                 if len(called) == 1:
                     anchors[r] = called[0]
-        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams())
+        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), known)
         out = []
         has_cand = cand.any(axis=1).tolist()
         talk_l, conf_l = talk.tolist(), conf.tolist()

@@ -104,6 +104,20 @@ def test_a_talk_chosen_by_the_poster_is_never_revised() -> None:
     assert m.result("x1").talk == "t-sat"  # type: ignore[union-attr]
 
 
+def test_a_question_asked_again_goes_where_its_copies_were_filed_despite_a_busy_hallway() -> None:
+    m = EventModel(refine_every=60)
+    m.set_schedule(TALKS)
+    chatter = ["where do you keep the spare cables?", "how long is the queue for coffee?", "who has a charger?"]
+    docs = [post(f"h{i}", chatter[i % 3], 1 + i / 2) for i in range(45)]
+    docs += [post(f"q{i}", "How long do you keep the logs?", 2 + i, talk_ref="t-glass") for i in range(5)]
+    docs += [post("again", "How long do you keep the logs?", 9)]
+    bikes = [f"cargo bike number {i} needs better brakes" for i in range(9)]
+    docs += [post(f"b{i}", text, 10 + i / 4, talk_ref="t-bike") for i, text in enumerate(bikes)]
+    m.observe(docs)
+    assert m.result("again").talk == "t-glass"  # type: ignore[union-attr]
+    assert m.result("h0").talk is None  # type: ignore[union-attr]
+
+
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
