@@ -108,11 +108,12 @@ def build_attribution_set(
     return AttributionSet(Path(path).name, fed, tuple(posts), truth, n_withheld)
 
 
-def build_demo_attribution_set(seed: int = 0, n_posts: int = 3_000) -> AttributionSet:
+def build_demo_attribution_set(seed: int = 0, n_posts: int = 3_000, *, filed: bool = True) -> AttributionSet:
     """A live event's stream, from the demo generator (``backchannel demo``): 7 in 10 posts about a talk
     are filed from its form (``talk_ref``), and so are the answers, as in the product; scored are
     the others: posts "from other networks" about a talk, and hallway chatter (``truth`` None), which must
-    stay in the hallway. Paced at the demo's 12 posts a minute from the first talk's start."""
+    stay in the hallway. Paced at the demo's 12 posts a minute from the first talk's start. ``filed=False``:
+    an event whose posts all come from other networks, nobody files anything, every post is scored."""
     from clustering.model import PostDoc
     from ingest.sources.demo import BASE_POSTS_PER_MINUTE, DemoSource, generate_schedule
 
@@ -136,13 +137,15 @@ def build_demo_attribution_set(seed: int = 0, n_posts: int = 3_000) -> Attributi
         item = source._post(rng, i, start + i * step, asked)
         pid = ids[item.native_id] = str(i)
         reply_to = ids.get(item.reply_to) if item.reply_to else None
+        talk_ref = item.talk_ref if filed else None
         posts.append(PostDoc(id=pid, text=item.text, created_at=item.created_at, reply_to=reply_to,
-                             talk_ref=item.talk_ref, kind_hint=item.kind_hint))  # fmt: skip
-        if item.talk_ref is None:
-            truth[pid] = about[0] if about else None
+                             talk_ref=talk_ref, kind_hint=item.kind_hint))  # fmt: skip
+        if talk_ref is None:
+            truth[pid] = item.talk_ref if item.reply_to else about[0] if about else None
     talks = tuple(t for t in sched.talks if not t.cancelled)
     withheld = sum(t is None for t in truth.values())
-    return AttributionSet(f"demo stream, seed {seed}", talks, tuple(posts), truth, withheld)
+    name = f"demo stream{'' if filed else ', nobody files'}, seed {seed}"
+    return AttributionSet(name, talks, tuple(posts), truth, withheld)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,12 +277,16 @@ def score_attribution_draws(path: Path, draws: int = DRAWS) -> list[DrawSummary]
 
 
 def score_demo_draws(draws: int = DRAWS) -> list[DrawSummary]:
-    """The model on ``draws`` demo streams (seeds ``0 .. draws-1``), at arrival and final."""
-    per_method: dict[str, list[AttributionScore]] = {}
-    for seed in range(max(draws, 1)):
-        for sc in score_attribution_both(build_demo_attribution_set(seed)):
-            per_method.setdefault(sc.method, []).append(sc)
-    return [DrawSummary("demo stream", method, tuple(ds)) for method, ds in per_method.items()]
+    """The model on ``draws`` demo streams (seeds ``0 .. draws-1``), at arrival and final, with 7 in 10
+    talk posts filed and with none."""
+    out = []
+    for filed, name in ((True, "demo stream"), (False, "demo stream, nobody files")):
+        per_method: dict[str, list[AttributionScore]] = {}
+        for seed in range(max(draws, 1)):
+            for sc in score_attribution_both(build_demo_attribution_set(seed, filed=filed)):
+                per_method.setdefault(sc.method, []).append(sc)
+        out += [DrawSummary(name, method, tuple(ds)) for method, ds in per_method.items()]
+    return out
 
 
 def _fmt_attribution(summaries: Sequence[DrawSummary]) -> list[str]:
@@ -566,9 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append("  posts/s: all draws' posts per CPU-second of the model (or baseline) on them.")
     lines.append("")
     lines.append("Talk attribution on a live event's stream (the demo generator; 7 in 10 talk posts filed from the")
-    lines.append("talk's form, answers with their question; scored: the other talk posts and the hallway's chatter)")
+    lines.append("talk's form and the answers with their question, scored: the other talk posts and the hallway's")
+    lines.append("chatter; nobody files: every post comes from another network, all scored)")
     lines += _fmt_attribution(score_demo_draws(draws))
-    lines.append("  right/wrong: of the talk posts nobody filed; withheld posts: the hallway's, unassigned: kept there")
+    lines.append("  right/wrong: of the talk posts nobody filed; withheld posts: the hallway's; unassigned: kept there")
     lines.append("")
     from clustering.kinds import PostKind, evaluate_kinds
 

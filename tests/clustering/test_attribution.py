@@ -79,15 +79,14 @@ def test_explicit_references(model: EventModel) -> None:
 
 
 def test_a_speaker_called_by_one_name_points_to_their_talk_while_it_runs(model: EventModel) -> None:
-    # the same plea without a name goes to the hallway, and a settled window of posts (200 later) keeps
-    # the named one with its speaker's talk rather than with the pleas
+    # the same plea without a name could be about any of the three talks running; a settled window of
+    # posts (200 later) keeps the named one with its speaker's talk rather than with the pleas
     pleas = ["Could you speak a bit louder? Hard to hear in the back.", "Could you speak a bit louder please"] * 2
     docs = [PostDoc(id=f"plea{i}", text=t, created_at=at(2 + i)) for i, t in enumerate(pleas)]
     named = "Could you speak a bit louder, Ana? Hard to hear in the back."
     docs.append(PostDoc(id="ana", text=named, created_at=at(10)))
     docs += [PostDoc(id=f"lunch{i}", text=f"lunch plan number {i}", created_at=at(11 + i / 10)) for i in range(200)]
     model.observe(docs)
-    assert model.result("plea0").talk is None  # type: ignore[union-attr]
     assert model.result("ana").talk == "t-rust"  # type: ignore[union-attr]
     assert one(model, "Thanks Lovelace, that was the clearest explanation yet", 30)[0] == "t-rust"
     # one name alone is too common to reach past the talk: hours later it names nothing

@@ -62,3 +62,13 @@ def test_on_a_live_events_stream_posts_from_other_networks_stay_on_their_talk() 
     assert final.right >= 0.85
     assert final.wrong <= 0.05
     assert final.unassigned >= 0.95  # the hallway's chatter stays there
+
+
+def test_on_an_event_whose_posts_all_come_from_other_networks_most_talk_posts_stay_on_their_talk() -> None:
+    # Nobody files a post: the joint step once moved five in six talk posts into the hallway (final right
+    # 0.17), as the hallway's crowd outweighed talks whose posts miss their title's words
+    arrival, final = score_attribution_both(build_demo_attribution_set(seed=0, filed=False))
+    assert arrival.right >= 0.7
+    assert final.right >= 0.5
+    assert final.wrong <= 0.05
+    assert final.unassigned >= 0.95
