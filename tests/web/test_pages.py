@@ -363,6 +363,35 @@ def test_the_time_zone_suggestions_are_iana_area_location_names_and_utc(
     assert len(zones) > 300
 
 
+@pytest.mark.parametrize("path", ["/new", f"/e/{SLUG}/organize"])
+def test_the_time_zone_suggestions_offer_the_current_name_of_a_renamed_zone_not_the_old_one(
+    client: TestClient, event: dict[str, Any], path: str
+) -> None:
+    # the list offered Europe/Kiev next to Europe/Kyiv, Asia/Calcutta next to Asia/Kolkata
+    html = client.get(path).text
+    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
+    assert datalist, html
+    zones = set(re.findall(r'<option value="([^"]+)">', datalist.group(1)))
+    for old, current in [
+        ("Europe/Kiev", "Europe/Kyiv"),
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("Asia/Saigon", "Asia/Ho_Chi_Minh"),
+        ("America/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+        ("Asia/Katmandu", "Asia/Kathmandu"),
+        ("Pacific/Enderbury", "Pacific/Kanton"),
+    ]:
+        assert current in zones and old not in zones, (old, current)
+    assert {"Europe/Amsterdam", "Europe/Oslo", "Asia/Tokyo", "America/New_York"} <= zones  # every country's own
+
+
+def test_an_old_zone_name_typed_in_is_still_accepted(client: TestClient, event: dict[str, Any]) -> None:
+    token = {"Authorization": f"Bearer {event['organizer_token']}"}
+    changed = client.patch(f"/api/events/{SLUG}", json={"time_zone": "Europe/Kiev"}, headers=token)
+    assert changed.status_code == 200 and changed.json()["time_zone"] == "Europe/Kiev"
+    created = client.post("/new", data={"name": "Kyiv Summit", "slug": "kyiv-summit", "time_zone": "Europe/Kiev"})
+    assert created.status_code == 201, created.text
+
+
 def test_the_embed_snippet_is_an_absolute_address_that_works_on_another_site(
     client: TestClient, schedule: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
