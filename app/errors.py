@@ -73,6 +73,59 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 
+# What a person reads when an address or a form is refused (the API's JSON keeps pydantic's words and the
+# field's name): "talk_id: Input should be a valid integer, unable to parse string as an integer" said nothing
+# to someone who had mistyped /e/conf/talks/12a.
+_LABELS = {"talk_id": "talk number", "post_id": "post number", "source_id": "source number", "slug": "event name"}
+_PATTERNS = {"slug": "may only have lowercase letters, digits and hyphens"}
+_SHOWN_VALUE = 40  # characters of the refused value repeated back, at most
+
+
+def _problem(kind: str, name: str, context: dict[str, Any], fallback: str) -> str:
+    def number(key: str) -> str:
+        value = context.get(key)
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+        return "must be a whole number"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {"greater_than_equal": "at least", "greater_than": "more than", "less_than_equal": "at most"}
+        key = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt"}[kind]
+        return f"must be {words.get(kind, 'less than')} {number(key)}"
+    if kind == "string_too_long":
+        return f"can be at most {number('max_length')} characters long"
+    if kind == "string_too_short":
+        return "must not be empty" if context.get("min_length") == 1 else f"needs {number('min_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return _PATTERNS.get(name, "is not written the way it should be")
+    if kind == "missing":
+        return "is missing"
+    if kind == "literal_error":
+        return f"must be {context.get('expected', 'one of the choices offered')}"
+    if kind == "bool_parsing":
+        return "must be yes or no"
+    return f"is not valid: {fallback[:1].lower()}{fallback[1:]}" if fallback else "is not valid"
+
+
+def readable_validation(error: dict[str, Any]) -> str:
+    """One refused field of a page's address or form as a sentence, e.g. "The talk number in this address must
+    be a whole number (it is “12a”)."."""
+    loc = tuple(error.get("loc", ()))
+    place = loc[0] if loc else ""
+    name = _field_name(loc)
+    kind = str(error.get("type", ""))
+    label = _LABELS.get(name) or f"“{name}” {'field' if place == 'body' else 'value'}"
+    subject = f"The form's {label}" if place == "body" else f"The {label} in this address"
+    problem = _problem(kind, name, dict(error.get("ctx") or {}), str(error.get("msg", "")))
+    value = error.get("input")
+    shown = ""
+    if kind not in ("missing", "string_too_long") and isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value)
+        if 0 < len(text) <= _SHOWN_VALUE and text.isprintable():
+            shown = f" (it is “{text}”)"
+    return f"{subject} {problem}{shown}."
+
+
 def store_unavailable(exc: BaseException) -> bool:
     """The database is down, restarting, locked for too long or out of disk: nothing was saved; try again.
 
@@ -115,9 +168,16 @@ ErrorPage = Callable[[Request, int, str, dict[str, str]], Response]
 def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) -> None:
     """Every error answers through ``_answer``: a JSON body, or ``error_page`` on a ``PageRoute``."""
 
-    def _answer(request: Request, status_code: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response:
+    def _answer(
+        request: Request,
+        status_code: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None,
+        page_message: str | None = None,
+    ) -> Response:
         if error_page is not None and _is_page(request):
-            return error_page(request, status_code, body["error"]["message"], dict(headers or {}))
+            message = page_message or body["error"]["message"]
+            return error_page(request, status_code, message, dict(headers or {}))
         return JSONResponse(body, status_code=status_code, headers=headers)
 
     @app.exception_handler(BackchannelError)
@@ -132,7 +192,8 @@ def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) ->
         ]
         first = errors[0] if errors else {"field": "request", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}"
-        return _answer(request, 422, _body(message, first["field"], errors), None)
+        page_message = readable_validation(exc.errors()[0]) if exc.errors() else "This request is not valid."
+        return _answer(request, 422, _body(message, first["field"], errors), None, page_message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

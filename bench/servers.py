@@ -69,6 +69,7 @@ def post_shaped(text: str) -> dict[str, Any]:
         "spoiler_text": "",
         "media_descriptions": [],
         "pinned": False,
+        "marked_answered": False,
         "status": "visible",
     }
 

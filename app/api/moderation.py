@@ -201,6 +201,21 @@ async def unpin_post(slug: Slug, post_id: PostId, uow: UoW, token: BearerToken) 
     return await _one(uow, event, await moderation_service.pin_post(uow, event, post_id, False))
 
 
+@router.post("/moderation/posts/{post_id}/mark-answered", response_model=ModeratedPost)
+async def mark_answered(slug: Slug, post_id: PostId, uow: UoW, token: BearerToken) -> ModeratedPost:
+    """Mark a question answered, e.g. on stage with no answer posted: followers see it answered, exports
+    count it answered (organizer). 409 when the post is not a question."""
+    event = await _organizer_event(uow, slug, token)
+    return await _one(uow, event, await moderation_service.mark_answered(uow, event, post_id, True))
+
+
+@router.post("/moderation/posts/{post_id}/unmark-answered", response_model=ModeratedPost)
+async def unmark_answered(slug: Slug, post_id: PostId, uow: UoW, token: BearerToken) -> ModeratedPost:
+    """Take back a question's answered mark (organizer); answers posted under it still count."""
+    event = await _organizer_event(uow, slug, token)
+    return await _one(uow, event, await moderation_service.mark_answered(uow, event, post_id, False))
+
+
 @router.get("/moderation/blocks", response_model=BlockList)
 async def list_blocks(slug: Slug, uow: UoW, token: BearerToken) -> BlockList:
     """Blocked authors (organizer)."""

@@ -8,6 +8,7 @@ import zoneinfo
 from datetime import datetime
 from functools import cache
 from http import HTTPStatus
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -208,12 +209,50 @@ async def wall_page(
 IANA_AREAS = frozenset(
     ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 )
+# The tz database's own lists of the zones it recommends: one line per zone, its name in the third column.
+# Renamed zones' old names (Europe/Kiev, Asia/Calcutta, America/Buenos_Aires) are in neither: still accepted
+# when typed, never suggested beside the current name.
+ZONE_TABLES = ("zone1970.tab", "zone.tab")
+
+
+def _zone_table_texts() -> list[str]:
+    """zone1970.tab and zone.tab from the tz database zoneinfo reads: the system's, else the tzdata package's."""
+    texts: list[str] = []
+    for directory in zoneinfo.TZPATH:
+        for name in ZONE_TABLES:
+            try:
+                texts.append((Path(directory) / name).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+    if texts:
+        return texts
+    try:
+        package = resources.files("tzdata").joinpath("zoneinfo")
+        for name in ZONE_TABLES:
+            texts.append(package.joinpath(name).read_text(encoding="utf-8"))
+    except (ModuleNotFoundError, OSError, UnicodeDecodeError):
+        pass
+    return texts
+
+
+def recommended_zones(texts: list[str]) -> set[str]:
+    """The zone names the tables list (comments and blank lines skipped)."""
+    names = set()
+    for text in texts:
+        for line in text.splitlines():
+            columns = line.split("\t")
+            if not line.startswith("#") and len(columns) >= 3:
+                names.add(columns[2].strip())
+    return names
 
 
 @cache
 def time_zones() -> list[str]:
-    """The zones a form suggests: UTC first, then every Area/Location zone, sorted."""
-    return ["UTC", *sorted(z for z in zoneinfo.available_timezones() if z.split("/", 1)[0] in IANA_AREAS and "/" in z)]
+    """The zones a form suggests: UTC first, then every Area/Location zone the tz database recommends, sorted
+    (without its tables, every Area/Location zone it has)."""
+    available = {z for z in zoneinfo.available_timezones() if z.split("/", 1)[0] in IANA_AREAS and "/" in z}
+    recommended = recommended_zones(_zone_table_texts()) & available
+    return ["UTC", *sorted(recommended or available)]
 
 
 def _new_event_page(

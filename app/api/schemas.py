@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -106,10 +106,27 @@ def event_field_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else "ends_on"
-        message = "this field is required" if error["type"] == "missing" else str(error["msg"])
-        message = _SAID_FOR_PEOPLE.get((field, error["type"]), message.removeprefix("Value error, "))
+        message = _SAID_FOR_PEOPLE.get((field, error["type"])) or _said_for_people(error)
         errors.setdefault(field, message)
     return errors
+
+
+def _said_for_people(error: Any) -> str:
+    """A field's message under it on the form: what to type, not pydantic's name for the check it failed
+    ("Input should be a valid date or datetime, month value is outside expected range of 1-12")."""
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
+        return "This field is required"
+    if kind == "string_too_long":
+        limit = context.get("max_length")
+        if len(error["loc"]) > 1:  # an item of a list: a hashtag, its '#' aside
+            return f"A hashtag can have at most {limit - 1 if isinstance(limit, int) else limit} characters"
+        return f"At most {limit:,} characters" if isinstance(limit, int) else "Too long"
+    if kind == "too_long":
+        return f"At most {context.get('max_length')} of them"
+    if kind.startswith(("date_", "datetime_")):
+        return "A day written like 2026-05-04"
+    return str(error["msg"]).removeprefix("Value error, ")  # our own validators' words, as written
 
 
 class EventUpdate(Strict):

@@ -48,6 +48,7 @@ def _question(q: QuestionEntry) -> JsonObject:
         "question": _citation(q.question),
         "votes": q.votes,
         "answered": q.answered,
+        "marked_answered": q.marked_answered,
         "answers": [_citation(a) for a in q.answers],
         "asked_again": [_citation(c) for c in q.asked_again],
     }

@@ -304,6 +304,28 @@ async def pin_post(uow: UnitOfWork, event: Event, post_id: int, pinned: bool) ->
     return post
 
 
+async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: bool) -> Post:
+    """Mark a question answered (on stage, in the room: no answer was posted) or take the mark back.
+
+    Followers' Q&A panels show it as answered (a ``post.updated`` frame), and the exports count it as
+    answered (``QuestionEntry.marked_answered``). Only a question can be marked; taking the mark back
+    from a post that is no longer a question (the clustering stage changed its kind) is allowed.
+    """
+    post = await moderated_post(uow, event, post_id)
+    if post.marked_answered == answered:
+        return post
+    if answered and post.kind != "question":
+        raise Conflict(f"post {post_id} is a {post.kind} post, not a question", field="post_id")
+    post.marked_answered = answered
+    post.version += 1
+    uow.session.add(post)
+    if post.status == "visible":
+        author = await post_store.get_author(uow.session, post.author_id)
+        await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
+    await audit.record(uow, event, "question.answered" if answered else "question.unanswered", f"post:{post_id}")
+    return post
+
+
 async def held_queue(uow: UnitOfWork, event: Event, limit: int) -> list[Post]:
     assert event.id is not None
     return await moderation_store.held_posts(uow.session, event.id, limit)

@@ -229,6 +229,7 @@ def inserted_read(post_id: int, row: Mapping[str, Any], author: AuthorView | Non
         spoiler_text=row["spoiler_text"],
         media_descriptions=list(row["media_descriptions"]),
         pinned=False,
+        marked_answered=False,
         status=row["status"],
     )
     view._handle = handle

@@ -11,7 +11,16 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.services.asked_again import group_copies
-from app.services.payloads import DigestRead, PostRead, TalkRead, TopicRead, digest_read, post_read, talk_read
+from app.services.payloads import (
+    DigestRead,
+    PostRead,
+    RepeatedQuestionRead,
+    TalkRead,
+    TopicRead,
+    digest_read,
+    post_read,
+    talk_read,
+)
 from app.store import digests as digest_store
 from app.store import posts as post_store
 from app.store import talks as talk_store
@@ -150,6 +159,8 @@ class AskedAgain:
     votes: int  # upvotes of every copy
     copies: tuple[int, ...]  # the other copies' ids (the page's script folds them in as they arrive)
     speaker: int  # the copy that says it best, which stands for the others (perhaps older than the page's posts)
+    others: tuple[PostRead, ...] = ()  # the other copies at hand: the asker of one sees it is in the list
+    marked: tuple[int, ...] = ()  # the copies an organizer marked answered (the listed one's own mark aside)
 
 
 @dataclass(slots=True)
@@ -162,6 +173,7 @@ class EventPage:
     questions: list[PostRead]
     answers: dict[int, list[PostRead]]
     asked: dict[int, AskedAgain]
+    answered: set[int]  # listed questions answered: by an answer post, or marked by an organizer
     rooms: list[RoomNow]
     trending: list[TrendingTopic]
     hallway: list[TopicGroup]
@@ -180,6 +192,7 @@ class TalkPage:
     questions: list[PostRead]
     answers: dict[int, list[PostRead]]
     asked: dict[int, AskedAgain]
+    answered: set[int]  # listed questions answered: by an answer post, or marked by an organizer
     feed: list[PostRead]
 
 
@@ -336,27 +349,64 @@ def _answers(views: list[PostRead]) -> dict[int, list[PostRead]]:
     return answers
 
 
+@dataclass(slots=True)
+class QuestionList:
+    questions: list[PostRead]  # each question once, open ones first
+    answers: dict[int, list[PostRead]]  # question id -> its answers (a listed copy's: every copy's)
+    asked: dict[int, AskedAgain]  # listed question id -> its copies, when asked again
+    answered: set[int]  # listed question ids answered by an answer post or marked answered by an organizer
+
+
+MAX_GONE_LOOKUPS = 500  # copies named by the digests and not among the page's posts, looked up at most
+
+
+async def _repeated_now(
+    session: AsyncSession, event: Event, digests: Iterable[DigestRead], known: Iterable[int]
+) -> list[RepeatedQuestionRead]:
+    """The digests' questions asked again, less the copies gone since (deleted by their askers, hidden):
+    the clustering stage counts again after it hears of them, and a page loaded meanwhile (the no-JavaScript
+    delete lands on one at once) would still say "Asked 2×" of a question asked once."""
+    assert event.id is not None
+    groups = [group for digest in digests for group in digest.questions]
+    seen = set(known)
+    unseen = list(dict.fromkeys(i for group in groups for i in group.post_ids if i not in seen))[:MAX_GONE_LOOKUPS]
+    gone = await post_store.gone_among(session, event.id, unseen)
+    if not gone:
+        return groups
+    out = []
+    for group in groups:
+        left = [i for i in group.post_ids if i not in gone]
+        if left:
+            dropped = [gone[i] for i in group.post_ids if i in gone]
+            count = max(1, group.count - len(dropped))
+            out.append(RepeatedQuestionRead(post_ids=left, count=count, votes=max(0, group.votes - sum(dropped))))
+    return out
+
+
 def _question_list(
-    candidates: Iterable[PostRead], views: list[PostRead], digests: Iterable[DigestRead], limit: int
-) -> tuple[list[PostRead], dict[int, list[PostRead]], dict[int, AskedAgain]]:
+    candidates: Iterable[PostRead], views: list[PostRead], repeated: list[RepeatedQuestionRead], limit: int
+) -> QuestionList:
     """The questions to list, open ones first, then most voted, each question once: copies the clustering
     stage found (``DigestRead.questions``) are listed as the copy that says it best, with every copy's votes
-    and answers."""
+    and answers. A question an organizer marked answered (or a copy of it) is answered, answers or not."""
     answers = _answers(views)
     asked: dict[int, AskedAgain] = {}
+    answered: set[int] = set()
     ranked: list[tuple[bool, int, int, PostRead]] = []
-    repeated = [group for digest in digests for group in digest.questions]
     for group in group_copies((v for v in candidates if v.kind == "question"), repeated):
         shown = group.shown
         votes = max(sum(c.upvotes for c in group.copies), group.votes)  # the page's counts are the newer
         if group.count > 1:
-            others = tuple(sorted(c.id for c in group.copies if c is not shown))
-            asked[shown.id] = AskedAgain(group.count, votes, others, group.key)
+            others = tuple(sorted((c for c in group.copies if c is not shown), key=lambda c: c.id))
+            marked = tuple(c.id for c in others if c.marked_answered)
+            asked[shown.id] = AskedAgain(group.count, votes, tuple(c.id for c in others), group.key, others, marked)
             merged = [a for c in group.copies for a in answers.get(c.id, [])]
             answers[shown.id] = sorted(merged, key=lambda a: a.id)
-        ranked.append((bool(answers.get(shown.id)), votes, shown.id, shown))
+        if answers.get(shown.id) or any(c.marked_answered for c in group.copies):
+            answered.add(shown.id)
+        ranked.append((shown.id in answered, votes, shown.id, shown))
     ranked.sort(key=lambda r: (r[0], -r[1], -r[2]))  # the open ones first
-    return [r[3] for r in ranked[:limit]], answers, asked
+    return QuestionList([r[3] for r in ranked[:limit]], answers, asked, answered)
 
 
 async def _views(
@@ -430,7 +480,8 @@ async def build_event_page(
     hallway = []
     if hallway_digest and not (filters.room or filters.track) and filters.kind != "question":
         hallway = await _topic_groups(session, hallway_digest, known, event, budget, kind=filters.kind)
-    questions, answers, asked = _question_list(shown, views, digests.values(), 30)
+    repeated = await _repeated_now(session, event, digests.values(), (v.id for v in views))
+    listed = _question_list(shown, views, repeated, 30)
     languages = sorted(
         {v.language.split("-")[0].lower() for v in views if v.language}
         | {t.language.split("-")[0].lower() for t in all_talks if t.language}
@@ -441,9 +492,10 @@ async def build_event_page(
         now=now,
         cards=cards,
         feed=shown[:feed_size],
-        questions=questions,
-        answers=answers,
-        asked=asked,
+        questions=listed.questions,
+        answers=listed.answers,
+        asked=listed.asked,
+        answered=listed.answered,
         rooms=_rooms(all_talks, states),
         trending=trending[:12],
         hallway=hallway,
@@ -478,15 +530,17 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
     card.timeline = build_timeline(
         talk, digest.activity if digest and digest.activity else _activity_from_posts(views), digest
     )
-    questions, answers, asked = _question_list(views, views, [digest] if digest else [], 50)
+    repeated = await _repeated_now(session, event, [digest] if digest else [], (v.id for v in views))
+    listed = _question_list(views, views, repeated, 50)
     return TalkPage(
         event=event,
         zone=ZoneInfo(event.time_zone),
         now=now,
         card=card,
         topics=sorted(digest.topics, key=lambda t: -t.size) if digest else [],
-        questions=questions,
-        answers=answers,
-        asked=asked,
+        questions=listed.questions,
+        answers=listed.answers,
+        asked=listed.asked,
+        answered=listed.answered,
         feed=views[:100],
     )

@@ -51,6 +51,7 @@ class PostRead(BaseModel):
     spoiler_text: str | None
     media_descriptions: list[str]
     pinned: bool
+    marked_answered: bool  # a question an organizer marked answered (on stage), answer posts or not
     status: str
     # The author's handle even where ``author.handle`` leaves it out (an in-app note's generated one):
     # the server compares it, never sends it.
@@ -126,6 +127,7 @@ def post_read(post: Post, author: AuthorView | None, event_slug: str, *, reveal_
         spoiler_text=post.spoiler_text,
         media_descriptions=list(post.media_descriptions or []),
         pinned=post.pinned,
+        marked_answered=post.marked_answered,
         status=post.status,
     )
     view._handle = handle
@@ -158,6 +160,7 @@ def post_data(
     spoiler_text: str | None,
     media_descriptions: Iterable[str],
     pinned: bool,
+    marked_answered: bool,
     status: str,
     /,
 ) -> dict[str, Any]:
@@ -166,7 +169,7 @@ def post_data(
     For the writers that already hold a post's values (an ingest batch's new posts, the clustering
     arrow's attributions): the model's validation and dump, and a stored post's attribute reads, cost
     about as much as inserting the post. Same keys in the same order, datetimes as the dump writes them
-    (UTC, as stored), lists copied. Positional only: 22 keyword arguments cost a microsecond more a call.
+    (UTC, as stored), lists copied. Positional only: 23 keyword arguments cost a microsecond more a call.
     """
     return {
         "id": id,
@@ -194,18 +197,19 @@ def post_data(
         "spoiler_text": spoiler_text,
         "media_descriptions": list(media_descriptions),
         "pinned": pinned,
+        "marked_answered": marked_answered,
         "status": status,
     }
 
 
 def new_post_data(row: Mapping[str, Any], post_id: int, author: AuthorView | None, event_slug: str) -> dict[str, Any]:
     """``post_data`` of the post just inserted as ``post_id`` from ``row`` (the insert's column values; the
-    table's defaults for the rest: version 1, no topic, no votes, not pinned), without loading the post."""
+    table's defaults for the rest: version 1, no topic, no votes, not pinned or marked), without loading the post."""
     return post_data(
         post_id, 1, event_slug, row["source"], row["kind"], row["text"], row["url"], row["language"],
         row["talk_id"], row["talk_confidence"], None, row["reply_to_id"], author, row["created_at"],
         row["edited_at"], 0, row["boosts"], row["sensitive"], row["spoiler_text"], row["media_descriptions"],
-        False, row["status"],
+        False, False, row["status"],
     )  # fmt: skip
 
 

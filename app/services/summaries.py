@@ -146,6 +146,8 @@ def _questions(posts: Iterable[Post], context: _Context, digest: TalkDigest | No
                 votes=sum(c.upvotes for c in group.copies),
                 answers=tuple(context.citation(r) for r in answers),
                 asked_again=tuple(context.citation(c) for c in group.copies if c is not group.shown),
+                # an organizer marked it (or a copy of it) answered, on stage say
+                marked_answered=any(c.marked_answered for c in group.copies),
             )
         )
     return tuple(entries)

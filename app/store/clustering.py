@@ -57,6 +57,7 @@ class ClusterPost:
     spoiler_text: str | None
     media_descriptions: list[str]
     pinned: bool
+    marked_answered: bool
     status: str
     author_id: int | None
     replies: int
@@ -66,8 +67,8 @@ class ClusterPost:
 _POST_COLUMNS = (
     Post.id, Post.version, Post.source, Post.kind, Post.text, Post.url, Post.language, Post.talk_id,
     Post.talk_confidence, Post.topic_id, Post.reply_to_id, Post.created_at, Post.edited_at, Post.upvotes,
-    Post.boosts, Post.sensitive, Post.spoiler_text, Post.media_descriptions, Post.pinned, Post.status,
-    Post.author_id, Post.replies, Post.received_at, Author.display_name, Author.handle, Author.url,
+    Post.boosts, Post.sensitive, Post.spoiler_text, Post.media_descriptions, Post.pinned, Post.marked_answered,
+    Post.status, Post.author_id, Post.replies, Post.received_at, Author.display_name, Author.handle, Author.url,
 )  # fmt: skip
 
 
@@ -96,13 +97,14 @@ async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], ev
     found: dict[int, ClusterPost] = {}
     for (
         id_, version, source, kind, text, url, language, talk_id, talk_confidence, topic_id, reply_to_id,
-        created_at, edited_at, upvotes, boosts, sensitive, spoiler_text, media, pinned, status,
+        created_at, edited_at, upvotes, boosts, sensitive, spoiler_text, media, pinned, marked_answered, status,
         author_id, replies, received_at, author_name, author_handle, author_url,
     ) in (await connection.execute(stmt, {"event_id": event_id, "ids": ids})).all():  # fmt: skip
         found[id_] = ClusterPost(
             id_, version, event_slug, source, kind, text, url, language, talk_id, talk_confidence, topic_id,
             reply_to_id, PostAuthor(author_name, author_handle, author_url), created_at, edited_at, upvotes,
-            boosts, sensitive, spoiler_text, list(media or []), pinned, status, author_id, replies, received_at,
+            boosts, sensitive, spoiler_text, list(media or []), pinned, marked_answered, status, author_id, replies,
+            received_at,
         )  # fmt: skip
     return [found[i] for i in ids if i in found]
 

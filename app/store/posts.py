@@ -80,6 +80,16 @@ async def authors_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     return {a.id: a for a in rows if a.id is not None}
 
 
+async def gone_among(session: AsyncSession, event_id: int, ids: Sequence[int]) -> dict[int, int]:
+    """This event's posts among ``ids`` that are no longer shown (deleted, hidden, held): id -> upvotes."""
+    if not ids:
+        return {}
+    stmt = sa_select(Post.id, Post.upvotes).where(
+        col(Post.event_id) == event_id, col(Post.id).in_(set(ids)), col(Post.status) != "visible"
+    )
+    return {post_id: upvotes for post_id, upvotes in (await session.execute(stmt)).all()}
+
+
 async def list_posts(
     session: AsyncSession,
     event_id: int,

@@ -103,6 +103,8 @@ class Post(SQLModel, table=True):
     # visible | hidden (moderator) | held (pre-moderation) | deleted (author or source)
     status: str = Field(default="visible", max_length=20)
     pinned: bool = False
+    # An organizer marked the question answered (on stage, say) though no answer was posted; undoable.
+    marked_answered: bool = False
     delete_token_hash: str | None = Field(default=None, max_length=128)
     # Why moderation hid or held it (blocked author, filter, caps, pre-moderation); shown in the queue.
     moderation_reason: str | None = Field(default=None, max_length=200)

@@ -50,7 +50,55 @@ def test_a_page_address_that_cannot_name_a_talk_says_why_in_a_page(client: TestC
     page = client.get("/e/testcon/talks/abc")
     assert page.status_code == 422
     assert "<h1>That request is not valid</h1>" in page.text
-    assert "talk_id: Input should be a valid integer" in page.text  # a field name is not capitalised
+    # it said "talk_id: Input should be a valid integer, unable to parse string as an integer"
+    message = '<p class="error-message">The talk number in this address must be a whole number (it is “abc”).</p>'
+    assert message in page.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form", "message"),
+    [
+        ("GET", "/e/testcon/talks/0", None, "The talk number in this address must be at least 1 (it is “0”)."),
+        (
+            "GET",
+            "/e/Test_Con",
+            None,
+            "The event name in this address may only have lowercase letters, digits and hyphens (it is “Test_Con”).",
+        ),
+        (
+            "GET",
+            "/e/testcon/parts/talks/1?limit=5000",
+            None,
+            "The “limit” value in this address must be at most 50 (it is “5000”).",
+        ),
+        (
+            "GET",
+            f"/e/testcon?room={'r' * 300}",
+            None,
+            "The “room” value in this address can be at most 200 characters long.",
+        ),
+        (
+            "POST",
+            "/e/testcon/posts/12a/delete",
+            None,
+            "The post number in this address must be a whole number (it is “12a”).",
+        ),
+        (
+            "POST",
+            "/e/testcon/posts",
+            {"text": "x" * 6000},
+            "The form&#39;s “text” field can be at most 5,000 characters long.",
+        ),
+    ],
+)
+def test_a_refused_address_or_form_is_explained_in_a_sentence(
+    client: TestClient, event: dict[str, Any], method: str, path: str, form: dict[str, str] | None, message: str
+) -> None:
+    page = client.request(method, path, data=form, follow_redirects=False)
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'<p class="error-message">{message}</p>' in page.text
+    assert "Input should" not in page.text and "String should" not in page.text  # pydantic's words are the API's
 
 
 @pytest.mark.parametrize(

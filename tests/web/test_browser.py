@@ -684,3 +684,104 @@ def test_when_the_copy_that_speaks_for_a_question_is_not_on_the_page_the_first_l
     expect(copy).to_have_count(0)
     expect(entry.locator(".asked")).to_have_text("Asked 5× · 2 votes in all")
     live_server.put_digest(None, [first["id"]], version=22, questions=[])
+
+
+def test_my_question_folded_under_another_copy_says_so_and_i_delete_it_from_there(
+    page: Any, live_server: LiveServer
+) -> None:
+    # folded under another copy, my question lost its "mine" mark and its delete button in the Q&A list
+    theirs = live_server.post_note("Are the workshop notebooks online?", kind="question")
+    other = live_server.post_note("workshop notebooks: online somewhere?", kind="question")
+    for copy in (theirs, other):
+        live_server.call("POST", f"/api/events/{live_server.slug}/posts/{copy['id']}/upvote", {}, {"X-Client-Id": "v1"})
+    _open_event(page, live_server)
+    mine = _ask_from_the_page(page, "are the workshop notebooks online??")
+    my_id = int(mine.get_attribute("data-post-id") or 0)
+    page.locator(f"{FEED}.mine[data-post-id='{my_id}'] .upvote").click()
+    expect(page.locator(f"{FEED}[data-post-id='{my_id}'] .upvote .count")).to_have_text("1")
+    asked = [{"post_ids": [theirs["id"], other["id"], my_id], "count": 3, "votes": 3}]
+    live_server.put_digest(None, [theirs["id"]], version=30, questions=asked)
+
+    entry = page.locator(f"#questions > .post[data-post-id='{theirs['id']}']")
+    expect(mine).to_have_count(0, timeout=3000)  # listed once, under their words
+    expect(entry.locator(".asked")).to_have_text("Asked 3× · 3 votes in all")
+    line = entry.locator(".asked-mine")
+    expect(line.locator("p")).to_have_text("You asked this too: are the workshop notebooks online??")
+    expect(page.locator(f"{FEED}.mine[data-post-id='{my_id}'] button.delete")).to_have_count(1)  # the feed keeps it
+
+    page.reload()  # the server says the same on the first paint
+    page.wait_for_selector("#conn.live", timeout=5000)
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text("are the workshop notebooks online??")
+    line.get_by_role("button", name="Delete my question").click()
+    expect(line).to_have_count(0, timeout=2000)
+    expect(entry.locator(".asked")).to_have_text("Asked 2× · 2 votes in all")  # counted out without a reload
+    expect(page.locator(f".post[data-post-id='{my_id}']")).to_have_count(0)
+    expect(entry.locator(".upvote")).to_be_focused()  # the keyboard stays on the question
+    live_server.put_digest(None, [theirs["id"]], version=31, questions=[])
+
+
+def test_my_question_folded_live_under_another_copy_keeps_a_way_to_delete_it(
+    page: Any, live_server: LiveServer
+) -> None:
+    theirs = live_server.post_note("Is there a discount for students?", kind="question")
+    _open_event(page, live_server)
+    mine = _ask_from_the_page(page, "any student discount?")
+    my_id = int(mine.get_attribute("data-post-id") or 0)
+    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [theirs["id"]], version=40, questions=asked)  # folded while I watch
+    entry = page.locator(f"#questions > .post[data-post-id='{theirs['id']}']")
+    line = entry.locator(".asked-mine")
+    expect(line.locator("p")).to_have_text("You asked this too: any student discount?", timeout=3000)
+    line.get_by_role("button", name="Delete my question").click()
+    expect(line).to_have_count(0, timeout=2000)
+    expect(entry.locator(".asked")).to_have_count(0)  # asked once now
+    expect(page.locator(".post", has_text="any student discount?")).to_have_count(0)
+    live_server.put_digest(None, [theirs["id"]], version=41, questions=[])
+
+
+def test_an_organizer_marks_a_question_answered_on_stage_and_followers_see_it_at_once(
+    page: Any, browser: Any, live_server: LiveServer
+) -> None:
+    question = live_server.post_note("Will the keynote slides be shared?", kind="question")
+    _open_event(page, live_server)
+    entry = page.locator(f"#questions > .post[data-post-id='{question['id']}']")
+    expect(entry.locator(".badge.answered")).to_have_count(0)
+    organizer = browser.new_context()
+    try:
+        console = organizer.new_page()
+        _unlock_console(console, live_server, live_server.token)
+        console.click("button[data-queue=questions]")
+        item = console.locator(f".queue-item[data-post-id='{question['id']}']")
+        item.get_by_role("button", name="Mark answered").click()
+        expect(console.locator("#console-status")).to_have_text("Question marked answered.")
+        expect(item.locator(".badge.answered")).to_have_text("marked answered")
+        expect(item.get_by_role("button", name="Mark not answered")).to_be_focused()  # undo is one key away
+
+        expect(entry.locator(".badge.answered")).to_have_text("answered", timeout=3000)  # no reload
+        page.reload()
+        page.wait_for_selector("#conn.live", timeout=5000)
+        expect(entry.locator(".badge.answered")).to_have_count(1)
+
+        item.get_by_role("button", name="Mark not answered").click()  # a mistake: taken back
+        expect(console.locator("#console-status")).to_have_text("Question no longer marked answered.")
+        expect(entry.locator(".badge.answered")).to_have_count(0, timeout=3000)
+    finally:
+        organizer.close()
+
+
+def test_a_copy_marked_answered_answers_the_entry_it_is_folded_under(page: Any, live_server: LiveServer) -> None:
+    first = live_server.post_note("Where is the speakers' lounge?", kind="question")
+    again = live_server.post_note("where's the speaker lounge??", kind="question")
+    asked = [{"post_ids": [first["id"], again["id"]], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [first["id"]], version=50, questions=asked)
+    _open_event(page, live_server)
+    entry = page.locator(f"#questions > .post[data-post-id='{first['id']}']")
+    expect(entry.locator(".asked")).to_have_text("Asked 2×")
+    headers = {"Authorization": f"Bearer {live_server.token}"}
+    base = f"/api/events/{live_server.slug}/moderation/posts/{again['id']}"
+    live_server.call("POST", f"{base}/mark-answered", headers=headers)
+    expect(entry.locator(".badge.answered")).to_have_count(1, timeout=3000)
+    live_server.call("POST", f"{base}/unmark-answered", headers=headers)
+    expect(entry.locator(".badge.answered")).to_have_count(0, timeout=3000)
+    live_server.put_digest(None, [first["id"]], version=51, questions=[])

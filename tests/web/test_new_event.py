@@ -57,11 +57,15 @@ def test_creating_an_event_shows_its_organizer_token_once_and_the_token_organize
 def test_a_bad_field_comes_back_marked_with_what_was_typed_and_nothing_is_created(client: TestClient) -> None:
     cases: list[tuple[dict[str, Any], str, str]] = [
         ({"slug": "PyCon Nowhere!"}, "slug", "Only lower-case letters, digits and dashes, with a letter or digit"),
-        ({"name": "  "}, "name", "this field is required"),
+        ({"name": "  "}, "name", "This field is required"),
         ({"hashtags": "#py-con"}, "hashtags", "is not a hashtag"),
+        ({"hashtags": "#" + "p" * 101}, "hashtags", "A hashtag can have at most 100 characters"),
         ({"time_zone": "Mars/Olympus"}, "time_zone", "unknown time zone"),
         ({"starts_on": "2026-05-06", "ends_on": "2026-05-04"}, "ends_on", "The last day must not be before"),
-        ({"starts_on": "next tuesday"}, "starts_on", "valid date"),
+        # it said "Input should be a valid date or datetime, input is too short"
+        ({"starts_on": "next tuesday"}, "starts_on", "A day written like 2026-05-04"),
+        ({"starts_on": "2026-13-01"}, "starts_on", "A day written like 2026-05-04"),
+        ({"description": "d" * 5001}, "description", "At most 5,000 characters"),
     ]
     for change, field, message in cases:
         page = client.post("/new", data={**FORM, **change})

@@ -363,6 +363,35 @@ def test_the_time_zone_suggestions_are_iana_area_location_names_and_utc(
     assert len(zones) > 300
 
 
+@pytest.mark.parametrize("path", ["/new", f"/e/{SLUG}/organize"])
+def test_the_time_zone_suggestions_offer_the_current_name_of_a_renamed_zone_not_the_old_one(
+    client: TestClient, event: dict[str, Any], path: str
+) -> None:
+    # the list offered Europe/Kiev next to Europe/Kyiv, Asia/Calcutta next to Asia/Kolkata
+    html = client.get(path).text
+    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
+    assert datalist, html
+    zones = set(re.findall(r'<option value="([^"]+)">', datalist.group(1)))
+    for old, current in [
+        ("Europe/Kiev", "Europe/Kyiv"),
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("Asia/Saigon", "Asia/Ho_Chi_Minh"),
+        ("America/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+        ("Asia/Katmandu", "Asia/Kathmandu"),
+        ("Pacific/Enderbury", "Pacific/Kanton"),
+    ]:
+        assert current in zones and old not in zones, (old, current)
+    assert {"Europe/Amsterdam", "Europe/Oslo", "Asia/Tokyo", "America/New_York"} <= zones  # every country's own
+
+
+def test_an_old_zone_name_typed_in_is_still_accepted(client: TestClient, event: dict[str, Any]) -> None:
+    token = {"Authorization": f"Bearer {event['organizer_token']}"}
+    changed = client.patch(f"/api/events/{SLUG}", json={"time_zone": "Europe/Kiev"}, headers=token)
+    assert changed.status_code == 200 and changed.json()["time_zone"] == "Europe/Kiev"
+    created = client.post("/new", data={"name": "Kyiv Summit", "slug": "kyiv-summit", "time_zone": "Europe/Kiev"})
+    assert created.status_code == 201, created.text
+
+
 def test_the_embed_snippet_is_an_absolute_address_that_works_on_another_site(
     client: TestClient, schedule: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -414,3 +443,69 @@ def test_a_talks_live_parts_come_at_the_heading_level_asked(client: TestClient, 
     assert '<h3 class="topic-label">' in client.get(parts, params={"level": 3}).text
     assert '<h4 class="topic-label">' not in client.get(parts, params={"level": 3}).text
     assert client.get(parts, params={"level": 7}).status_code == 422
+
+
+def _asked_again(client: TestClient, talk_id: int, post_ids: list[int], votes: int = 0) -> None:
+    """The clustering stage names ``post_ids`` one question asked again, the first saying it best."""
+    digest = sample_digest(post_ids, datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
+    digest["questions"] = [{"post_ids": post_ids, "count": len(post_ids), "votes": votes}]
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk_id, digest)  # type: ignore[attr-defined]
+
+
+def _questions_panel(client: TestClient) -> str:
+    return client.get(f"/e/{SLUG}").text.split('id="questions"')[1].split("</ol>")[0]
+
+
+def test_my_question_listed_under_another_copy_says_i_asked_it_too_and_i_can_delete_it_there(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    talk = schedule[0]["id"]
+    theirs = client.post(
+        f"/api/events/{SLUG}/posts",
+        json={"text": "Is the code on GitHub?", "kind": "question", "talk_id": talk},
+        headers={"X-Client-Id": "someone-else"},
+    ).json()["post"]
+    client.post(f"/api/events/{SLUG}/posts/{theirs['id']}/upvote", headers={"X-Client-Id": "voter"})
+    client.post(
+        f"/e/{SLUG}/posts",
+        data={"text": "is the code on github??", "kind": "question", "talk_id": str(talk)},
+        follow_redirects=False,
+    )
+    mine = next(p for p in client.get(f"/api/events/{SLUG}/posts").json()["items"] if p["text"].endswith("??"))
+    client.post(f"/api/events/{SLUG}/posts/{mine['id']}/upvote", headers={"X-Client-Id": "voter"})
+    _asked_again(client, talk, [theirs["id"], mine["id"]], votes=2)
+
+    panel = _questions_panel(client)
+    (entry,) = [e for e in panel.split('<li class="post')[1:] if "Is the code on GitHub?" in e]
+    assert "Asked 2× · 2 votes in all" in entry
+    assert "You asked this too: <q" in entry and "is the code on github??" in entry
+    assert f'action="/e/{SLUG}/posts/{mine["id"]}/delete"' in entry and "Delete my question" in entry
+    assert f'data-post-id="{mine["id"]}" data-version' not in panel  # listed once, under their words
+
+    stranger = TestClient(client.app)  # another browser sees one question asked twice, nothing of mine
+    stranger.portal = client.portal
+    other_panel = stranger.get(f"/e/{SLUG}").text.split('id="questions"')[1].split("</ol>")[0]
+    assert "Asked 2×" in other_panel and "You asked this too" not in other_panel
+
+    deleted = client.post(f"/e/{SLUG}/posts/{mine['id']}/delete", follow_redirects=False)
+    assert deleted.status_code == 303
+    # the page it lands on counts the question once, with its own vote, before the clustering stage counts again
+    (entry,) = [e for e in _questions_panel(client).split('<li class="post')[1:] if "Is the code on GitHub?" in e]
+    assert "Asked" not in entry and "You asked this too" not in entry and "is the code on github??" not in entry
+
+
+def test_a_question_i_asked_twice_in_other_words_is_not_said_to_be_asked_by_me_twice(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    # the listed copy is mine too: it carries its own delete button; the line names only the folded copy
+    talk = schedule[0]["id"]
+    for text in ("Where do I find the slides?", "where are the slides??"):
+        client.post(
+            f"/e/{SLUG}/posts", data={"text": text, "kind": "question", "talk_id": str(talk)}, follow_redirects=False
+        )
+    ids = {p["text"]: p["id"] for p in client.get(f"/api/events/{SLUG}/posts").json()["items"]}
+    first, again = ids["Where do I find the slides?"], ids["where are the slides??"]
+    _asked_again(client, talk, [first, again])
+    (entry,) = _questions_panel(client).split('<li class="post')[1:]
+    assert entry.count("You asked this too") == 1 and f'action="/e/{SLUG}/posts/{first}/delete"' in entry
+    assert f'action="/e/{SLUG}/posts/{again}/delete"' in entry

@@ -28,6 +28,8 @@ def organizer_requests(post_id: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"{BASE}/moderation/posts/{post_id}/approve", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/pin", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/unpin", {}),
+        ("POST", f"{BASE}/moderation/posts/{post_id}/mark-answered", {}),
+        ("POST", f"{BASE}/moderation/posts/{post_id}/unmark-answered", {}),
         ("GET", f"{BASE}/moderation/blocks", {}),
         ("POST", f"{BASE}/moderation/blocks", {"json": AUTHOR}),
         ("DELETE", f"{BASE}/moderation/blocks", {"params": AUTHOR}),

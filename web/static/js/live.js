@@ -93,6 +93,7 @@
     li.dataset.kind = p.kind;
     li.dataset.replyTo = p.reply_to_id ?? "";
     li.dataset.lang = p.language ?? "";
+    if (p.marked_answered) li.dataset.markedAnswered = "1";
     const meta = el("p", "meta");
     meta.append(el("span", "author", p.author.name || p.author.handle || "Anonymous"), " ");
     meta.append(el("span", "source", `via ${p.source}`), " ");
@@ -134,7 +135,7 @@
     if (li.dataset.replyTo && asksMine(li.dataset.replyTo)) li.classList.add("answer-to-mine");
     if (mine[id] && !readonly) {
       li.classList.add("mine");
-      if (!li.querySelector(".delete")) {
+      if (!li.querySelector(":scope > form.delete, :scope > .meta > .delete")) {
         const del = el("button", "delete", "Delete my post");
         del.type = "button";
         del.dataset.action = "delete";
@@ -155,6 +156,9 @@
       // an answer being written survives the question's update (a vote, its talk attributed)
       const writing = existing.querySelector("details.answer");
       if (writing && (writing.open || writing.querySelector("textarea")?.value)) fresh.querySelector("details.answer")?.replaceWith(writing);
+      // my copies folded under it stay said (the server names some this browser holds no token for)
+      const myCopies = existing.querySelectorAll(":scope > .asked-mine");
+      if (myCopies.length) fresh.querySelector(":scope > .text, :scope > details")?.after(...myCopies);
       existing.replaceWith(fresh);
       return;
     }
@@ -174,7 +178,8 @@
 
   let newestPost = 0;
   function applyPost(p) {
-    if ((p.status && p.status !== "visible") || !admitted(p)) { removePost(p.id); return; }
+    if (p.status && p.status !== "visible") { removePost(p.id); return; }
+    if (!admitted(p)) { removePost(p.id, false); return; } // filtered out here, still there
     for (const copy of allCopies(p.id)) {
       if (Number(copy.dataset.version) >= p.version) return; // already newer or same: nothing to do
     }
@@ -188,11 +193,14 @@
     if (p.talk_id != null && p.kind !== "answer") {
       upsertInto(document.querySelector(`.card[data-talk-id="${p.talk_id}"] .talk-posts`), p, { cap: PER_TALK });
     }
+    if (p.kind === "question" && p.marked_answered) markedIds.add(Number(p.id)); else markedIds.delete(Number(p.id));
     const questions = document.getElementById("questions");
     if (questions && p.kind === "question") {
       const speaker = listedSpeaker(questions, p.id);
       if (speaker) {
         heldCopies.set(p.id, renderPost(p, false, true)); // asked again: its speaker's entry stands for it
+        showAsked(speaker);
+        showAnswered(speaker); // marked answered on stage: the entry that stands for it is answered
       } else {
         upsertInto(questions, p, { cap: 30, answerable: true });
         showAsked(questionEntry(questions, p.id));
@@ -222,16 +230,44 @@
     question.after(...block);
     showAnswered(question);
   }
-  // a question with an answer under it says so (the server's list has the same badge)
+  // a question with an answer under it, or one an organizer marked answered (on stage), says so (the server's
+  // list has the same badge); taking the mark back takes the badge away
   function showAnswered(li) {
-    if (!li || li.nextElementSibling?.dataset.kind !== "answer" || li.querySelector(".badge.answered")) return;
-    li.querySelector(".meta")?.append(" ", el("span", "badge answered", "answered"));
+    if (!li) return;
+    const answered = li.nextElementSibling?.dataset.kind === "answer" || markedInGroup(li);
+    const badge = li.querySelector(":scope > .meta > .badge.answered");
+    if (answered && !badge) li.querySelector(".meta")?.append(" ", el("span", "badge answered", "answered"));
+    else if (!answered && badge) badge.remove();
+  }
+  function markedInGroup(li) {
+    const id = Number(li.dataset.postId);
+    if (li.dataset.markedAnswered === "1" || markedIds.has(id)) return true;
+    const speaker = copyOf.get(id);
+    if (speaker == null) return false;
+    for (const [other, of] of copyOf) if (of === speaker && markedIds.has(other)) return true;
+    return false;
   }
 
-  function removePost(id) {
+  // ``leaving``: deleted, hidden or erased (not merely outside this page's filters)
+  function removePost(id, leaving = true) {
+    const own = Number(id);
+    // a copy of a question asked again leaves its group: the entry counts one ask and its votes fewer at once
+    // (the clustering stage's next count says the same)
+    const speaker = leaving ? copyOf.get(own) : null;
+    const info = speaker != null ? asked.get(speaker) : null;
+    if (info) {
+      const shown = heldCopies.get(own) || allCopies(own)[0];
+      const votes = Number(shown?.querySelector(".upvote .count")?.textContent
+        || document.querySelector(`.asked-mine[data-post-id="${own}"]`)?.dataset.upvotes || 0);
+      asked.set(speaker, { count: Math.max(1, info.count - 1), votes: Math.max(0, info.votes - votes) });
+    }
     for (const copy of allCopies(id)) copy.remove();
-    heldCopies.delete(Number(id));
-    if (asked.has(Number(id)) || copyOf.has(Number(id))) regroupQuestions(); // its copies may stand alone now
+    for (const line of document.querySelectorAll(`.asked-mine[data-post-id="${own}"]`)) line.remove();
+    heldCopies.delete(own);
+    if (leaving) { markedIds.delete(own); gone.add(own); }
+    if (speaker != null) copyOf.delete(own); // counted out once: a second word of its removal changes nothing
+    if (asked.has(own) || copyOf.has(own) || speaker != null) regroupQuestions(); // its copies may stand alone now
+    else { const list = document.getElementById("questions"); if (list) for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) showAnswered(li); }
   }
 
   // ---- questions asked again: the clustering stage names the copies (digest.questions); one entry each ----
@@ -239,6 +275,8 @@
   const asked = new Map();       // speaking copy's id -> { count, votes }
   const repeatsOf = new Map();   // talk key -> question ids its digest named, so a newer digest replaces them
   const heldCopies = new Map();  // id -> entry of a copy kept out of the list while its speaker is listed
+  const markedIds = new Set();   // questions an organizer marked answered (on stage)
+  const gone = new Set();        // posts removed here (deleted, hidden): a digest naming them is older news
   const questionEntry = (list, id) => list.querySelector(`:scope > .post[data-kind="question"][data-post-id="${id}"]`);
   // my question, or a copy of one of mine (an answer to the copy listed for it answers mine too)
   function asksMine(questionId) {
@@ -268,10 +306,45 @@
     const id = Number(li.dataset.postId);
     const info = asked.get(copyOf.get(id) ?? id);
     let line = li.querySelector(":scope > .asked");
-    if (!info) { line?.remove(); return; }
+    showMyCopies(li, info);
+    if (!info || info.count <= 1) { line?.remove(); return; }
     if (!line) { line = el("p", "asked"); li.querySelector(":scope > .text, :scope > details")?.after(line); }
     const votes = info.votes ? ` · ${info.votes} ${info.votes === 1 ? "vote" : "votes"} in all` : "";
     line.textContent = `Asked ${info.count}×${votes}`;
+  }
+  // my own copies of the question this entry stands for: "You asked this too", with what I wrote and a way
+  // to delete it (the feed keeps my post as it is; here it would be gone from sight under another's words)
+  function showMyCopies(li, info) {
+    const id = Number(li.dataset.postId);
+    const speaker = copyOf.get(id) ?? id;
+    const list = li.parentElement;
+    const belongs = (other) => other !== id && info && copyOf.get(other) === speaker && !gone.has(other)
+      && !(list && questionEntry(list, other));
+    const lines = new Map();
+    for (const line of li.querySelectorAll(":scope > .asked-mine")) {
+      const other = Number(line.dataset.postId);
+      if (belongs(other) && !lines.has(other)) lines.set(other, line); else line.remove();
+    }
+    if (readonly || !info) return;
+    let after = [...lines.values()].at(-1) || li.querySelector(":scope > .asked")
+      || li.querySelector(":scope > .text, :scope > details");
+    for (const [other, of] of copyOf) {
+      if (of !== speaker || lines.has(other) || !mine[String(other)] || !belongs(other)) continue;
+      const copy = heldCopies.get(other) || allCopies(other)[0];
+      const line = el("div", "asked-mine");
+      line.dataset.postId = String(other);
+      line.dataset.upvotes = copy?.querySelector(".upvote .count")?.textContent || "0";
+      const said = el("p", null, "You asked this too");
+      const text = copy?.querySelector(".text")?.textContent;
+      if (text) said.append(": ", el("q", "mine-text", text));
+      const del = el("button", "delete", "Delete my question");
+      del.type = "button";
+      del.dataset.action = "delete";
+      line.append(said, del);
+      if (after) after.after(line); else li.append(line);
+      after = line;
+      lines.set(other, line);
+    }
   }
   const talkKey = (talkId) => (talkId == null || talkId === "" ? "hallway" : String(talkId));
   function repeatsChanged(d) {
@@ -287,7 +360,7 @@
     repeatsOf.set(key, named);
     const list = document.getElementById("questions");
     // a copy folded in by the server, never held here, that stands alone now: the server lists it
-    if (list && before.some((id) => !copyOf.has(id) && !heldCopies.has(id) && !questionEntry(list, id))) scheduleRefresh();
+    if (list && before.some((id) => !copyOf.has(id) && !heldCopies.has(id) && !gone.has(id) && !questionEntry(list, id))) scheduleRefresh();
     regroupQuestions();
   }
   // the server renders each list already folded: learn its copies from the entries' "asked" lines
@@ -297,6 +370,11 @@
     if (!list || list === seededList) return; // a swap of other parts: this list and its held copies stand
     seededList = list;
     heldCopies.clear();
+    markedIds.clear();
+    for (const li of document.querySelectorAll(".post[data-marked-answered]")) markedIds.add(Number(li.dataset.postId));
+    for (const line of list.querySelectorAll(":scope > .post > .asked[data-marked]")) {
+      for (const id of line.dataset.marked.split(" ").filter(Boolean)) markedIds.add(Number(id));
+    }
     for (const line of list.querySelectorAll(":scope > .post > .asked[data-copies]")) {
       const entry = line.closest(".post");
       const speaker = Number(line.dataset.speaker || entry.dataset.postId);
@@ -325,7 +403,7 @@
         heldCopies.set(id, li);
       }
     }
-    for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) showAsked(li);
+    for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) { showAsked(li); showAnswered(li); }
     for (const li of list.querySelectorAll(':scope > .post[data-kind="answer"]')) decorate(li);
   }
   seedRepeats();
@@ -676,7 +754,7 @@
   document.addEventListener("submit", async (event) => {
     const form = event.target.closest("form.delete");
     if (!form) return;
-    const id = form.closest(".post").dataset.postId;
+    const id = form.closest("[data-post-id]").dataset.postId;
     if (!mine[id]) return;
     event.preventDefault();
     await deleteMine(id);
@@ -716,7 +794,7 @@
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action=delete]");
     if (!button) return;
-    await deleteMine(button.closest(".post").dataset.postId);
+    await deleteMine(button.closest("[data-post-id]").dataset.postId);
   });
 
   async function deleteMine(id) {
@@ -725,14 +803,18 @@
       delete mine[id];
       save();
       // the focus was on the deleted post's button: it goes to the post that takes its place
-      const gone = document.activeElement?.closest(".post");
-      const next = gone && gone.dataset.postId === String(id) ? gone.nextElementSibling || gone.previousElementSibling : null;
+      const focused = document.activeElement?.closest(".post");
+      const next = focused && focused.dataset.postId === String(id) ? focused.nextElementSibling || focused.previousElementSibling : null;
+      // deleted from the line under another copy's entry: the focus stays on that entry
+      const entry = document.activeElement?.closest(".asked-mine") ? focused : null;
       removePost(id);
       if (next?.isConnected) (next.querySelector("button, summary, a") || next).focus();
+      else if (entry?.isConnected) (entry.querySelector(".upvote") || entry).focus();
       announcer && (announcer.textContent = "Post deleted.");
     } else {
       const words = response.status === 429 ? tooFast(response, "deleting") : `Not deleted: ${await message(response)}`;
       for (const copy of allCopies(id)) say(copy, words);
+      for (const line of document.querySelectorAll(`.asked-mine[data-post-id="${CSS.escape(String(id))}"]`)) say(line, words);
     }
   }
 })();

@@ -130,14 +130,14 @@
     const load = ++queueLoads;
     notice.textContent = "Loading…";
     try {
-      const path = shown === "recent" ? "/posts?limit=50" : shown === "hidden" ? "/moderation/hidden" : "/moderation/queue";
+      const path = { recent: "/posts?limit=50", questions: "/posts?kind=question&limit=100", hidden: "/moderation/hidden" }[shown] || "/moderation/queue";
       const data = await api(path);
       // a slower answer for the tab the organizer just left must not draw over the one they chose
       if (load !== queueLoads) return;
       if (shown === "queue") showWaiting(data.items.length, 100); else countWaiting();
       list.replaceChildren(...data.items.map(renderQueueItem));
       notice.textContent = data.items.length ? "" : {
-        queue: "Nothing is waiting for approval.", recent: "No posts yet.", hidden: "No hidden posts.",
+        queue: "Nothing is waiting for approval.", recent: "No posts yet.", questions: "No questions yet.", hidden: "No hidden posts.",
       }[shown];
     } catch (error) {
       if (load !== queueLoads) return;
@@ -162,12 +162,16 @@
     if (p.kind !== "other") meta.append(" ", el("span", "badge", p.kind));
     if (p.status !== "visible") meta.append(" ", el("span", "badge", p.status));
     if (p.pinned) meta.append(" ", el("span", "badge pin", "pinned"));
+    if (p.marked_answered) meta.append(" ", el("span", "badge answered", "marked answered"));
     if (p.moderation_reason) meta.append(" ", el("span", "notice", `(${p.moderation_reason})`));
     const actions = el("div", "actions");
     if (p.status !== "visible" && p.status !== "hidden") actions.append(button("Approve", "approve"));
     if (p.status === "hidden") actions.append(button("Unhide", "unhide"));
     else actions.append(button("Hide", "hide"));
     actions.append(p.pinned ? button("Unpin", "unpin") : button("Pin", "pin"));
+    // answered on stage, with no answer posted: followers see it answered, the summaries count it answered
+    if (p.marked_answered) actions.append(button("Mark not answered", "unmark-answered"));
+    else if (p.kind === "question") actions.append(button("Mark answered", "mark-answered"));
     if (p.author.handle) actions.append(button("Block author", "block", { source: p.source, handle: p.author.handle }));
     li.append(meta, el("p", "text", p.text), actions);
     return li;
@@ -182,10 +186,11 @@
   $("queue-refresh").addEventListener("click", loadQueue);
   // The list was drawn again, so the pressed button is gone: focus the same post's first button (still listed,
   // e.g. after a pin) or the post that took its place, or the list's heading, never the page's top.
+  const UNDO = { pin: "unpin", unpin: "pin", "mark-answered": "unmark-answered", "unmark-answered": "mark-answered" };
   function refocusQueue(id, action) {
     const items = [...$("queue-list").children];
     const same = items.find((li) => li.dataset.postId === id);
-    const target = same?.querySelector(`button[data-action=${action === "pin" ? "unpin" : action === "unpin" ? "pin" : action}]`)
+    const target = same?.querySelector(`button[data-action="${UNDO[action] || action}"]`)
       || same?.querySelector("button") || items.find((li) => Number(li.dataset.postId) < Number(id))?.querySelector("button")
       || items.at(-1)?.querySelector("button") || $("moderation-h");
     target.focus();
@@ -203,12 +208,16 @@
         loadBlocks();
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
-        status({ approve: "Post approved.", hide: "Post hidden.", unhide: "Post shown again.", pin: "Post pinned.", unpin: "Post unpinned." }[b.dataset.action]);
+        status({
+          approve: "Post approved.", hide: "Post hidden.", unhide: "Post shown again.", pin: "Post pinned.", unpin: "Post unpinned.",
+          "mark-answered": "Question marked answered.", "unmark-answered": "Question no longer marked answered.",
+        }[b.dataset.action]);
       }
       await loadQueue();
       refocusQueue(id, b.dataset.action);
     } catch (error) {
-      $("queue-notice").textContent = `Could not ${b.dataset.action}: ${error.message}`;
+      const doing = { "mark-answered": "mark it answered", "unmark-answered": "take the mark back" }[b.dataset.action] || b.dataset.action;
+      $("queue-notice").textContent = `Could not ${doing}: ${error.message}`;
     } finally {
       b.disabled = false;
     }
