@@ -53,6 +53,7 @@ class RefineItem:
     cnt: np.ndarray
     when: datetime | None
     anchor: str | None = None
+    current: str | None = None
 
 
 @dataclass(slots=True)
@@ -492,7 +493,8 @@ class TalkAttributor:
                 called = [guids[g] for g in self._called(p.text) if g in guids and cand[r, guids[g]]]
                 if len(called) == 1:
                     anchors[r] = called[0]
-        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), known)
+        current = np.array([guids.get(p.current, -1) if p.current is not None else -1 for p in posts])
+        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), known, current)
         out = []
         has_cand = cand.any(axis=1).tolist()
         talk_l, conf_l = talk.tolist(), conf.tolist()

@@ -421,7 +421,7 @@ class EventModel:
             parent = self._posts.get(p.reply_to) if p.reply_to else None
             # a chosen talk (confidence 1) or the talk of the question answered is not up for revision
             anchor = p.talk if p.confidence >= 1.0 else parent.talk if parent is not None else None
-            items.append(RefineItem(p.text, p.idx, p.cnt, p.when, anchor))
+            items.append(RefineItem(p.text, p.idx, p.cnt, p.when, anchor, p.talk))
         for post, att in zip(window, self._attributor.refine(items), strict=True):
             if att.talk == post.talk:
                 continue
