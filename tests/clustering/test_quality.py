@@ -61,7 +61,7 @@ def test_on_a_live_events_stream_posts_from_other_networks_stay_on_their_talk() 
     assert arrival.right >= 0.85
     assert final.right >= 0.85
     assert final.wrong <= 0.05
-    assert final.unassigned >= 0.95  # the hallway's chatter stays there
+    assert final.unassigned >= 0.995  # the hallway's chatter stays there
 
 
 def test_on_an_event_whose_posts_all_come_from_other_networks_most_talk_posts_stay_on_their_talk() -> None:
@@ -71,4 +71,4 @@ def test_on_an_event_whose_posts_all_come_from_other_networks_most_talk_posts_st
     assert arrival.right >= 0.7
     assert final.right >= 0.7
     assert final.wrong <= 0.06
-    assert final.unassigned >= 0.95
+    assert final.unassigned >= 0.995  # none of the chatter in a break rides along with the talk just ended
