@@ -290,16 +290,21 @@ async def approve_post(uow: UnitOfWork, event: Event, post_id: int) -> Post:
     return post
 
 
-async def pin_post(uow: UnitOfWork, event: Event, post_id: int, pinned: bool) -> Post:
-    post = await moderated_post(uow, event, post_id)
-    if post.pinned == pinned:
-        return post
-    post.pinned = pinned
+async def _updated(uow: UnitOfWork, event: Event, post: Post) -> None:
+    """A visible post's shown state changed (pinned, marked answered): a new version, sent to followers."""
     post.version += 1
     uow.session.add(post)
     if post.status == "visible":
         author = await post_store.get_author(uow.session, post.author_id)
         await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
+
+
+async def pin_post(uow: UnitOfWork, event: Event, post_id: int, pinned: bool) -> Post:
+    post = await moderated_post(uow, event, post_id)
+    if post.pinned == pinned:
+        return post
+    post.pinned = pinned
+    await _updated(uow, event, post)
     await audit.record(uow, event, "post.pin" if pinned else "post.unpin", f"post:{post_id}")
     return post
 
@@ -317,11 +322,7 @@ async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: b
     if answered and post.kind != "question":
         raise Conflict(f"post {post_id} is a {post.kind} post, not a question", field="post_id")
     post.marked_answered = answered
-    post.version += 1
-    uow.session.add(post)
-    if post.status == "visible":
-        author = await post_store.get_author(uow.session, post.author_id)
-        await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
+    await _updated(uow, event, post)
     await audit.record(uow, event, "question.answered" if answered else "question.unanswered", f"post:{post_id}")
     return post
 
