@@ -727,10 +727,12 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         cols, inv = np.unique(ind, return_inverse=True)
         L = np.bincount(rows, weights=dat, minlength=B)
         c = self._vb() + (L - 1.0) / 2.0
-        # ``c`` depends on the post's length only: the logs of the length term are taken once per distinct
-        # length and candidate, not per post and candidate (a log per cell of the B x |E| block was most of
-        # a refinement's own time)
-        c_of, c_row = np.unique(c, return_inverse=True)
+        # ``c`` depends on the post's length only: the length term ``logw_z - L * log(n_z + c)`` is made once
+        # per distinct length and candidate, then gathered per post (a log per cell of the B x |E| block was
+        # most of a refinement's own time; the product and difference per cell too were a tenth of it). Each
+        # cell is the same arithmetic on the same operands as per post, so the same floats.
+        L_of, L_row = np.unique(L, return_inverse=True)
+        c_of = self._vb() + (L_of - 1.0) / 2.0
         gain = self._gain()
         wdoc = 2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)  # each post's scaled mass
         icf = np.asarray(self._icf(cols), np.float64)
@@ -746,7 +748,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             if len(E) < 2:
                 break
             S = window_overlap(self.CT_, E, indptr, inv, dat, cols, f_word)  # B x |E|
-            S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c_of[:, None])[c_row]
+            S += (self.logw_[E][None, :] - L_of[:, None] * np.log(self.n_[E][None, :] + c_of[:, None]))[L_row]
             if len(self.scope_names_) > 1:
                 S[codes[:, None] != self.scope_[E][None, :]] = -np.inf
             # each post's own cluster, scored without the post
