@@ -34,7 +34,7 @@ from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.questions import RepeatedQuestion, SameQuestions
 from clustering.stream import StreamClusterer
-from clustering.takeaways import Member, TopicGroups, pick
+from clustering.takeaways import Member, QueuedPost, TopicGroups, pick
 from clustering.talk_refine import refine
 from ingest.schedules.records import ScheduledTalk
 
@@ -707,7 +707,7 @@ class EventModel:
         lo = hi = None
         for p in posts:
             terms += terms_of(p.words, p.text)
-            add_group(_member(p))
+            add_group(p)  # queued as it is: made a Member only if it is grouped
             m = p.minute
             if m is not None:
                 if lo is None:
@@ -990,7 +990,7 @@ class EventModel:
     def _touch_takeaways(self, talk: str | None) -> None:
         self._dirty_takeaways.add(talk)
 
-    def _find_member(self, post_id: str) -> tuple[_Topic, Member] | None:
+    def _find_member(self, post_id: str) -> tuple[_Topic, QueuedPost] | None:
         for top in self._topics.values():
             m = top.groups.find(post_id)
             if m is not None:
