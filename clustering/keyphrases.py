@@ -53,16 +53,23 @@ class BoundedCounter:
         # of one type sort (for its label's candidates) about a third faster than ints and floats mixed, and
         # small ints are counted up without making a new object.
         step = 1 if weight == 1.0 else weight
+        # a count dropping to zero leaves by ``pop`` (dict's, in C: ``del`` runs Counter's own __delitem__ in
+        # Python) and the total is kept in a local, stored once: the same steps, half the time
+        pop = counts.pop
+        total = self.total
         for t in terms:
             v = counts.get(t)
             if v is None:
                 continue
             v -= step
-            self.total = max(self.total - weight, 0.0)
+            total = total - weight
+            if 0.0 > total:
+                total = 0.0  # max(total - weight, 0.0), as it was written
             if v <= 1e-9:
-                del counts[t]
+                pop(t)
             else:
                 counts[t] = v
+        self.total = total
 
     def _prune(self) -> None:
         # The ``cap`` largest, largest first, ties in insertion order: what a stable sort of the items keeps
