@@ -233,8 +233,9 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         indptr = np.zeros(len(self.win_idx_) + 1, np.int64)
         np.cumsum([len(a) for a in self.win_idx_], out=indptr[1:])
         words = np.concatenate(self.win_idx_)
-        moves = self._split(seqs, indptr, words, np.concatenate(self.win_cnt_))
-        refined = self._refine()
+        counts = np.concatenate(self.win_cnt_)
+        moves = self._split(seqs, indptr, words, counts)
+        refined = self._refine(indptr, words, counts)
         if refined:
             moved = np.asarray(refined, np.int64)
             self.recent_id_[moved[:, 0] % _RECENT] = moved[:, 1]
@@ -709,17 +710,21 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.win_slot_[self.win_slot_ == z] = -1
 
     # ------------------------------------------------------------------ refinement
-    def _refine(self) -> list[tuple[int, int]]:
-        """Parallel reassignment sweeps over the window; returns ``(stream_index, new_id)`` of moved posts."""
+    def _refine(self, win_indptr: np.ndarray, win_words: np.ndarray, win_counts: np.ndarray) -> list[tuple[int, int]]:
+        """Parallel reassignment sweeps over the window (given as one CSR block, row per window post); returns
+        ``(stream_index, new_id)`` of moved posts."""
         nwin = len(self.win_seq_)
         slots = self.win_slot_[:nwin].copy()
         keep = np.flatnonzero(slots >= 0)
         if len(keep) < 2 or self.n_live_ < 2 or self.refine_iter <= 0:
             return []
-        lens = np.array([len(self.win_idx_[i]) for i in keep])
+        # the rows of the posts still in a cluster, cut from the window's block (not joined again post by post)
+        win_lens = np.diff(win_indptr)
+        lens = win_lens[keep]
         indptr = np.concatenate([[0], np.cumsum(lens)])
-        ind = np.concatenate([self.win_idx_[i] for i in keep])
-        dat = np.concatenate([self.win_cnt_[i] for i in keep]).astype(np.float64)
+        held = np.repeat(slots >= 0, win_lens)
+        ind = win_words[held]
+        dat = win_counts[held].astype(np.float64)
         B = len(keep)
         slots = slots[keep]
         seqs = np.asarray(self.win_seq_, np.int64)[keep]
