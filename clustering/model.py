@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
-from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, hash_tokens, tokenize_with_words
+from clustering.features import DEFAULT_N_FEATURES, hash_texts_with_words, hash_tokens, tokenize_with_words
 from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.questions import RepeatedQuestion, SameQuestions
@@ -377,8 +377,7 @@ class EventModel:
         docs = list(docs)
         if not docs:
             return []
-        words, content = zip(*[tokenize_with_words(d.text) for d in docs], strict=True)
-        X = hash_token_lists(words, self.n_features)
+        X, content = hash_texts_with_words([d.text for d in docs], self.n_features)
         # a parent in the same batch has no kind yet: the rules stand in for it
         parents_here = {d.reply_to for d in docs if d.reply_to}
         batch_kind: dict[str, str] = {}
