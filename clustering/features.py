@@ -120,20 +120,56 @@ def _hash_index(n_features: int) -> Callable[[str], int]:
     return index
 
 
-_HASHED: dict[int, _Memo] = {}
+_HASHED: dict[int, _Memo] = {}  # per width: token -> its column
+_RAW_HASHED: dict[int, _Memo] = {}  # per width: raw token (as scanned) -> its cleaned token's column + 1, or 0
 
 
 def hash_token_lists(token_lists: Sequence[Sequence[str]], n_features: int) -> sp.csr_matrix:
     """Rows of hashed counts for pre-tokenized documents (unsigned counts, ``n_features`` wide, sorted
     indices): what ``HashingVectorizer(alternate_sign=False, norm=None, dtype=float32)`` gives, with each
     distinct token hashed once and the rows counted by numpy."""
-    memo = _HASHED.get(n_features)
-    if memo is None:
-        memo = _HASHED[n_features] = _Memo(_hash_index(n_features))
+    memo = _hashed(n_features)
     n = len(token_lists)
     lengths = np.fromiter(map(len, token_lists), np.int64, n)
     total = int(lengths.sum())
     cols = np.fromiter(map(memo.__getitem__, chain.from_iterable(token_lists)), np.int64, total)
+    return _count_rows(cols, lengths, n_features)
+
+
+def hash_texts_with_words(texts: Sequence[str], n_features: int) -> tuple[sp.csr_matrix, list[tuple[str, ...]]]:
+    """``hash_token_lists([tokenize(t) for t in texts], n_features)`` and each text's ``tokenize_with_words``
+    content words, from one scan of each text: its raw tokens are looked up once in a memo of their column
+    (plus one; 0 for a token not kept), not cleaned into a token list and then looked up again to be hashed."""
+    memo = _RAW_HASHED.get(n_features)
+    if memo is None:
+        hashed = _hashed(n_features)
+
+        def column(raw: str) -> int:
+            tok = _CLEAN[raw]
+            return 0 if tok is None else hashed[tok] + 1  # type: ignore[operator]
+
+        memo = _RAW_HASHED[n_features] = _Memo(column)
+    col_lists, words = [], []
+    for text in texts:
+        raw = _TOKEN_RE.findall(text.lower())
+        col_lists.append(list(filter(None, map(memo.__getitem__, raw))))
+        words.append(tuple(filter(None, map(_RAW_CONTENT.__getitem__, raw))))
+    n = len(col_lists)
+    lengths = np.fromiter(map(len, col_lists), np.int64, n)
+    cols = np.fromiter(chain.from_iterable(col_lists), np.int64, int(lengths.sum())) - 1
+    return _count_rows(cols, lengths, n_features), words  # type: ignore[return-value]
+
+
+def _hashed(n_features: int) -> _Memo:
+    memo = _HASHED.get(n_features)
+    if memo is None:
+        memo = _HASHED[n_features] = _Memo(_hash_index(n_features))
+    return memo
+
+
+def _count_rows(cols: np.ndarray, lengths: np.ndarray, n_features: int) -> sp.csr_matrix:
+    """Rows of counts of the columns ``cols``, ``lengths[r]`` of them in row ``r`` (sorted indices)."""
+    n = len(lengths)
     keys, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * n_features + cols, return_counts=True)
     indptr = np.zeros(n + 1, np.int32)
     np.cumsum(np.bincount(keys // n_features, minlength=n), out=indptr[1:])

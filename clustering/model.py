@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import count, islice
 from operator import attrgetter
 from typing import Any
 
@@ -29,12 +30,12 @@ import scipy.sparse as sp
 
 from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
-from clustering.features import DEFAULT_N_FEATURES, hash_token_lists, hash_tokens, tokenize_with_words
+from clustering.features import DEFAULT_N_FEATURES, hash_texts_with_words, hash_tokens, tokenize_with_words
 from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.questions import RepeatedQuestion, SameQuestions
 from clustering.stream import StreamClusterer
-from clustering.takeaways import Member, TopicGroups, pick
+from clustering.takeaways import Member, QueuedPost, TopicGroups, pick
 from clustering.talk_refine import refine
 from ingest.schedules.records import ScheduledTalk
 
@@ -376,8 +377,7 @@ class EventModel:
         docs = list(docs)
         if not docs:
             return []
-        words, content = zip(*[tokenize_with_words(d.text) for d in docs], strict=True)
-        X = hash_token_lists(words, self.n_features)
+        X, content = hash_texts_with_words([d.text for d in docs], self.n_features)
         # a parent in the same batch has no kind yet: the rules stand in for it
         parents_here = {d.reply_to for d in docs if d.reply_to}
         batch_kind: dict[str, str] = {}
@@ -452,26 +452,28 @@ class EventModel:
         by_topic: dict[int, list[_Post]] = {}
         batch: list[_Post] = []
         # records built with positional arguments and the latest minute kept inline (as ``_minute_of`` does): by
-        # keyword, a record of 17 fields cost about twice as much
+        # keyword, a record of 17 fields cost about twice as much; each post's row bounds, topic and kind's value
+        # are zipped in, not indexed (a kind's ``.value`` is a property call: looked up in C, by map)
         last = self._last_minute
         minute: int | None
-        for r, d in enumerate(docs):
+        values = map(_KIND_VALUE.__getitem__, kinds)
+        rows = zip(count(seq0), docs, content, topics, values, ip, islice(ip, 1, None))
+        for seq, d, said, topic, kind, a, b in rows:
             when = d.created_at
             if when is None:
                 minute = last
                 when = self._minute_time(minute)
             else:
-                minute = _minute_stamp(when)
+                minute = int((when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp() // 60)
                 if last is None or minute > last:
                     last = minute
-            a, b = ip[r], ip[r + 1]
-            pid, talk, topic, kind = d.id, d.talk_ref, topics[r], kinds[r].value
+            pid, talk = d.id, d.talk_ref
             post = _Post(
                 pid, talk, topic, kind, 1.0, minute, when, d.author, d.reply_to, d.text,
-                content[r], ind[a:b], dat[a:b], seq0 + r, d.upvotes, d.boosts, d.replies,
+                said, ind[a:b], dat[a:b], seq, d.upvotes, d.boosts, d.replies,
             )  # fmt: skip
             posts[pid] = post
-            seq_post[post.seq] = pid
+            seq_post[seq] = pid
             group = by_topic.get(topic)
             if group is None:
                 by_topic[topic] = [post]
@@ -707,7 +709,7 @@ class EventModel:
         lo = hi = None
         for p in posts:
             terms += terms_of(p.words, p.text)
-            add_group(_member(p))
+            add_group(p)  # queued as it is: made a Member only if it is grouped
             m = p.minute
             if m is not None:
                 if lo is None:
@@ -990,7 +992,7 @@ class EventModel:
     def _touch_takeaways(self, talk: str | None) -> None:
         self._dirty_takeaways.add(talk)
 
-    def _find_member(self, post_id: str) -> tuple[_Topic, Member] | None:
+    def _find_member(self, post_id: str) -> tuple[_Topic, QueuedPost] | None:
         for top in self._topics.values():
             m = top.groups.find(post_id)
             if m is not None:
@@ -1095,8 +1097,12 @@ class EventModel:
         return tuple(out)
 
 
+_KIND_VALUE = {k: k.value for k in PostKind}
+
+
 def _minute_stamp(when: datetime) -> int:
-    """The minute a post was made in, counted from the epoch (a naive time is UTC)."""
+    """The minute a post was made in, counted from the epoch (a naive time is UTC; ``_observe_batch`` has it
+    inline)."""
     return int((when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp() // 60)
 
 

@@ -233,8 +233,9 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         indptr = np.zeros(len(self.win_idx_) + 1, np.int64)
         np.cumsum([len(a) for a in self.win_idx_], out=indptr[1:])
         words = np.concatenate(self.win_idx_)
-        moves = self._split(seqs, indptr, words, np.concatenate(self.win_cnt_))
-        refined = self._refine()
+        counts = np.concatenate(self.win_cnt_)
+        moves = self._split(seqs, indptr, words, counts)
+        refined = self._refine(indptr, words, counts)
         if refined:
             moved = np.asarray(refined, np.int64)
             self.recent_id_[moved[:, 0] % _RECENT] = moved[:, 1]
@@ -709,17 +710,21 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         self.win_slot_[self.win_slot_ == z] = -1
 
     # ------------------------------------------------------------------ refinement
-    def _refine(self) -> list[tuple[int, int]]:
-        """Parallel reassignment sweeps over the window; returns ``(stream_index, new_id)`` of moved posts."""
+    def _refine(self, win_indptr: np.ndarray, win_words: np.ndarray, win_counts: np.ndarray) -> list[tuple[int, int]]:
+        """Parallel reassignment sweeps over the window (given as one CSR block, row per window post); returns
+        ``(stream_index, new_id)`` of moved posts."""
         nwin = len(self.win_seq_)
         slots = self.win_slot_[:nwin].copy()
         keep = np.flatnonzero(slots >= 0)
         if len(keep) < 2 or self.n_live_ < 2 or self.refine_iter <= 0:
             return []
-        lens = np.array([len(self.win_idx_[i]) for i in keep])
+        # the rows of the posts still in a cluster, cut from the window's block (not joined again post by post)
+        win_lens = np.diff(win_indptr)
+        lens = win_lens[keep]
         indptr = np.concatenate([[0], np.cumsum(lens)])
-        ind = np.concatenate([self.win_idx_[i] for i in keep])
-        dat = np.concatenate([self.win_cnt_[i] for i in keep]).astype(np.float64)
+        held = np.repeat(slots >= 0, win_lens)
+        ind = win_words[held]
+        dat = win_counts[held].astype(np.float64)
         B = len(keep)
         slots = slots[keep]
         seqs = np.asarray(self.win_seq_, np.int64)[keep]
@@ -727,10 +732,12 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         cols, inv = np.unique(ind, return_inverse=True)
         L = np.bincount(rows, weights=dat, minlength=B)
         c = self._vb() + (L - 1.0) / 2.0
-        # ``c`` depends on the post's length only: the logs of the length term are taken once per distinct
-        # length and candidate, not per post and candidate (a log per cell of the B x |E| block was most of
-        # a refinement's own time)
-        c_of, c_row = np.unique(c, return_inverse=True)
+        # ``c`` depends on the post's length only: the length term ``logw_z - L * log(n_z + c)`` is made once
+        # per distinct length and candidate, then gathered per post (a log per cell of the B x |E| block was
+        # most of a refinement's own time; the product and difference per cell too were a tenth of it). Each
+        # cell is the same arithmetic on the same operands as per post, so the same floats.
+        L_of, L_row = np.unique(L, return_inverse=True)
+        c_of = self._vb() + (L_of - 1.0) / 2.0
         gain = self._gain()
         wdoc = 2.0 ** ((seqs + 1.0 - self.origin_) / self.halflife)  # each post's scaled mass
         icf = np.asarray(self._icf(cols), np.float64)
@@ -746,7 +753,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             if len(E) < 2:
                 break
             S = window_overlap(self.CT_, E, indptr, inv, dat, cols, f_word)  # B x |E|
-            S += self.logw_[E][None, :] - L[:, None] * np.log(self.n_[E][None, :] + c_of[:, None])[c_row]
+            S += (self.logw_[E][None, :] - L_of[:, None] * np.log(self.n_[E][None, :] + c_of[:, None]))[L_row]
             if len(self.scope_names_) > 1:
                 S[codes[:, None] != self.scope_[E][None, :]] = -np.inf
             # each post's own cluster, scored without the post

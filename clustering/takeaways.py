@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 _LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
 _WORD_RUN = re.compile(r"\w+")
@@ -86,6 +86,26 @@ class Member:
     seq: int = 0
 
 
+class QueuedPost(Protocol):
+    """A post as it may wait to be grouped: a ``Member``, or the caller's own record of the post with the
+    same fields (its words in any order, repeated or not). It is made a ``Member`` when it is grouped."""
+
+    id: str
+    text: str
+    kind: str
+    words: Collection[str]
+    upvotes: int
+    boosts: int
+    replies: int
+    seq: int
+
+
+def _as_member(m: QueuedPost) -> Member:
+    if isinstance(m, Member):
+        return m
+    return Member(m.id, m.text, m.kind, frozenset(m.words), m.upvotes, m.boosts, m.replies, m.seq)
+
+
 @dataclass(slots=True)
 class Group:
     key: str
@@ -120,7 +140,7 @@ _MEMBER_FIELDS = ("id", "text", "kind", "upvotes", "boosts", "replies", "seq")
 _WORD_SEP, _MEMBER_SEP = "\x1f", "\x1e"  # never in a content word (letters, digits and '.@-)
 
 
-def _pack_members(members: list[Member]) -> dict[str, object]:
+def _pack_members(members: list[QueuedPost]) -> dict[str, object]:
     cols: dict[str, object] = {f: list(map(attrgetter(f), members)) for f in _MEMBER_FIELDS}
     cols["format"] = _PACKED
     cols["words"] = _MEMBER_SEP.join([_WORD_SEP.join(m.words) for m in members])
@@ -137,15 +157,19 @@ def _unpack_members(cols: dict[str, Any]) -> list[Member]:
     ]
 
 
-_MIN_BITS = 1024  # words numbered before a topic's groups' words are numbered afresh
+# Per group slot, a lane of bits in which a post's shared words with the group are counted (``_similar``);
+# counts stay under half a lane (posts of fewer words), so adding up to half a lane never spills over.
+_LANE = 8
+_HALF_LANE = 1 << (_LANE - 1)
+_LANE_MASK = (1 << _LANE) - 1
+_ONES: list[int] = [0]
 
 
-def _mask(bits: dict[str, int], words: frozenset[str]) -> int:
-    """The mask of ``words``, each given the next free bit in ``bits`` if it has none yet."""
-    for w in words:
-        if w not in bits:
-            bits[w] = 1 << len(bits)
-    return sum(map(bits.__getitem__, words))  # distinct words, distinct bits: the sum is the OR
+def _lane_ones(slots: int) -> int:
+    """An int with a 1 at the bottom of each of ``slots`` lanes."""
+    while len(_ONES) <= slots:
+        _ONES.append(_ONES[-1] | 1 << (_LANE * (len(_ONES) - 1)))
+    return _ONES[slots]
 
 
 # "Ben makes a great point: X", "Note to self from <title>: X" and "So X. Huge if you run this in production."
@@ -174,19 +198,24 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
+# Indexes of TopicGroups states saved before groups were found through word -> holder lanes: a word ->
+# groups index, then a bit per word and a mask of bits per group.
+_FORMER_INDEXES = frozenset({"_index", "_bits", "_masks", "_bits_cap"})
+
+
 class TopicGroups:
     """Near-duplicate groups of one topic's posts (bounded). Posts are queued as they arrive and grouped
     when the groups are read (or the queue is long): most topics are never shown, and grouping is the
     costly part."""
 
     __slots__ = (
-        "_bits",
-        "_bits_cap",
         "_by_key",
+        "_gid_at",
         "_groups",
-        "_masks",
+        "_holders",
         "_next",
         "_pending",
+        "_slot_of",
         "dup_jaccard",
         "max_groups",
         "max_ids",
@@ -209,13 +238,12 @@ class TopicGroups:
         self.max_pending = max_pending
         self._groups: dict[int, Group] = {}
         self._by_key: dict[str, int] = {}
-        # Each word of a group has a bit, each group the mask of its words: the words a post shares with a
-        # group are counted by one AND of two ints (a group's words never change).
-        self._bits: dict[str, int] = {}
-        self._masks: dict[int, int] = {}  # group id -> its words' bits
-        self._bits_cap = _MIN_BITS  # more words than this, most of them gone with their groups: renumbered
         self._next = 0
-        self._pending: dict[str, Member] = {}
+        # posts waiting to be grouped, as the caller gave them: most are never grouped, and a Member and its
+        # word set made for each as it arrived were two objects more per post for the garbage collector's
+        # passes to walk (its full passes scan every tracked object: ~7% of the stage on Tweets-T, then)
+        self._pending: dict[str, QueuedPost] = {}
+        self._index_holders()
 
     def __getstate__(self) -> tuple[None, dict[str, object]]:
         state: dict[str, object] = {k: getattr(self, k) for k in self.__slots__}
@@ -225,23 +253,23 @@ class TopicGroups:
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         for k, v in state[1].items():
-            if k == "_index":
-                continue  # a state saved when groups were found through a word -> groups index
+            if k in _FORMER_INDEXES:
+                continue  # a state saved when groups were found otherwise: indexed anew below
             if k == "_pending" and isinstance(v, dict) and v.get("format") == _PACKED:
                 v = {m.id: m for m in _unpack_members(v)}
             setattr(self, k, v)
         if not hasattr(self, "_pending"):  # a state saved before posts were queued
             self._pending = {}
             self.max_pending = 64
-        if not hasattr(self, "_masks"):
-            self._remask()
+        if not hasattr(self, "_holders"):
+            self._index_holders()
 
     @property
     def groups(self) -> list[Group]:
         self._flush()
         return list(self._groups.values())
 
-    def add(self, m: Member) -> None:
+    def add(self, m: QueuedPost) -> None:
         self._pending[m.id] = m
         if len(self._pending) >= self.max_pending:
             self._flush()
@@ -251,7 +279,7 @@ class TopicGroups:
             return
         pending, self._pending = self._pending, {}
         for m in pending.values():
-            self._group(m)
+            self._group(_as_member(m))
 
     def _group(self, m: Member) -> None:
         key, opening = _split_opening(m.text)
@@ -267,9 +295,7 @@ class TopicGroups:
             self._groups[gid] = Group(key, words, m.kind, {}, m.seq)
             if key:
                 self._by_key.setdefault(key, gid)
-            self._masks[gid] = _mask(self._bits, words)
-            if len(self._bits) > self._bits_cap:
-                self._remask()
+            self._hold(gid, words)
             if len(self._groups) > self.max_groups + max(self.max_groups // 2, 1):
                 self._evict(keep=gid)
         group = self._groups[gid]
@@ -287,14 +313,31 @@ class TopicGroups:
         low = min(self.dup_jaccard, self.question_jaccard if kind == "question" else self.dup_jaccard) * n
         if n >= _CONTAIN_MIN_WORDS:
             low = min(low, _CONTAIN * max(_CONTAIN_MIN_WORDS, n / _CONTAIN_MAX_RATIO))
-        # The post's words that are in any group's, as bits (a word no group holds has none). Distinct words
-        # have distinct bits, so their sum is their OR.
-        post = sum(map(self._bits.get, words, repeat(0)))
-        if post.bit_count() < low:
+        # How many of the post's words each group holds, for every group at once: a word's holders are one
+        # int with a lane of _LANE bits per group slot (1 in the lanes of the groups holding it), so the sum
+        # of the post's words' holders counts them lane by lane (in C: counting per group, an AND and a bit
+        # count of word masks for every group, cost twice as much; counting groups over a word -> groups
+        # index several times as much again). Adding (half a lane - need) to every lane then sets the top
+        # bit of the lanes holding at least ``need`` words.
+        held = list(filter(None, map(self._holders.get, words)))
+        need = math.ceil(low)  # a count of words is at least ``low`` when it is at least this
+        if len(held) < need:
             return None  # most posts: too few of their words are in any group
-        # How many of the post's words each group holds: one AND and a bit count per group (intersecting
-        # word sets, or counting groups over a word -> groups index, cost several times as much)
-        close = [(gid, inter) for gid, mask in self._masks.items() if (inter := (post & mask).bit_count()) >= low]
+        if n >= _HALF_LANE:  # a count could spill into the next lane: count group by group
+            close = [(gid, i) for gid, g in self._groups.items() if (i := len(words & g.words)) >= low]
+        else:
+            counts = sum(held)
+            ones = _lane_ones(len(self._gid_at))
+            found = (counts + ones * (_HALF_LANE - need)) & (ones << (_LANE - 1))
+            if not found:
+                return None
+            gid_at = self._gid_at
+            close = []
+            while found:
+                top = found & -found
+                found ^= top
+                at = top.bit_length() - _LANE  # the lane's first bit
+                close.append((gid_at[at // _LANE], (counts >> at) & _LANE_MASK))
         if not close:
             return None
         groups = self._groups
@@ -326,7 +369,9 @@ class TopicGroups:
                 return True
         return False
 
-    def find(self, post_id: str) -> Member | None:
+    def find(self, post_id: str) -> QueuedPost | None:
+        """The post's record (a ``Member``, or the record it was queued as while it waits), to update its
+        engagement in place."""
         m = self._pending.get(post_id)
         if m is not None:
             return m
@@ -340,15 +385,38 @@ class TopicGroups:
         g = self._groups.pop(gid)
         if self._by_key.get(g.key) == gid:
             del self._by_key[g.key]
-        del self._masks[gid]
+        slot = self._slot_of.pop(gid)
+        self._gid_at[slot] = -1
+        keep = ~(1 << (_LANE * slot))
+        holders = self._holders
+        for w in g.words:
+            h = holders[w] & keep
+            if h:
+                holders[w] = h
+            else:
+                del holders[w]
 
-    def _remask(self) -> None:
-        """Number the words of the groups there are now afresh (a dropped group's words keep their bits
-        until then, and masks grow with every bit)."""
-        bits: dict[str, int] = {}
-        self._masks = {gid: _mask(bits, g.words) for gid, g in self._groups.items()}
-        self._bits = bits
-        self._bits_cap = max(_MIN_BITS, 2 * len(bits))
+    def _hold(self, gid: int, words: frozenset[str]) -> None:
+        """Give a new group a slot (a lane) and mark it among the holders of each of its words."""
+        gid_at = self._gid_at
+        slot = gid_at.index(-1) if -1 in gid_at else len(gid_at)
+        if slot == len(gid_at):
+            gid_at.append(gid)
+        else:
+            gid_at[slot] = gid
+        self._slot_of[gid] = slot
+        lane = 1 << (_LANE * slot)
+        holders = self._holders
+        for w in words:
+            holders[w] = holders.get(w, 0) | lane
+
+    def _index_holders(self) -> None:
+        """The groups holding each word, as a 1 in their slots' lanes (a state saved before had none)."""
+        self._holders: dict[str, int] = {}
+        self._slot_of: dict[int, int] = {}  # group id -> its slot
+        self._gid_at: list[int] = []  # slot -> group id, -1 for a free slot
+        for gid, g in self._groups.items():
+            self._hold(gid, g.words)
 
     def _evict(self, keep: int) -> None:
         """Down to ``max_groups``: the least engaged, oldest groups go (amortised: runs every few adds)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from itertools import product
 
-from clustering.features import _TOKEN_RE, TOKEN_PATTERN, tokenize
+from clustering.features import (
+    _TOKEN_RE,
+    TOKEN_PATTERN,
+    hash_texts_with_words,
+    hash_token_lists,
+    tokenize,
+    tokenize_with_words,
+)
 
 
 def test_the_faster_scan_finds_the_patterns_tokens_in_every_short_text() -> None:
@@ -23,3 +30,20 @@ def test_tokens_keep_sigils_and_inner_punctuation() -> None:
     assert tokenize("Ask @ana@social.example about #Rust's borrow-checker, e.g. v1.2!") == [
         "ask", "@ana@social.example", "#rust's", "borrow-checker", "e.g", "v1.2",
     ]  # fmt: skip
+
+
+def test_texts_hash_as_their_tokens_do_with_their_content_words() -> None:
+    texts = [
+        "Ask @ana@social.example about #Rust's borrow-checker, e.g. v1.2!",
+        "",
+        "the and of",  # stop words only: an empty row
+        "Rust rust RUST 2024 #rust",
+        "Café naïve テスト 🎤 Öffentliche",
+    ]
+    for width in (2**15, 7):  # a narrow width folds columns together
+        X, words = hash_texts_with_words(texts, width)
+        want = hash_token_lists([tokenize(t) for t in texts], width)
+        assert X.shape == want.shape and X.indices.dtype == want.indices.dtype and X.data.dtype == want.data.dtype
+        assert X.indptr.tolist() == want.indptr.tolist() and X.indices.tolist() == want.indices.tolist()
+        assert X.data.tolist() == want.data.tolist()
+        assert words == [tokenize_with_words(t)[1] for t in texts]

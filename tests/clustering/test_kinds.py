@@ -9,6 +9,8 @@ import sys
 import pytest
 
 from clustering.kinds import (
+    _ASKING,
+    _ASKING_HINTS,
     _FEEDBACK,
     _FEEDBACK_HINTS,
     _ODD_FOLDS,
@@ -128,8 +130,9 @@ _PIECES = (
     " finding main message result turns out note to self important: summary conclusion great amazing love loved"
     " enjoyed thanks thank you kudos well done congrats congratulations bravo too fast slow hard to read hear"
     " follow bigger larger font speaker slide slides were was keynote café naïve résumé テスト 🎤 Öffentliche"
-    " mainly untill heartfelt ſummary İnsight ınsight Key"
-).split()
+    " mainly untill heartfelt ſummary İnsight ınsight Key can you someone anyone help explain share tell me need"
+    " looking for a wondering if whether how why i wonder curious any idea does anyone scan ſhare Wonder-ing"
+).split() + ["i wonder", "can you help", "help me", "need help", "looking for a", "curious how", "any idea"]
 _GLUE = (" ", " ", " ", "", "-", ";", ":", ", ", "\n", "é", "_", "!")
 
 
@@ -143,15 +146,16 @@ def _texts(count: int) -> list[str]:
     return texts
 
 
-def test_takeaway_and_feedback_marks_follow_the_patterns_in_any_script() -> None:
-    """The model's takeaway and feedback markers are set exactly where the patterns (behind their hints, as
-    the rules read them) match the post: the shortcuts (whole words, phrases on the lower case) hold for
-    accents, other scripts and emoji too."""
+def test_asking_takeaway_and_feedback_marks_follow_the_patterns_in_any_script() -> None:
+    """The model's asking, takeaway and feedback markers are set exactly where the patterns (behind their
+    hints, as the rules read them) match the post: the shortcuts (whole words, phrases on the lower case) hold
+    for accents, other scripts and emoji too."""
     for text in _texts(4000):
         low = text.lower()
         marks = _marks(text, low, _TOKENS.findall(low), None, None)
         assert ("zztakeaway" in marks) == _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low), text
         assert ("zzfeedback" in marks) == _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low), text
+        assert ("zzasking" in marks) == _matches(_ASKING, _ASKING_HINTS, text, low), text
 
 
 def test_only_the_odd_folds_match_ascii_letters_without_ignorecase() -> None:

@@ -70,6 +70,52 @@ def test_a_post_joins_the_group_a_comparison_with_every_group_picks() -> None:
         assert fast._next > 200 and len(got) <= 60
 
 
+def test_many_groups_and_posts_of_hundreds_of_words_join_the_group_a_comparison_picks() -> None:
+    # a talk's questions keep up to 300 groups; a post of 128 words or more is counted group by group
+    rng = random.Random(7)
+    posts = _posts(2_000, seed=5)
+    for i in range(0, len(posts), 50):
+        m = posts[i]
+        words = frozenset(m.words | {f"long{k}" for k in rng.sample(range(600), rng.choice([130, 300]))})
+        posts[i] = Member(m.id, " ".join(sorted(words)), m.kind, words, m.upvotes, seq=m.seq)
+        posts.insert(i + 1, Member(f"{m.id}-again", posts[i].text + " again", m.kind, words, seq=m.seq))
+    fast, plain = TopicGroups(max_groups=200), EveryGroupCompared(max_groups=200)
+    for m in posts:
+        fast.add(m)
+        plain.add(m)
+    fast.groups, plain.groups  # noqa: B018
+    got = {gid: list(g.members) for gid, g in fast._groups.items()}
+    assert got == {gid: list(g.members) for gid, g in plain._groups.items()}
+    assert any(len(g.words) >= 128 and len(g.members) > 1 for g in fast._groups.values())
+
+
+def test_groups_saved_with_word_masks_load_and_keep_grouping_alike() -> None:
+    posts = _posts(3_000, seed=9)
+    fast, plain = TopicGroups(max_groups=40), EveryGroupCompared(max_groups=40)
+    for m in posts[:1_500]:
+        fast.add(m)
+        plain.add(m)
+    fast.groups, plain.groups  # noqa: B018
+    # the state as saved before word -> holder lanes: a bit per word and each group's mask of them
+    _, state = fast.__getstate__()
+    for k in ("_holders", "_slot_of", "_gid_at"):
+        del state[k]
+    bits: dict[str, int] = {}
+    for g in fast._groups.values():
+        for w in g.words:
+            bits.setdefault(w, 1 << len(bits))
+    state["_bits"], state["_bits_cap"] = bits, 1024
+    state["_masks"] = {gid: sum(bits[w] for w in g.words) for gid, g in fast._groups.items()}
+    restored = TopicGroups.__new__(TopicGroups)
+    restored.__setstate__((None, state))
+    for m in posts[1_500:]:
+        restored.add(m)
+        plain.add(m)
+    restored.groups, plain.groups  # noqa: B018
+    got = {gid: list(g.members) for gid, g in restored._groups.items()}
+    assert got == {gid: list(g.members) for gid, g in plain._groups.items()}
+
+
 def _mmr_every_round(groups: list[Group], centroid: dict[str, float], top: int, lam: float = 0.7) -> list[int]:
     """Maximal Marginal Relevance as written: every round, each group's overlap with every pick so far."""
     norm = math.sqrt(sum(v * v for v in centroid.values()))
