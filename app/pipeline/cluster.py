@@ -22,6 +22,7 @@ import contextlib
 import logging
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -127,6 +128,8 @@ class ClusterPipeline:
         self.log = StoreLiveLog(maker)
         self.lag_seconds: dict[int, float] = {}
         self.processed = 0
+        # Called after each step that committed posts: the clustering child reports its progress then.
+        self.stepped: Callable[[], None] | None = None
 
     async def events(self) -> list[int]:
         async with self.maker() as session:
@@ -250,6 +253,8 @@ class ClusterPipeline:
                 await self._save(session, event_id, cursor, blob)
             await uow.commit()
             self.processed += len(visible)
+        if self.stepped is not None:
+            self.stepped()
         return True
 
     async def _read(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> tuple[list[int], int, bool]:

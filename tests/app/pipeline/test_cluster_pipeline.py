@@ -304,6 +304,29 @@ def test_the_worker_reads_past_its_own_output(settings: Settings) -> None:
         assert {"post.updated", "digest.updated"} <= set(everything), "an unfiltered read (the hub's) has them all"
 
 
+def test_a_step_that_took_in_posts_says_so_once_it_has_committed(settings: Settings) -> None:
+    # the clustering child reports its progress to the server (/metrics) then, not at its next poll
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+
+    with TestClient(create_app(settings)) as client:
+        create_event(client)
+        for text in ["Lock timeouts make migrations safe", "Build indexes concurrently"]:
+            assert client.post("/api/events/testcon/posts", json={"text": text}).status_code == 201
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+
+        async def scenario() -> list[tuple[bool, list[int]]]:
+            pipeline = ClusterPipeline(maker, broker)
+            heard: list[int] = []
+            pipeline.stepped = lambda: heard.append(pipeline.processed)
+            async with maker() as session:
+                event_id = (await cluster_store.event_ids(session))[0]
+                cursor = await pipeline._open(session, event_id)
+            return [(await pipeline.step(event_id, cursor), list(heard)) for _ in range(2)]
+
+        assert client.portal.call(scenario) == [(True, [2]), (False, [2])], "told once, both posts committed"
+
+
 def test_a_step_writes_the_topics_it_changed_and_leaves_the_others_alone(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
