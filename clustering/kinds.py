@@ -330,19 +330,38 @@ def classify_kinds(
     *,
     reply_to_kinds: Sequence[str | None] | None = None,
     hints: Sequence[str | None] | None = None,
+    known: Sequence[str | None] | None = None,
 ) -> list[PostKind]:
-    """Kinds of many posts at once (the fast path). Hints and the answer rule win over the model."""
+    """Kinds of many posts at once (the fast path). Hints and the answer rule win over the model.
+
+    ``known``: per post, its kind as this function gave it for the same text with no reply context and no
+    hint, when the caller has it already (None: not known). A post with a known kind and no reply context
+    is not classified again: with a hint it takes the hint, as ``_combine`` does, otherwise that kind. The
+    clustering stage passes the kind ingest stored (the same model and rules, deterministic): classifying
+    each post a second time cost about a sixth of its step.
+    """
     n = len(texts)
     reply_to_kinds = list(reply_to_kinds) if reply_to_kinds is not None else [None] * n
     hints = list(hints) if hints is not None else [None] * n
     if n == 0:
         return []
+    out: list[PostKind | None] = [None] * n
+    if known is not None:
+        for i, (kind, reply, hint) in enumerate(zip(known, reply_to_kinds, hints, strict=True)):
+            if kind in _KIND_VALUES and reply is None:
+                out[i] = _KINDS[hint] if hint in _KIND_VALUES else _KINDS[kind]  # type: ignore[index]
+    todo = [i for i, kind in enumerate(out) if kind is None]
+    if not todo:
+        return out  # type: ignore[return-value]
+    if len(todo) < n:
+        texts = [texts[i] for i in todo]
+        reply_to_kinds = [reply_to_kinds[i] for i in todo]
+        hints = [hints[i] for i in todo]
     asks = [looks_like_question(t) for t in texts]
     predicted = default_model().decide(texts, reply_to_kinds, asks)
-    return [
-        _combine(t, r, h, _KINDS[g], q)
-        for t, r, h, g, q in zip(texts, reply_to_kinds, hints, predicted, asks, strict=True)
-    ]
+    for i, t, r, h, g, q in zip(todo, texts, reply_to_kinds, hints, predicted, asks, strict=True):
+        out[i] = _combine(t, r, h, _KINDS[g], q)
+    return out  # type: ignore[return-value]
 
 
 def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, asks: bool | None = None) -> PostKind:

@@ -56,6 +56,9 @@ class PostDoc:
     upvotes: int = 0
     boosts: int = 0
     replies: int = 0
+    # The post's kind as ``classify_kinds`` gives its text alone (no reply context, no hint), when the caller
+    # has it already; the model then classifies it again only if it knows the post's parent.
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +393,12 @@ class EventModel:
                 reply_kinds.append(batch_kind.get(d.reply_to) if d.reply_to else None)
             if d.id in parents_here:
                 batch_kind[d.id] = rule_kind(d.text, hint=d.kind_hint).value
-        kinds = classify_kinds([d.text for d in docs], reply_to_kinds=reply_kinds, hints=[d.kind_hint for d in docs])
+        kinds = classify_kinds(
+            [d.text for d in docs],
+            reply_to_kinds=reply_kinds,
+            hints=[d.kind_hint for d in docs],
+            known=[d.kind for d in docs],
+        )
         # An event without talks (the live pipeline sets its schedule even when it is empty) attributes
         # nothing: every post's talk is None with confidence 1.0 either way, so it takes the batch path
         # too (the per-post path cost about four times as much per post).

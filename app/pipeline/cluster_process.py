@@ -30,7 +30,9 @@ from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-STATS_SECONDS = 0.05  # how often the child looks whether its lag or count changed, to report them (/metrics)
+# How often the child looks whether its lag changed, to report it (/metrics); a step that took in posts is
+# reported as soon as it has committed (polled alone, the server heard of it up to this long after).
+STATS_SECONDS = 0.05
 RESTART_DELAY = (1.0, 30.0)  # first and longest wait before restarting a child that died
 
 
@@ -101,6 +103,8 @@ async def _child(settings: Settings, conn: Connection, poll_interval: float) -> 
     await warm_kind_model()
     freeze_startup_heap()
     pipeline = ClusterPipeline(sessionmaker(engine), broker, poll_interval=poll_interval)
+    stepped = threading.Event()
+    pipeline.stepped = stepped.set
     task = asyncio.create_task(pipeline.run(), name="cluster")
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
 
@@ -118,7 +122,8 @@ async def _child(settings: Settings, conn: Connection, poll_interval: float) -> 
                 with contextlib.suppress(OSError, ValueError):
                     relay.send(("stats", *stats))
                 reported = stats
-            time.sleep(STATS_SECONDS)
+            stepped.wait(STATS_SECONDS)
+            stepped.clear()
 
     threading.Thread(target=watch_server, name="server-watch", daemon=True).start()
     threading.Thread(target=report, name="cluster-stats", daemon=True).start()

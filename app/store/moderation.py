@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import Table, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,9 +18,15 @@ async def get_policy(session: AsyncSession, event_id: int) -> ModerationPolicy |
     return await session.get(ModerationPolicy, event_id)
 
 
+_BLOCKED: Table = BlockedAuthor.__table__  # type: ignore[attr-defined]
+# Built once: every ingest batch and every group of notes asks it, and building the statement and its cache
+# key cost as much as running it (~0.15 ms a group).
+_BLOCKED_HANDLES = sa_select(_BLOCKED.c.source, _BLOCKED.c.handle).where(_BLOCKED.c.event_id == bindparam("event_id"))
+
+
 async def blocked_handles(session: AsyncSession, event_id: int) -> set[tuple[str, str]]:
-    stmt = select(BlockedAuthor.source, BlockedAuthor.handle).where(BlockedAuthor.event_id == event_id)
-    return {(source, handle) for source, handle in (await session.exec(stmt)).all()}
+    rows = (await session.execute(_BLOCKED_HANDLES, {"event_id": event_id})).all()
+    return {(source, handle) for source, handle in rows}
 
 
 async def get_block(session: AsyncSession, event_id: int, source: str, handle: str) -> BlockedAuthor | None:

@@ -86,6 +86,8 @@ class Post(SQLModel, table=True):
     html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     url: str | None = Field(default=None, max_length=1000)
     language: str | None = Field(default=None, max_length=20)
+    # Classified from the text when the post is stored (``PostBatch``), then set by the clustering stage. At
+    # version 1 it is still the stored one, and the stage hands it to the model instead of classifying again.
     kind: str = Field(default="other", max_length=20)
     talk_id: int | None = Field(default=None, foreign_key="talk.id")
     talk_confidence: float | None = None

@@ -224,3 +224,17 @@ def test_a_caller_arriving_while_the_model_is_fitted_waits_for_that_fit(monkeypa
         assert len(fits) == 1
     finally:
         kinds._fitted.cache_clear()
+
+
+def test_a_kind_known_from_the_text_alone_is_what_classifying_again_gives() -> None:
+    """A post whose kind is known (classified before from its text, no reply context, no hint) is not classified
+    again: with or without a hint, replying or not, every post gets the kind a full classification gives."""
+    texts = [e.text for e in load_examples()] + _texts(600)
+    alone = [k.value for k in classify_kinds(texts)]
+    rng = random.Random(8)
+    replies = [rng.choice([None, None, "question", "takeaway"]) for _ in texts]
+    hints = [rng.choice([None, None, None, "question"]) for _ in texts]
+    known = [k if rng.random() < 0.8 else None for k in alone]
+    expected = classify_kinds(texts, reply_to_kinds=replies, hints=hints)
+    assert classify_kinds(texts, reply_to_kinds=replies, hints=hints, known=known) == expected
+    assert classify_kinds(texts, known=alone) == classify_kinds(texts)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.main import create_app
 from app.settings import Settings
@@ -304,6 +304,29 @@ def test_the_worker_reads_past_its_own_output(settings: Settings) -> None:
         assert {"post.updated", "digest.updated"} <= set(everything), "an unfiltered read (the hub's) has them all"
 
 
+def test_a_step_that_took_in_posts_says_so_once_it_has_committed(settings: Settings) -> None:
+    # the clustering child reports its progress to the server (/metrics) then, not at its next poll
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+
+    with TestClient(create_app(settings)) as client:
+        create_event(client)
+        for text in ["Lock timeouts make migrations safe", "Build indexes concurrently"]:
+            assert client.post("/api/events/testcon/posts", json={"text": text}).status_code == 201
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+
+        async def scenario() -> list[tuple[bool, list[int]]]:
+            pipeline = ClusterPipeline(maker, broker)
+            heard: list[int] = []
+            pipeline.stepped = lambda: heard.append(pipeline.processed)
+            async with maker() as session:
+                event_id = (await cluster_store.event_ids(session))[0]
+                cursor = await pipeline._open(session, event_id)
+            return [(await pipeline.step(event_id, cursor), list(heard)) for _ in range(2)]
+
+        assert client.portal.call(scenario) == [(True, [2]), (False, [2])], "told once, both posts committed"
+
+
 def test_a_step_writes_the_topics_it_changed_and_leaves_the_others_alone(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -449,3 +472,68 @@ async def test_a_follower_gets_a_steps_digests_hallway_first_then_by_talk(store:
     talks = [f["data"]["talk_id"] for f in frames if f["type"] == "digest.updated"]
     talk_ids = sorted(cursor.talk_ids.values())
     assert talks == [None, *talk_ids], "the hallway first, then every talk by id"
+
+
+@pytest.mark.anyio
+async def test_the_kinds_the_stage_shows_are_those_it_gives_when_it_classifies_every_post_itself(
+    store: tuple[Any, Any],
+) -> None:
+    # The stage hands the model the kind ingest stored, for posts that ingest classified from the text they
+    # still have and with no parent: the model then does not classify them again. Replies, a reply that came
+    # before its parent, a post edited before the stage saw it and a note marked as a question included.
+    from dataclasses import replace
+
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+    from app.store.tables import Event, Post
+    from clustering.model import EventModel
+    from ingest.sources.notes import note_item
+    from tests.app.pipeline.test_ingest_batches import RecordingBroker, ingest, upsert
+
+    _, maker = store
+    texts, _ = make_stream(40)
+    items = [upsert(f"s{n}", text, author=f"a{n % 7}", n=n) for n, text in enumerate(texts)]
+    items += [
+        upsert("q", "Where is room B?", n=41),
+        upsert("a", "It is next to the stairs", reply_to="q", n=42),
+        upsert("again", "Which stairs do you mean?", reply_to="q", n=43),
+        upsert("early", "yes, hall 2", reply_to="late", n=44),  # its parent arrives after it
+        upsert("late", "Is the keynote in hall 2?", n=45),
+        upsert("edited", "On my way to hall 1", n=46),
+        upsert("t", "Key takeaway: restore your backups, do not just take them", n=47),
+        upsert("f", "Great talk, thank you!", n=48),
+        note_item("the slides, please", client_handle="c1", question=True, native_id="note-q"),
+        note_item("Learned that DNS is hard", client_handle="c2", native_id="note"),
+    ]
+    broker = RecordingBroker()
+    await ingest(maker, broker, items[:-6])
+    await ingest(maker, broker, items[-6:])
+    await ingest(maker, broker, [upsert("edited", "Wait, where is hall 1?", n=46)])
+    pipeline = ClusterPipeline(maker, broker)  # type: ignore[arg-type]
+    async with maker() as session:
+        event_id = (await cluster_store.event_ids(session))[0]
+        slug = (await session.get(Event, event_id)).slug  # type: ignore[union-attr]
+        cursor = await pipeline._open(session, event_id)
+        native = {p.id: p.native_id for p in (await session.exec(select(Post).order_by(col(Post.id)))).all()}
+        posts = await cluster_store.cluster_posts(session, event_id, list(native), slug)  # type: ignore[arg-type]
+    docs = [pipeline._doc(p, cursor) for p in posts]
+    handed = {native[int(d.id)] for d in docs if d.kind is not None}
+    assert handed and len(handed) < len(docs), "some kinds handed on"
+    assert {"a", "again", "early", "edited"}.isdisjoint(handed), "not those of replies or edited posts"
+    itself = EventModel().observe([replace(d, kind=None) for d in docs])
+    assert EventModel().observe(docs) == itself
+
+    while await pipeline.step(event_id, cursor):
+        pass
+    async with maker() as session:
+        shown = {p.id: p.kind for p in (await session.exec(select(Post))).all()}
+    stored = {p.id: p.kind for p in posts}
+    # the stage's rule: a question or answer ingest found stays, otherwise the model's kind
+    expected = {int(r.id): stored[int(r.id)] if stored[int(r.id)] in ("question", "answer") else r.kind for r in itself}
+    assert shown == expected
+    assert {shown[p.id] for p in posts if native[p.id] in ("q", "a", "note-q", "t", "f")} == {
+        "question",
+        "answer",
+        "takeaway",
+        "feedback",
+    }
