@@ -93,6 +93,12 @@ def test_a_speaker_called_by_one_name_points_to_their_talk_while_it_runs(model: 
     assert one(model, named, 300)[0] is None
 
 
+def test_in_the_break_after_a_talk_only_a_post_that_is_about_it_goes_to_it(model: EventModel) -> None:
+    # 4 minutes after three talks ended: one stray word of a title no longer tips chatter onto its talk
+    assert one(model, "the hallway track is the best track, safety first", 44)[0] is None
+    assert one(model, "so much memory safety in that rust kernel talk", 44)[0] == "t-rust"
+
+
 def test_a_reference_reaches_past_the_time_window(model: EventModel) -> None:
     assert one(model, "still thinking about #VOTE9 from this morning", 300)[0] == "t-vote"
 
