@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -115,33 +114,19 @@ def build_demo_attribution_set(seed: int = 0, n_posts: int = 3_000, *, filed: bo
     stay in the hallway. Paced at the demo's 12 posts a minute from the first talk's start. ``filed=False``:
     an event whose posts all come from other networks, nobody files anything, every post is scored."""
     from clustering.model import PostDoc
-    from ingest.sources.demo import BASE_POSTS_PER_MINUTE, DemoSource, generate_schedule
+    from ingest.sources.demo import DemoSource, generate_schedule
 
     sched = generate_schedule(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
-    source = DemoSource(sched, seed=seed)
-    script = source._script
-    about: list[str] = []  # the talk each post was written about: the generator looks up its script
-
-    def spy(talk: Any) -> Any:
-        about.append(talk.guid)
-        return script(talk)
-
-    source._script = spy  # type: ignore[method-assign]
-    rng = random.Random(seed)
-    asked: list[tuple[str, str, str]] = []
-    start = min(t.start for t in sched.talks)
-    step = timedelta(minutes=1) / BASE_POSTS_PER_MINUTE
+    stream = DemoSource(sched, seed=seed).scripted(min(t.start for t in sched.talks), n_posts)
     posts, truth, ids = [], {}, {}
-    for i in range(n_posts):
-        about.clear()
-        item = source._post(rng, i, start + i * step, asked)
+    for i, (item, about) in enumerate(stream):
         pid = ids[item.native_id] = str(i)
         reply_to = ids.get(item.reply_to) if item.reply_to else None
         talk_ref = item.talk_ref if filed else None
         posts.append(PostDoc(id=pid, text=item.text, created_at=item.created_at, reply_to=reply_to,
                              talk_ref=talk_ref, kind_hint=item.kind_hint))  # fmt: skip
         if talk_ref is None:
-            truth[pid] = item.talk_ref if item.reply_to else about[0] if about else None
+            truth[pid] = about
     talks = tuple(t for t in sched.talks if not t.cancelled)
     withheld = sum(t is None for t in truth.values())
     name = f"demo stream{'' if filed else ', nobody files'}, seed {seed}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -254,14 +254,27 @@ class DemoSource:
     def _script(self, talk: ScheduledTalk) -> TalkScript:
         return self._scripts[talk.guid.rsplit("-", 1)[0] if talk.guid.count("-") > 1 else talk.guid]
 
-    def _post(self, rng: random.Random, n: int, at: datetime, asked: list[tuple[str, str, str]]) -> IncomingPost:
+    def scripted(self, start: datetime, count: int) -> Iterator[tuple[IncomingPost, str | None]]:
+        """The stream's first ``count`` posts, paced as its backfill is (12 a minute from ``start``), each with
+        the talk it was written about (an answer: its question's; None: hallway chatter). The benchmarks
+        score talk attribution against it."""
+        rng = random.Random(self.seed)
+        asked: list[tuple[str, str, str]] = []
+        step = timedelta(minutes=1) / BASE_POSTS_PER_MINUTE
+        for n in range(count):
+            yield self._post(rng, n, start + n * step, asked)
+
+    def _post(
+        self, rng: random.Random, n: int, at: datetime, asked: list[tuple[str, str, str]]
+    ) -> tuple[IncomingPost, str | None]:
+        """The stream's ``n``-th post and the talk it is about."""
         running = [t for t in self.schedule.talks if t.start <= at < t.end + timedelta(minutes=5)]
         person = rng.choice(_PEOPLE)
         native_id = f"demo-{self.seed}-{n}"
         base = {"source": SOURCE, "native_id": native_id, "created_at": at, "author_handle": person,
                 "author_name": person.capitalize(), "language": "en"}  # fmt: skip
         if not running or rng.random() < 0.08:
-            return IncomingPost(text=rng.choice(_HALLWAY), **base)  # type: ignore[arg-type]
+            return IncomingPost(text=rng.choice(_HALLWAY), **base), None  # type: ignore[arg-type]
         talk = rng.choice(running)
         script = self._script(talk)
         # In-app posts name their talk; posts "from other networks" leave it to the clustering stage.
@@ -270,16 +283,17 @@ class DemoSource:
         roll = rng.random()
         if roll < 0.22 and asked:
             question_id, answer, guid = asked.pop(rng.randrange(len(asked)))
-            return IncomingPost(text=answer, reply_to=question_id, talk_ref=guid, **base)  # type: ignore[arg-type]
+            return IncomingPost(text=answer, reply_to=question_id, talk_ref=guid, **base), guid  # type: ignore[arg-type]
         if roll < 0.42:
             question, answer = rng.choice(script.questions)
             asked.append((native_id, answer, talk.guid))
-            return IncomingPost(text=question, talk_ref=talk_ref, kind_hint="question", **base)  # type: ignore[arg-type]
+            return IncomingPost(text=question, talk_ref=talk_ref, kind_hint="question", **base), talk.guid  # type: ignore[arg-type]
         if roll < 0.52:
-            return IncomingPost(text=rng.choice(_FEEDBACK).format(**fields), talk_ref=talk_ref, **base)  # type: ignore[arg-type]
+            text = rng.choice(_FEEDBACK).format(**fields)
+            return IncomingPost(text=text, talk_ref=talk_ref, **base), talk.guid  # type: ignore[arg-type]
         fact = rng.choice(script.facts)
         text = rng.choice(_TAKEAWAY).format(fact=fact, **fields)
-        return IncomingPost(text=text[0].upper() + text[1:], talk_ref=talk_ref, **base)  # type: ignore[arg-type]
+        return IncomingPost(text=text[0].upper() + text[1:], talk_ref=talk_ref, **base), talk.guid  # type: ignore[arg-type]
 
     async def items(self, since: str | None) -> AsyncIterator[SourceItem]:
         rng = random.Random(self.seed)
@@ -313,7 +327,7 @@ class DemoSource:
                 if due > now:
                     await self.sleep(due - now)  # type: ignore[misc]
                 at = datetime.fromtimestamp(max(due, self.clock()), UTC)
-            post = self._post(rng, n, at, asked)
+            post, _ = self._post(rng, n, at, asked)
             if n >= done:
                 self.stats.accepted += 1
                 yield SourceItem(action=ItemAction.UPSERT, source=SOURCE, native_id=post.native_id, post=post,
