@@ -347,15 +347,20 @@ def test_cancelled_talks_nobody_wrote_about_stay_off_the_page(client: TestClient
     assert "Dropped keynote" in html  # its slot is now: followers learn it is off
 
 
+def _offered_zones(client: TestClient, path: str) -> list[str]:
+    """The time zones a page's form suggests, in order."""
+    html = client.get(path).text
+    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
+    assert datalist, html
+    return re.findall(r'<option value="([^"]+)">', datalist.group(1))
+
+
 @pytest.mark.parametrize("path", ["/new", f"/e/{SLUG}/organize"])
 def test_the_time_zone_suggestions_are_iana_area_location_names_and_utc(
     client: TestClient, event: dict[str, Any], path: str
 ) -> None:
     # the list offered "localtime", "Factory", "posixrules", "EST5EDT", "US/Eastern" and "Etc/GMT+1" (which is UTC-1)
-    html = client.get(path).text
-    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
-    assert datalist, html
-    zones = re.findall(r'<option value="([^"]+)">', datalist.group(1))
+    zones = _offered_zones(client, path)
     assert zones[0] == "UTC"
     assert "Europe/Berlin" in zones and "America/Argentina/Buenos_Aires" in zones and "Pacific/Auckland" in zones
     odd = [z for z in zones[1:] if z.split("/")[0] not in AREAS or "/" not in z]
@@ -368,10 +373,7 @@ def test_the_time_zone_suggestions_offer_the_current_name_of_a_renamed_zone_not_
     client: TestClient, event: dict[str, Any], path: str
 ) -> None:
     # the list offered Europe/Kiev next to Europe/Kyiv, Asia/Calcutta next to Asia/Kolkata
-    html = client.get(path).text
-    datalist = re.search(r'<datalist id="[^"]*zones">(.*?)</datalist>', html, re.S)
-    assert datalist, html
-    zones = set(re.findall(r'<option value="([^"]+)">', datalist.group(1)))
+    zones = set(_offered_zones(client, path))
     for old, current in [
         ("Europe/Kiev", "Europe/Kyiv"),
         ("Asia/Calcutta", "Asia/Kolkata"),
