@@ -406,14 +406,12 @@ class TalkAttributor:
         called = self._called(text) & set(cands)
         scores = []
         reasons = []
-        off_slot_text: list[float] = []  # a candidate's text fit when the post is outside its slot, else 1
+        fits = []
         for guid in cands:
             p = self.profiles[guid]
-            fit = self.similarity(guid, vec, grams)
-            s = self.w_text * fit
+            fits.append(self.similarity(guid, vec, grams))
+            s = self.w_text * fits[-1]
             reason = "text"
-            in_slot = ts is None or p.start <= ts <= p.end
-            off_slot_text.append(1.0 if in_slot else fit)
             if ts is not None:
                 s += self.w_time * _time_score(ts, p.start, p.end, self.after_minutes * 60.0)
             if topic_fit:
@@ -446,7 +444,9 @@ class TalkAttributor:
         conf = float(probs[best])
         # only the poster's own choice is certain (1.0): evidence stays revisable by ``refine``
         conf = min(conf, _EVIDENCE_CAP)
-        if reasons[best] == "text" and off_slot_text[best] < self.min_text_off_slot:
+        chosen = self.profiles[cands[best]]
+        off_slot = ts is not None and not chosen.start <= ts <= chosen.end
+        if off_slot and reasons[best] == "text" and fits[best] < self.min_text_off_slot:
             return Attribution(None, 1.0 - conf, "none")
         if conf >= self.min_confidence:
             return Attribution(cands[best], conf, reasons[best])

@@ -100,7 +100,7 @@ def refine(
     ``X``: posts x features (L2-normalised tf-idf); ``T``: talks x features (schedule profiles, L2);
     ``candidates``: posts x talks, True where the talk's time window holds the post; ``time_score``: the
     time prior there; ``anchors``: talk index a post names explicitly (reference, reply, chosen), else -1;
-    ``known``: which anchors its poster gave (chosen, or the thread's), not read from the text;
+    ``known``: which anchors its poster gave (chosen, or the thread's), not read from the text (None: none);
     ``current``: the talk index each post is on before this step (-1: the hallway or not attributed yet).
     """
     n, k = candidates.shape
@@ -136,7 +136,7 @@ def refine(
     # A post's likeness to the posts filed under each talk by their posters: its most similar one, as a
     # copy is evidence whatever the crowd (a sum over concurrent posts grows with how many were filed; the
     # hallway's crowd term is scaled for posts nobody filed)
-    kin = _known_kin(near_sim, anchors, k, anchored & (np.zeros(n, bool) if known is None else known))
+    kin = _known_kin(near_sim, anchors, k, None if known is None else anchored & known)
     for _ in range(params.iterations):
         Mn = np.ascontiguousarray(M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12))
         sim = np.zeros((n, k))
@@ -176,10 +176,10 @@ def refine(
     return out, confidence
 
 
-def _known_kin(near_sim: sp.csr_matrix, anchors: np.ndarray, k: int, known: np.ndarray) -> np.ndarray:
+def _known_kin(near_sim: sp.csr_matrix, anchors: np.ndarray, k: int, known: np.ndarray | None) -> np.ndarray:
     """posts x talks: each post's highest similarity to a concurrent post known to be in that talk."""
     kin = np.zeros((near_sim.shape[0], k))
-    if not known.any():
+    if known is None or not known.any():
         return kin
     cols = near_sim[:, np.flatnonzero(known)].tocsc()
     talks = anchors[known]
@@ -260,21 +260,26 @@ def _hallway_conversations(
     post of the window names that talk and ``stay_during`` of them were posted while it ran (``time_score``
     1); its hallway posts go there when that talk is one of their candidates."""
     tied = np.full(out.shape[0], -1)
+    named_talks = set(anchors[anchors >= 0].tolist())
     rows = np.flatnonzero((out < 0) | (anchors >= 0))
-    if len(rows) < 2 or not (out[rows] < 0).any():
-        return tied
+    if not named_talks or len(rows) < 2 or not (out[rows] < 0).any():
+        return tied  # either way a group goes only to a talk some post of the window names
     self_sim = np.asarray(X[rows].multiply(X[rows]).sum(axis=1)).ravel()
     dist = np.maximum(1.0 - (similar[rows][:, rows].toarray() + np.diag(self_sim)), 0.0)
     np.fill_diagonal(dist, 0.0)
     labels = _cut(linkage(squareform(dist, checks=False), "average"), params.tie_distance)
-    named_talks = set(anchors[anchors >= 0].tolist())
     for g in np.unique(labels).tolist():
         members = rows[labels == g]
-        t = _majority(anchors[members], 0.5, strict=True)
+        t, top, named = _most_named(anchors[members])
+        if 2 * top <= named:
+            t = -1  # no talk named by most of its named posts
         if t < 0 and len(members) >= params.stay_min:
-            was = np.where(anchors[members] >= 0, anchors[members], current[members])
-            t = _majority(was, params.stay_share * len(members) / max(int((was >= 0).sum()), 1))
-            if t not in named_talks or (time_score[members, t] >= 1.0).mean() < params.stay_during:
+            t, top, _ = _most_named(np.where(anchors[members] >= 0, anchors[members], current[members]))
+            if (
+                top < params.stay_share * len(members)
+                or t not in named_talks
+                or (time_score[members, t] >= 1.0).mean() < params.stay_during
+            ):
                 t = -1
         if t >= 0:
             free = members[(anchors[members] < 0) & candidates[members, t]]
@@ -282,15 +287,13 @@ def _hallway_conversations(
     return tied
 
 
-def _majority(talks: np.ndarray, share: float, *, strict: bool = False) -> int:
-    """The talk (>= 0) holding more than (``strict``) or at least ``share`` of the entries that name one."""
+def _most_named(talks: np.ndarray) -> tuple[int, int, int]:
+    """The talk most entries name (-1: none names one), how many name it, and how many name any."""
     named = talks[talks >= 0]
     if not len(named):
-        return -1
+        return -1, 0, 0
     values, counts = np.unique(named, return_counts=True)
-    top = counts.max()
-    ok = top > share * len(named) if strict else top >= share * len(named)
-    return int(values[counts.argmax()]) if ok else -1
+    return int(values[counts.argmax()]), int(counts.max()), len(named)
 
 
 def _cut(Z: np.ndarray, t: float) -> np.ndarray:
