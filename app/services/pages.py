@@ -157,10 +157,18 @@ class AskedAgain:
 
     count: int  # times asked
     votes: int  # upvotes of every copy
-    copies: tuple[int, ...]  # the other copies' ids (the page's script folds them in as they arrive)
     speaker: int  # the copy that says it best, which stands for the others (perhaps older than the page's posts)
-    others: tuple[PostRead, ...] = ()  # the other copies at hand: the asker of one sees it is in the list
-    marked: tuple[int, ...] = ()  # the copies an organizer marked answered (the listed one's own mark aside)
+    others: tuple[PostRead, ...]  # the other copies at hand, by id: the asker of one sees it is in the list
+
+    @property
+    def copies(self) -> tuple[int, ...]:
+        """The other copies' ids (the page's script folds them in as they arrive)."""
+        return tuple(c.id for c in self.others)
+
+    @property
+    def marked(self) -> tuple[int, ...]:
+        """The other copies an organizer marked answered (the listed one's own mark aside)."""
+        return tuple(c.id for c in self.others if c.marked_answered)
 
 
 @dataclass(slots=True)
@@ -398,8 +406,7 @@ def _question_list(
         votes = max(sum(c.upvotes for c in group.copies), group.votes)  # the page's counts are the newer
         if group.count > 1:
             others = tuple(sorted((c for c in group.copies if c is not shown), key=lambda c: c.id))
-            marked = tuple(c.id for c in others if c.marked_answered)
-            asked[shown.id] = AskedAgain(group.count, votes, tuple(c.id for c in others), group.key, others, marked)
+            asked[shown.id] = AskedAgain(group.count, votes, group.key, others)
             merged = [a for c in group.copies for a in answers.get(c.id, [])]
             answers[shown.id] = sorted(merged, key=lambda a: a.id)
         if answers.get(shown.id) or any(c.marked_answered for c in group.copies):
