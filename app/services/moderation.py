@@ -320,7 +320,7 @@ async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: b
     if post.marked_answered == answered:
         return post
     if answered and post.kind != "question":
-        raise Conflict(f"post {post_id} is a {post.kind} post, not a question", field="post_id")
+        raise Conflict(f"post {post_id} is not a question (it is {post.kind})", field="post_id")
     post.marked_answered = answered
     await _updated(uow, event, post)
     await audit.record(uow, event, "question.answered" if answered else "question.unanswered", f"post:{post_id}")
