@@ -14,6 +14,7 @@ from app.api.schemas import Strict
 from app.services import audit
 from app.services import events as event_service
 from app.services import moderation as moderation_service
+from app.services import pages as page_service
 from app.services import privacy as privacy_service
 from app.services.payloads import PostRead, post_read
 from app.services.posts import decode_cursor, encode_cursor
@@ -38,6 +39,22 @@ class ModeratedPost(PostRead):
 
 class ModeratedPostList(BaseModel):
     items: list[ModeratedPost]
+
+
+class BoardQuestion(BaseModel):
+    question: ModeratedPost = Field(description="The copy that stands for the question (the one the page lists).")
+    copies: list[ModeratedPost] = Field(
+        description="The same question asked again (in other words, from other networks), each its own post."
+    )
+    asked: int = Field(description="Times asked, this copy included.")
+    votes: int = Field(description="Upvotes of every copy.")
+    answered: bool = Field(description="Answered by a reply, or marked answered by an organizer.")
+    answers: int = Field(description="Answer posts to any copy.")
+    talk_title: str | None = Field(description="The talk it was asked in; null in the hallway.")
+
+
+class QuestionBoardRead(BaseModel):
+    items: list[BoardQuestion]
 
 
 class HideRequest(Strict):
@@ -156,6 +173,35 @@ async def hidden_posts(
     event = await _organizer_event(uow, slug, token)
     posts = await moderation_service.hidden_list(uow, event, limit)
     return ModeratedPostList(items=await _moderated(uow, event, posts))
+
+
+@router.get("/moderation/questions", response_model=QuestionBoardRead)
+async def question_board(
+    slug: Slug, uow: UoW, token: BearerToken, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> QuestionBoardRead:
+    """Visible questions, each once with the copies asked again, open ones first, then most voted (organizer)."""
+    event = await _organizer_event(uow, slug, token)
+    board = await page_service.build_question_board(uow.session, event, limit=limit)
+    listed = board.listed
+
+    def moderated(view: PostRead) -> ModeratedPost:
+        return ModeratedPost(**view.model_dump(), moderation_reason=board.reasons.get(view.id))
+
+    items = []
+    for question in listed.questions:
+        again = listed.asked.get(question.id)
+        items.append(
+            BoardQuestion(
+                question=moderated(question),
+                copies=[moderated(c) for c in again.others] if again else [],
+                asked=again.count if again else 1,
+                votes=again.votes if again else question.upvotes,
+                answered=question.id in listed.answered,
+                answers=len(listed.answers.get(question.id, [])),
+                talk_title=board.talk_titles.get(question.talk_id) if question.talk_id is not None else None,
+            )
+        )
+    return QuestionBoardRead(items=items)
 
 
 async def _one(uow: UnitOfWork, event: Event, post: Post) -> ModeratedPost:

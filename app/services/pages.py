@@ -551,3 +551,33 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
         answered=listed.answered,
         feed=views[:100],
     )
+
+
+@dataclass(slots=True)
+class QuestionBoard:
+    """An organizer's questions: each asked question once with its copies, open ones first, then most voted."""
+
+    listed: QuestionList
+    talk_titles: dict[int, str]
+    reasons: dict[int, str | None]  # post id -> why moderation held it once (shown beside the post)
+
+
+MAX_BOARD_POSTS = 2_000  # newest questions, and newest answers, read for the board
+
+
+async def build_question_board(session: AsyncSession, event: Event, *, limit: int = 100) -> QuestionBoard:
+    """The questions as the event page lists them (copies the clustering stage found folded into one, votes
+    summed, answered when answered or marked), with their handles shown: an organizer blocks by handle."""
+    assert event.id is not None
+    rows = await post_store.list_posts(session, event.id, kind="question", limit=MAX_BOARD_POSTS)
+    rows += await post_store.list_posts(session, event.id, kind="answer", limit=MAX_BOARD_POSTS)
+    rows.sort(key=lambda p: -(p.id or 0))  # newest first, as ``_answers`` expects
+    authors = await post_store.authors_by_id(session, [p.author_id for p in rows if p.author_id])
+    views = [
+        post_read(p, authors.get(p.author_id) if p.author_id else None, event.slug, reveal_handle=True) for p in rows
+    ]
+    digests = [digest_read(d) for d in await digest_store.list_for_event(session, event.id)]
+    repeated = await _repeated_now(session, event, digests, (v.id for v in views))
+    listed = _question_list(views, views, repeated, limit)
+    talks = {t.id: t.title for t in await talk_store.list_for_event(session, event.id) if t.id is not None}
+    return QuestionBoard(listed, talks, {p.id: p.moderation_reason for p in rows if p.id is not None})

@@ -785,3 +785,33 @@ def test_a_copy_marked_answered_answers_the_entry_it_is_folded_under(page: Any, 
     live_server.call("POST", f"{base}/unmark-answered", headers=headers)
     expect(entry.locator(".badge.answered")).to_have_count(0, timeout=3000)
     live_server.put_digest(None, [first["id"]], version=51, questions=[])
+
+
+def test_the_console_lists_a_question_asked_again_once_and_a_copy_can_be_hidden_alone(
+    page: Any, live_server: LiveServer
+) -> None:
+    first = live_server.post_note("Is there a recording of the keynote?", kind="question")
+    again = live_server.post_note("keynote recording anywhere??", kind="question")
+    other = live_server.post_note("Where do I get my badge?", kind="question")
+    asked = [{"post_ids": [first["id"], again["id"]], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [first["id"]], version=60, questions=asked)
+    _unlock_console(page, live_server, live_server.token)
+    page.click("button[data-queue=questions]")
+    entry = page.locator(f"#queue-list > .queue-item[data-post-id='{first['id']}']")
+    expect(entry).to_have_count(1)
+    expect(page.locator(f"#queue-list > .queue-item[data-post-id='{again['id']}']")).to_have_count(0)
+    expect(entry.locator(".question-facts")).to_have_text("Asked 2× · 0 votes · open · in the hallway")
+    expect(page.locator(f"#queue-list > .queue-item[data-post-id='{other['id']}'] .question-facts")).to_have_text(
+        "0 votes · open · in the hallway"
+    )
+    copies = entry.locator("details.copies")
+    expect(copies.locator("summary")).to_have_text("1 other copy of this question")
+    copies.locator("summary").click()
+    copy = copies.locator(f".queue-item[data-post-id='{again['id']}']")
+    expect(copy.locator(".text")).to_have_text("keynote recording anywhere??")
+    copy.get_by_role("button", name="Hide").click()  # a copy hidden, its question stays listed
+    expect(page.locator("#console-status")).to_have_text("Post hidden.")
+    expect(entry.locator("details.copies")).to_have_count(0)
+    expect(entry.locator(".question-facts")).to_have_text("0 votes · open · in the hallway")
+    expect(page.locator(f".queue-item[data-post-id='{again['id']}']")).to_have_count(0)
+    live_server.put_digest(None, [first["id"]], version=61, questions=[])

@@ -23,6 +23,7 @@ def organizer_requests(post_id: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"{BASE}/token/rotate", {}),
         ("GET", f"{BASE}/moderation/queue", {}),
         ("GET", f"{BASE}/moderation/hidden", {}),
+        ("GET", f"{BASE}/moderation/questions", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/hide", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/unhide", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/approve", {}),

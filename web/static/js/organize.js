@@ -130,12 +130,12 @@
     const load = ++queueLoads;
     notice.textContent = "Loading…";
     try {
-      const path = { recent: "/posts?limit=50", questions: "/posts?kind=question&limit=100", hidden: "/moderation/hidden" }[shown] || "/moderation/queue";
+      const path = { recent: "/posts?limit=50", questions: "/moderation/questions?limit=100", hidden: "/moderation/hidden" }[shown] || "/moderation/queue";
       const data = await api(path);
       // a slower answer for the tab the organizer just left must not draw over the one they chose
       if (load !== queueLoads) return;
       if (shown === "queue") showWaiting(data.items.length, 100); else countWaiting();
-      list.replaceChildren(...data.items.map(renderQueueItem));
+      list.replaceChildren(...data.items.map(shown === "questions" ? renderQuestion : renderQueueItem));
       notice.textContent = data.items.length ? "" : {
         queue: "Nothing is waiting for approval.", recent: "No posts yet.", questions: "No questions yet.", hidden: "No hidden posts.",
       }[shown];
@@ -176,6 +176,28 @@
     li.append(meta, el("p", "text", p.text), actions);
     return li;
   }
+  // One question once, as followers see it listed: how often it was asked, its votes, where, answered or
+  // not; the copies asked again (other words, other networks) under it, each still hidden or blocked alone.
+  function renderQuestion(q) {
+    const li = renderQueueItem(q.question);
+    const about = el("p", "meta question-facts");
+    const facts = [];
+    if (q.asked > 1) facts.push(`Asked ${q.asked}×`);
+    facts.push(`${q.votes} vote${q.votes === 1 ? "" : "s"}`);
+    facts.push(q.answered ? (q.answers ? `answered (${q.answers} answer${q.answers === 1 ? "" : "s"})` : "answered") : "open");
+    facts.push(q.talk_title ? `in ${q.talk_title}` : "in the hallway");
+    about.textContent = facts.join(" · ");
+    li.querySelector(".meta").after(about);
+    if (q.copies.length) {
+      const more = el("details", "copies");
+      more.append(el("summary", null, `${q.copies.length} other cop${q.copies.length === 1 ? "y" : "ies"} of this question`));
+      const copies = el("ol", "queue-copies");
+      copies.append(...q.copies.map(renderQueueItem));
+      more.append(copies);
+      li.append(more);
+    }
+    return li;
+  }
   for (const tab of document.querySelectorAll("[data-queue]")) {
     tab.addEventListener("click", () => {
       queue = tab.dataset.queue;
@@ -189,7 +211,9 @@
   const UNDO = { pin: "unpin", unpin: "pin", "mark-answered": "unmark-answered", "unmark-answered": "mark-answered" };
   function refocusQueue(id, action) {
     const items = [...$("queue-list").children];
-    const same = items.find((li) => li.dataset.postId === id);
+    const same = $("queue-list").querySelector(`.queue-item[data-post-id="${id}"]`);
+    const folded = same?.closest("details");
+    if (folded) folded.open = true; // a question's copy acted on: its copies stay in view
     const target = same?.querySelector(`button[data-action="${UNDO[action] || action}"]`)
       || same?.querySelector("button") || items.find((li) => Number(li.dataset.postId) < Number(id))?.querySelector("button")
       || items.at(-1)?.querySelector("button") || $("moderation-h");
