@@ -248,6 +248,20 @@ class ClusterPipeline:
             await cluster_store.save_topics(session, event_id, topic_rows, topics)
             await cluster_store.save_digests(session, event_id, digest_rows, stored)
             await cluster_store.save_attributions(session, list(changed.values()))
+            meanwhile = await cluster_store.changed_meanwhile(session, {p.id: p.version for p in changed.values()})
+            if meanwhile:
+                # Hidden, pinned, marked or edited since the read: the frame tells the post as stored now (this
+                # step's attribution included), or nothing once hidden or deleted; the stale one would bring
+                # a hidden post back on every follower's screen or take a pin away.
+                now = {p.id: p for p in await cluster_store.cluster_posts(session, event_id, meanwhile, event.slug)}
+                for post_id in meanwhile:
+                    fresh = now.get(post_id)
+                    if fresh is None:
+                        changed.pop(str(post_id), None)
+                    else:
+                        changed[str(post_id)] = fresh
+                shown = [p for p in changed.values() if p.status == "visible"]
+                frames = live_store.encode_frames([("post.updated", _post_data(p)) for p in shown] + digest_frames)
             await uow.emit_encoded(event, frames)
             if blob is not None:
                 await self._save(session, event_id, cursor, blob)

@@ -243,10 +243,7 @@ async def set_status(uow: UnitOfWork, event: Event, post: Post, status: str, rea
     if post.status == status:
         return False
     was_visible = post.status == "visible"
-    post.status = status
-    post.moderation_reason = reason if status != "visible" else None
-    post.version += 1
-    uow.session.add(post)
+    await post_store.bump(uow.session, post, status=status, moderation_reason=reason if status != "visible" else None)
     if was_visible:
         await uow.emit(event, "post.hidden", {"id": post.id, "version": post.version, "talk_id": post.talk_id})
     elif status == "visible":
@@ -290,10 +287,9 @@ async def approve_post(uow: UnitOfWork, event: Event, post_id: int) -> Post:
     return post
 
 
-async def _updated(uow: UnitOfWork, event: Event, post: Post) -> None:
-    """A visible post's shown state changed (pinned, marked answered): a new version, sent to followers."""
-    post.version += 1
-    uow.session.add(post)
+async def _updated(uow: UnitOfWork, event: Event, post: Post, **shown: bool) -> None:
+    """A post's shown state changes (pinned, marked answered): a new version, sent to followers if visible."""
+    await post_store.bump(uow.session, post, **shown)
     if post.status == "visible":
         author = await post_store.get_author(uow.session, post.author_id)
         await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
@@ -303,8 +299,7 @@ async def pin_post(uow: UnitOfWork, event: Event, post_id: int, pinned: bool) ->
     post = await moderated_post(uow, event, post_id)
     if post.pinned == pinned:
         return post
-    post.pinned = pinned
-    await _updated(uow, event, post)
+    await _updated(uow, event, post, pinned=pinned)
     await audit.record(uow, event, "post.pin" if pinned else "post.unpin", f"post:{post_id}")
     return post
 
@@ -321,8 +316,7 @@ async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: b
         return post
     if answered and post.kind != "question":
         raise Conflict(f"post {post_id} is not a question (it is {post.kind})", field="post_id")
-    post.marked_answered = answered
-    await _updated(uow, event, post)
+    await _updated(uow, event, post, marked_answered=answered)
     await audit.record(uow, event, "question.answered" if answered else "question.unanswered", f"post:{post_id}")
     return post
 

@@ -52,7 +52,8 @@ async def resolve_talk(uow: UnitOfWork, event: Event, ref: str | None) -> int | 
     return talk.id if talk else None
 
 
-def _update(post: Post, incoming: IncomingPost) -> bool:
+def _edits(post: Post, incoming: IncomingPost) -> dict[str, Any]:
+    """What a re-delivered post changes in the stored one (nothing: an empty dict)."""
     text = normalise_text(incoming.text)[:MAX_TEXT]
     changes = {
         "text": text,
@@ -65,14 +66,7 @@ def _update(post: Post, incoming: IncomingPost) -> bool:
         "spoiler_text": incoming.spoiler_text,
         "media_descriptions": list(incoming.media_descriptions),
     }
-    changed = False
-    for key, value in changes.items():
-        if getattr(post, key) != value:
-            setattr(post, key, value)
-            changed = True
-    if changed:
-        post.version += 1
-    return changed
+    return {key: value for key, value in changes.items() if getattr(post, key) != value}
 
 
 def _erase(post: Post) -> dict[str, Any] | None:
@@ -410,9 +404,10 @@ class PostBatch:
             return None
         if existing.id is not None:
             self._remember_alias(existing.source, existing.id, incoming)
-        if not _update(existing, incoming):
+        edits = _edits(existing, incoming)
+        if not edits:
             return None
-        self.uow.session.add(existing)
+        await post_store.bump(self.uow.session, existing, **edits)
         await self._announce(existing, "post.updated", frames)
         return Applied(existing, False)
 
@@ -506,9 +501,7 @@ async def upvote(uow: UnitOfWork, event: Event, post: Post, client_key: str) -> 
         raise Conflict("you already upvoted this post", field="post_id")
     # A concurrent duplicate still fails on the unique key at commit; the route maps that to 409.
     uow.session.add(Vote(post_id=post.id, client_key=client_key))
-    post.upvotes += 1
-    post.version += 1
-    uow.session.add(post)
+    await post_store.bump(uow.session, post, votes=1)
     await uow.emit(
         event,
         "post.upvoted",

@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Integer, Select, Table, bindparam, insert, update
+from sqlalchemy import Dialect, Integer, Select, Table, bindparam, insert, literal_column, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -163,7 +163,9 @@ _ATTRIBUTED = (
     update(Post.__table__)  # type: ignore[arg-type]
     .where(Post.__table__.c.id == bindparam("post_id"))  # type: ignore[attr-defined]
     .values(
-        version=bindparam("version"),
+        # counted from the stored version (an organizer's pin or hide, or an edit, may have come since the
+        # read); the 1 written out, not a parameter, so the driver's executemany takes each post's own values
+        version=Post.__table__.c.version + literal_column("1"),  # type: ignore[attr-defined]
         talk_id=bindparam("talk_id"),
         talk_confidence=bindparam("talk_confidence"),
         topic_id=bindparam("topic_id"),
@@ -186,7 +188,8 @@ def _attributed_sql(dialect: Dialect) -> tuple[str, Any]:
 
 
 async def save_attributions(session: AsyncSession, posts: list[ClusterPost]) -> None:
-    """Write the posts' version, talk, confidence, topic and kind, as they are on ``posts``, in one executemany."""
+    """Write the posts' talk, confidence, topic and kind, as they are on ``posts``, each one version on from
+    the stored one, in one executemany."""
     if not posts:
         return
     # On the connection: through the session, an UPDATE is matched against the objects it holds.
@@ -200,7 +203,6 @@ async def save_attributions(session: AsyncSession, posts: list[ClusterPost]) -> 
     rows = [
         {
             "post_id": p.id,
-            "version": p.version,
             "talk_id": p.talk_id,
             "talk_confidence": p.talk_confidence,
             "topic_id": p.topic_id,
@@ -209,6 +211,15 @@ async def save_attributions(session: AsyncSession, posts: list[ClusterPost]) -> 
         for p in posts
     ]
     await connection.execute(_ATTRIBUTED, rows)
+
+
+async def changed_meanwhile(session: AsyncSession, expected: dict[int, int]) -> list[int]:
+    """Of the posts just attributed (id → the version the step gave it), those another writer changed
+    between the step's read and its write: their stored version is past it."""
+    if not expected:
+        return []
+    stmt = select(Post.id, Post.version).where(col(Post.id).in_(list(expected)))
+    return [post_id for post_id, version in (await session.execute(stmt)).all() if version != expected[post_id]]
 
 
 async def digest_versions(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, int]:

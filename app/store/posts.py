@@ -13,6 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +26,23 @@ INSERT_CHUNK = CHUNK  # rows per multi-row INSERT
 
 async def get(session: AsyncSession, post_id: int) -> Post | None:
     return await session.get(Post, post_id)
+
+
+async def bump(session: AsyncSession, post: Post, /, *, votes: int = 0, **values: Any) -> Post:
+    """Write ``values`` to the stored post and count one more version (and ``votes`` more upvotes) in one
+    statement, from the row as it is stored now, not as ``post`` was read: requests that change one post at
+    once (sixty people upvoting the question on screen, an organizer's pin beside the clustering stage's
+    attribution) each add theirs, where writing back what each had read kept one of them. ``post`` takes the
+    stored row's values, its new version among them, for the frame that tells followers."""
+    changes: dict[str, Any] = {"version": _POSTS.c.version + 1, **values}
+    if votes:
+        changes["upvotes"] = _POSTS.c.upvotes + votes
+    # Core, not the ORM's bulk update: the returned row is given to ``post`` as stored, not as a change to flush.
+    stmt = update(_POSTS).where(_POSTS.c.id == post.id).values(changes).returning(*_POSTS.columns)
+    row = (await session.execute(stmt)).one()
+    for key, value in row._asdict().items():
+        set_committed_value(post, key, value)
+    return post
 
 
 async def get_by_native(session: AsyncSession, source: str, native_id: str) -> Post | None:
