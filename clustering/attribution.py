@@ -494,12 +494,10 @@ class TalkAttributor:
         fade = np.array([2.0**e for e in exponent])
         tscore[pair_rows, c] = np.where((start <= t) & (t <= end), 1.0, np.where(t < start, 0.3, fade))  # _time_score
         anchors = np.full(n, -1)
-        known = np.zeros(n, bool)  # anchors the poster gave, not read from the text
         for r, p in enumerate(posts):
             named = self._named(p.text)
             if p.anchor is not None and p.anchor in guids:
                 anchors[r] = guids[p.anchor]
-                known[r] = cand[r, anchors[r]]  # in its window: a concurrent copy may follow it
                 cand[r, anchors[r]] = True
             elif len(named) == 1 and (g := next(iter(named))) in guids:
                 anchors[r] = guids[g]
@@ -510,7 +508,7 @@ class TalkAttributor:
                 if len(called) == 1:
                     anchors[r] = called[0]
         current = np.array([guids.get(p.current, -1) if p.current is not None else -1 for p in posts])
-        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), known, current)
+        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), current)
         out = []
         has_cand = cand.any(axis=1).tolist()
         talk_l, conf_l = talk.tolist(), conf.tolist()
