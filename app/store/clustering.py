@@ -86,6 +86,10 @@ def _posts_statement(postgresql: bool) -> Select[Any]:
 # A batch's statements, built once: building and coercing a 500-id IN list and its cache key on every
 # step cost about as much as running it.
 _POSTS = {postgresql: _posts_statement(postgresql) for postgresql in (False, True)}
+_VERSIONS = {
+    postgresql: select(Post.id, Post.version).where(among(col(Post.id), "ids", Integer(), postgresql=postgresql))
+    for postgresql in (False, True)
+}
 
 
 async def cluster_posts(session: AsyncSession, event_id: int, ids: list[int], event_slug: str) -> list[ClusterPost]:
@@ -218,8 +222,10 @@ async def changed_meanwhile(session: AsyncSession, expected: dict[int, int]) -> 
     between the step's read and its write: their stored version is past it."""
     if not expected:
         return []
-    stmt = select(Post.id, Post.version).where(col(Post.id).in_(list(expected)))
-    return [post_id for post_id, version in (await session.execute(stmt)).all() if version != expected[post_id]]
+    connection = await session.connection()
+    stmt = _VERSIONS[connection.dialect.name == "postgresql"]
+    rows = (await connection.execute(stmt, {"ids": list(expected)})).all()
+    return [post_id for post_id, version in rows if version != expected[post_id]]
 
 
 async def digest_versions(session: AsyncSession, event_id: int, talk_keys: Collection[int]) -> dict[int, int]:
