@@ -93,11 +93,16 @@ def build_activity_figure(talk: TalkSummary) -> Figure:
         axes.axvspan(talk.start.astimezone(tz), talk.end.astimezone(tz), color=_TALK_SPAN, zorder=0, lw=0)
     peak = max(counts)
     top = max(peak * 1.3, 3)
+    middle = first + (last - first) / 2
     for burst in talk.bursts:
-        axes.axvspan(burst.start.astimezone(tz), burst.end.astimezone(tz), color=_BURST, alpha=0.28, lw=0, zorder=1)
+        start, end = burst.start.astimezone(tz), burst.end.astimezone(tz)
+        axes.axvspan(start, end, color=_BURST, alpha=0.28, lw=0, zorder=1)
+        # a burst in the right half is labelled leftwards from its end: from its start the label ran off the page
+        right = start > middle
         axes.annotate(
             _label(burst.label) + f" ({burst.peak}/min)",
-            xy=(burst.start.astimezone(tz), peak * 1.12),
+            xy=(end if right else start, peak * 1.12),
+            horizontalalignment="right" if right else "left",
             fontsize=8,
             color="#8a5a00",
             fontfamily=_FONT_FAMILY,

@@ -76,3 +76,15 @@ def test_long_spans_are_summed_into_wider_bars(talk: TalkSummary) -> None:
     assert len(bars) <= 240
     assert sum(int(bar.get_height()) for bar in bars) == 400
     assert axes.get_ylabel() == "posts / 15 minutes"
+
+
+def test_a_burst_near_the_end_is_labelled_inside_the_chart(talk: TalkSummary) -> None:
+    """The label of a burst in the chart's last minutes reads leftwards from it instead of off the page."""
+    last = max(p.minute for p in talk.activity)
+    burst = Burst(start=last - timedelta(minutes=2), end=last, peak=5, label="contract step · roll · live long")
+    late = dataclasses.replace(talk, bursts=(burst,))
+    figure = build_activity_figure(late)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    [text] = figure.axes[0].texts
+    box = text.get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= figure.bbox.x1, (box, figure.bbox)
