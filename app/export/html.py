@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from app.export.chart import render_activity_svg
 from app.export.references import References, number_citations
-from app.export.summary import EventSummary, TalkSummary
+from app.export.summary import EventSummary, TalkSummary, distinct_authors
 from app.export.text import clean_line, clean_text, http_url, truncate
 from app.export.times import format_clock, format_days, format_moment, format_span
 
@@ -53,6 +53,7 @@ def _environment() -> Environment:
         moment=format_moment,
         span=format_span,
         days=format_days,
+        authors=distinct_authors,
     )
     env.globals["EXCERPT_LIMIT"] = EXCERPT_LIMIT
     return env

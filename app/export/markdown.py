@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 
 from app.export.references import References, number_citations
-from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary
+from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary, distinct_authors
 from app.export.text import clean_line, http_url, truncate
 from app.export.times import format_clock, format_days, format_moment, format_span
 
@@ -56,8 +56,9 @@ def _question(entry: QuestionEntry, refs: References) -> list[str]:
     asked = f" · asked {len(entry.asked_again) + 1}×" if entry.asked_again else ""
     cited = _refs([entry.question, *entry.asked_again], refs)
     lines = [f"- **{escape(entry.question.text)}** — {_author(entry.question)}{asked}{votes} {cited}"]
-    for answer in entry.answers:
-        lines.append(f"  - {escape(answer.text)} — {_author(answer)} {_refs([answer], refs)}")
+    for group in entry.answer_groups:
+        said_by = ", ".join(_author(a) for a in distinct_authors(group))
+        lines.append(f"  - {escape(group[0].text)} — {said_by} {_refs(group, refs)}")
     if entry.marked_answered and not entry.answers:
         lines.append("  - *Answered during the talk.*")
     return lines

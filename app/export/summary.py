@@ -7,7 +7,7 @@ but renderers only iterate, so lists work too. Every datetime is timezone-aware.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -61,6 +61,23 @@ class QuestionEntry:
     @property
     def answered(self) -> bool:
         return self.marked_answered or bool(self.answers)
+
+    @property
+    def answer_groups(self) -> tuple[tuple[Citation, ...], ...]:
+        """The answers, those saying the same words (case, spacing and a closing stop aside) as one, in the
+        order each was first given: a room that echoes the speaker's answer five times reads it once."""
+        groups: dict[str, list[Citation]] = {}
+        for answer in self.answers:
+            groups.setdefault(" ".join(answer.text.casefold().split()).rstrip(".!"), []).append(answer)
+        return tuple(tuple(group) for group in groups.values())
+
+
+def distinct_authors(citations: Iterable[Citation]) -> tuple[Citation, ...]:
+    """One citation per author (name and handle) among ``citations``, in order: who said it, each once."""
+    first: dict[tuple[str, str], Citation] = {}
+    for citation in citations:
+        first.setdefault((citation.author_name, citation.author_handle), citation)
+    return tuple(first.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,3 +150,29 @@ def test_a_question_among_the_takeaways_is_marked_as_asked(talk: TalkSummary) ->
     assert "2. **Asked:**" not in hashing
     html = render_talk_html(marked)
     assert '<strong class="asked">Asked:</strong> <span class="user" dir="auto">How do ids stay stable?</span>' in html
+
+
+def test_an_answer_the_room_echoed_reads_once_with_everyone_who_gave_it(talk: TalkSummary) -> None:
+    from app.export.summary import QuestionEntry
+    from tests.app.export.examples import cite
+
+    question = cite(900, "Li", "li", "How do you roll back the contract step?", 10)
+    said = "You don't: contract only after the new code has been live long enough."
+    echoes = (
+        cite(901, "Finn", "finn", said, 11),
+        cite(902, "Zoe", "zoe", said.upper().replace(".", ""), 12),  # case and the closing stop aside
+        cite(903, "Finn", "finn", f"  {said}  ", 13),  # Finn again: named once
+        cite(904, "Mira", "mira", "Keep the old columns until every reader moved.", 14),
+    )
+    entry = QuestionEntry(question=question, answers=echoes)
+    echoed = replace(talk, questions=(entry,))
+
+    markdown = section(render_talk_markdown(echoed), "### Answered (1)")
+    lines = [line for line in markdown.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"  - {escape(said)} — Finn (@finn), Zoe (@zoe) ")
+    assert len(re.findall(r"\\\[\d+\\\]", lines[0])) == 3  # every echo still cited
+    answers = render_talk_html(echoed).split('<ul class="answers">')[1].split("</ul>")[0]
+    assert answers.count("<li>") == 2 and answers.count("live long enough") == 1
+    assert answers.count('class="who"') == 3  # Finn, Zoe; Mira
+    assert answers.count("-cite-") == 4
