@@ -815,3 +815,37 @@ def test_the_console_lists_a_question_asked_again_once_and_a_copy_can_be_hidden_
     expect(entry.locator(".question-facts")).to_have_text("0 votes · open · in the hallway")
     expect(page.locator(f".queue-item[data-post-id='{again['id']}']")).to_have_count(0)
     live_server.put_digest(None, [first["id"]], version=61, questions=[])
+
+
+def test_an_answer_the_room_gives_again_and_again_reads_once_with_who_else_said_it(
+    page: Any, live_server: LiveServer
+) -> None:
+    question = live_server.post_note("Is the workshop room the one upstairs?", kind="question")
+    qid = question["id"]
+    said = "Yes, second floor, next to the lifts."
+    first = live_server.post_note(said, reply_to=qid, display_name="Sasha")
+    live_server.post_note("yes, second floor, next to the lifts", reply_to=qid, display_name="Tom")
+    other = live_server.post_note("Take the stairs, the lifts are slow.", reply_to=qid, display_name="Li")
+    _open_event(page, live_server)
+    answers = page.locator(f"#questions > .post[data-kind='answer'][data-reply-to='{qid}']")
+    shown = answers.locator("visible=true")
+    expect(shown).to_have_count(2)  # the same words once, the other answer on its own
+    lead = page.locator(f"#questions > .post[data-post-id='{first['id']}']")
+    expect(lead.locator(".echoes")).to_have_text("Also said by Tom: 2 times in all.")
+    expect(answers.locator(".badge.answered")).to_have_count(0)  # an answer is not itself "answered"
+
+    live_server.post_note("Yes, second floor, next to the lifts!", reply_to=qid, display_name="Ivy")  # live
+    expect(lead.locator(".echoes")).to_have_text("Also said by Tom, Ivy: 3 times in all.", timeout=3000)
+    expect(shown).to_have_count(2)
+
+    headers = {"Authorization": f"Bearer {live_server.token}"}
+    live_server.call("POST", f"/api/events/{live_server.slug}/moderation/posts/{first['id']}/hide", {}, headers)
+    expect(lead).to_have_count(0, timeout=3000)  # hidden: the next one who said it shows it now
+    expect(shown).to_have_count(2)
+    expect(shown.first.locator(".echoes")).to_have_text("Also said by Ivy: 2 times in all.")
+    expect(page.locator(f"#questions > .post[data-post-id='{other['id']}']")).to_be_visible()
+
+    page.reload()  # the server's list, folded the same way by the page
+    page.wait_for_selector("#conn.live", timeout=5000)
+    expect(shown).to_have_count(2)
+    expect(shown.first.locator(".echoes")).to_have_text("Also said by Ivy: 2 times in all.")

@@ -213,7 +213,7 @@
       if (question) {
         const existing = questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`);
         const fresh = renderPost(p, false);
-        if (existing) existing.replaceWith(fresh); else settleAnswers(question, [fresh]);
+        if (existing) { existing.replaceWith(fresh); foldEchoes(); } else settleAnswers(question, [fresh]);
       }
     } else if (questions) {
       questions.querySelector(`:scope > .post[data-post-id="${p.id}"]`)?.remove(); // no longer a question
@@ -229,6 +229,7 @@
     block.sort((a, b) => Number(a.dataset.postId) - Number(b.dataset.postId));
     question.after(...block);
     showAnswered(question);
+    foldEchoes();
   }
   // a question with an answer under it, or one an organizer marked answered (on stage), says so (the server's
   // list has the same badge); taking the mark back takes the badge away
@@ -268,6 +269,7 @@
     if (speaker != null) copyOf.delete(own); // counted out once: a second word of its removal changes nothing
     if (asked.has(own) || copyOf.has(own) || speaker != null) regroupQuestions(); // its copies may stand alone now
     else { const list = document.getElementById("questions"); if (list) for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) showAnswered(li); }
+    foldEchoes(); // the answer said once more, or the one that showed it gone: the next one shows
   }
 
   // ---- questions asked again: the clustering stage names the copies (digest.questions); one entry each ----
@@ -405,9 +407,39 @@
     }
     for (const li of list.querySelectorAll(':scope > .post[data-kind="question"]')) { showAsked(li); showAnswered(li); }
     for (const li of list.querySelectorAll(':scope > .post[data-kind="answer"]')) decorate(li);
+    foldEchoes();
+  }
+  // An answer the room gave several times (the same words, case and a closing stop aside) reads once under its
+  // question, saying who else gave it: a question asked 34 times drew 34 answers, most of them one sentence.
+  // The others stay in the page, hidden (a vote, an edit or a removal finds them); mine always show, deletable.
+  function saying(li) {
+    return (li.querySelector(":scope > .text")?.textContent || "").toLowerCase().split(/\s+/).filter(Boolean).join(" ").replace(/[.!]+$/, "");
+  }
+  function foldEchoes() {
+    const list = document.getElementById("questions");
+    if (!list) return;
+    const groups = [];
+    let block = new Map(); // the answers under one question, by what they say
+    for (const li of list.children) {
+      if (li.dataset.kind !== "answer") { block = new Map(); continue; }
+      li.querySelector(":scope > .echoes")?.remove();
+      const key = li.classList.contains("mine") ? "" : saying(li);
+      const group = key ? block.get(key) : undefined;
+      li.hidden = Boolean(group);
+      if (group) group.push(li);
+      else if (key) { const first = [li]; block.set(key, first); groups.push(first); }
+    }
+    for (const [first, ...echoes] of groups) {
+      if (!echoes.length) continue;
+      const names = [...new Set(echoes.map((li) => li.querySelector(".author")?.textContent || "Anonymous"))];
+      const more = names.length > 3 ? ` and ${names.length - 3} more` : "";
+      const line = el("p", "echoes", `Also said by ${names.slice(0, 3).join(", ")}${more}: ${echoes.length + 1} times in all.`);
+      first.querySelector(":scope > .text, :scope > details")?.after(line);
+    }
   }
   seedRepeats();
-  document.addEventListener("backchannel:parts", seedRepeats);
+  foldEchoes();
+  document.addEventListener("backchannel:parts", () => { seedRepeats(); foldEchoes(); });
 
   function applyVote(d) {
     for (const copy of allCopies(d.id)) {
