@@ -57,6 +57,10 @@ class QuestionBoardRead(BaseModel):
     items: list[BoardQuestion]
 
 
+class FileRequest(Strict):
+    talk_id: int = Field(ge=1, le=2**53, description="The talk of this event the post is about.")
+
+
 class HideRequest(Strict):
     reason: str | None = Field(default=None, max_length=200)
 
@@ -260,6 +264,16 @@ async def unmark_answered(slug: Slug, post_id: PostId, uow: UoW, token: BearerTo
     """Take back a question's answered mark (organizer); answers posted under it still count."""
     event = await _organizer_event(uow, slug, token)
     return await _one(uow, event, await moderation_service.mark_answered(uow, event, post_id, False))
+
+
+@router.post("/moderation/posts/{post_id}/talk", response_model=ModeratedPost)
+async def file_post(slug: Slug, post_id: PostId, body: FileRequest, uow: UoW, token: BearerToken) -> ModeratedPost:
+    """Put a post on the talk it is about (organizer): followers see it move, and the clustering stage keeps it
+    there as if its poster had chosen the talk."""
+    event = await _organizer_event(uow, slug, token)
+    post = await moderation_service.file_post(uow, event, post_id, body.talk_id)
+    await uow.commit()
+    return await _one(uow, event, post)
 
 
 @router.get("/moderation/blocks", response_model=BlockList)

@@ -54,8 +54,10 @@ CHECKPOINT_SECONDS = 5.0
 # every poll, and pickling a model of 20,000 posts (~0.1 s) twice a second would cost more than the posts.
 CHECKPOINT_IDLE_SECONDS = 2.0
 _FORGET = {"post.deleted", "post.hidden"}
+# a new post, or one an organizer filed under a talk: the model takes it in (again), as stored now
+_TAKE_IN = {"post.created", "post.filed"}
 # The frames the model needs; the rest of the log (about as many frames as posts) is this arrow's own output.
-_READ = frozenset({"post.created", *_FORGET, "post.upvoted", "talk.updated"})
+_READ = frozenset({*_TAKE_IN, *_FORGET, "post.upvoted", "talk.updated"})
 _SCHEDULE = -1  # not a post id: the schedule changed
 _TOPICS_REMEMBERED = 50_000  # topics whose written row a cursor remembers (the model keeps 5,000)
 
@@ -298,7 +300,7 @@ class ClusterPipeline:
 
     def _apply_frame(self, cursor: EventCursor, kind: str, post_id: int | None, upvotes: int | None) -> int | None:
         """Apply what a frame changes in the model; returns a new post's id, or ``_SCHEDULE`` for a talk change."""
-        if kind == "post.created":
+        if kind in _TAKE_IN:
             return int(post_id)  # type: ignore[arg-type]  # every post frame names its post
         if kind in _FORGET:
             cursor.model.forget(str(post_id))

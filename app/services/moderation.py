@@ -31,6 +31,7 @@ from app.services.tokens import hash_token, new_token
 from app.services.unit_of_work import UnitOfWork
 from app.store import moderation as moderation_store
 from app.store import posts as post_store
+from app.store import talks as talk_store
 from app.store.tables import BlockedAuthor, Event, ModerationPolicy, Post
 from app.store.types import utcnow
 
@@ -318,6 +319,28 @@ async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: b
         raise Conflict(f"post {post_id} is not a question (it is {post.kind})", field="post_id")
     await _updated(uow, event, post, marked_answered=answered)
     await audit.record(uow, event, "question.answered" if answered else "question.unanswered", f"post:{post_id}")
+    return post
+
+
+async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int) -> Post:
+    """Put a post the clustering stage attributed wrongly (or not at all) on the talk it is about.
+
+    Followers see it move (a ``post.filed`` frame: the post as stored), and the clustering stage takes it in
+    again as filed there, as if its poster had chosen the talk, so no later step moves it back.
+    """
+    assert event.id is not None
+    post = await moderated_post(uow, event, post_id)
+    talk = await talk_store.get(uow.session, event.id, talk_id)
+    if talk is None:
+        raise NotFound(f"no talk {talk_id} in this event", field="talk_id")
+    if post.talk_id == talk_id and post.talk_confidence == 1.0:
+        return post
+    before = post.talk_id
+    await post_store.bump(uow.session, post, talk_id=talk_id, talk_confidence=1.0)
+    if post.status == "visible":
+        author = await post_store.get_author(uow.session, post.author_id)
+        await uow.emit(event, "post.filed", frame_data(post_read(post, author, event.slug)))
+    await audit.record(uow, event, "post.file", f"post:{post_id}", talk_id=talk_id, previous_talk_id=before)
     return post
 
 

@@ -849,3 +849,27 @@ def test_an_answer_the_room_gives_again_and_again_reads_once_with_who_else_said_
     page.wait_for_selector("#conn.live", timeout=5000)
     expect(shown).to_have_count(2)
     expect(shown.first.locator(".echoes")).to_have_text("Also said by Ivy: 2 times in all.")
+
+
+def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_move(
+    page: Any, browser: Any, live_server: LiveServer
+) -> None:
+    talk = live_server.talks[1]
+    note = live_server.post_note("The executor example finally made pinning click for me")
+    _open_event(page, live_server)
+    card = page.locator(f".card[data-talk-id='{talk['id']}']")
+    expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(0)
+    organizer = browser.new_context()
+    try:
+        console = organizer.new_page()
+        _unlock_console(console, live_server, live_server.token)
+        console.click("button[data-queue=recent]")
+        item = console.locator(f".queue-item[data-post-id='{note['id']}']")
+        expect(item.get_by_label("Talk")).to_have_value("")  # in the hallway
+        item.get_by_label("Talk").select_option(str(talk["id"]))
+        item.get_by_role("button", name="Move").click()
+        expect(console.locator("#console-status")).to_have_text(re.compile(r"Post moved to “.+”\."))
+        expect(item.get_by_label("Talk")).to_have_value(str(talk["id"]))
+    finally:
+        organizer.close()
+    expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(1, timeout=3000)  # no reload

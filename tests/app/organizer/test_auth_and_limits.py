@@ -31,6 +31,7 @@ def organizer_requests(post_id: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"{BASE}/moderation/posts/{post_id}/unpin", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/mark-answered", {}),
         ("POST", f"{BASE}/moderation/posts/{post_id}/unmark-answered", {}),
+        ("POST", f"{BASE}/moderation/posts/{post_id}/talk", {"json": {"talk_id": 1}}),
         ("GET", f"{BASE}/moderation/blocks", {}),
         ("POST", f"{BASE}/moderation/blocks", {"json": AUTHOR}),
         ("DELETE", f"{BASE}/moderation/blocks", {"params": AUTHOR}),

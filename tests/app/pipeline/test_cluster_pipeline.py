@@ -537,3 +537,45 @@ async def test_the_kinds_the_stage_shows_are_those_it_gives_when_it_classifies_e
         "takeaway",
         "feedback",
     }
+
+
+def test_a_post_an_organizer_filed_under_a_talk_stays_there_and_joins_its_digest(live_client: TestClient) -> None:
+    event = create_event(live_client)
+    pg = add_talk(
+        live_client, event, "pg", "Zero-downtime schema migrations in PostgreSQL", "Main hall",
+        "Expand, migrate, contract: indexes built concurrently, lock timeouts, batched backfills.",
+    )  # fmt: skip
+    rust = add_talk(
+        live_client, event, "rust", "Async Rust without tears", "Room B",
+        "Futures, executors, tokio tasks and cancellation in async Rust.",
+    )  # fmt: skip
+    # about the Rust talk, in words that point at the PostgreSQL one
+    stray = live_client.post(
+        "/api/events/testcon/posts", json={"text": "Schema migrations of our task queue tables were the hard part"}
+    ).json()["post"]["id"]
+
+    def on_talk() -> int | None:
+        post = {p["id"]: p for p in live_client.get("/api/events/testcon/posts").json()["items"]}[stray]
+        return post["talk_id"] if post["topic_id"] is not None else None
+
+    wait_for(on_talk)
+    filed = live_client.post(
+        f"/api/events/testcon/moderation/posts/{stray}/talk", json={"talk_id": rust}, headers=auth(event)
+    )
+    assert filed.status_code == 200, filed.text
+    for text in (  # later posts about PostgreSQL: the joint step sees them, and must leave the filed post be
+        "Create indexes concurrently in PostgreSQL or you block every writer",
+        "Set a lock timeout so a schema migration fails fast",
+        "Backfill in small batches to keep replication lag low during the migration",
+    ):
+        live_client.post("/api/events/testcon/posts", json={"text": text})
+
+    def cited_by_rust() -> bool:
+        digest = live_client.get(f"/api/events/testcon/talks/{rust}/digest").json()
+        return any(stray in t["post_ids"] for t in digest["takeaways"])
+
+    wait_for(cited_by_rust)
+    post = {p["id"]: p for p in live_client.get("/api/events/testcon/posts").json()["items"]}[stray]
+    assert post["talk_id"] == rust and post["talk_confidence"] == 1.0
+    pg_digest = live_client.get(f"/api/events/testcon/talks/{pg}/digest").json()
+    assert all(stray not in t["post_ids"] for t in pg_digest["takeaways"])

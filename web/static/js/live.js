@@ -519,7 +519,7 @@
     const frames = pending;
     pending = [];
     // under load only the newest version of each post matters: skip the ones a later frame replaces
-    const full = (f) => f.type === "post.created" || f.type === "post.updated" || f.type === "post.attributed";
+    const full = (f) => f.type === "post.created" || f.type === "post.updated" || f.type === "post.attributed" || f.type === "post.filed";
     const latest = new Map();
     frames.forEach((f, i) => { if (full(f) && f.data?.id != null) latest.set(f.data.id, i); });
     frames.forEach((f, i) => { if (full(f) && latest.get(f.data?.id) !== i) f.skip = true; });
@@ -527,7 +527,7 @@
     for (const f of frames) {
       if (f.skip) continue;
       switch (f.type) {
-        case "post.created": case "post.updated": case "post.attributed": applyPost(f.data); break;
+        case "post.created": case "post.updated": case "post.attributed": case "post.filed": applyPost(f.data); break;
         case "post.deleted": case "post.hidden": removePost(f.data.id); break;
         case "post.redacted": (f.data.ids || []).forEach((id) => removePost(id)); break; // erased by an organizer
         case "post.upvoted": applyVote(f.data); break;

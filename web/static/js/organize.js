@@ -123,6 +123,7 @@
   // ---- moderation queue ----
   let queue = "queue";
   let queueLoads = 0;
+  let talks = []; // the event's talks, for putting a post on the one it is about
   async function loadQueue() {
     const list = $("queue-list");
     const notice = $("queue-notice");
@@ -130,6 +131,7 @@
     const load = ++queueLoads;
     notice.textContent = "Loading…";
     try {
+      if (shown !== "queue" && shown !== "hidden") talks = (await api("/talks")).items;
       const path = { recent: "/posts?limit=50", questions: "/moderation/questions?limit=100", hidden: "/moderation/hidden" }[shown] || "/moderation/queue";
       const data = await api(path);
       // a slower answer for the tab the organizer just left must not draw over the one they chose
@@ -174,7 +176,31 @@
     else if (p.kind === "question") actions.append(button("Mark answered", "mark-answered"));
     if (p.author.handle) actions.append(button("Block author", "block", { source: p.source, handle: p.author.handle }));
     li.append(meta, el("p", "text", p.text), actions);
+    if (p.status === "visible" && talks.length) li.append(talkPicker(p));
     return li;
+  }
+  // the clustering stage put it on the wrong talk, or on none: the organizer files it where it belongs
+  function talkPicker(p) {
+    const row = el("div", "actions talk-picker");
+    const label = el("label", null, "Talk ");
+    const select = el("select");
+    select.dataset.role = "talk";
+    const current = talks.find((t) => t.id === p.talk_id);
+    if (!current) {
+      const none = el("option", null, "(none: the hallway)");
+      none.value = "";
+      select.append(none);
+    }
+    for (const t of talks) {
+      if (t.cancelled && t.id !== p.talk_id) continue;
+      const option = el("option", null, t.room ? `${t.title} (${t.room})` : t.title);
+      option.value = String(t.id);
+      select.append(option);
+    }
+    select.value = current ? String(current.id) : "";
+    label.append(select);
+    row.append(label, button("Move", "file"));
+    return row;
   }
   // One question once, as followers see it listed: how often it was asked, its votes, where, answered or
   // not; the copies asked again (other words, other networks) under it, each still hidden or blocked alone.
@@ -230,6 +256,11 @@
         const hidden = result.posts_hidden ?? 0;
         status(`Blocked ${result.handle}; ${hidden} post${hidden === 1 ? "" : "s"} hidden.`);
         loadBlocks();
+      } else if (b.dataset.action === "file") {
+        const choice = b.closest(".queue-item").querySelector("select[data-role=talk]");
+        if (!choice.value) { $("queue-notice").textContent = "Choose the talk this post is about."; return; }
+        await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: Number(choice.value) } });
+        status(`Post moved to “${choice.selectedOptions[0].textContent}”.`);
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
         status({
@@ -240,7 +271,7 @@
       await loadQueue();
       refocusQueue(id, b.dataset.action);
     } catch (error) {
-      const doing = { "mark-answered": "mark it answered", "unmark-answered": "take the mark back" }[b.dataset.action] || b.dataset.action;
+      const doing = { "mark-answered": "mark it answered", "unmark-answered": "take the mark back", file: "move it" }[b.dataset.action] || b.dataset.action;
       $("queue-notice").textContent = `Could not ${doing}: ${error.message}`;
     } finally {
       b.disabled = false;
