@@ -866,6 +866,9 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
         console.click("button[data-queue=recent]")
         item = console.locator(f".queue-item[data-post-id='{note['id']}']")
         expect(item.get_by_label("Talk")).to_have_value("")  # in the hallway
+        running = item.locator("optgroup[label='Running then'] option")
+        expect(running).to_have_count(2)  # the talks on when it was posted come first; the later one after
+        expect(item.locator("optgroup[label='Other talks'] option")).to_contain_text([live_server.talks[2]["title"]])
         item.get_by_label("Talk").select_option(str(talk["id"]))
         item.get_by_role("button", name="Move").click()
         expect(console.locator("#console-status")).to_have_text(re.compile(r"Post moved to “.+”\."))

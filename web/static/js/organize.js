@@ -191,11 +191,20 @@
       none.value = "";
       select.append(none);
     }
-    for (const t of talks) {
-      if (t.cancelled && t.id !== p.talk_id) continue;
-      const option = el("option", null, t.room ? `${t.title} (${t.room})` : t.title);
-      option.value = String(t.id);
-      select.append(option);
+    // the talks running when it was posted first (as the clustering stage weighs time): a congress has hundreds
+    const at = Date.parse(p.created_at);
+    const running = (t) => Date.parse(t.start) - 10 * 60e3 <= at && at <= Date.parse(t.end) + 30 * 60e3;
+    const groups = [["Running then", talks.filter(running)], ["Other talks", talks.filter((t) => !running(t))]];
+    for (const [name, members] of groups) {
+      const group = el("optgroup");
+      group.label = name;
+      for (const t of members) {
+        if (t.cancelled && t.id !== p.talk_id) continue;
+        const option = el("option", null, t.room ? `${t.title} (${t.room})` : t.title);
+        option.value = String(t.id);
+        group.append(option);
+      }
+      if (group.children.length) select.append(group);
     }
     select.value = current ? String(current.id) : "";
     label.append(select);
