@@ -43,7 +43,7 @@ class SameQuestions:
         left = self.remove(member.id)
         groups = self._talks.get(talk)
         if groups is None:
-            groups = self._talks[talk] = TopicGroups(max_groups=self.max_groups)
+            groups = self._talks[talk] = TopicGroups(max_groups=self.max_groups, keep_latest=True)
         groups.add(member)
         self._talk_of[member.id] = talk
         self._cache.pop(talk, None)

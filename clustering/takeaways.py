@@ -217,6 +217,7 @@ class TopicGroups:
         "_pending",
         "_slot_of",
         "dup_jaccard",
+        "keep_latest",
         "max_groups",
         "max_ids",
         "max_pending",
@@ -230,9 +231,14 @@ class TopicGroups:
         dup_jaccard: float = 0.7,
         question_jaccard: float = 0.5,
         max_pending: int = 256,
+        keep_latest: bool = False,
     ) -> None:
         self.max_groups = max_groups
         self.max_ids = max_ids
+        # Past ``max_ids`` a group keeps its first copies (a takeaway cites where a point was first made), or
+        # with ``keep_latest`` its newest ones and the copy that speaks for it: a page lists the newest
+        # posts, and a question's copies past the first 50 were listed one by one, unnamed
+        self.keep_latest = keep_latest
         self.dup_jaccard = dup_jaccard
         self.question_jaccard = question_jaccard
         self.max_pending = max_pending
@@ -261,6 +267,8 @@ class TopicGroups:
         if not hasattr(self, "_pending"):  # a state saved before posts were queued
             self._pending = {}
             self.max_pending = 64
+        if not hasattr(self, "keep_latest"):  # a state saved when groups kept their first copies only
+            self.keep_latest = False
         if not hasattr(self, "_holders"):
             self._index_holders()
 
@@ -300,6 +308,12 @@ class TopicGroups:
                 self._evict(keep=gid)
         group = self._groups[gid]
         if len(group.members) < self.max_ids:
+            group.members[m.id] = m
+        elif self.keep_latest and len(group.members) > 1:
+            speaker = group.representative
+            oldest = min((c for c in group.members.values() if c is not speaker), key=attrgetter("seq"))
+            del group.members[oldest.id]
+            group.extra += 1 + oldest.boosts  # still counted, no longer named
             group.members[m.id] = m
         else:
             group.extra += 1 + m.boosts  # past the citation cap a copy still counts

@@ -104,3 +104,15 @@ def test_a_model_saved_before_questions_were_grouped_groups_the_questions_asked_
     restored = EventModel.loads(model.dumps())
     ask(restored, SLIDES, start=5)
     assert [set(q.post_ids) for q in restored.repeated_questions(None)] == [{"s1", "s2"}]
+
+
+def test_a_question_asked_sixty_times_names_its_newest_copies_for_the_page_listing_them() -> None:
+    model = EventModel(refine_window=0)
+    asked = [(f"q{i}", "Anyone up for lunch near the venue?") for i in range(60)]
+    ask(model, asked)
+    (question,) = model.repeated_questions(None)
+    assert question.count == 60
+    assert question.post_ids[0] == "q0"  # the copy that speaks for it stays named
+    assert question.post_ids[-1] == "q59" and "q58" in question.post_ids  # the newest, on the page, are named
+    assert "q1" not in question.post_ids  # the oldest are counted, no longer named
+    assert len(question.post_ids) == 50
