@@ -38,6 +38,11 @@ class SameQuestions:
         self._talk_of: dict[str, str | None] = {}  # question id -> the talk it is grouped under
         self._cache: dict[str | None, tuple[RepeatedQuestion, ...]] = {}
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        for groups in self._talks.values():
+            groups.keep_latest = True  # saved before question groups named their newest copies
+
     def add(self, talk: str | None, member: Member) -> tuple[bool, str | None]:
         """A question joins ``talk``'s questions; (whether it was held before, the talk it left)."""
         left = self.remove(member.id)

@@ -116,3 +116,14 @@ def test_a_question_asked_sixty_times_names_its_newest_copies_for_the_page_listi
     assert question.post_ids[-1] == "q59" and "q58" in question.post_ids  # the newest, on the page, are named
     assert "q1" not in question.post_ids  # the oldest are counted, no longer named
     assert len(question.post_ids) == 50
+
+
+def test_a_model_saved_before_keeps_naming_the_newest_copies_once_restored() -> None:
+    model = EventModel(refine_window=0)
+    ask(model, [(f"q{i}", "Where is the lightning talk signup?") for i in range(10)])
+    for groups in model._asked._talks.values():  # as a state saved by the previous version holds them
+        groups.keep_latest = False
+    restored = EventModel.loads(model.dumps())
+    ask(restored, [(f"r{i}", "Where is the lightning talk signup?") for i in range(50)], start=10)
+    (question,) = restored.repeated_questions(None)
+    assert question.count == 60 and question.post_ids[-1] == "r49"
