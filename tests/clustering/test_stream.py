@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 
@@ -264,3 +265,31 @@ def test_forgetting_a_post_of_a_merged_away_topic_takes_it_out_of_the_topic_it_w
     idx, cnt = _hashed(texts[seq], model.n_features)
     model.forget_one(gone, idx, cnt, seq)
     assert float(model.n_[model._slot_of(survivor)]) < before
+
+
+@pytest.mark.parametrize("density", [0.05, 1.0])
+def test_window_overlap_sums_every_post_and_candidate_as_written(density: float) -> None:
+    # density 1.0: every word is held by every candidate, so the kernel's buffers must grow (more than
+    # eight holders a word); each cell is compared to the sum taken entry by entry, to the bit
+    from clustering.stream_kernels import window_overlap
+
+    rng = np.random.default_rng(3)
+    CT = np.where(rng.random((64, 40)) < density, rng.integers(1, 5, (64, 40)), 0).astype(np.float32)
+    cand = np.array(sorted(rng.choice(40, 30, replace=False)), np.int64)
+    lens = rng.integers(1, 6, 25)
+    indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    entries = rng.integers(0, 64, int(lens.sum()))
+    words, inv = np.unique(entries, return_inverse=True)
+    data = rng.integers(1, 3, len(entries)).astype(np.float64)
+    f = rng.random(len(words)) * 3.0
+    f[0] = 0.0  # a word of no weight adds nothing
+    S = window_overlap(CT, cand, indptr, inv.astype(np.int64), data, words.astype(np.int64), f)
+    want = np.zeros((len(lens), len(cand)))
+    for i in range(len(lens)):
+        for j in range(indptr[i], indptr[i + 1]):
+            u = inv[j]
+            if f[u] > 0.0:
+                for k, z in enumerate(cand):
+                    if CT[words[u], z] > 0.0:
+                        want[i, k] += data[j] * math.log1p(float(CT[words[u], z]) * f[u])
+    assert S.tobytes() == want.tobytes()
