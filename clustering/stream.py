@@ -745,6 +745,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         ar = np.arange(B)
         original = slots.copy()
         f_word = icf / self.beta
+        self._word_log()  # a state saved before slots logged their words: every slot's log has run over
         for _ in range(self.refine_iter):
             hi = self.hi_
             # candidates: the clusters the window's posts are in (a post rarely belongs with a topic that
@@ -752,7 +753,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
             E = np.unique(slots)
             if len(E) < 2:
                 break
-            S = window_overlap(self.CT_, E, indptr, inv, dat, cols, f_word)  # B x |E|
+            S = window_overlap(self.CT_, E, indptr, inv, dat, cols, f_word, self.wl_, self.wln_)  # B x |E|
             S += (self.logw_[E][None, :] - L_of[:, None] * np.log(self.n_[E][None, :] + c_of[:, None]))[L_row]
             if len(self.scope_names_) > 1:
                 S[codes[:, None] != self.scope_[E][None, :]] = -np.inf

@@ -147,57 +147,56 @@ def place_run(
 
 
 @_compiled
-def _overlap_terms(
+def _logged_holders(
     CT: np.ndarray,
     cand: np.ndarray,
     words: np.ndarray,
     f: np.ndarray,
-    start: np.ndarray,
-    held: np.ndarray,
-    terms: np.ndarray,
-    u0: int,
-    q: int,
-) -> tuple[int, int]:
-    """Fills ``held``/``terms`` for the window's words from ``u0`` on (``q`` entries filled so far) and
-    ``start[u + 1]``; stops before a word whose candidates might not fit. Returns (next word, entries)."""
+    wl: np.ndarray,
+    wln: np.ndarray,
+    hit: np.ndarray,
+    val: np.ndarray,
+    count: np.ndarray,
+) -> int:
+    """Every (window word, candidate) cell holding a count, candidate by candidate: found through the words
+    each candidate logged (a superset of those it holds while its log has not run over; repeats skipped),
+    else by reading the candidate's cell in every window word's row. Into ``hit`` (word position x K +
+    candidate position) and ``val`` (the count); ``count[u + 1]`` counts word ``u``'s. Returns how many."""
     U = words.shape[0]
     K = cand.shape[0]
-    cap = held.shape[0]
-    for u in range(u0, U):
-        fu = f[u]
-        if fu > 0.0:
-            if q + K > cap:
-                return u, q
-            row = CT[words[u]]
-            for k in range(K):
-                v = row[cand[k]]
-                if v > 0.0:
-                    held[q] = k
-                    terms[q] = math.log1p(v * fu)
-                    q += 1
-        start[u + 1] = q
-    return U, q
-
-
-@_compiled
-def _overlap_sums(
-    indptr: np.ndarray,
-    inv: np.ndarray,
-    data: np.ndarray,
-    start: np.ndarray,
-    held: np.ndarray,
-    terms: np.ndarray,
-    K: int,
-) -> np.ndarray:
-    B = indptr.shape[0] - 1
-    S = np.zeros((B, K))
-    for i in range(B):
-        for j in range(indptr[i], indptr[i + 1]):
-            u = inv[j]
-            cj = data[j]
-            for q in range(start[u], start[u + 1]):
-                S[i, held[q]] += cj * terms[q]
-    return S
+    width = wl.shape[1]
+    at = np.full(CT.shape[0], -1, np.int32)  # row -> its position among the window's words
+    for u in range(U):
+        at[words[u]] = u
+    seen = np.full(U, -1, np.int64)  # the candidate a word was last met for (a log may hold it twice)
+    h = 0
+    for k in range(K):
+        z = cand[k]
+        m = wln[z]
+        if m <= width:
+            for i in range(m):
+                w = wl[z, i]
+                u = at[w]
+                if u < 0 or seen[u] == k:
+                    continue
+                seen[u] = k
+                if f[u] > 0.0:
+                    v = CT[w, z]
+                    if v > 0.0:
+                        hit[h] = u * K + k
+                        val[h] = v
+                        count[u + 1] += 1
+                        h += 1
+        else:
+            for u in range(U):
+                if f[u] > 0.0:
+                    v = CT[words[u], z]
+                    if v > 0.0:
+                        hit[h] = u * K + k
+                        val[h] = v
+                        count[u + 1] += 1
+                        h += 1
+    return h
 
 
 @_compiled
@@ -209,32 +208,48 @@ def window_overlap(
     data: np.ndarray,
     words: np.ndarray,  # the window's distinct word ids
     f: np.ndarray,  # float64 per distinct word: icf / beta
+    wl: np.ndarray,  # int32 slots x WORD_LOG: the words each slot logged
+    wln: np.ndarray,  # int32 per slot: how many (WORD_LOG + 1: more than the log holds)
 ) -> np.ndarray:
     """``sum_w c_w * log1p(CT[w, z] * f_w)`` for every window post (rows) and candidate slot (columns).
 
-    The posts of a window share most of their words: each distinct word's row is searched for the
-    candidates holding it and their ``log1p`` taken once, then every post holding the word adds them (in
-    entry order, so the sums are the same to the bit as one term per entry and candidate)."""
+    The posts of a window share most of their words: each distinct word's holders among the candidates are
+    found and their ``log1p`` taken once, then every post holding the word adds them (in entry order, so the
+    sums are the same to the bit as one term per entry and candidate). The holders are found through the
+    candidates' word logs: reading every window word's row at every candidate (~2,000 x ~80 cells of the
+    table, ~4% of them nonzero, mostly from memory) was most of a refinement's time."""
     U = words.shape[0]
     K = cand.shape[0]
-    # Each word's row is read once (counting its holders first and filling them after read the table's rows
-    # twice, mostly from memory: ~1.6 -> ~1.0 ms a call on Tweets-T). The buffers grow when full; the
-    # fill and the sums are separate loops because an array rebound inside one loop made its indexing
-    # several times slower in the compiled code.
+    width = wl.shape[1]
+    cap = 0
+    for k in range(K):
+        m = wln[cand[k]]
+        cap += m if m <= width else U
+    hit = np.empty(cap, np.int64)
+    val = np.empty(cap)
     start = np.zeros(U + 1, np.int64)
-    cap = max(8 * U, K)
-    held = np.empty(cap, np.int64)
-    terms = np.empty(cap)
-    u, q = _overlap_terms(CT, cand, words, f, start, held, terms, 0, 0)
-    while u < U:
-        cap = max(2 * cap, q + K)
-        grown_held = np.empty(cap, np.int64)
-        grown_held[:q] = held[:q]
-        grown_terms = np.empty(cap)
-        grown_terms[:q] = terms[:q]
-        held, terms = grown_held, grown_terms
-        u, q = _overlap_terms(CT, cand, words, f, start, held, terms, u, q)
-    return _overlap_sums(indptr, inv, data, start, held, terms, K)
+    h = _logged_holders(CT, cand, words, f, wl, wln, hit, val, start)
+    for u in range(U):
+        start[u + 1] += start[u]
+    # each word's holders in candidate order, as a walk along its row would list them
+    fill = start[:U].copy()
+    held = np.empty(h, np.int64)
+    terms = np.empty(h)
+    for r in range(h):
+        u = hit[r] // K
+        q = fill[u]
+        fill[u] = q + 1
+        held[q] = hit[r] - u * K
+        terms[q] = math.log1p(val[r] * f[u])
+    B = indptr.shape[0] - 1
+    S = np.zeros((B, K))
+    for i in range(B):
+        for j in range(indptr[i], indptr[i + 1]):
+            u = inv[j]
+            cj = data[j]
+            for q in range(start[u], start[u + 1]):
+                S[i, held[q]] += cj * terms[q]
+    return S
 
 
 @_compiled

@@ -268,13 +268,25 @@ def test_forgetting_a_post_of_a_merged_away_topic_takes_it_out_of_the_topic_it_w
 
 
 @pytest.mark.parametrize("density", [0.05, 1.0])
-def test_window_overlap_sums_every_post_and_candidate_as_written(density: float) -> None:
-    # density 1.0: every word is held by every candidate, so the kernel's buffers must grow (more than
-    # eight holders a word); each cell is compared to the sum taken entry by entry, to the bit
-    from clustering.stream_kernels import window_overlap
+@pytest.mark.parametrize("logs", ["complete", "run over", "mixed"])
+def test_window_overlap_sums_every_post_and_candidate_as_written(density: float, logs: str) -> None:
+    # each cell is compared to the sum taken entry by entry, to the bit; the holders are found through the
+    # slots' word logs (with repeats and words dropped to zero since, as logs hold them) or, for a slot whose
+    # log ran over, through every window word's row
+    from clustering.stream_kernels import WORD_LOG, window_overlap
 
     rng = np.random.default_rng(3)
     CT = np.where(rng.random((64, 40)) < density, rng.integers(1, 5, (64, 40)), 0).astype(np.float32)
+    wl = np.zeros((40, WORD_LOG), np.int32)
+    wln = np.zeros(40, np.int32)
+    for z in range(40):
+        held = np.flatnonzero(CT[:, z])
+        logged = np.concatenate([held, rng.choice(64, 5), held[:3]])  # stale words and repeats too
+        rng.shuffle(logged)
+        wl[z, : len(logged)] = logged
+        wln[z] = len(logged)
+        if logs == "run over" or (logs == "mixed" and z % 3 == 0):
+            wln[z] = WORD_LOG + 1
     cand = np.array(sorted(rng.choice(40, 30, replace=False)), np.int64)
     lens = rng.integers(1, 6, 25)
     indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -283,7 +295,7 @@ def test_window_overlap_sums_every_post_and_candidate_as_written(density: float)
     data = rng.integers(1, 3, len(entries)).astype(np.float64)
     f = rng.random(len(words)) * 3.0
     f[0] = 0.0  # a word of no weight adds nothing
-    S = window_overlap(CT, cand, indptr, inv.astype(np.int64), data, words.astype(np.int64), f)
+    S = window_overlap(CT, cand, indptr, inv.astype(np.int64), data, words.astype(np.int64), f, wl, wln)
     want = np.zeros((len(lens), len(cand)))
     for i in range(len(lens)):
         for j in range(indptr[i], indptr[i + 1]):
