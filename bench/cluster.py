@@ -199,6 +199,70 @@ def score_attribution_both(
     return _tally(aset, "EventModel, at arrival", arrival, secs), _tally(aset, "EventModel, final", final, secs)
 
 
+LAGS = (5, 15)  # minutes after a post's arrival at which what followers see is scored
+TICK_SECONDS = 30.0  # replayed batches: the posts made within one tick of the stream's clock
+
+
+def score_attribution_lag(
+    aset: AttributionSet,
+    make_model: Callable[[], object] | None = None,
+    *,
+    lags: Sequence[int] = LAGS,
+    tick_seconds: float = TICK_SECONDS,
+) -> list[AttributionScore]:
+    """What followers see of each post over time, as the live pipeline steps: the posts replayed in time
+    order in small batches (those made within one ``tick_seconds`` tick of each other; the pipeline takes
+    whatever arrived since its last poll, a handful of posts at most at a conference's pace), and each
+    post's talk read from the model (``result``) at arrival, once the stream's clock passes its
+    ``created_at`` + each lag in minutes (after every post made up to then was observed; the model runs on
+    post times, so a post with no later post is read after the last batch), and after the last batch.
+    One score per moment, in that order; seconds: CPU time of the observing only."""
+    from clustering.model import EventModel
+
+    model = make_model() if make_model else EventModel()
+    model.set_schedule(aset.talks)  # type: ignore[attr-defined]
+    posts = aset.posts
+    stamps = [p.created_at.timestamp() for p in posts]
+    batches: list[tuple[int, int]] = []  # [lo, hi) runs of posts within one tick
+    lo = 0
+    for i in range(1, len(posts) + 1):
+        if i == len(posts) or stamps[i] // tick_seconds != stamps[lo] // tick_seconds:
+            batches.append((lo, i))
+            lo = i
+    shown: list[dict[str, str | None]] = [{} for _ in lags]
+    due = [0] * len(lags)  # per lag, the next post (in time order) whose moment has not come yet
+    order = sorted(range(len(posts)), key=stamps.__getitem__)
+
+    def read_due(clock: float) -> None:
+        for j, lag in enumerate(lags):
+            while due[j] < len(order) and stamps[order[due[j]]] + 60.0 * lag < clock:
+                pid = posts[order[due[j]]].id
+                now = model.result(pid)  # type: ignore[attr-defined]
+                if now is not None:
+                    shown[j][pid] = now.talk
+                due[j] += 1
+
+    arrival: dict[str, str | None] = {}
+    secs = 0.0
+    for lo, hi in batches:
+        read_due(stamps[lo])  # the clock reached this batch: every earlier moment has passed
+        t0 = time.process_time()
+        results = model.observe(posts[lo:hi])  # type: ignore[attr-defined]
+        model.drain_changes()  # type: ignore[attr-defined]
+        secs += time.process_time() - t0
+        arrival.update((r.id, r.talk) for r in results)
+    read_due(float("inf"))
+    final = {}
+    for pid, talk in arrival.items():
+        now = model.result(pid)  # type: ignore[attr-defined]
+        final[pid] = talk if now is None else now.talk
+    return [
+        _tally(aset, "EventModel, at arrival", arrival, secs),
+        *(_tally(aset, f"EventModel, +{lag} min", s, secs) for lag, s in zip(lags, shown, strict=True)),
+        _tally(aset, "EventModel, streamed end", final, secs),
+    ]
+
+
 def score_naive_attribution(aset: AttributionSet, *, always: bool = False) -> AttributionScore:
     """The issue's naive baseline: TF-IDF of title, subtitle, track and speakers against the post, argmax
     among the talks running when it was posted (ties to the first in schedule order); nothing running, or
@@ -270,6 +334,25 @@ def score_demo_draws(draws: int = DRAWS) -> list[DrawSummary]:
         per_method: dict[str, list[AttributionScore]] = {}
         for seed in range(max(draws, 1)):
             for sc in score_attribution_both(build_demo_attribution_set(seed, filed=filed)):
+                per_method.setdefault(sc.method, []).append(sc)
+        out += [DrawSummary(name, method, tuple(ds)) for method, ds in per_method.items()]
+    return out
+
+
+def score_lag_draws(draws: int = DRAWS) -> list[DrawSummary]:
+    """``score_attribution_lag`` on the schedule sets (seeds ``0 .. draws-1``) and the demo streams (at most
+    seeds 0-2: the bench pays for every replay)."""
+    sets: list[tuple[str, Callable[[int], AttributionSet]]] = []
+    for rel in SCHEDULES[1:]:  # the democon fixture's few talks are no conference's pace
+        if (DATA / rel).exists():
+            sets.append((Path(rel).name, lambda seed, rel=rel: build_attribution_set(DATA / rel, seed=seed)))
+    sets.append(("demo stream", lambda seed: build_demo_attribution_set(seed)))
+    sets.append(("demo stream, nobody files", lambda seed: build_demo_attribution_set(seed, filed=False)))
+    out = []
+    for name, build in sets:
+        per_method: dict[str, list[AttributionScore]] = {}
+        for seed in range(max(draws, 1) if "demo" not in name else min(max(draws, 1), 3)):
+            for sc in score_attribution_lag(build(seed)):
                 per_method.setdefault(sc.method, []).append(sc)
         out += [DrawSummary(name, method, tuple(ds)) for method, ds in per_method.items()]
     return out
@@ -490,6 +573,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument(
+        "--lag",
+        action="store_true",
+        help="also replay the attribution sets in time order and score what is shown 5 and 15 minutes after each"
+        " post (about two minutes)",
+    )
+    parser.add_argument(
         "--draws", type=int, default=DRAWS, help="withheld-talk draws per schedule for attribution (seeds 0..N-1)"
     )
     args = parser.parse_args(argv)
@@ -566,6 +655,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += _fmt_attribution(score_demo_draws(draws))
     lines.append("  right/wrong: of the talk posts nobody filed; withheld posts: the hallway's; unassigned: kept there")
     lines.append("")
+    if args.lag:
+        lines.append("What followers see over time: the same sets replayed in time order, in batches of the posts")
+        lines.append(f"made within {TICK_SECONDS:.0f} s of each other (as the live pipeline steps), each post's talk")
+        lines.append("read at arrival, once the stream's clock is 5 and 15 minutes past it, and after the last batch")
+        lines.append("(demo streams: seeds 0-2)")
+        lines += _fmt_attribution(score_lag_draws(draws))
+        lines.append("  posts/s: of the replay, batch by batch (a bulk replay above observes each set in one call)")
+        lines.append("")
     from clustering.kinds import PostKind, evaluate_kinds
 
     rep = evaluate_kinds()
