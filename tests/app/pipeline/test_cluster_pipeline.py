@@ -53,16 +53,22 @@ def add_talk(client: TestClient, event: dict[str, Any], guid: str, title: str, r
     return int(response.json()["id"])
 
 
-def test_posts_land_on_the_talk_they_are_about_and_its_digest_cites_them(live_client: TestClient) -> None:
-    event = create_event(live_client)
+def add_two_talks(client: TestClient, event: dict[str, Any]) -> tuple[int, int]:
+    """A PostgreSQL talk and an async Rust talk, running now in two rooms: (pg, rust)."""
     pg = add_talk(
-        live_client, event, "pg", "Zero-downtime schema migrations in PostgreSQL", "Main hall",
+        client, event, "pg", "Zero-downtime schema migrations in PostgreSQL", "Main hall",
         "Expand, migrate, contract: indexes built concurrently, lock timeouts, batched backfills.",
     )  # fmt: skip
     rust = add_talk(
-        live_client, event, "rust", "Async Rust without tears", "Room B",
+        client, event, "rust", "Async Rust without tears", "Room B",
         "Futures, executors, tokio tasks and cancellation in async Rust.",
     )  # fmt: skip
+    return pg, rust
+
+
+def test_posts_land_on_the_talk_they_are_about_and_its_digest_cites_them(live_client: TestClient) -> None:
+    event = create_event(live_client)
+    pg, rust = add_two_talks(live_client, event)
     notes = [
         "Create indexes concurrently in PostgreSQL or you block every writer",
         "Set a lock timeout so a schema migration fails fast",
@@ -541,14 +547,7 @@ async def test_the_kinds_the_stage_shows_are_those_it_gives_when_it_classifies_e
 
 def test_a_post_an_organizer_filed_under_a_talk_stays_there_and_joins_its_digest(live_client: TestClient) -> None:
     event = create_event(live_client)
-    pg = add_talk(
-        live_client, event, "pg", "Zero-downtime schema migrations in PostgreSQL", "Main hall",
-        "Expand, migrate, contract: indexes built concurrently, lock timeouts, batched backfills.",
-    )  # fmt: skip
-    rust = add_talk(
-        live_client, event, "rust", "Async Rust without tears", "Room B",
-        "Futures, executors, tokio tasks and cancellation in async Rust.",
-    )  # fmt: skip
+    pg, rust = add_two_talks(live_client, event)
     # about the Rust talk, in words that point at the PostgreSQL one
     stray = live_client.post(
         "/api/events/testcon/posts", json={"text": "Schema migrations of our task queue tables were the hard part"}
