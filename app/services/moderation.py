@@ -288,12 +288,13 @@ async def approve_post(uow: UnitOfWork, event: Event, post_id: int) -> Post:
     return post
 
 
-async def _updated(uow: UnitOfWork, event: Event, post: Post, **shown: bool) -> None:
-    """A post's shown state changes (pinned, marked answered): a new version, sent to followers if visible."""
+async def _updated(uow: UnitOfWork, event: Event, post: Post, frame: str = "post.updated", **shown: Any) -> None:
+    """A post's shown state changes (pinned, marked answered, its talk): a new version, and the post as stored
+    sent to followers if visible."""
     await post_store.bump(uow.session, post, **shown)
     if post.status == "visible":
         author = await post_store.get_author(uow.session, post.author_id)
-        await uow.emit(event, "post.updated", frame_data(post_read(post, author, event.slug)))
+        await uow.emit(event, frame, frame_data(post_read(post, author, event.slug)))
 
 
 async def pin_post(uow: UnitOfWork, event: Event, post_id: int, pinned: bool) -> Post:
@@ -336,10 +337,7 @@ async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int) -
     if post.talk_id == talk_id and post.talk_confidence == 1.0:
         return post
     before = post.talk_id
-    await post_store.bump(uow.session, post, talk_id=talk_id, talk_confidence=1.0)
-    if post.status == "visible":
-        author = await post_store.get_author(uow.session, post.author_id)
-        await uow.emit(event, "post.filed", frame_data(post_read(post, author, event.slug)))
+    await _updated(uow, event, post, "post.filed", talk_id=talk_id, talk_confidence=1.0)
     await audit.record(uow, event, "post.file", f"post:{post_id}", talk_id=talk_id, previous_talk_id=before)
     return post
 
