@@ -250,18 +250,7 @@ class ClusterPipeline:
             await cluster_store.save_topics(session, event_id, topic_rows, topics)
             await cluster_store.save_digests(session, event_id, digest_rows, stored)
             await cluster_store.save_attributions(session, list(changed.values()))
-            meanwhile = await cluster_store.changed_meanwhile(session, {p.id: p.version for p in changed.values()})
-            if meanwhile:
-                # Hidden, pinned, marked or edited since the read: the frame tells the post as stored now (this
-                # step's attribution included), or nothing once hidden or deleted; the stale one would bring
-                # a hidden post back on every follower's screen or take a pin away.
-                now = {p.id: p for p in await cluster_store.cluster_posts(session, event_id, meanwhile, event.slug)}
-                for post_id in meanwhile:
-                    fresh = now.get(post_id)
-                    if fresh is None:
-                        changed.pop(str(post_id), None)
-                    else:
-                        changed[str(post_id)] = fresh
+            if await self._as_stored_now(session, event_id, event.slug, changed):
                 shown = [p for p in changed.values() if p.status == "visible"]
                 frames = live_store.encode_frames([("post.updated", _post_data(p)) for p in shown] + digest_frames)
             await uow.emit_encoded(event, frames)
@@ -271,6 +260,24 @@ class ClusterPipeline:
             self.processed += len(visible)
         if self.stepped is not None:
             self.stepped()
+        return True
+
+    @staticmethod
+    async def _as_stored_now(session: AsyncSession, event_id: int, slug: str, changed: dict[str, ClusterPost]) -> bool:
+        """Whether another writer changed some of the posts just attributed since the step read them (hidden,
+        pinned, marked, edited); those in ``changed`` become the post as stored now (this step's attribution
+        included), or leave it once gone. A frame from the step's read would bring a hidden post back on every
+        follower's screen, or take a pin away."""
+        meanwhile = await cluster_store.changed_meanwhile(session, {p.id: p.version for p in changed.values()})
+        if not meanwhile:
+            return False
+        now = {p.id: p for p in await cluster_store.cluster_posts(session, event_id, meanwhile, slug)}
+        for post_id in meanwhile:
+            fresh = now.get(post_id)
+            if fresh is None:
+                changed.pop(str(post_id), None)
+            else:
+                changed[str(post_id)] = fresh
         return True
 
     async def _read(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> tuple[list[int], int, bool]:
