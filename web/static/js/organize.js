@@ -123,7 +123,8 @@
   // ---- moderation queue ----
   let queue = "queue";
   let queueLoads = 0;
-  let talks = []; // the event's talks, for putting a post on the one it is about
+  let talks = []; // the event's talks (``loadTalks``), for putting a post on the one it is about
+  let talksLoading = Promise.resolve();
   async function loadQueue() {
     const list = $("queue-list");
     const notice = $("queue-notice");
@@ -131,7 +132,7 @@
     const load = ++queueLoads;
     notice.textContent = "Loading…";
     try {
-      if (shown !== "queue" && shown !== "hidden") talks = (await api("/talks")).items;
+      if (shown !== "queue" && shown !== "hidden") await talksLoading; // their pickers list the talks
       const path = { recent: "/posts?limit=50", questions: "/moderation/questions?limit=100", hidden: "/moderation/hidden" }[shown] || "/moderation/queue";
       const data = await api(path);
       // a slower answer for the tab the organizer just left must not draw over the one they chose
@@ -465,7 +466,7 @@
       const report = await api("/schedule", { method: "POST", body });
       $("schedule-report").textContent = `Imported ${report.talks} talks in ${report.rooms} rooms: ${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged, ${report.cancelled} cancelled.${report.warnings.length ? ` Warnings: ${report.warnings.slice(0, 5).join("; ")}` : ""}`;
       status("Schedule imported.");
-      loadTalks();
+      talksLoading = loadTalks();
     } catch (error) {
       $("schedule-error").textContent = `Not imported: ${error.message}`;
     }
@@ -505,6 +506,7 @@
     const chosen = select.value;
     try {
       const data = await api("/talks");
+      talks = data.items;
       const day = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit", timeZone: zone });
       const options = data.items.filter((t) => !t.cancelled).map((t) => {
         const option = el("option", null, [t.start && day.format(new Date(t.start)), t.room, t.title].filter(Boolean).join(" · "));
@@ -576,7 +578,7 @@
     }
   });
 
-  function loadAll() { loadQueue(); loadPolicy(); loadBlocks(); loadSources(); loadDetails(); loadTalks(); }
+  function loadAll() { talksLoading = loadTalks(); loadQueue(); loadPolicy(); loadBlocks(); loadSources(); loadDetails(); }
   setInterval(() => { if (token && !$("console").hidden && document.visibilityState === "visible") { loadQueue(); loadSources(); } }, 20000);
   if (token) unlock();
 })();
