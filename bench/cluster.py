@@ -192,11 +192,17 @@ def score_attribution_both(
     results = model.observe(aset.posts)  # type: ignore[attr-defined]
     secs = time.process_time() - t0
     arrival = {r.id: r.talk for r in results}
-    final = {}
-    for r in results:
-        now = model.result(r.id)  # type: ignore[attr-defined]
-        final[r.id] = r.talk if now is None else now.talk
+    final = _shown_now(model, arrival)
     return _tally(aset, "EventModel, at arrival", arrival, secs), _tally(aset, "EventModel, final", final, secs)
+
+
+def _shown_now(model: object, arrival: dict[str, str | None]) -> dict[str, str | None]:
+    """Each post's talk as the model shows it now (later posts re-attributed some), else its arrival answer."""
+    shown = {}
+    for pid, talk in arrival.items():
+        now = model.result(pid)  # type: ignore[attr-defined]
+        shown[pid] = talk if now is None else now.talk
+    return shown
 
 
 LAGS = (5, 15)  # minutes after a post's arrival at which what followers see is scored
@@ -252,10 +258,7 @@ def score_attribution_lag(
         secs += time.process_time() - t0
         arrival.update((r.id, r.talk) for r in results)
     read_due(float("inf"))
-    final = {}
-    for pid, talk in arrival.items():
-        now = model.result(pid)  # type: ignore[attr-defined]
-        final[pid] = talk if now is None else now.talk
+    final = _shown_now(model, arrival)
     return [
         _tally(aset, "EventModel, at arrival", arrival, secs),
         *(_tally(aset, f"EventModel, +{lag} min", s, secs) for lag, s in zip(lags, shown, strict=True)),
