@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
@@ -277,6 +279,19 @@ def _unlock_console(page: Any, live: LiveServer, token: str, slug: str | None = 
     page.goto(f"{live.url}/e/{slug or live.slug}/organize")
     page.fill("#token-input", token)
     page.click("#token-form button[type=submit]")
+
+
+@contextmanager
+def _console_tab(browser: Any, live: LiveServer, tab: str) -> Iterator[Any]:
+    """The organizer's console in a browser of its own, unlocked, on the moderation queue's ``tab``."""
+    organizer = browser.new_context()
+    try:
+        console = organizer.new_page()
+        _unlock_console(console, live, live.token)
+        console.click(f"button[data-queue={tab}]")
+        yield console
+    finally:
+        organizer.close()
 
 
 def test_an_organizer_creates_an_event_and_imports_its_schedule_from_the_browser(
@@ -747,11 +762,7 @@ def test_an_organizer_marks_a_question_answered_on_stage_and_followers_see_it_at
     _open_event(page, live_server)
     entry = page.locator(f"#questions > .post[data-post-id='{question['id']}']")
     expect(entry.locator(".badge.answered")).to_have_count(0)
-    organizer = browser.new_context()
-    try:
-        console = organizer.new_page()
-        _unlock_console(console, live_server, live_server.token)
-        console.click("button[data-queue=questions]")
+    with _console_tab(browser, live_server, "questions") as console:
         item = console.locator(f".queue-item[data-post-id='{question['id']}']")
         item.get_by_role("button", name="Mark answered").click()
         expect(console.locator("#console-status")).to_have_text("Question marked answered.")
@@ -766,8 +777,6 @@ def test_an_organizer_marks_a_question_answered_on_stage_and_followers_see_it_at
         item.get_by_role("button", name="Mark not answered").click()  # a mistake: taken back
         expect(console.locator("#console-status")).to_have_text("Question no longer marked answered.")
         expect(entry.locator(".badge.answered")).to_have_count(0, timeout=3000)
-    finally:
-        organizer.close()
 
 
 def test_a_copy_marked_answered_answers_the_entry_it_is_folded_under(page: Any, live_server: LiveServer) -> None:
@@ -859,11 +868,7 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
     _open_event(page, live_server)
     card = page.locator(f".card[data-talk-id='{talk['id']}']")
     expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(0)
-    organizer = browser.new_context()
-    try:
-        console = organizer.new_page()
-        _unlock_console(console, live_server, live_server.token)
-        console.click("button[data-queue=recent]")
+    with _console_tab(browser, live_server, "recent") as console:
         item = console.locator(f".queue-item[data-post-id='{note['id']}']")
         expect(item.get_by_label("Talk")).to_have_value("")  # in the hallway
         running = item.locator("optgroup[label='Running then'] option")
@@ -873,6 +878,4 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
         item.get_by_role("button", name="Move").click()
         expect(console.locator("#console-status")).to_have_text(re.compile(r"Post moved to “.+”\."))
         expect(item.get_by_label("Talk")).to_have_value(str(talk["id"]))
-    finally:
-        organizer.close()
     expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(1, timeout=3000)  # no reload
