@@ -52,9 +52,10 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
-# Known vulnerabilities in the pinned dependencies (constraints.txt). pip-audit asks PyPI's vulnerability
-# service, which the build machines cannot reach (every package comes back "not found"), so this is its own
-# target, not part of `make test`; --strict makes an unreachable service fail instead of passing silently.
+# Known vulnerabilities in the pinned dependencies (constraints.txt), release by release. pip-audit asks
+# PyPI's per-release address or OSV, neither of which answers on the build machines (every package comes back
+# "not found"), so this is its own target; --strict makes that a failure instead of a silent pass. `make test`
+# audits the pins through PyPI's project address instead (tests/hardening/test_dependency_audit.py).
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict -r constraints.txt --no-deps --disable-pip --progress-spinner off
 
