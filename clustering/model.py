@@ -931,7 +931,7 @@ class EventModel:
                     count=g.count,
                     votes=g.votes,
                     score=round(float(p.score), 4),
-                    kind=g.kind,
+                    kind=g.shown_kind,
                 )
             )
         return tuple(out)

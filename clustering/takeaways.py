@@ -7,8 +7,9 @@ it; hashtags and a short lead-in ending in a colon left out): a group counts its
 sums their upvotes ("votes") and cites every post id. Groups are bounded per topic.
 
 Picking: each group scores ``centrality * (1 + log1p(engagement))`` (centrality = cosine of the group's
-words to the topic's words; engagement = votes + boosts + replies + extra copies), then Maximal Marginal
-Relevance picks groups that are good and unlike the ones already picked.
+words to the topic's words; engagement = votes + boosts + replies + extra copies), less for praise and chatter
+(``KIND_WEIGHT``), then Maximal Marginal Relevance picks groups that are good and unlike the ones already
+picked.
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ class Group:
         # the most engaged copy; among equals the one that says it in the fewest words (the point without
         # "Note to self from <talk>:" or "Huge if you run this in production"), then the first
         return max(self.members.values(), key=lambda m: (m.upvotes + m.boosts + m.replies, -len(m.words), -m.seq))
+
+    @property
+    def shown_kind(self) -> str:
+        """The kind of what the group shows: a question group's, else its representative's. The group's
+        own kind is its first post's, which may have made the point another way ("Ben makes a great point:
+        never hold a mutex guard across an await" is praise, "Writing this down: never hold ..." a takeaway)."""
+        return self.kind if self.kind == "question" else self.representative.kind
 
     @property
     def count(self) -> int:
@@ -458,6 +466,13 @@ def _cosine(words: Iterable[str], centroid: dict[str, float], norm: float) -> fl
     return math.fsum(map(centroid.get, ws, repeat(0.0))) / (math.sqrt(len(ws)) * norm)
 
 
+# A topic's takeaways say what the talk taught. Praise for the speaker ("Great slides, Ben!", "Loving this
+# talk") sits among a talk's points, shares their words (the speaker's name) and is engaged with, so it scored
+# as central as the points: a quarter of the takeaways on the demo's pages were praise. Weighed down, not out:
+# a topic that is all praise still shows it.
+KIND_WEIGHT = {"feedback": 0.1, "other": 0.5}
+
+
 @dataclass(frozen=True, slots=True)
 class Pick:
     group: Group
@@ -472,7 +487,7 @@ def pick(groups: Sequence[Group], centroid: dict[str, float], *, top: int = 3, m
     rel = []
     for g in groups:
         central = _cosine(g.words, centroid, norm)
-        rel.append(central * (1.0 + math.log1p(g.engagement)))
+        rel.append(central * (1.0 + math.log1p(g.engagement)) * KIND_WEIGHT.get(g.shown_kind, 1.0))
     hi = max(rel) or 1.0
     rel = [r / hi for r in rel]
     chosen: list[int] = []

@@ -134,6 +134,34 @@ def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_pos
     # nor does a short lead-in before a colon; the copy that says it most briefly speaks for them
     [mutex] = [t for t in takeaways if "p9" in t.post_ids]
     assert set(mutex.post_ids) == {"p9", "p10", "p11"} and mutex.text == "Never hold a std mutex guard across an await!"
+    # shown as what it says (a takeaway), though its first copy praised the speaker ("Ben makes a great point")
+    assert mutex.kind == "takeaway"
+
+
+def test_praise_for_the_speaker_does_not_crowd_out_what_the_talk_taught() -> None:
+    texts = [
+        "Great talk Ben, async rust finally makes sense to me!",
+        "Great talk Ben, async rust finally makes sense!",
+        "Loving Ben's async rust talk, great slides",
+        "Ben makes a great point: never hold a std mutex guard across an await.",
+        "Writing this down: never hold a std mutex guard across an await.",
+        "Async rust: a future does nothing until it is polled.",
+        "TIL async rust futures do nothing until polled.",
+        "Async rust: spawn_blocking is the escape hatch for CPU-heavy work.",
+        "Key takeaway: structured concurrency with JoinSet keeps async rust tasks from leaking.",
+    ]
+    docs = docs_of(texts)
+    docs[0] = PostDoc(id="p0", text=texts[0], created_at=docs[0].created_at, upvotes=6)  # the room agreed
+    model = EventModel(refine_window=0)
+    results = model.observe(docs)
+    assert results[0].kind == "feedback" and len({r.topic for r in results}) == 1
+    takeaways = model.takeaways(None)
+    assert len(takeaways) == 3  # the topic's three picks
+    assert all(t.kind == "takeaway" for t in takeaways), [(t.kind, t.text) for t in takeaways]
+    # a topic that is all praise still shows it
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(texts[:3]))
+    assert [t.kind for t in model.takeaways(None)] == ["feedback"] * len(model.takeaways(None)) != []
 
 
 def test_duplicate_questions_are_merged_with_votes_summed() -> None:

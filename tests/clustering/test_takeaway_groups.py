@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import random
 
-from clustering.takeaways import Group, Member, TopicGroups, jaccard, pick
+from clustering.takeaways import KIND_WEIGHT, Group, Member, TopicGroups, jaccard, pick
 
 
 class EveryGroupCompared(TopicGroups):
@@ -122,6 +122,7 @@ def _mmr_every_round(groups: list[Group], centroid: dict[str, float], top: int, 
     rel = [
         (math.fsum(centroid.get(w, 0.0) for w in g.words) / (math.sqrt(len(g.words)) * norm) if g.words else 0.0)
         * (1.0 + math.log1p(g.engagement))
+        * KIND_WEIGHT.get(g.shown_kind, 1.0)
         for g in groups
     ]
     hi = max(rel) or 1.0
