@@ -43,8 +43,9 @@ _ASKING = re.compile(
     re.IGNORECASE,
 )
 _TAKEAWAY = re.compile(
-    r"\b(takeaway|take-away|tl;?dr|til|today i learned|learned|learnt|lesson|key (point|idea|insight|finding)|"
-    r"main (point|message|result)|insight|turns out|note to self|important:|summary|conclusion)\b",
+    r"\b(takeaway|take-away|tl;?dr|til|today i learned|learned|learnt|learning (at|from)|learnings|lesson|"
+    r"key (point|idea|insight|finding)|main (point|message|result)|(great|good) point|writing (this|that) down|"
+    r"insight|turns out|note to self|important:|summary|conclusion)\b",
     re.IGNORECASE,
 )
 _FEEDBACK = re.compile(
@@ -60,7 +61,7 @@ _FEEDBACK = re.compile(
 _ASKING_HINTS = ("can ", "help", "looking for", "wonder", "curious", "any idea", "does anyone")
 _TAKEAWAY_HINTS = (
     "take", "tl", "til", "today", "learn", "lesson", "key", "main", "insight", "turns", "note", "important",
-    "summary", "conclusion",
+    "summary", "conclusion", "point", "writing",
 )  # fmt: skip
 _FEEDBACK_HINTS = (
     "great", "amazing", "awesome", "brilliant", "excellent", "fantastic", "wonderful", "love", "enjoyed", "thank",
@@ -112,8 +113,8 @@ def _model_text(text: str, reply_to_kind: str | None, asks: bool | None = None) 
 # for _FEEDBACK, starts with "congrat"): a post holding none of them skips the pattern. Their hints ("tl",
 # "til", "key", "too " ...) sit inside many ordinary words and let most posts through.
 _TAKEAWAY_STARTS = frozenset(
-    "takeaway take tl tldr til today learned learnt lesson key main insight turns note important summary"
-    " conclusion".split()
+    "takeaway take tl tldr til today learned learnt learning learnings lesson key main great good writing insight"
+    " turns note important summary conclusion".split()
 )
 _FEEDBACK_STARTS = frozenset(
     "great amazing awesome brilliant excellent fantastic wonderful love loved enjoyed thank thanks kudos well"
@@ -129,10 +130,12 @@ _NO_WORDS: frozenset[str] = frozenset()
 # matches, no pattern runs), and the rest, matched case-sensitively on the lower-cased text. A whole
 # pattern, case-insensitive, costs ~10 µs on a 100-character post that is not plain ASCII (a Bluesky post
 # with an accent or an emoji), and one word like "slides" or "keynote" lets it run on most of them.
-_TAKEAWAY_WORDS = frozenset("takeaway tldr til learned learnt lesson insight summary conclusion".split())
+_TAKEAWAY_WORDS = frozenset(
+    "takeaway tldr til learned learnt learnings lesson insight summary conclusion".split()
+)
 _TAKEAWAY_PHRASES = re.compile(
     r"\b(take-away|tl;dr|today i learned|key (point|idea|insight|finding)|main (point|message|result)|turns out|"
-    r"note to self|important:)\b"
+    r"learning (at|from)|(great|good) point|writing (this|that) down|note to self|important:)\b"
 )
 _FEEDBACK_WORDS = frozenset(
     "great amazing awesome brilliant excellent fantastic wonderful love loved enjoyed thank thanks kudos bravo"

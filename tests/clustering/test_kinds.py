@@ -36,6 +36,12 @@ from clustering.kinds import (
         ("It's in room B next to the stairs", "question", None, PostKind.ANSWER),
         ("Which version do you mean?", "question", None, PostKind.QUESTION),
         ("Key takeaway: test your backups by restoring them", None, None, PostKind.TAKEAWAY),
+        # a point passed on with praise for whoever made it, or as a note taken, is still the point
+        ("Great point by the speaker: backups are only as good as your last restore", None, None, PostKind.TAKEAWAY),
+        ("Sara makes a good point: most outages start with a config change.", None, None, PostKind.TAKEAWAY),
+        ("Writing this down: never trust the client's clock.", None, None, PostKind.TAKEAWAY),
+        ("Learning from this session: feature flags need an expiry date.", None, None, PostKind.TAKEAWAY),
+        ("I am learning Rust this year", None, None, PostKind.OTHER),
         ("Great talk, thank you so much!", None, None, PostKind.FEEDBACK),
         ("Slides were too small to read from the back", None, None, PostKind.FEEDBACK),
         ("On my way to hall 1", None, None, PostKind.OTHER),
@@ -132,6 +138,7 @@ _PIECES = (
     " follow bigger larger font speaker slide slides were was keynote café naïve résumé テスト 🎤 Öffentliche"
     " mainly untill heartfelt ſummary İnsight ınsight Key can you someone anyone help explain share tell me need"
     " looking for a wondering if whether how why i wonder curious any idea does anyone scan ſhare Wonder-ing"
+    " learning at from learnings good point writing this that down Learnings GREAT"
 ).split() + ["i wonder", "can you help", "help me", "need help", "looking for a", "curious how", "any idea"]
 _GLUE = (" ", " ", " ", "", "-", ";", ":", ", ", "\n", "é", "_", "!")
 
