@@ -130,9 +130,7 @@ _NO_WORDS: frozenset[str] = frozenset()
 # matches, no pattern runs), and the rest, matched case-sensitively on the lower-cased text. A whole
 # pattern, case-insensitive, costs ~10 µs on a 100-character post that is not plain ASCII (a Bluesky post
 # with an accent or an emoji), and one word like "slides" or "keynote" lets it run on most of them.
-_TAKEAWAY_WORDS = frozenset(
-    "takeaway tldr til learned learnt learnings lesson insight summary conclusion".split()
-)
+_TAKEAWAY_WORDS = frozenset("takeaway tldr til learned learnt learnings lesson insight summary conclusion".split())
 _TAKEAWAY_PHRASES = re.compile(
     r"\b(take-away|tl;dr|today i learned|key (point|idea|insight|finding)|main (point|message|result)|turns out|"
     r"learning (at|from)|(great|good) point|writing (this|that) down|note to self|important:)\b"
