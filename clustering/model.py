@@ -895,7 +895,8 @@ class EventModel:
         return out
 
     def takeaways(self, talk: str | None) -> list[Takeaway]:
-        """Per topic of the talk (largest topics first), the posts that best stand for it, cited."""
+        """Per topic of the talk, the posts that best stand for it, cited: the largest topics first, and the
+        topics whose picks are all praise for the speaker ("best talk · day · thanks") after what was taught."""
         out: list[Takeaway] = []
         scope = self._scopes.get(talk)
         if scope is None:
@@ -907,13 +908,14 @@ class EventModel:
             (top for t in scope.topics if (top := topics.get(t)) is not None and top.size > 0),
             key=lambda t: (-t.size, t.id),
         )
+        praise: list[Takeaway] = []
         for top in tops:
             # a topic that took no post and no engagement since it was read keeps its picks
             picks = getattr(top, "picks", None)
             if picks is None:
                 picks = top.picks = self._pick(top, talk)
-            out.extend(picks)
-        return out
+            (praise if all(p.kind == "feedback" for p in picks) else out).extend(picks)
+        return out + praise
 
     def _pick(self, top: _Topic, talk: str | None) -> tuple[Takeaway, ...]:
         centroid = {t: c for t, c in top.terms.counts.items() if " " not in t}

@@ -296,8 +296,10 @@ async def _topic_groups(
     *,
     kind: str = "",
 ) -> list[TopicGroup]:
-    """Takeaways grouped by topic, biggest topic first, each citing its source posts."""
+    """Takeaways grouped by topic in the clustering stage's order (biggest topic first, those of praise for the
+    speaker last), each citing its source posts."""
     topics = {t.id: t for t in digest.topics}
+    order = {topic_id: rank for rank, topic_id in enumerate(dict.fromkeys(t.topic_id for t in digest.takeaways))}
     groups: dict[int | None, TopicGroup] = {}
     for takeaway in sorted(digest.takeaways, key=lambda t: -t.score):
         if kind and takeaway.kind != kind:
@@ -325,7 +327,7 @@ async def _topic_groups(
                 sources=sources,
             )
         )
-    return sorted(groups.values(), key=lambda g: -g.size)
+    return sorted(groups.values(), key=lambda g: order[g.id])
 
 
 def _trending(

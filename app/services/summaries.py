@@ -106,7 +106,7 @@ def _topics(digest: TalkDigest | None, context: _Context) -> tuple[TopicSummary,
             )
         )
     topics: list[TopicSummary] = []
-    order = [t for t in meta if t in grouped] + [t for t in grouped if t not in meta]
+    order = list(grouped)  # the clustering stage's order: biggest topic first, those of praise last
     for index, topic_id in enumerate(order):
         info = meta.get(topic_id, {})
         label, keyphrases = labels.get(topic_id, ("", ()))

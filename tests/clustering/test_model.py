@@ -164,6 +164,24 @@ def test_praise_for_the_speaker_does_not_crowd_out_what_the_talk_taught() -> Non
     assert [t.kind for t in model.takeaways(None)] == ["feedback"] * len(model.takeaways(None)) != []
 
 
+def test_a_topic_of_praise_comes_after_the_topics_of_what_was_taught() -> None:
+    texts = [
+        "Thanks Ben, this was the best talk of the day for me.",
+        "Thanks Ben, best talk of the day!",
+        "Best talk of the day, thanks Ben",
+        "This was the best talk of the day, thanks",
+        "Never hold a std mutex guard across an await.",
+        "TIL a future does nothing until it is polled.",
+        "Key takeaway: a future does nothing until polled.",
+    ]
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(texts))
+    praise = model.topics(None)[0]
+    assert praise.size == 4  # the largest topic
+    topics_in_order = list(dict.fromkeys(t.topic for t in model.takeaways(None)))
+    assert len(topics_in_order) == 3 and topics_in_order[-1] == praise.id
+
+
 def test_duplicate_questions_are_merged_with_votes_summed() -> None:
     model = EventModel(refine_window=0)
     docs = [

@@ -80,6 +80,23 @@ def test_a_question_many_asked_stands_among_the_takeaways_marked_as_asked(
     assert "Asked" not in plain
 
 
+def test_a_topic_of_praise_for_the_speaker_comes_after_what_the_talk_taught(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    """In the clustering stage's order, on the page and in the summary, though it is the bigger topic."""
+    talk = schedule[0]["id"]
+    ids = [_note(client, "Best talk of the day, thanks Dev!", talk_id=talk)["id"] for _ in range(2)]
+    digest = sample_digest(ids, datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
+    digest["topics"][1].update(label="Thanks Dev", size=40)
+    digest["topics"].reverse()  # the stage lists its topics biggest first
+    digest["takeaways"][1].update(text="Best talk of the day, thanks Dev!", kind="feedback", label="Thanks Dev")
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk, digest)  # type: ignore[attr-defined]
+    for html in (client.get(f"/e/{SLUG}").text, client.get(f"/e/{SLUG}/talks/{talk}").text):
+        assert 0 < html.index("Alert thresholds") < html.index("Thanks Dev")
+    summary = client.get(f"/api/events/{SLUG}/talks/{talk}/export?format=md").text
+    assert 0 < summary.index("Alert thresholds") < summary.index("Thanks Dev")
+
+
 def test_without_a_schedule_the_streams_own_topics_take_the_place_of_the_sessions(
     client: TestClient, event: dict[str, Any]
 ) -> None:
