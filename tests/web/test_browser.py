@@ -500,6 +500,45 @@ def test_an_answer_to_my_question_is_highlighted_and_i_can_delete_my_post(page: 
     expect(page.locator(".post", has_text="Does sampling hide outliers?")).to_have_count(0, timeout=2000)
 
 
+def test_a_reply_to_my_question_is_announced_wherever_i_am_on_the_page(browser: Any, live_server: LiveServer) -> None:
+    """On a phone the questions are a few screens down: a reply says so at the bottom of the screen, and
+    "Show the reply" takes me to it. Replies to other people's questions and my own answer say nothing."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        _open_event(page, live_server)
+        question_id = int(_ask_from_the_page(page, "Does sampling hide outliers?").get_attribute("data-post-id") or 0)
+        other = live_server.post_note("Which collector do you run?", kind="question")
+        page.evaluate("window.scrollTo(0, 0)")
+        notice = page.locator("#reply-notice")
+        live_server.post_note("The OpenTelemetry one.", reply_to=other["id"])
+        expect(page.locator("#questions > .post", has_text="The OpenTelemetry one.")).to_have_count(1, timeout=2000)
+        mine = page.locator("#questions > .post.mine", has_text="Does sampling hide outliers?")
+        mine.locator("details.answer summary").click()
+        mine.locator("textarea").fill("Asking for a friend.")
+        mine.locator(".answer-form button[type=submit]").click()
+        expect(page.locator("#questions > .post.mine", has_text="Asking for a friend.")).to_have_count(1, timeout=2000)
+        expect(notice).to_be_hidden()
+
+        live_server.post_note("Tail-based sampling keeps them.", reply_to=question_id, display_name="Mira")
+        expect(notice).to_be_visible(timeout=2000)
+        expect(notice).to_contain_text("Mira replied to your question: “Tail-based sampling keeps them.”")
+        assert notice.bounding_box()["y"] < 844  # on screen, though the page is at its top
+        live_server.post_note("And head sampling loses them.", reply_to=question_id)
+        expect(notice).to_contain_text("(2 replies so far)", timeout=2000)
+        page.locator("#reply-show").click()
+        expect(notice).to_be_hidden()
+        reply = page.locator("#questions > .post", has_text="And head sampling loses them.")
+        expect(reply).to_be_focused()
+        expect(reply).to_be_in_viewport()
+        live_server.post_note("Anyone else?", reply_to=question_id, display_name="Tom")
+        expect(notice).to_contain_text("Tom replied", timeout=2000)
+        page.locator("#reply-done").click()
+        expect(notice).to_be_hidden()
+    finally:
+        context.close()
+
+
 def test_a_follower_answers_a_question_and_the_asker_sees_it_under_the_question(
     page: Any, browser: Any, live_server: LiveServer
 ) -> None:

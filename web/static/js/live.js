@@ -220,7 +220,34 @@
       heldCopies.delete(Number(p.id));
     }
     if (isNew) announce();
+    if (isNew) tellReply(p);
   }
+
+  // ---- a reply to one of my questions arrived: say so wherever I am on the page (a phone shows a screenful) ----
+  const replyNotice = document.getElementById("reply-notice");
+  let replyId = null;
+  let repliesUnseen = 0;
+  function tellReply(p) {
+    if (!replyNotice || p.reply_to_id == null || mine[String(p.id)] || !asksMine(String(p.reply_to_id))) return;
+    repliesUnseen = replyNotice.hidden ? 1 : repliesUnseen + 1;
+    replyId = p.id;
+    const who = p.author.name || p.author.handle || "Someone";
+    const said = p.text.length > 140 ? `${p.text.slice(0, 139)}…` : p.text;
+    const more = repliesUnseen > 1 ? ` (${repliesUnseen} replies so far)` : "";
+    const message = `${who} replied to your question: “${said}”${more}`;
+    document.getElementById("reply-text").textContent = message;
+    replyNotice.hidden = false;
+    if (announcer) announcer.textContent = message;
+  }
+  document.getElementById("reply-done")?.addEventListener("click", () => { replyNotice.hidden = true; });
+  document.getElementById("reply-show")?.addEventListener("click", () => {
+    replyNotice.hidden = true;
+    const target = document.querySelector(`#questions > .post[data-post-id="${replyId}"]`) || document.getElementById(`post-${replyId}`);
+    if (!target) return;
+    target.tabIndex = -1;
+    target.scrollIntoView({ block: "center" });
+    target.focus({ preventScroll: true });
+  });
 
   // a question's answers follow it oldest first, as the server lists them (``extra``: answers joining them)
   function settleAnswers(question, extra) {
