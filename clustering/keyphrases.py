@@ -22,6 +22,11 @@ import numpy as np
 # phrase of a large topic (hundreds) cost more than all the clustering.
 _CANDIDATES = 60
 
+# The openings people put before a point ("TIL …", "Key takeaway: …", "tl;dr") say nothing about the topic; in
+# an event where they are common their score stays low, but in a topic of a few posts they made chips such as
+# "til sample" and "key takeaway". (Not "learning": machine learning talks need it.)
+TEMPLATE_WORDS = frozenset({"til", "tldr", "tl", "dr", "takeaway", "takeaways"})
+
 
 class BoundedCounter:
     """A ``str -> float`` counter that keeps at most ``cap`` keys (the smallest are pruned)."""
@@ -115,7 +120,8 @@ def keyphrases(
     exclude: frozenset[str] = frozenset(),
 ) -> list[str]:
     """The ``top`` phrases that best tell this topic apart from the event (see the module docstring);
-    none with a word of ``exclude`` (a talk's own name, which says nothing about a topic inside it)."""
+    none with a word of ``exclude`` (a talk's own name, which says nothing about a topic inside it) or of
+    ``TEMPLATE_WORDS``."""
     if not topic.counts or n_docs <= 0:
         return []
     scored = []
@@ -129,8 +135,6 @@ def keyphrases(
     event_counts = event.counts
     log = math.log
     for term, tf in items:
-        if exclude and not exclude.isdisjoint(term.split(" ")):
-            continue
         pair = " " in term
         if pair and tf < 2 and n_docs >= 3:
             continue  # a pair seen once is noise
@@ -148,6 +152,9 @@ def keyphrases(
     covered: set[str] = set()
     for _, term in scored:
         words = term.split(" ")
+        # checked here, on the few best terms, not on every candidate while scoring
+        if not TEMPLATE_WORDS.isdisjoint(words) or (exclude and not exclude.isdisjoint(words)):
+            continue
         if len(words) == 1 and term in covered:
             continue
         # a pair whose two words are both covered (a generator under ``all`` cost ~0.3 us a pair)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from clustering.keyphrases import BoundedCounter
+from clustering.features import tokenize_with_words
+from clustering.keyphrases import BoundedCounter, keyphrases, terms_of
 
 
 def test_counts_added_and_removed_one_at_a_time_stay_ints() -> None:
@@ -20,3 +21,23 @@ def test_a_weighted_removal_takes_its_weight() -> None:
     counts.add(["rust", "rust"])
     counts.remove(["rust"], weight=0.5)
     assert counts.counts == {"rust": 1.5}
+
+
+def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
+    """Openings like "TIL …" and "Key takeaway: …" lead most posts of a small topic; its label says what about."""
+    said = [
+        "TIL sample traces at the edge but keep every error trace",
+        "Key takeaway: sample traces at the edge, keep every error trace",
+        "TIL keep every error trace",
+        "tl;dr sample at the edge",
+    ]
+    topic, event = BoundedCounter(), BoundedCounter()
+    for text in said:
+        terms = terms_of(tokenize_with_words(text)[1], text)
+        topic.add(terms)
+        event.add(terms)
+    for text in ("Coffee at the edge of the venue", "Wifi is better on the second floor"):
+        event.add(terms_of(tokenize_with_words(text)[1], text))
+    phrases = keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
+    assert phrases and any("error trace" in p for p in phrases)
+    assert not any(w in {"til", "tl", "dr", "takeaway"} for p in phrases for w in p.split()), phrases
