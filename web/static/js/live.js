@@ -227,8 +227,12 @@
   const replyNotice = document.getElementById("reply-notice");
   let replyId = null;
   let repliesUnseen = 0;
+  let sending = 0;          // posts of this browser on their way: its live frame can come before the answer that
+  const heldReplies = [];   // makes it mine, so replies wait for the answers
   function tellReply(p) {
-    if (!replyNotice || p.reply_to_id == null || mine[String(p.id)] || !asksMine(String(p.reply_to_id))) return;
+    if (!replyNotice || p.reply_to_id == null) return;
+    if (sending > 0) { heldReplies.push(p); return; }
+    if (mine[String(p.id)] || !asksMine(String(p.reply_to_id))) return;
     repliesUnseen = replyNotice.hidden ? 1 : repliesUnseen + 1;
     replyId = p.id;
     const who = p.author.name || p.author.handle || "Someone";
@@ -745,6 +749,7 @@
     if (!note) { problem.textContent = words.empty; box.focus(); return null; }
     if (note.length > 1000) { problem.textContent = `That is ${note.length} characters; the limit is 1,000.`; box.focus(); return null; }
     button.disabled = true;
+    sending += 1;
     try {
       const response = await api("/posts", { method: "POST", body: JSON.stringify({ ...payload, text: note }) });
       if (!response.ok) { problem.textContent = await refusal(response); return null; }
@@ -761,6 +766,8 @@
       problem.textContent = words.unreachable;
       return null;
     } finally {
+      sending -= 1;
+      if (!sending) heldReplies.splice(0).forEach(tellReply);
       button.disabled = false;
       // the disabled button dropped the focus to the top of the page: back to where the writing is
       if (box.isConnected && box.offsetParent !== null && (!document.activeElement || document.activeElement === document.body)) box.focus();
