@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from app.services.echoes import echo_groups
+
 HALLWAY_GUID = "hallway"  # the guid the hallway pseudo-talk (posts tied to no talk) carries
 
 
@@ -66,10 +68,7 @@ class QuestionEntry:
     def answer_groups(self) -> tuple[tuple[Citation, ...], ...]:
         """The answers, those saying the same words (case, spacing and a closing stop aside) as one, in the
         order each was first given: a room that echoes the speaker's answer five times reads it once."""
-        groups: dict[str, list[Citation]] = {}
-        for answer in self.answers:
-            groups.setdefault(" ".join(answer.text.casefold().split()).rstrip(".!"), []).append(answer)
-        return tuple(tuple(group) for group in groups.values())
+        return tuple(tuple(group) for group in echo_groups(self.answers, lambda answer: answer.text))
 
 
 def distinct_authors(citations: Iterable[Citation]) -> tuple[Citation, ...]:

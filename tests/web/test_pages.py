@@ -314,6 +314,35 @@ def test_without_javascript_anyone_can_answer_an_open_question_under_it(
     assert all(p["text"] != "Too late" for p in client.get(f"/api/events/{SLUG}/posts").json()["items"])
 
 
+def test_an_answer_given_again_in_the_same_words_is_folded_by_the_server_too(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    """Without scripts (and before they run: no page that jumps as it loads) the same answer reads once,
+    naming who else gave it; the others are in the page, hidden."""
+
+    def answer(text: str, name: str) -> int:
+        body = {"text": text, "reply_to": qid, "display_name": name}
+        response = client.post(f"/api/events/{SLUG}/posts", json=body, headers={"X-Client-Id": f"phone-of-{name}"})
+        assert response.status_code == 201, response.text
+        return int(response.json()["post"]["id"])
+
+    qid = _note(client, "Is the workshop room the one upstairs?", kind="question")["id"]
+    first = answer("Yes, second floor, next to the lifts.", "Sasha")
+    echoes = [
+        answer("yes,  second floor, next to the lifts", "Tom"),
+        answer("Yes, second floor, next to the lifts!", "Ivy"),
+        answer("Yes, second floor, next to the lifts.", "Tom"),
+    ]
+    other = answer("Take the stairs, the lifts are slow.", "Li")
+    questions = client.get(f"/e/{SLUG}").text.split('id="questions"')[1].split("</ol>")[0]
+    items = {int(m[1]): m[0] for m in re.findall(r'(<li class="post[^>]*data-post-id="(\d+)"[^>]*>)', questions)}
+    assert " hidden" not in items[first] and " hidden" not in items[other]
+    assert all(items[e].endswith(" hidden>") for e in echoes)
+    assert questions.count('class="echoes"') == 1
+    lead = questions.split(f'data-post-id="{first}"')[1]
+    assert '<p class="echoes">Also said by Tom, Ivy: 4 times in all.</p>' in lead
+
+
 def test_without_javascript_i_can_delete_what_i_posted_and_nobody_else_can(
     client: TestClient, schedule: list[dict[str, Any]]
 ) -> None:
