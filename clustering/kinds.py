@@ -109,11 +109,12 @@ def _model_text(text: str, reply_to_kind: str | None, asks: bool | None = None) 
     return low + " " + " ".join(_marks(text, low, None, reply_to_kind, asks))
 
 
-# Every match of _TAKEAWAY / _FEEDBACK starts a word (a run of word characters) that is one of these (or,
-# for _FEEDBACK, starts with "congrat"): a post holding none of them skips the pattern. Their hints ("tl",
+# Every match of _TAKEAWAY / _FEEDBACK holds a word (a run of word characters) that is one of these, mostly the
+# one it starts with ("point" for "great point": "great" and "good" are in too many posts), or, for _FEEDBACK,
+# starts with "congrat": a post holding none of them skips the pattern. Their hints ("tl",
 # "til", "key", "too " ...) sit inside many ordinary words and let most posts through.
 _TAKEAWAY_STARTS = frozenset(
-    "takeaway take tl tldr til today learned learnt learning learnings lesson key main great good writing insight"
+    "takeaway take tl tldr til today learned learnt learning learnings lesson key main point writing insight"
     " turns note important summary conclusion".split()
 )
 _FEEDBACK_STARTS = frozenset(
