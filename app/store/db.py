@@ -19,6 +19,7 @@ from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.settings import Settings
+from app.store import jsontext
 from app.store.sqlite_driver import OneTripDBAPI
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         path = settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30}, module=OneTripDBAPI())
+        engine = create_async_engine(
+            settings.database_url,
+            connect_args={"timeout": 30},
+            module=OneTripDBAPI(),
+            json_serializer=jsontext.dumps,
+            json_deserializer=jsontext.loads,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -55,6 +62,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         pool_timeout=10,  # a request waits at most this long for a connection, then fails fast
         connect_args={"timeout": 10, "server_settings": {"application_name": "backchannel"}},
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.loads,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -14,21 +13,19 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.hub import Frame, frame_scope
+from app.store import jsontext
 from app.store.tables import Event, LiveEvent
 from app.store.types import utcnow
 
-# One encoder for every frame: ``json.dumps`` with options builds a new one per call.
-_FRAME_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-
 
 def encode_frame(seq: int, type_: str, data: dict[str, Any]) -> str:
-    return _frame_text(seq, type_, _FRAME_ENCODER.encode(data))
+    return _frame_text(seq, type_, jsontext.dumps(data))
 
 
 def _frame_text(seq: int, type_: str, data_text: str) -> str:
     """The frame followers get around its data, already encoded: what encoding the whole frame gives
     (json writes an int and a str alone as it does inside an object), with the data encoded only once."""
-    return f'{{"id":{seq},"type":{_FRAME_ENCODER.encode(type_)},"data":{data_text}}}'
+    return f'{{"id":{seq},"type":{jsontext.dumps(type_)},"data":{data_text}}}'
 
 
 class _EncodedJSON(TypeDecorator[str]):
@@ -108,8 +105,7 @@ async def append_many(
 def encode_frames(frames: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, int | None, str]]:
     """Each frame's type, scope and encoded data, ready for ``append_encoded``: a writer encodes before its
     first write, not while it holds SQLite's one write lock (ingest waits for it meanwhile)."""
-    encode = _FRAME_ENCODER.encode
-    return [(type_, frame_scope(type_, data), encode(data)) for type_, data in frames]
+    return [(type_, frame_scope(type_, data), jsontext.dumps(data)) for type_, data in frames]
 
 
 async def append_encoded(

@@ -31,6 +31,19 @@ def test_a_note_reaches_every_follower(client: TestClient, event: dict[str, Any]
             assert isinstance(frame["id"], int)
 
 
+def test_a_note_in_any_script_reaches_followers_as_written_live_and_from_the_stored_log(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    text = "Café talk: Привет, 東京 — the demo worked 😀"
+    with client.websocket_connect("/ws/events/testcon") as live:
+        note(client, text)
+        raw = live.receive_text()
+    assert json.loads(raw)["data"]["text"] == text
+    assert text in raw  # sent as UTF-8, not as \\u escapes (six to twelve bytes a character)
+    with client.websocket_connect("/ws/events/testcon?after=0") as later:
+        assert Follower(later).next_frame()["data"]["text"] == text
+
+
 def test_a_follower_who_reconnects_with_after_gets_exactly_what_it_missed(
     client: TestClient, event: dict[str, Any]
 ) -> None:
