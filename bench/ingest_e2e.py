@@ -323,6 +323,13 @@ def run(
                     usage.get("wait_s", math.nan) / max(usage.get("wall_s", 0.0), 1e-9),
                     "s/s",
                 ),
+                # What the row cost, whoever else held the cores: the figure to compare between runs and machines
+                Figure(
+                    bench,
+                    "  CPU per item, its processes together (ingest, clustering, the relay standing in for Bluesky)",
+                    usage.get("tree_cpu_s", math.nan) / max(clustered * usage.get("wall_s", 0.0), 1e-9) * 1e6,
+                    "µs",
+                ),
                 Figure(
                     bench,
                     "  the same, clustering on the server's own loop (BACKCHANNEL_CLUSTER_PROCESS=false)",

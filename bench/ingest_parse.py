@@ -25,7 +25,7 @@ from pathlib import Path
 import anyio
 
 from bench.figures import Figure, table
-from bench.processes import children, run_queue_wait
+from bench.processes import children, on_core, run_queue_wait
 from ingest.items import SourceItem
 from ingest.runner import SourceRunner
 from ingest.source import AcceptResult, CursorStore, PostSink
@@ -145,7 +145,8 @@ async def replay_rate(
     real one is); without it the relay runs in this process and its sending is counted too. ``usage``,
     when given, receives this process's CPU seconds over the same span (``cpu_s``, beside ``wall_s``) and
     how long this process and its children (the relay, a clustering child) waited for a free core
-    (``wait_s``): on a shared machine the wall clock also counts other people's work.
+    (``wait_s``): on a shared machine the wall clock also counts other people's work; and the seconds they
+    all ran on a core (``tree_cpu_s``), which that does not change.
     """
     decoder = JetstreamDecoder([HASHTAG])
     expected = sum(1 for frame in frames if decoder.decode(frame)[1] is not None)
@@ -158,7 +159,8 @@ async def replay_rate(
             url = server.url
         source = JetstreamSource(url, [HASHTAG], backfill_from=datetime(1970, 1, 2, tzinfo=UTC))
         runner = SourceRunner(source, sink, cursors, source_key="bench:jetstream", batch_size=batch_size)
-        started, cpu_started, waited = time.perf_counter(), time.process_time(), _waiting()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        waited, ran = _tree(run_queue_wait), _tree(on_core)
         async with anyio.create_task_group() as tg:
             tg.start_soon(runner.run)
             while source.stats.accepted < expected:
@@ -167,16 +169,17 @@ async def replay_rate(
                 await anyio.sleep(0.005)
             elapsed = time.perf_counter() - started
             if usage is not None:
-                cpu, wait = time.process_time() - cpu_started, max(_waiting() - waited, 0.0)
-                usage.update(cpu_s=cpu, wall_s=elapsed, wait_s=wait)
+                cpu, wait = time.process_time() - cpu_started, max(_tree(run_queue_wait) - waited, 0.0)
+                usage.update(cpu_s=cpu, wall_s=elapsed, wait_s=wait, tree_cpu_s=max(_tree(on_core) - ran, 0.0))
             runner.stop()
     return expected / elapsed
 
 
-def _waiting() -> float:
-    """Seconds this process and its children have waited for a core so far (exited children drop out)."""
+def _tree(seconds: Callable[[int], float]) -> float:
+    """``seconds`` (``run_queue_wait``, ``on_core``) summed over this process and its children so far (exited
+    children drop out)."""
     me = os.getpid()
-    return sum(run_queue_wait(pid) for pid in (me, *children(me)))
+    return sum(seconds(pid) for pid in (me, *children(me)))
 
 
 def items_per_frame(frames: list[bytes]) -> float:

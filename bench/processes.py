@@ -28,11 +28,21 @@ def children(pid: int) -> list[int]:
 def run_queue_wait(pid: int) -> float:
     """Seconds the threads of ``pid`` have spent ready to run but waiting for a core (schedstat): on a
     shared machine, how much of a run's wall clock was other people's work."""
+    return _schedstat(pid, 1)
+
+
+def on_core(pid: int) -> float:
+    """Seconds the threads of ``pid`` have spent running on a core (schedstat): what a run cost, whoever else
+    held the cores meanwhile."""
+    return _schedstat(pid, 0)
+
+
+def _schedstat(pid: int, field: int) -> float:
     total = 0
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[1])
+                total += int(f.read().split()[field])
     except (OSError, IndexError, ValueError):
         pass
     return total / 1e9
