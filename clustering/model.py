@@ -19,7 +19,7 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import count, islice
 from operator import attrgetter
@@ -42,6 +42,9 @@ from ingest.schedules.records import ScheduledTalk
 _FORMAT = b"backchannel-eventmodel-1\n"
 NO_TOPIC = -1
 _GRAM_CHUNK = 256  # posts whose character grams are hashed in one call (attribution)
+# ``PostDoc.talk_ref`` of a post someone put in the hallway on purpose (an organizer: "about no talk"): it stays
+# there whatever its words and time say. Not a guid any schedule gives (no format allows a NUL).
+HALLWAY = "\x00hallway"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,7 @@ class PostDoc:
     created_at: datetime | None = None
     author: str | None = None
     reply_to: str | None = None
-    talk_ref: str | None = None  # explicit talk guid chosen by the poster
+    talk_ref: str | None = None  # explicit talk guid chosen by the poster (or an organizer), or ``HALLWAY``
     kind_hint: str | None = None
     upvotes: int = 0
     boosts: int = 0
@@ -358,6 +361,9 @@ class EventModel:
         # unassigned posts a talk may still claim, with their hashed words
         self._pending = _Pending()
         self._asked = SameQuestions()  # each talk's questions, grouped into ones asked again
+        # posts put in the hallway on purpose (``HALLWAY``), never moved: kept when a post is forgotten, as a
+        # re-delivered post is forgotten first (an organizer's few choices; filed elsewhere, one leaves)
+        self._in_hallway: set[str] = set()
         self._since_refine = 0  # posts observed since the recent window was last attributed jointly
 
     # ------------------------------------------------------------------ schedule
@@ -380,6 +386,8 @@ class EventModel:
         docs = list(docs)
         if not docs:
             return []
+        if self._in_hallway or any(d.talk_ref == HALLWAY for d in docs):
+            docs = self._take_hallway_choices(docs)
         X, content = hash_texts_with_words([d.text for d in docs], self.n_features)
         # a parent in the same batch has no kind yet: the rules stand in for it
         parents_here = {d.reply_to for d in docs if d.reply_to}
@@ -418,12 +426,27 @@ class EventModel:
             self._refine_talks()  # a replayed batch ends settled
         return out
 
+    def _take_hallway_choices(self, docs: list[PostDoc]) -> list[PostDoc]:
+        """Remember which posts were put in the hallway on purpose (a post filed again elsewhere no longer is);
+        they are taken in as posts with no talk named, and the attribution leaves them there."""
+        out = []
+        for d in docs:
+            if d.talk_ref == HALLWAY:
+                self._in_hallway.add(d.id)
+                d = replace(d, talk_ref=None)
+            else:
+                self._in_hallway.discard(d.id)
+            out.append(d)
+        return out
+
     def _refine_talks(self) -> None:
         """Attribute the recent posts together (later posts show what earlier ones were about); posts whose
         talk changes are reported as moved."""
         assert self._attributor is not None
         self._since_refine = 0
-        window = [p for p in list(self._posts.values())[-self.refine_posts :] if p.when is not None]
+        kept = self._in_hallway  # not up for revision, and no anchor: the joint step would weigh them as unsure
+        recent = list(self._posts.values())[-self.refine_posts :]
+        window = [p for p in recent if p.when is not None and p.id not in kept]
         items = []
         for p in window:
             parent = self._posts.get(p.reply_to) if p.reply_to else None
@@ -524,7 +547,7 @@ class EventModel:
         confidence = 1.0
         learned_talk = None
         pending = False
-        if self._attributor is not None:
+        if self._attributor is not None and d.id not in self._in_hallway:
             fit = self._topic_fit(idx, cnt, when, d.talk_ref)
             att = self._attributor.attribute(
                 d.text,
@@ -966,6 +989,7 @@ class EventModel:
         posts = state.get("_posts")
         if isinstance(posts, dict) and posts.get("format") == _PACKED:
             state["_posts"] = _unpack_posts(posts)  # else an OrderedDict of posts, saved before packing
+        state.setdefault("_in_hallway", set())  # saved before posts could be put in the hallway on purpose
         state.setdefault("_asked", SameQuestions())  # saved before questions were grouped: new ones are
         self.__dict__.update(state)
 

@@ -58,7 +58,9 @@ class QuestionBoardRead(BaseModel):
 
 
 class FileRequest(Strict):
-    talk_id: int = Field(ge=1, le=2**53, description="The talk of this event the post is about.")
+    talk_id: int | None = Field(
+        ge=1, le=2**53, description="The talk of this event the post is about; null: the hallway (about no talk)."
+    )
 
 
 class HideRequest(Strict):
@@ -268,8 +270,8 @@ async def unmark_answered(slug: Slug, post_id: PostId, uow: UoW, token: BearerTo
 
 @router.post("/moderation/posts/{post_id}/talk", response_model=ModeratedPost)
 async def file_post(slug: Slug, post_id: PostId, body: FileRequest, uow: UoW, token: BearerToken) -> ModeratedPost:
-    """Put a post on the talk it is about (organizer): followers see it move, and the clustering stage keeps it
-    there as if its poster had chosen the talk."""
+    """Put a post on the talk it is about, or in the hallway (``talk_id`` null) when it is about none (organizer):
+    followers see it move, and the clustering stage keeps it there as if its poster had chosen so."""
     event = await _organizer_event(uow, slug, token)
     post = await moderation_service.file_post(uow, event, post_id, body.talk_id)
     await uow.commit()

@@ -41,7 +41,7 @@ from app.store.clustering import ClusterPost
 from app.store.live import StoreLiveLog
 from app.store.tables import Event
 from app.store.types import utcnow
-from clustering.model import Changes, EventModel, PostDoc, warm_compiled_loops
+from clustering.model import HALLWAY, Changes, EventModel, PostDoc, warm_compiled_loops
 
 logger = logging.getLogger(__name__)
 
@@ -326,13 +326,18 @@ class ClusterPipeline:
         goes with it (the model need not classify it again, about a sixth of a batch's time).
         """
         explicit = post.talk_id is not None and post.talk_confidence == 1.0
+        talk_ref = cursor.talk_guids.get(post.talk_id) if explicit and post.talk_id else None
+        if post.talk_id is None and post.talk_confidence == 1.0:
+            # no talk, surely: an organizer put it in the hallway (ingest stores no confidence, and a post the
+            # model attributed comes back only when filed again)
+            talk_ref = HALLWAY
         return PostDoc(
             id=str(post.id),
             text=post.text,
             created_at=post.created_at,
             author=str(post.author_id) if post.author_id else None,
             reply_to=str(post.reply_to_id) if post.reply_to_id else None,
-            talk_ref=cursor.talk_guids.get(post.talk_id) if explicit and post.talk_id else None,
+            talk_ref=talk_ref,
             kind_hint="question" if post.kind == "question" and post.source in ("notes", "demo") else None,
             upvotes=post.upvotes,
             boosts=post.boosts,

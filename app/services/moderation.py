@@ -323,16 +323,17 @@ async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: b
     return post
 
 
-async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int) -> Post:
-    """Put a post the clustering stage attributed wrongly (or not at all) on the talk it is about.
+async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int | None) -> Post:
+    """Put a post the clustering stage attributed wrongly (or not at all) on the talk it is about, or in the
+    hallway (``talk_id`` None) when it is about no talk.
 
     Followers see it move (a ``post.filed`` frame: the post as stored), and the clustering stage takes it in
-    again as filed there, as if its poster had chosen the talk, so no later step moves it back.
+    again as filed there, as if its poster had chosen the talk, so no later step moves it back. In the
+    hallway it is stored with no talk at confidence 1.0, what the stage stores for a post surely about none.
     """
     assert event.id is not None
     post = await moderated_post(uow, event, post_id)
-    talk = await talk_store.get(uow.session, event.id, talk_id)
-    if talk is None:
+    if talk_id is not None and await talk_store.get(uow.session, event.id, talk_id) is None:
         raise NotFound(f"no talk {talk_id} in this event", field="talk_id")
     if post.talk_id == talk_id and post.talk_confidence == 1.0:
         return post

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from clustering.model import EventModel, PostDoc
+from clustering.model import HALLWAY, EventModel, PostDoc
 from clustering.talk_refine import _candidate_sums, _cut, _nearest, _pair_products
 from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
@@ -102,6 +102,24 @@ def test_a_talk_chosen_by_the_poster_is_never_revised() -> None:
     )
     assert m.result("c").talk == "t-bike"  # type: ignore[union-attr]
     assert m.result("x1").talk == "t-sat"  # type: ignore[union-attr]
+
+
+def test_a_post_put_in_the_hallway_stays_there_whatever_its_words_and_time_say() -> None:
+    m = model()
+    [first] = m.observe([post("c", "satellite ground stations downlink transponder", 10)])
+    assert first.talk == "t-sat"  # what the words and time say
+    # an organizer puts it in the hallway (it was about the satellite fair in the lobby): taken in again
+    [filed] = m.observe([post("c", "satellite ground stations downlink transponder", 10, talk_ref=HALLWAY)])
+    assert (filed.talk, filed.confidence) == (None, 1.0)
+    m.observe([post(f"x{i}", "satellite ground stations downlink transponder dish", 11 + i) for i in range(8)])
+    assert m.result("x7").talk == "t-sat"  # type: ignore[union-attr]
+    assert m.result("c").talk is None  # the joint steps since left it be
+    restored = EventModel.loads(m.dumps())
+    restored.observe([post(f"y{i}", "satellite downlink transponder ground stations", 20 + i) for i in range(8)])
+    assert restored.result("c").talk is None  # type: ignore[union-attr]
+    # filed on a talk after all: no longer held in the hallway
+    [moved] = restored.observe([post("c", "satellite ground stations downlink transponder", 10, talk_ref="t-sat")])
+    assert (moved.talk, moved.confidence) == ("t-sat", 1.0)
 
 
 def test_a_question_asked_again_goes_where_its_copies_were_filed_despite_a_busy_hallway() -> None:

@@ -909,7 +909,7 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
     expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(0)
     with _console_tab(browser, live_server, "recent") as console:
         item = console.locator(f".queue-item[data-post-id='{note['id']}']")
-        expect(item.get_by_label("Talk")).to_have_value("")  # in the hallway
+        expect(item.get_by_label("Talk")).to_have_value("hallway")  # in the hallway
         running = item.locator("optgroup[label='Running then'] option")
         expect(running).to_have_count(2)  # the talks on when it was posted come first; the later one after
         expect(item.locator("optgroup[label='Other talks'] option")).to_contain_text([live_server.talks[2]["title"]])
@@ -917,4 +917,10 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
         item.get_by_role("button", name="Move").click()
         expect(console.locator("#console-status")).to_have_text(re.compile(r"Post moved to “.+”\."))
         expect(item.get_by_label("Talk")).to_have_value(str(talk["id"]))
-    expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(1, timeout=3000)  # no reload
+        expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(1, timeout=3000)  # no reload
+        # it was about the venue after all: back to the hallway, and off the talk's card
+        item.get_by_label("Talk").select_option(label="The hallway (about no talk)")
+        item.get_by_role("button", name="Move").click()
+        expect(console.locator("#console-status")).to_have_text("Post moved to the hallway.")
+        expect(item.get_by_label("Talk")).to_have_value("hallway")
+    expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(0, timeout=3000)

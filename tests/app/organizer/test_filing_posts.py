@@ -54,12 +54,34 @@ def test_a_talk_of_another_event_or_none_is_refused_naming_the_talk(client: Test
     assert stored[note["id"]]["talk_id"] is None  # nothing changed
 
 
-@pytest.mark.parametrize("body", [{}, {"talk_id": "abc"}, {"talk_id": 0}, {"talk_id": None}, {"talk": 1}, [1]])
+def test_a_post_moved_back_to_the_hallway_leaves_its_talk_for_followers_at_once(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    talk = add_talk(client, event, "otel", "Observability on a budget", 10)
+    note = post_note(client, "Who parked the blue van in front of the venue?")
+    file(client, event, note["id"], {"talk_id": talk["id"]})  # filed there by mistake
+    last_id = client.get(BASE).json()["last_id"]
+    with client.websocket_connect(f"/ws/events/testcon?after={last_id}") as ws:
+        moved = file(client, event, note["id"], {"talk_id": None})
+        frame = Follower(ws).frames_until(lambda f: f["type"] == "post.filed")[-1]
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["talk_id"] is None and moved.json()["talk_confidence"] == 1.0
+    assert frame["data"]["id"] == note["id"] and frame["data"]["talk_id"] is None
+    assert client.get(f"{BASE}/posts", params={"talk": talk["id"]}).json()["items"] == []
+    hallway = client.get(f"{BASE}/posts", params={"hallway": True}).json()["items"]
+    assert [p["id"] for p in hallway] == [note["id"]]
+    entries = client.get(f"{BASE}/moderation/audit", headers=auth(event)).json()["items"]
+    assert [e["action"] for e in entries if e["target"] == f"post:{note['id']}"] == ["post.file", "post.file"]
+    again = file(client, event, note["id"], {"talk_id": None})  # already there: nothing changes
+    assert again.json()["version"] == moved.json()["version"]
+
+
+@pytest.mark.parametrize("body", [{}, {"talk_id": "abc"}, {"talk_id": 0}, {"talk": 1}, {"talk_id": None, "x": 1}, [1]])
 def test_a_bad_body_is_refused_naming_the_field(client: TestClient, event: dict[str, Any], body: Any) -> None:
     note = post_note(client, "Great keynote")
     refused = file(client, event, note["id"], body)
     assert refused.status_code == 422, refused.text
-    assert refused.json()["error"]["field"] in ("talk_id", "talk", "body")
+    assert refused.json()["error"]["field"] in ("talk_id", "talk", "x", "body")
 
 
 def test_a_deleted_post_cannot_be_filed(client: TestClient, event: dict[str, Any]) -> None:

@@ -545,6 +545,42 @@ async def test_the_kinds_the_stage_shows_are_those_it_gives_when_it_classifies_e
     }
 
 
+def test_a_post_an_organizer_moved_to_the_hallway_stays_there_and_leaves_the_talks_digest(
+    live_client: TestClient,
+) -> None:
+    event = create_event(live_client)
+    pg, _ = add_two_talks(live_client, event)
+    # in PostgreSQL's words, during its talk, but about the venue's own database of badges
+    stray = live_client.post(
+        "/api/events/testcon/posts", json={"text": "Create indexes concurrently in PostgreSQL for the badge printer"}
+    ).json()["post"]["id"]
+
+    def post() -> dict[str, Any]:
+        return {p["id"]: p for p in live_client.get("/api/events/testcon/posts").json()["items"]}[stray]
+
+    wait_for(lambda: post()["talk_id"] == pg)
+    moved = live_client.post(
+        f"/api/events/testcon/moderation/posts/{stray}/talk", json={"talk_id": None}, headers=auth(event)
+    )
+    assert moved.status_code == 200, moved.text
+    later = [
+        "Create indexes concurrently in PostgreSQL or you block every writer",
+        "Set a lock timeout so a schema migration fails fast",
+        "Backfill in small batches to keep replication lag low during the migration",
+    ]
+    ids = [live_client.post("/api/events/testcon/posts", json={"text": t}).json()["post"]["id"] for t in later]
+
+    def pg_digest_cites_the_later_posts() -> dict[str, Any] | None:
+        digest = live_client.get(f"/api/events/testcon/talks/{pg}/digest").json()
+        cited = {i for t in digest["takeaways"] for i in t["post_ids"]}
+        return digest if set(ids) <= cited else None
+
+    digest = wait_for(pg_digest_cites_the_later_posts)  # the stage took them in, and its joint steps ran
+    assert all(stray not in t["post_ids"] for t in digest["takeaways"])
+    assert (post()["talk_id"], post()["talk_confidence"]) == (None, 1.0)
+    assert post()["topic_id"] is not None  # a hallway topic
+
+
 def test_a_post_an_organizer_filed_under_a_talk_stays_there_and_joins_its_digest(live_client: TestClient) -> None:
     event = create_event(live_client)
     pg, rust = add_two_talks(live_client, event)

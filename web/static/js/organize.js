@@ -187,11 +187,10 @@
     const select = el("select");
     select.dataset.role = "talk";
     const current = talks.find((t) => t.id === p.talk_id);
-    if (!current) {
-      const none = el("option", null, "(none: the hallway)");
-      none.value = "";
-      select.append(none);
-    }
+    // a post about no talk (chatter, the venue) moved out of one goes back to the hallway, and stays there
+    const hallway = el("option", null, "The hallway (about no talk)");
+    hallway.value = "hallway";
+    select.append(hallway);
     // the talks running when it was posted first (as the clustering stage weighs time): a congress has hundreds
     const at = Date.parse(p.created_at);
     const running = (t) => Date.parse(t.start) - 10 * 60e3 <= at && at <= Date.parse(t.end) + 30 * 60e3;
@@ -207,7 +206,7 @@
       }
       if (group.children.length) select.append(group);
     }
-    select.value = current ? String(current.id) : "";
+    select.value = current ? String(current.id) : "hallway";
     label.append(select);
     row.append(label, button("Move", "file"));
     return row;
@@ -268,9 +267,9 @@
         loadBlocks();
       } else if (b.dataset.action === "file") {
         const choice = b.closest(".queue-item").querySelector("select[data-role=talk]");
-        if (!choice.value) { $("queue-notice").textContent = "Choose the talk this post is about."; return; }
-        await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: Number(choice.value) } });
-        status(`Post moved to “${choice.selectedOptions[0].textContent}”.`);
+        const toHallway = choice.value === "hallway";
+        await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: toHallway ? null : Number(choice.value) } });
+        status(toHallway ? "Post moved to the hallway." : `Post moved to “${choice.selectedOptions[0].textContent}”.`);
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
         status({
