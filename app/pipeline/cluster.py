@@ -46,6 +46,10 @@ from clustering.model import HALLWAY, Changes, EventModel, PostDoc, warm_compile
 logger = logging.getLogger(__name__)
 
 BATCH = 500  # new posts per step
+# Behind (a step found a whole batch waiting), the next one takes twice as many, up to this: each step also
+# reads the changed talks' digests, bursts and topics and writes them, whatever its size, and a keynote's burst
+# is cleared in fewer, larger steps. Caught up, steps are ``BATCH`` again (what arrives is shown sooner).
+MAX_BATCH = 2_000
 FRAMES = 5_000  # at most this many frames per step, for one made mostly of votes and deletions
 # Pickling a large model costs far more than a batch: checkpoint every so often, not after every batch.
 CHECKPOINT_BATCHES = 20
@@ -105,6 +109,7 @@ class EventCursor:
     talk_ids: dict[str, int] = field(default_factory=dict)  # guid → talk id
     talk_guids: dict[int, str] = field(default_factory=dict)
     unsaved: int = 0  # batches since the last checkpoint
+    batch: int = 0  # new posts the next step takes (see MAX_BATCH); 0: ``BATCH``
     topics_written: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # topic id → its row as written
     digests_written: dict[int, int] = field(default_factory=dict)  # talk key → the digest version written
     saved_at: float = field(default_factory=time.monotonic)
@@ -281,7 +286,7 @@ class ClusterPipeline:
         return True
 
     async def _read(self, session: AsyncSession, event_id: int, cursor: EventCursor) -> tuple[list[int], int, bool]:
-        """Read the log up to ``BATCH`` new posts, applying the other frames to the model on the way.
+        """Read the log up to ``cursor.batch`` new posts, applying the other frames to the model on the way.
 
         Returns the new posts' ids in the order their ``post.created`` frames committed, how many frames
         were read, and whether the schedule changed. Each read asks for no more frames than posts still
@@ -290,8 +295,9 @@ class ClusterPipeline:
         arrived: list[int] = []
         read = 0
         schedule_changed = False
-        while len(arrived) < BATCH and read < FRAMES:
-            wanted = BATCH - len(arrived)
+        limit = cursor.batch or BATCH
+        while len(arrived) < limit and read < FRAMES:
+            wanted = limit - len(arrived)
             frames = await cluster_store.log_after(session, event_id, cursor.last_seq, wanted, _READ)
             for seq, kind, post_id, upvotes in frames:
                 created = self._apply_frame(cursor, kind, post_id, upvotes)
@@ -303,6 +309,7 @@ class ClusterPipeline:
             read += len(frames)
             if len(frames) < wanted:
                 break
+        cursor.batch = min(limit * 2, MAX_BATCH) if len(arrived) >= limit else BATCH
         return arrived, read, schedule_changed
 
     def _apply_frame(self, cursor: EventCursor, kind: str, post_id: int | None, upvotes: int | None) -> int | None:

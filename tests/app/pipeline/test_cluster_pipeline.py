@@ -163,6 +163,50 @@ def test_the_model_resumes_after_a_restart_without_observing_posts_twice(setting
         assert after["version"] > before["version"]
 
 
+def test_a_backlog_is_taken_in_ever_larger_steps_and_steps_are_small_again_once_caught_up(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each step also reads and writes the changed talks' digests whatever its size: a burst that piled up
+    # (a keynote, a restart) is cleared in fewer steps; caught up, what arrives is taken in as soon as before
+    from app.pipeline import cluster as pipeline_module
+    from app.pipeline.cluster import ClusterPipeline
+    from app.store import clustering as cluster_store
+
+    monkeypatch.setattr(pipeline_module, "BATCH", 2)
+    monkeypatch.setattr(pipeline_module, "MAX_BATCH", 8)
+    with TestClient(create_app(settings)) as client:
+        create_event(client)
+
+        def post(n: int) -> None:
+            for i in range(n):
+                text = f"Lock timeouts make migration {i} safe"
+                assert client.post("/api/events/testcon/posts", json={"text": text}).status_code == 201
+
+        maker, broker = client.app.state.sessionmaker, client.app.state.broker  # type: ignore[attr-defined]
+        pipeline = ClusterPipeline(maker, broker)
+
+        async def open_cursor() -> Any:
+            async with maker() as session:
+                (event_id,) = await cluster_store.event_ids(session)
+                return int(event_id), await pipeline._open(session, int(event_id))
+
+        async def steps(event_id: int, cursor: Any) -> list[int]:
+            sizes = []
+            while True:
+                before = pipeline.processed
+                if not await pipeline.step(event_id, cursor):
+                    return sizes
+                sizes.append(pipeline.processed - before)
+
+        post(20)
+        event_id, cursor = client.portal.call(open_cursor)
+        assert client.portal.call(steps, event_id, cursor) == [2, 4, 8, 6]
+        post(3)
+        assert client.portal.call(steps, event_id, cursor) == [2, 1]
+        posts = client.get("/api/events/testcon/posts", params={"limit": 100}).json()["items"]
+        assert len(posts) == 23 and all(p["topic_id"] is not None for p in posts)
+
+
 def test_a_takeover_resumes_from_the_checkpoint_and_takes_each_post_in_once(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,6 +218,7 @@ def test_a_takeover_resumes_from_the_checkpoint_and_takes_each_post_in_once(
     from app.store.tables import Post
 
     monkeypatch.setattr(pipeline_module, "BATCH", 2)
+    monkeypatch.setattr(pipeline_module, "MAX_BATCH", 2)  # behind, steps stay this size
     monkeypatch.setattr(pipeline_module, "CHECKPOINT_BATCHES", 3)
     monkeypatch.setattr(pipeline_module, "CHECKPOINT_SECONDS", 3600.0)
     monkeypatch.setattr(pipeline_module, "CHECKPOINT_IDLE_SECONDS", 0.0)  # caught up: checkpoint at once
