@@ -68,6 +68,18 @@ def _body(message: str, field: str | None = None, errors: list[dict[str, Any]] |
     return {"error": detail}
 
 
+def _error_entry(error: dict[str, Any]) -> dict[str, Any]:
+    """One refused part of a request: the field it names, what is wrong, pydantic's type of error."""
+    loc, kind = error.get("loc", ()), error.get("type")
+    if kind == "json_invalid":
+        # pydantic's place is ("body", character): the body is what is refused ("12: JSON decode error" named a
+        # field "12"), and the character where it broke goes in the message
+        at = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        where = f" at character {at}" if at is not None else ""
+        return {"field": "body", "message": f"not valid JSON{where}", "type": kind}
+    return {"field": _field_name(loc), "message": str(error.get("msg", "invalid")), "type": kind}
+
+
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
     return ".".join(parts) or str(loc[0] if loc else "request")
@@ -186,10 +198,7 @@ def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) ->
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid")), "type": e.get("type")}
-            for e in exc.errors()
-        ]
+        errors = [_error_entry(e) for e in exc.errors()]
         first = errors[0] if errors else {"field": "request", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}"
         page_message = readable_validation(exc.errors()[0]) if exc.errors() else "This request is not valid."

@@ -129,6 +129,15 @@ def test_an_api_validation_error_is_still_json_naming_the_field(client: TestClie
     assert answer.json()["error"]["field"] == "talk_id"
 
 
+def test_a_body_that_is_not_json_is_refused_naming_the_body(client: TestClient, event: dict[str, Any]) -> None:
+    answer = client.post(
+        "/api/events/testcon/posts", content=b'{"text": "hi', headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "body"
+    assert answer.json()["error"]["message"].startswith("body: not valid JSON at character ")
+
+
 @pytest.fixture
 def fragile_client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The app with the event page broken by a bug, errors answered as a client sees them."""
