@@ -41,6 +41,10 @@ from ingest.schedules.records import ScheduledTalk
 
 _FORMAT = b"backchannel-eventmodel-1\n"
 NO_TOPIC = -1
+# A topic's phrases are chosen again once it has grown by a quarter since they were (or lost posts): a few
+# posts more say little new about a topic of hundreds, and relabelling every topic that took a post, batch after
+# batch, was a seventh of the whole stage on News.
+_RELABEL_GROWTH = 1.25
 _GRAM_CHUNK = 256  # posts whose character grams are hashed in one call (attribution)
 # ``PostDoc.talk_ref`` of a post someone put in the hallway on purpose (an organizer: "about no talk"): it stays
 # there whatever its words and time say. Not a guid any schedule gives (no format allows a NUL).
@@ -268,6 +272,7 @@ class _Topic:
     last_seq: int = 0
     info: TopicInfo | None = None  # labelled summary, recomputed only after the topic changed
     picks: tuple[Takeaway, ...] | None = None  # its takeaways, recomputed only after it changed
+    labelled: tuple[int, tuple[str, ...]] | None = None  # its size when its phrases were chosen, and them
 
 
 @dataclass(slots=True)
@@ -901,9 +906,14 @@ class EventModel:
             # is contrasted with drift slowly); relabelling every topic per batch dominated the stage
             info = getattr(top, "info", None)
             if info is None:
-                phrases = keyphrases(
-                    top.terms, self._event_terms, n_docs=top.size, avg_terms=avg, exclude=self._name_words(talk)
-                )
+                labelled = getattr(top, "labelled", None)
+                if labelled is not None and labelled[0] <= top.size < labelled[0] * _RELABEL_GROWTH:
+                    phrases = labelled[1]
+                else:
+                    phrases = keyphrases(
+                        top.terms, self._event_terms, n_docs=top.size, avg_terms=avg, exclude=self._name_words(talk)
+                    )
+                    top.labelled = (top.size, tuple(phrases))
                 info = top.info = TopicInfo(
                     id=top.id,
                     talk=top.talk,

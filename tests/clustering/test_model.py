@@ -43,6 +43,24 @@ def test_topics_are_labelled_with_their_keyphrases() -> None:
     assert topics == sorted(topics, key=lambda t: -t.size)
 
 
+def test_a_topics_label_is_chosen_again_once_the_topic_has_grown_by_a_quarter() -> None:
+    # read after every batch, as pages and digests are: a few posts more keep the label, the size follows
+    first = ["sourdough starter feeding schedule tips"] * 8
+    later = ["sourdough starter rye crumb shots"] * 4
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(first))
+    [before] = model.topics(None)
+    model.observe(docs_of(later[:1], start=8))
+    [during] = model.topics(None)
+    assert (during.size, during.keyphrases) == (9, before.keyphrases)
+    model.observe(docs_of(later[1:], start=9))
+    [after] = model.topics(None)
+    once = EventModel(refine_window=0)
+    once.observe(docs_of(first + later))
+    [read_once] = once.topics(None)
+    assert (after.size, after.keyphrases) == (12, read_once.keyphrases) and after.keyphrases != before.keyphrases
+
+
 def test_topic_labels_pair_only_words_that_stand_together_in_a_post() -> None:
     said = [
         "Key takeaway: alert on symptoms users feel, not on every cause.",
