@@ -327,7 +327,7 @@ def run(
                 Figure(
                     bench,
                     "  CPU per item, its processes together (ingest, clustering, the relay standing in for Bluesky)",
-                    usage.get("tree_cpu_s", math.nan) / max(clustered * usage.get("wall_s", 0.0), 1e-9) * 1e6,
+                    usage.get("tree_cpu_s", math.nan) / max(usage.get("items", 0), 1) * 1e6,
                     "µs",
                 ),
                 Figure(

@@ -146,7 +146,7 @@ async def replay_rate(
     when given, receives this process's CPU seconds over the same span (``cpu_s``, beside ``wall_s``) and
     how long this process and its children (the relay, a clustering child) waited for a free core
     (``wait_s``): on a shared machine the wall clock also counts other people's work; and the seconds they
-    all ran on a core (``tree_cpu_s``), which that does not change.
+    all ran on a core (``tree_cpu_s``), which that does not change, for the ``items`` counted.
     """
     decoder = JetstreamDecoder([HASHTAG])
     expected = sum(1 for frame in frames if decoder.decode(frame)[1] is not None)
@@ -170,7 +170,8 @@ async def replay_rate(
             elapsed = time.perf_counter() - started
             if usage is not None:
                 cpu, wait = time.process_time() - cpu_started, max(_tree(run_queue_wait) - waited, 0.0)
-                usage.update(cpu_s=cpu, wall_s=elapsed, wait_s=wait, tree_cpu_s=max(_tree(on_core) - ran, 0.0))
+                on_cores = max(_tree(on_core) - ran, 0.0)
+                usage.update(cpu_s=cpu, wall_s=elapsed, wait_s=wait, tree_cpu_s=on_cores, items=expected)
             runner.stop()
     return expected / elapsed
 
