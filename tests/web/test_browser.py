@@ -294,6 +294,18 @@ def _console_tab(browser: Any, live: LiveServer, tab: str) -> Iterator[Any]:
         organizer.close()
 
 
+def test_a_name_typed_before_the_page_has_its_script_still_gets_its_address(page: Any, live_server: LiveServer) -> None:
+    held: list[Any] = []
+    page.route("**/static/js/new_event.js", lambda route: held.append(route))  # a slow phone network
+    page.goto(f"{live_server.url}/new", wait_until="commit")
+    page.fill("#name", "Café Conf 2026")
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    expect(page.locator("#slug")).to_have_value("cafe-conf-2026")
+    expect(page.locator("#slug-preview")).to_have_text("cafe-conf-2026")
+
+
 def test_an_organizer_creates_an_event_and_imports_its_schedule_from_the_browser(
     page: Any, live_server: LiveServer
 ) -> None:

@@ -16,6 +16,8 @@
       if (!edited) { slug.value = slugOf(name.value); show(); }
     });
     slug.addEventListener("input", () => { edited = slug.value !== ""; show(); });
+    // A name typed (or restored by the browser) before this script ran gets its address too.
+    if (!edited && name.value) { slug.value = slugOf(name.value); show(); }
     // A new form starts in this browser's time zone, most often the venue's; the organizer can change it.
     const zone = $("time_zone");
     const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
