@@ -17,10 +17,15 @@ from sklearn.utils import murmurhash3_32
 
 DEFAULT_N_FEATURES = 2**15
 
-# English stop words plus the filler of social posts and a few German ones (CCC talks are often German).
+# English stop words plus the filler of social posts, English contractions (scikit-learn's list has none:
+# "don't" was a topic's keyphrase) and a few German ones (CCC talks are often German).
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | frozenset(
     """
     rt via amp http https www com just like really im dont ive youre thats lol yeah ok okay gonna wanna vs
+    don't doesn't didn't can't couldn't won't wouldn't shouldn't isn't aren't wasn't weren't hasn't haven't
+    hadn't mustn't needn't i'm i've i'll i'd you're you've you'll you'd we're we've we'll we'd they're they've
+    they'll they'd it's it'll that's there's here's what's who's where's how's let's he's she's he'll she'll
+    doesnt didnt isnt arent wasnt werent hasnt havent couldnt wouldnt shouldnt theyre youve weve theyve
     der die das und ist nicht ein eine einen mit auf für von zu den dem des sich auch es ich wir sie
     """.split()
 )
@@ -29,11 +34,11 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | frozenset(
 # "#rust" and "@ana@social.example" match schedule codes and handles exactly). At least two characters:
 # a two-letter word is the run below with nothing between its letters (a second alternative for it found
 # the same tokens and made every position of the text try twice, a quarter of the tokenizer's time).
-TOKEN_PATTERN = r"(?u)[#@]?\b\w[\w'.@-]*\w\b"
+TOKEN_PATTERN = r"(?u)[#@]?\b\w[\w'\u2019.@-]*\w\b"
 # The same tokens without the ``\b`` checks, which decide nothing (tested): a scan left to right tries a word
 # character after another only when the one before failed, and a word character followed by one matches; a
 # match ends at its last reachable word character, so a non-word one follows. A sixth of the scan's time.
-_SAME_TOKENS = r"[#@]?\w[\w'.@-]*\w"
+_SAME_TOKENS = r"[#@]?\w[\w'\u2019.@-]*\w"
 _TOKEN_RE = re.compile(_SAME_TOKENS)
 
 
@@ -60,7 +65,8 @@ class _Memo(dict[str, object]):
 
 
 def _clean_token(raw: str) -> str | None:
-    tok = raw.strip(".'-")
+    # a phone's keyboard types the typographic apostrophe: "don’t" is "don't" (once per distinct token: memoised)
+    tok = raw.replace("\u2019", "'").strip(".'-")
     return None if len(tok) < 2 or tok in STOP_WORDS else tok
 
 

@@ -101,7 +101,7 @@ def terms_of(words: Sequence[str], text: str) -> list[str]:
     if len(words) > 1:
         # the pairs joined, tested against the text and collected by iterators run in C: no Python code runs
         # per pair (a comprehension's per-pair step was a third of the call)
-        written = text.lower().__contains__  # the text as the tokenizer read it
+        written = text.lower().replace("\u2019", "'").__contains__  # the text as the tokenizer read it
         pairs = map(" ".join, pairwise(words))
         if len(out) == len(words):
             out += filter(written, pairs)  # no word repeats: no pair repeats and none pairs a word with itself

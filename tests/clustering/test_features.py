@@ -16,10 +16,11 @@ from clustering.features import (
 
 
 def test_the_faster_scan_finds_the_patterns_tokens_in_every_short_text() -> None:
-    """Both patterns see a character only as a word character, one of ``#@'.-``, or anything else: every text
-    of up to six characters drawn from one of each (and a word character of another script) is scanned alike."""
+    """Both patterns see a character only as a word character, one of ``#@'’.-``, or anything else: every
+    text of up to six characters drawn from one of each (and a word character of another script) is scanned
+    alike."""
     written = re.compile(TOKEN_PATTERN)
-    alphabet = "a#@'.- é"
+    alphabet = "a#@'\u2019.- é"
     for n in range(7):
         for chars in product(alphabet, repeat=n):
             text = "".join(chars)
@@ -30,6 +31,13 @@ def test_tokens_keep_sigils_and_inner_punctuation() -> None:
     assert tokenize("Ask @ana@social.example about #Rust's borrow-checker, e.g. v1.2!") == [
         "ask", "@ana@social.example", "#rust's", "borrow-checker", "e.g", "v1.2",
     ]  # fmt: skip
+
+
+def test_a_phones_typographic_apostrophe_reads_as_the_plain_one_and_contractions_are_no_words() -> None:
+    assert tokenize("Don\u2019t roll back: Rust\u2019s borrow checker won\u2019t let you") == tokenize(
+        "Don't roll back: Rust's borrow checker won't let you"
+    ) == ["roll", "rust's", "borrow", "checker", "let"]  # fmt: skip
+    assert tokenize_with_words("We\u2019ll see; it\u2019s Rust\u2019s") == (["rust's"], ("rust's",))
 
 
 def test_texts_hash_as_their_tokens_do_with_their_content_words() -> None:

@@ -41,3 +41,8 @@ def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
     phrases = keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
     assert phrases and any("error trace" in p for p in phrases)
     assert not any(w in {"til", "tl", "dr", "takeaway"} for p in phrases for w in p.split()), phrases
+
+
+def test_a_pair_written_with_a_phones_apostrophe_is_a_pair() -> None:
+    text = "Rust\u2019s borrow checker"
+    assert "rust's borrow" in terms_of(tokenize_with_words(text)[1], text)
