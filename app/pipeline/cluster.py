@@ -127,6 +127,9 @@ class EventCursor:
         return cls(EventModel.loads(data["model"]), data["last_post_id"], data["last_seq"])
 
 
+_STAGE_SURE = 0.999  # the most confidence the stage gives an answer of its own (see ``_attribute``)
+
+
 class ClusterPipeline:
     def __init__(self, maker: async_sessionmaker[AsyncSession], broker: Broker, *, poll_interval: float = 0.5) -> None:
         self.maker = maker
@@ -356,7 +359,11 @@ class ClusterPipeline:
         """Set ``post``'s talk, topic and kind from the model's ``result``; whether anything changed."""
         explicit = post.talk_id is not None and post.talk_confidence == 1.0
         talk_id = post.talk_id if explicit else (cursor.talk_ids.get(result.talk) if result.talk else None)
-        confidence = 1.0 if explicit else round(float(result.confidence), 3)
+        # 1.0 is an organizer's (or poster's) choice, a post put in the hallway included (``_doc`` reads it
+        # back so); the stage's own answers stay below it, its "no talk was running" too, so that a post read
+        # again after a lost checkpoint is attributed afresh
+        filed = post.talk_confidence == 1.0 and (explicit or (post.talk_id is None and talk_id is None))
+        confidence = 1.0 if filed else min(round(float(result.confidence), 3), _STAGE_SURE)
         topic_id = int(result.topic) if result.topic >= 0 else None
         kind = post.kind if post.kind in ("question", "answer") else str(result.kind)
         if (post.talk_id, post.talk_confidence, post.topic_id, post.kind) == (talk_id, confidence, topic_id, kind):

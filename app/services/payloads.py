@@ -39,6 +39,8 @@ class PostRead(BaseModel):
     url: str | None
     language: str | None
     talk_id: int | None
+    # 1.0: the talk (or, with no talk_id, the hallway) was chosen by the poster or an organizer; below 1.0: the
+    # clustering stage's own confidence; null: not attributed yet
     talk_confidence: float | None
     topic_id: int | None
     reply_to_id: int | None

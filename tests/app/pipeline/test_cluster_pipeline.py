@@ -659,3 +659,48 @@ def test_a_post_an_organizer_filed_under_a_talk_stays_there_and_joins_its_digest
     assert post["talk_id"] == rust and post["talk_confidence"] == 1.0
     pg_digest = live_client.get(f"/api/events/testcon/talks/{pg}/digest").json()
     assert all(stray not in t["post_ids"] for t in pg_digest["takeaways"])
+
+
+def test_a_post_left_in_the_hallway_for_want_of_a_talk_finds_its_talk_after_the_saved_state_is_lost(
+    settings: Settings,
+) -> None:
+    """Only an organizer's choice is sure (confidence 1.0): the stage's own "no talk was running" is not,
+    so a stage that lost its saved state and reads the posts again attributes it once the talk is there."""
+    import asyncio
+
+    from app.store.db import create_engine, sessionmaker
+    from app.store.tables import ModelState
+
+    running = settings.model_copy(update={"pipeline_in_process": True})
+    with TestClient(create_app(running)) as client:
+        event = create_event(client)
+        note = {"text": "Create indexes concurrently in PostgreSQL or you block every writer"}
+        early = client.post("/api/events/testcon/posts", json=note).json()["post"]["id"]
+
+        def clustered() -> dict[str, Any] | None:
+            post = {p["id"]: p for p in client.get("/api/events/testcon/posts").json()["items"]}[early]
+            return post if post["topic_id"] is not None else None
+
+        post = wait_for(clustered)
+        assert post["talk_id"] is None and post["talk_confidence"] < 1.0
+    with TestClient(create_app(settings)) as client:  # the schedule comes late, the stage is down
+        pg, _ = add_two_talks(client, event)
+
+    async def lose_the_saved_state() -> None:
+        engine = create_engine(settings)
+        try:
+            async with sessionmaker(engine)() as session:
+                for state in (await session.exec(select(ModelState))).all():
+                    await session.delete(state)
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(lose_the_saved_state())
+    with TestClient(create_app(running)) as client:
+
+        def on_its_talk() -> bool:
+            post = {p["id"]: p for p in client.get("/api/events/testcon/posts").json()["items"]}[early]
+            return post["talk_id"] == pg
+
+        wait_for(on_its_talk)
