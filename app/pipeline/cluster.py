@@ -362,7 +362,7 @@ class ClusterPipeline:
         # 1.0 is an organizer's (or poster's) choice, a post put in the hallway included (``_doc`` reads it
         # back so); the stage's own answers stay below it, its "no talk was running" too, so that a post read
         # again after a lost checkpoint is attributed afresh
-        filed = post.talk_confidence == 1.0 and (explicit or (post.talk_id is None and talk_id is None))
+        filed = post.talk_confidence == 1.0 and talk_id == post.talk_id
         confidence = 1.0 if filed else min(round(float(result.confidence), 3), _STAGE_SURE)
         topic_id = int(result.topic) if result.topic >= 0 else None
         kind = post.kind if post.kind in ("question", "answer") else str(result.kind)
