@@ -64,9 +64,13 @@ class _Memo(dict[str, object]):
         return value
 
 
+def plain_apostrophes(text: str) -> str:
+    """A phone's keyboard types the typographic apostrophe: "don’t" is read as "don't"."""
+    return text.replace("\u2019", "'")
+
+
 def _clean_token(raw: str) -> str | None:
-    # a phone's keyboard types the typographic apostrophe: "don’t" is "don't" (once per distinct token: memoised)
-    tok = raw.replace("\u2019", "'").strip(".'-")
+    tok = plain_apostrophes(raw).strip(".'-")  # once per distinct token: memoised
     return None if len(tok) < 2 or tok in STOP_WORDS else tok
 
 

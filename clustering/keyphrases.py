@@ -17,6 +17,8 @@ from operator import itemgetter, ne
 
 import numpy as np
 
+from clustering.features import plain_apostrophes
+
 # Phrases scored per label: the most frequent in the topic. A phrase's score is at most
 # ``1.2 * tf * log(1 + A / tf) / n``, which grows with tf, so rarer phrases seldom win and scoring every
 # phrase of a large topic (hundreds) cost more than all the clustering.
@@ -101,7 +103,7 @@ def terms_of(words: Sequence[str], text: str) -> list[str]:
     if len(words) > 1:
         # the pairs joined, tested against the text and collected by iterators run in C: no Python code runs
         # per pair (a comprehension's per-pair step was a third of the call)
-        written = text.lower().replace("\u2019", "'").__contains__  # the text as the tokenizer read it
+        written = plain_apostrophes(text.lower()).__contains__  # the text as the tokenizer read it
         pairs = map(" ".join, pairwise(words))
         if len(out) == len(words):
             out += filter(written, pairs)  # no word repeats: no pair repeats and none pairs a word with itself
