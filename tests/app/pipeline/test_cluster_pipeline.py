@@ -37,6 +37,11 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
         time.sleep(0.1)
 
 
+def post_of(client: TestClient, post_id: int) -> dict[str, Any]:
+    """The post as the API lists it now."""
+    return {p["id"]: p for p in client.get("/api/events/testcon/posts").json()["items"]}[post_id]
+
+
 def add_talk(client: TestClient, event: dict[str, Any], guid: str, title: str, room: str, abstract: str) -> int:
     now = datetime.now(UTC)
     body = {
@@ -601,7 +606,7 @@ def test_a_post_an_organizer_moved_to_the_hallway_stays_there_and_leaves_the_tal
     ).json()["post"]["id"]
 
     def post() -> dict[str, Any]:
-        return {p["id"]: p for p in live_client.get("/api/events/testcon/posts").json()["items"]}[stray]
+        return post_of(live_client, stray)
 
     wait_for(lambda: post()["talk_id"] == pg)
     moved = live_client.post(
@@ -635,7 +640,7 @@ def test_a_post_an_organizer_filed_under_a_talk_stays_there_and_joins_its_digest
     ).json()["post"]["id"]
 
     def on_talk() -> int | None:
-        post = {p["id"]: p for p in live_client.get("/api/events/testcon/posts").json()["items"]}[stray]
+        post = post_of(live_client, stray)
         return post["talk_id"] if post["topic_id"] is not None else None
 
     wait_for(on_talk)
@@ -655,7 +660,7 @@ def test_a_post_an_organizer_filed_under_a_talk_stays_there_and_joins_its_digest
         return any(stray in t["post_ids"] for t in digest["takeaways"])
 
     wait_for(cited_by_rust)
-    post = {p["id"]: p for p in live_client.get("/api/events/testcon/posts").json()["items"]}[stray]
+    post = post_of(live_client, stray)
     assert post["talk_id"] == rust and post["talk_confidence"] == 1.0
     pg_digest = live_client.get(f"/api/events/testcon/talks/{pg}/digest").json()
     assert all(stray not in t["post_ids"] for t in pg_digest["takeaways"])
@@ -678,7 +683,7 @@ def test_a_post_left_in_the_hallway_for_want_of_a_talk_finds_its_talk_after_the_
         early = client.post("/api/events/testcon/posts", json=note).json()["post"]["id"]
 
         def clustered() -> dict[str, Any] | None:
-            post = {p["id"]: p for p in client.get("/api/events/testcon/posts").json()["items"]}[early]
+            post = post_of(client, early)
             return post if post["topic_id"] is not None else None
 
         post = wait_for(clustered)
@@ -700,7 +705,7 @@ def test_a_post_left_in_the_hallway_for_want_of_a_talk_finds_its_talk_after_the_
     with TestClient(create_app(running)) as client:
 
         def on_its_talk() -> bool:
-            post = {p["id"]: p for p in client.get("/api/events/testcon/posts").json()["items"]}[early]
+            post = post_of(client, early)
             return post["talk_id"] == pg
 
         wait_for(on_its_talk)
