@@ -195,19 +195,26 @@ async def serve_app(port: int, directory: Path, extra: dict[str, Any]) -> None:
 
 
 async def post_notes(port: int) -> None:
-    """The attendees' phones: notes over real HTTP to the app on ``port``, from this process."""
-    import httpx
+    """The attendees' phones: notes over real HTTP to the app on ``port``, from this process.
+
+    aiohttp, not httpx: httpx's connection pool checks every pooled connection for each request it places,
+    and at 200 requests/s its process fell behind its own phones (requests waited 2-3 s in the pool before
+    a byte was sent while the server answered each in 20-50 ms), which the followers measured as the app's
+    latency."""
+    import aiohttp
 
     # Idle connections are dropped here before the server's keep-alive timeout (5 s) closes them under a request.
-    limits = httpx.Limits(max_connections=500, max_keepalive_connections=500, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=120) as http:
+    connector = aiohttp.TCPConnector(limit=500, keepalive_timeout=2.0)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector, timeout=timeout) as http:
 
         async def submit_note(number: int, text: str) -> None:
             # One phone per post (a keynote's audience), so no attendee's rate limit is in the way.
             headers = {"X-Client-Id": f"phone-{number}"}
-            response = await http.post(f"/api/events/{SLUG}/posts", json={"text": text}, headers=headers)
-            if response.status_code != 201:
-                raise RuntimeError(f"note {number}: {response.status_code} {response.text[:200]}")
+            async with http.post(f"/api/events/{SLUG}/posts", json={"text": text}, headers=headers) as response:
+                body = await response.text()
+                if response.status != 201:
+                    raise RuntimeError(f"note {number}: {response.status} {body[:200]}")
 
         await _obey({}, lambda: "0 0", submitters={"notes": submit_note})
 
