@@ -11,7 +11,8 @@ reports, in one run, against the decode rate of the same frames (items/s the sou
 - embedded (SQLite file on disk, in-memory broker) and, given PostgreSQL and Redis URLs (or
   ``BACKCHANNEL_TEST_DATABASE_URL`` / ``BACKCHANNEL_TEST_REDIS_URL``), scale-out (a fresh database);
 - notes posted over HTTP (in process, one note per request): from 50 phones at once (each posts its next
-  note when its last is answered), and one request at a time in sequence;
+  note when its last is answered), one request at a time in sequence, and from 50 phones with the
+  clustering stage running as the embedded server runs it (timed until it has taken in every note);
 - post-to-follower p99 with 1,000 followers while notes go through the whole post path at 200/s (each
   its own HTTP request, submitted on time whether or not the ones before are answered), against the live
   path alone (``bench.fanout``'s rig).
@@ -233,13 +234,15 @@ PHONES = 50  # attendees posting at the same moment in the concurrent notes row
 STALL_SECONDS = 180.0  # the clusterer taking in nothing this long fails the bench (a child starts in ~5 s)
 
 
-def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = PHONES) -> float:
-    """Notes/s posted over HTTP to the in-process app: ``phones`` posting at once (1: one request at a time)."""
+def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = PHONES, cluster: bool = False) -> float:
+    """Notes/s posted over HTTP to the in-process app: ``phones`` posting at once (1: one request at a time).
+    With ``cluster`` the app runs its clustering stage as the embedded server does (in a child process), and
+    the clock stops when the stage has taken in every note, not when the last request is answered."""
     import httpx
 
     from app.main import create_app
 
-    async def post_all(app: Any, slug: str) -> float:
+    async def post_all(app: Any, slug: str, before: int) -> float:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
 
@@ -252,11 +255,14 @@ def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = 
 
             started = time.perf_counter()
             await asyncio.gather(*(phone(n) for n in range(phones)))
+            if cluster:
+                await _clustered(app.state.cluster, before + count)
             return count / (time.perf_counter() - started)
 
     database = asyncio.run(create_database(database_url))
+    settings = _settings(database, broker_url).model_copy(update={"pipeline_in_process": cluster})
     try:
-        with TestClient(create_app(_settings(database, broker_url))) as client:
+        with TestClient(create_app(settings)) as client:
             slug = f"notes-{uuid.uuid4().hex[:8]}"
             created = client.post("/api/events", json={"slug": slug, "name": "Notes"})
             if created.status_code != 201:
@@ -265,9 +271,23 @@ def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = 
             # its model's first load (a 12-character warm-up left that to them)
             client.post(f"/api/events/{slug}/posts", json={"text": "a warm-up note about the talk, in English"})
             assert client.portal is not None
-            return float(client.portal.call(post_all, client.app, slug))
+            if cluster:  # a running server's clusterer has started and found the event: the warm-up note taken in
+                client.portal.call(_clustered, client.app.state.cluster, 1)
+            before = client.app.state.cluster.processed if cluster else 0
+            return float(client.portal.call(post_all, client.app, slug, before))
     finally:
         asyncio.run(drop_database(database))
+
+
+async def _clustered(pipeline: Any, target: int) -> None:
+    """Wait until the clustering stage has taken in ``target`` posts; fail if it takes in none for a while."""
+    progress, since = pipeline.processed, time.monotonic()
+    while pipeline.processed < target:
+        if pipeline.processed != progress:
+            progress, since = pipeline.processed, time.monotonic()
+        elif time.monotonic() - since > STALL_SECONDS:
+            raise RuntimeError(f"clustering took in no note for {STALL_SECONDS:.0f} s ({progress} of {target})")
+        await asyncio.sleep(0.005)
 
 
 def run(
@@ -308,6 +328,7 @@ def run(
                 )
                 together = notes_rate(target.replace("ingest.db", "notes.db"), broker, notes)
                 alone = notes_rate(target.replace("ingest.db", "notes1.db"), broker, notes, phones=1)
+                clustered_notes = notes_rate(target.replace("ingest.db", "notes2.db"), broker, notes, cluster=True)
             bench = f"ingest {name}"
             out += [
                 Figure(bench, "Jetstream replay → store → publish", stored, "items/s", parsed, base),
@@ -342,6 +363,14 @@ def run(
                     bench, f"HTTP notes → store → publish ({PHONES} phones at once)", together, "notes/s", parsed, base
                 ),
                 Figure(bench, "HTTP notes → store → publish (1 request at a time)", alone, "notes/s", parsed, base),
+                Figure(
+                    bench,
+                    f"HTTP notes → store → cluster → publish ({PHONES} phones at once)",
+                    clustered_notes,
+                    "notes/s",
+                    together,
+                    "the same without clustering",
+                ),
             ]
     if fanout:
         out += follower_latency(followers)
