@@ -134,12 +134,21 @@ def cmd_cluster_offline(args: argparse.Namespace) -> None:
         raise CommandError(f"{args.posts}: no such file")
     if args.schedule is not None and not args.schedule.is_file():
         raise CommandError(f"{args.schedule}: no such file")
+    # the output is checked before the posts are clustered, not found wanting after (a large replay takes minutes)
+    if args.out.is_dir():
+        raise CommandError(f"--out {args.out}: is a directory")
+    if not args.out.parent.is_dir():
+        raise CommandError(f"--out {args.out}: no such directory {args.out.parent}")
+    if args.out.resolve() == args.posts.resolve():
+        raise CommandError(f"--out {args.out}: is the --posts file (it would be overwritten)")
     try:
         stats = run_offline(args.posts, args.out, args.schedule)
     except ScheduleError as exc:
         raise CommandError(f"schedule: {exc}") from exc
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise CommandError(f"{args.posts}: {exc}") from exc
+    except OSError as exc:  # reading the posts or writing the output (a full disk, no permission)
+        raise CommandError(f"{exc.filename or args.posts}: {exc.strerror or exc}") from exc
     sys.stderr.write(
         f"clustered {stats.posts} posts into {stats.topics} topics; {stats.attributed} on one of "
         f"{stats.talks} talks; {stats.seconds:.2f} s → {args.out}\n"

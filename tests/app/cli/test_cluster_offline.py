@@ -44,3 +44,22 @@ def test_a_broken_line_is_named_and_the_command_fails(tmp_path: Path, capsys: py
 def test_a_missing_posts_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cluster", "--posts", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [
+        ("missing/out.jsonl", "no such directory"),
+        (".", "is a directory"),
+        ("posts.jsonl", "is the --posts file"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_clustering_and_the_posts_are_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str, said: str
+) -> None:
+    posts = write(tmp_path / "posts.jsonl", [{"id": "a", "text": "Build indexes concurrently"}])
+    before = posts.read_bytes()
+    assert main(["cluster", "--posts", str(posts), "--out", str(tmp_path / out)]) == 1
+    err = capsys.readouterr().err
+    assert said in err and err.startswith("backchannel: --out ") and err.count("\n") == 1
+    assert posts.read_bytes() == before
