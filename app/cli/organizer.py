@@ -60,6 +60,11 @@ def _bar(description: str, unit: str = "it", total: int | None = None) -> tqdm[A
 # ----------------------------------------------------------------------------- create-event
 
 
+# The fields whose command-line argument is not ``--`` and the field's name: the slug is positional and
+# hashtags are given one ``--hashtag`` at a time.
+_CREATE_EVENT_ARGS = {"slug": "slug", "hashtags": "--hashtag"}
+
+
 def cmd_create_event(args: argparse.Namespace, settings: Settings) -> int:
     """Create an event and print its organizer token (shown once). A shell on the store needs no admin token."""
     from pydantic import ValidationError
@@ -80,7 +85,7 @@ def cmd_create_event(args: argparse.Namespace, settings: Settings) -> int:
         body = EventCreate.model_validate({key: value for key, value in fields.items() if value is not None})
     except ValidationError as exc:
         field, message = next(iter(event_field_errors(exc).items()))
-        raise CommandError(f"--{field.replace('_', '-')}: {message}") from None
+        raise CommandError(f"{_CREATE_EVENT_ARGS.get(field, '--' + field.replace('_', '-'))}: {message}") from None
 
     async def work(uow: Any) -> str:
         _, token = await event_service.create_event(uow.session, **body.model_dump())
