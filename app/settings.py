@@ -84,6 +84,17 @@ class Settings(BaseSettings):
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            scheme = url.split("://", 1)[0] if "://" in url else url
+            raise ValueError(f"unsupported database {scheme!r}; use sqlite:///PATH or postgresql://USER@HOST/DB")
+        return url
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, url: str) -> str:
+        # checked here, not when the server starts: a misspelt broker stopped it with a traceback
+        if url.split("://", 1)[0].lower() not in ("memory", "redis", "rediss") or "://" not in url:
+            raise ValueError(f"unsupported broker {url!r}; use memory:// or redis://HOST:PORT/DB")
         return url
 
     @field_validator(

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from app.cli import organizer, serve, workers
 from app.cli.errors import CommandError
 from app.logs import configure_logging
@@ -27,7 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
-    except Exception as exc:  # pydantic's message names the variable
+    except ValidationError as exc:
+        # the variable and what is wrong with it; not pydantic's echo of the value (a database URL holds a password)
+        error = exc.errors()[0]
+        name = f"BACKCHANNEL_{str(error['loc'][0]).upper()}" if error["loc"] else "configuration"
+        sys.stderr.write(f"backchannel: invalid configuration: {name}: {error['msg'].removeprefix('Value error, ')}\n")
+        return 2
+    except Exception as exc:
         first = str(exc).strip().splitlines()
         sys.stderr.write(f"backchannel: invalid configuration: {' '.join(first[:3])}\n")
         return 2

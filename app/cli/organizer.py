@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from app.cli.errors import CommandError
+from app.cli.errors import CommandError, require_store
 from app.errors import BackchannelError
 from app.settings import Settings
 
@@ -46,6 +46,7 @@ async def _with_uow(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> 
 
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    require_store(settings)
     try:
         return asyncio.run(_with_uow(settings, work))
     except BackchannelError as exc:

@@ -9,6 +9,8 @@ import sys
 import uvicorn
 
 from app.broadcast.uvicorn_protocol import DirectWebSocketProtocol
+from app.cli.arguments import port_number, positive_number
+from app.cli.errors import require_store
 from app.settings import Settings
 
 # A proxy reload sends every follower back at once; uvicorn's default of 2048 pending connections
@@ -58,6 +60,7 @@ async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.no_workers:
         settings = settings.model_copy(update={"pipeline_in_process": False})
+    require_store(settings)
     _serve(settings, host=args.host or settings.host, port=args.port if args.port is not None else settings.port)
 
 
@@ -68,6 +71,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     if args.seed is not None:
         updates["demo_seed"] = args.seed
     settings = settings.model_copy(update=updates)
+    require_store(settings)
     slug, token = asyncio.run(_prepare_demo(settings))
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
@@ -81,13 +85,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the web app (with ingest and clustering in process by default)")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=port_number)
     serve.add_argument("--no-workers", action="store_true", help="API only; run `backchannel ingest/cluster` apart")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="create a generated conference and serve it live")
     demo.add_argument("--host")
-    demo.add_argument("--port", type=int)
-    demo.add_argument("--speed", type=float, help="pace multiplier; 1 is a realistic 12 posts a minute")
+    demo.add_argument("--port", type=port_number)
+    demo.add_argument("--speed", type=positive_number, help="pace multiplier; 1 is a realistic 12 posts a minute")
     demo.add_argument("--seed", type=int)
     demo.set_defaults(func=cmd_demo)

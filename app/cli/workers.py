@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app.cli.errors import CommandError
+from app.cli.arguments import port_number, positive_number
+from app.cli.errors import CommandError, require_store
 from app.settings import Settings
 from clustering.offline import run_offline
 from ingest.schedules.errors import ScheduleError
@@ -116,6 +117,7 @@ def cluster_body(metrics_port: int | None, poll_interval: float) -> Body:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> None:
+    require_store(settings)
     asyncio.run(run_worker(settings, "ingest", ingest_body(args.metrics_port)))
 
 
@@ -123,6 +125,7 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> None:
     if args.posts is not None or args.out is not None:
         cmd_cluster_offline(args)
         return
+    require_store(settings)
     asyncio.run(run_worker(settings, "cluster", cluster_body(args.metrics_port, args.poll_interval)))
 
 
@@ -157,13 +160,16 @@ def cmd_cluster_offline(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ingest = sub.add_parser("ingest", help="run every configured source into the store (scale-out worker)")
-    ingest.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    ingest.add_argument("--metrics-port", type=port_number, help="serve Prometheus metrics on this port")
     ingest.set_defaults(func=cmd_ingest)
 
     cluster = sub.add_parser("cluster", help="cluster posts by talk and topic; one owner per event (scale-out worker)")
-    cluster.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    cluster.add_argument("--metrics-port", type=port_number, help="serve Prometheus metrics on this port")
     cluster.add_argument(
-        "--poll-interval", type=float, default=1.0, help="seconds between looking for events to own (takeover time)"
+        "--poll-interval",
+        type=positive_number,
+        default=1.0,
+        help="seconds between looking for events to own (takeover time)",
     )
     offline = cluster.add_argument_group("offline", "cluster a file instead of running the worker")
     offline.add_argument("--posts", type=Path, help='JSON Lines: {"id","text","created_at"?,"author"?,"reply_to"?}')

@@ -1,0 +1,89 @@
+"""What a newcomer who mistypes an option or a BACKCHANNEL_* variable sees: one line naming it, a non-zero exit,
+and no server started."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.settings import get_settings
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("BACKCHANNEL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("BACKCHANNEL_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["serve", "--port", "99999"], "argument --port: 99999 is not a port number (1-65535)"),
+        (["demo", "--port", "0"], "argument --port: 0 is not a port number"),
+        (["serve", "--port", "http"], "argument --port: 'http' is not a port number"),
+        (["demo", "--speed", "0"], "argument --speed: 0 must be a number above zero"),
+        (["demo", "--speed", "nan"], "argument --speed: nan must be a number above zero"),
+        (["cluster", "--poll-interval", "-5"], "argument --poll-interval: -5 must be a number above zero"),
+        (["ingest", "--metrics-port", "70000"], "argument --metrics-port: 70000 is not a port number"),
+    ],
+)
+def test_an_option_out_of_range_is_refused_by_name(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"backchannel {argv[0]}: error: ") and said in last
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("BACKCHANNEL_DATABASE_URL", "mysql://ana:hunter2@db/conf", "unsupported database 'mysql'"),
+        ("BACKCHANNEL_BROKER_URL", "kafka://queue:9092", "unsupported broker 'kafka://queue:9092'"),
+        ("BACKCHANNEL_PORT", "eighty", "Input should be a valid integer"),
+    ],
+)
+def test_a_misspelt_variable_is_named_in_one_line_and_a_password_is_not_repeated(
+    variable: str, value: str, said: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["purge"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"backchannel: invalid configuration: {variable}: ") and said in err
+    assert err.count("\n") == 1 and "hunter2" not in err
+
+
+@pytest.mark.parametrize("argv", [["serve"], ["demo"], ["purge"], ["cluster"], ["create-event", "x", "--name", "X"]])
+def test_a_database_that_does_not_answer_stops_the_command_with_one_line_before_anything_starts(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BACKCHANNEL_DATABASE_URL", f"postgresql://ana:hunter2@127.0.0.1:{closed_port()}/conf")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("backchannel: cannot open the database postgresql+asyncpg://ana:***@127.0.0.1:")
+    assert err.count("\n") == 1 and "hunter2" not in err
+
+
+def test_a_sqlite_file_where_no_folder_can_be_made_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("BACKCHANNEL_DATABASE_URL", f"sqlite:///{tmp_path / 'a-file' / 'inside' / 'b.db'}")
+    assert main(["purge"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("backchannel: cannot open the database sqlite+aiosqlite:///") and err.count("\n") == 1
