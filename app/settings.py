@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/backchannel.db"
     broker_url: str = "memory://"
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
