@@ -44,13 +44,8 @@ from tests.conftest import REPO, create_event
 from tests.disk import FullDisk
 from tests.fakes import JsonFileCursorStore
 from tests.live import Follower
+from tests.ports import free_port
 from tests.servers.jetstream import JetstreamServer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Served:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,7 @@ from app.settings import Settings
 from tests.app.api.test_posts import note
 from tests.conftest import REPO, create_event
 from tests.live import Follower
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import closed_port
 
 
 def metric(text: str, name: str) -> float:

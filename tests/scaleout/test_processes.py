@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from app.pipeline.cluster import EventCursor
 from ingest.schedules.records import Schedule, ScheduledTalk
 from ingest.sources.demo import TALKS, TalkScript, generate_schedule
 from tests.conftest import REPO, TEST_DATABASE_URL, TEST_REDIS_URL, _pg_dsn
+from tests.ports import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,12 +58,6 @@ PHASES = 4  # posts arrive in four waves; a fault strikes before waves 1, 2 and 
 BURST = 50  # relay posts per publish request
 SLUG = "scaleout"
 SCRIPTS: dict[str, TalkScript] = {f"demo-{s.code}": s for s in TALKS}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import anyio
@@ -12,14 +11,9 @@ from redis.asyncio import Redis
 from app.broadcast.broker import BrokerUnavailable, ResumeGap, create_broker
 from app.broadcast.redis import RedisStreamsBroker, parse_stream_id, split_prefix
 from tests.app.broadcast.conftest import NO_REDIS, REDIS_URL
+from tests.ports import closed_port
 
 pytestmark = pytest.mark.anyio
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_redis_that_is_down_makes_publish_and_subscribe_raise_broker_unavailable() -> None:

@@ -3,7 +3,6 @@ and no server started."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +10,7 @@ import pytest
 
 from app.cli import main
 from app.settings import get_settings
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import closed_port
 
 
 @pytest.fixture(autouse=True)
