@@ -196,31 +196,17 @@ async def store_rate(
                     return int((await session.exec(stmt)).one())
 
             total: list[int] = []
-            progress = [pipeline.processed, time.monotonic()]
-
-            def stalled(target: int) -> None:
-                # A clusterer that keeps dying (its child restarted with back-off) would hold the bench forever.
-                if pipeline.processed != progress[0]:
-                    progress[:] = [pipeline.processed, time.monotonic()]
-                elif time.monotonic() - progress[1] > STALL_SECONDS:
-                    raise RuntimeError(
-                        f"clustering took in no post for {STALL_SECONDS:.0f} s ({pipeline.processed} of {target});"
-                        " see the cluster.child_exited log lines above"
-                    )
+            intake = _Intake(pipeline)
 
             async def clustered() -> bool:
                 if not total:
                     total.append(await visible())
-                stalled(total[0])
-                return pipeline.processed >= total[0]
+                return intake.reached(total[0])
 
             task = asyncio.create_task(pipeline.run())
             try:
                 # A running clusterer has loaded its compiled kernels too: it takes in the warm-up notes first.
-                warm = await visible()
-                while pipeline.processed < warm:
-                    stalled(warm)
-                    await asyncio.sleep(0.01)
+                await intake.wait(await visible())
                 return await replay_rate(frames, sink, _MemoryCursors(), url=url, settled=clustered, usage=usage)
             finally:
                 task.cancel()
@@ -256,7 +242,7 @@ def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = 
             started = time.perf_counter()
             await asyncio.gather(*(phone(n) for n in range(phones)))
             if cluster:
-                await _clustered(app.state.cluster, before + count)
+                await _Intake(app.state.cluster).wait(before + count)
             return count / (time.perf_counter() - started)
 
     database = asyncio.run(create_database(database_url))
@@ -272,22 +258,37 @@ def notes_rate(database_url: str, broker_url: str, count: int, *, phones: int = 
             client.post(f"/api/events/{slug}/posts", json={"text": "a warm-up note about the talk, in English"})
             assert client.portal is not None
             if cluster:  # a running server's clusterer has started and found the event: the warm-up note taken in
-                client.portal.call(_clustered, client.app.state.cluster, 1)
+                client.portal.call(_Intake(client.app.state.cluster).wait, 1)
             before = client.app.state.cluster.processed if cluster else 0
             return float(client.portal.call(post_all, client.app, slug, before))
     finally:
         asyncio.run(drop_database(database))
 
 
-async def _clustered(pipeline: Any, target: int) -> None:
-    """Wait until the clustering stage has taken in ``target`` posts; fail if it takes in none for a while."""
-    progress, since = pipeline.processed, time.monotonic()
-    while pipeline.processed < target:
-        if pipeline.processed != progress:
-            progress, since = pipeline.processed, time.monotonic()
-        elif time.monotonic() - since > STALL_SECONDS:
-            raise RuntimeError(f"clustering took in no note for {STALL_SECONDS:.0f} s ({progress} of {target})")
-        await asyncio.sleep(0.005)
+class _Intake:
+    """How far a clustering stage has got. One that takes in nothing for ``STALL_SECONDS`` (a child that keeps
+    dying, restarted with back-off) fails the bench instead of holding it forever."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.seen, self.since = pipeline.processed, time.monotonic()
+
+    def reached(self, target: int) -> bool:
+        processed = self.pipeline.processed
+        if processed >= target:
+            return True
+        if processed != self.seen:
+            self.seen, self.since = processed, time.monotonic()
+        elif time.monotonic() - self.since > STALL_SECONDS:
+            raise RuntimeError(
+                f"clustering took in no post for {STALL_SECONDS:.0f} s ({processed} of {target});"
+                " see the cluster.child_exited log lines above"
+            )
+        return False
+
+    async def wait(self, target: int) -> None:
+        while not self.reached(target):
+            await asyncio.sleep(0.005)
 
 
 def run(
