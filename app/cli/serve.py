@@ -4,18 +4,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 
 import uvicorn
 
 from app.broadcast.uvicorn_protocol import DirectWebSocketProtocol
 from app.cli.arguments import port_number, positive_number
-from app.cli.errors import require_store
+from app.cli.errors import CommandError, require_store
 from app.settings import Settings
 
 # A proxy reload sends every follower back at once; uvicorn's default of 2048 pending connections
 # would refuse some of them (the kernel caps it at net.core.somaxconn).
 LISTEN_BACKLOG = 8192
+
+
+def require_address(host: str, port: int) -> None:
+    """Stop with one line when the server could not listen on ``host:port`` (no such host, the port taken,
+    an address of another machine), before the app starts: uvicorn finds out only after the app's startup
+    has run, and says so in a log line among its own."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on {where}: no such host ({exc.strerror})") from None
+    for family, kind, proto, _, address in addresses:
+        # the options asyncio's create_server sets, so a port left in TIME_WAIT is no more refused here than there
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise CommandError(f"cannot listen on {where}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 def _serve(settings: Settings, *, host: str, port: int) -> None:
@@ -60,8 +82,11 @@ async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.no_workers:
         settings = settings.model_copy(update={"pipeline_in_process": False})
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    require_address(host, port)
     require_store(settings)
-    _serve(settings, host=args.host or settings.host, port=args.port if args.port is not None else settings.port)
+    _serve(settings, host=host, port=port)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -71,10 +96,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     if args.seed is not None:
         updates["demo_seed"] = args.seed
     settings = settings.model_copy(update=updates)
-    require_store(settings)
-    slug, token = asyncio.run(_prepare_demo(settings))
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    require_address(host, port)
+    require_store(settings)
+    slug, token = asyncio.run(_prepare_demo(settings))
     sys.stderr.write(f"\n  Backchannel demo: open http://{host}:{port}/e/{slug}\n")
     if token:
         sys.stderr.write(f"  Organizer token for {slug} (shown once): {token}\n")

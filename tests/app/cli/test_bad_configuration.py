@@ -3,6 +3,7 @@ and no server started."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,32 @@ def test_a_sqlite_file_where_no_folder_can_be_made_is_named(
     assert main(["purge"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("backchannel: cannot open the database sqlite+aiosqlite:///") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_port_already_taken_is_named_in_one_line_before_the_app_starts(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([command, "--host", "127.0.0.1", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"backchannel: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    assert not (tmp_path / "cli.db").exists()  # nothing was created: no demo event, no migrated database
+
+
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("no.such.host.invalid", "cannot listen on no.such.host.invalid:8000: no such host ("),
+        ("192.0.2.1", "cannot listen on 192.0.2.1:8000: cannot assign requested address"),  # not this machine's
+    ],
+)
+def test_a_host_this_machine_cannot_listen_on_is_named_in_one_line(
+    host: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--host", host, "--port", "8000"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"backchannel: {said}") and err.count("\n") == 1
