@@ -27,9 +27,18 @@ from datetime import datetime
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
-from clustering.features import CHAR_N_FEATURES, STOP_WORDS, char_grams, hash_token_lists, hash_tokens, tokenize
-from clustering.talk_refine import RefineParams, refine
+from clustering.features import (
+    CHAR_N_FEATURES,
+    STOP_WORDS,
+    char_grams,
+    hash_token_lists,
+    hash_tokens,
+    raw_tokens,
+    tokenize,
+)
+from clustering.talk_refine import RefineParams, Settle, refine
 from ingest.schedules.records import ScheduledTalk
 
 _WORD = re.compile(r"(?u)\w+")
@@ -452,8 +461,11 @@ class TalkAttributor:
             return Attribution(cands[best], conf, reasons[best])
         return Attribution(None, 1.0 - conf, "none")  # how sure we are it is not the best candidate
 
-    def refine(self, posts: Sequence[RefineItem], params: RefineParams | None = None) -> list[Attribution]:
-        """Attribute a window of posts jointly (see ``clustering.talk_refine``); nothing is learned."""
+    def refine(
+        self, posts: Sequence[RefineItem], params: RefineParams | None = None, settle: np.ndarray | None = None
+    ) -> list[Attribution]:
+        """Attribute a window of posts jointly (see ``clustering.talk_refine``); nothing is learned. ``settle``:
+        the posts whose answer is final after this step (they leave the window), which step 5 may move."""
         n = len(posts)
         ts = np.array([np.nan if p.when is None else p.when.timestamp() for p in posts])
         # every post's candidate talks at once (the same as ``candidates`` per post; no time: none)
@@ -508,7 +520,10 @@ class TalkAttributor:
                 if len(called) == 1:
                     anchors[r] = called[0]
         current = np.array([guids.get(p.current, -1) if p.current is not None else -1 for p in posts])
-        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), current)
+        settling = None
+        if settle is not None and settle.any():
+            settling = Settle(settle, self._settle_matrix(posts), np.where(np.isnan(ts), 0.0, ts))
+        talk, conf = refine(X, T, cand, tscore, anchors, params or RefineParams(), current, settling)
         out = []
         has_cand = cand.any(axis=1).tolist()
         talk_l, conf_l = talk.tolist(), conf.tolist()
@@ -606,6 +621,27 @@ class TalkAttributor:
 
         return rows([self._grams(p.text) for p in posts]), rows([self._cg_talks[g] for g in order])
 
+    def _settle_matrix(self, posts: Sequence[RefineItem]) -> sp.csr_matrix:
+        """The window's posts as character 4-grams with the stop words kept, tf-idf over the window, L2 rows
+        (``clustering.talk_refine.Settle``); each text's grams are hashed once while it is remembered."""
+        seen: dict[str, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault("_sg_seen", {})
+        new = list(dict.fromkeys(p.text for p in posts if p.text not in seen))
+        if len(seen) + len(new) > self._GRAMS_REMEMBERED:
+            seen.clear()
+            new = list(dict.fromkeys(p.text for p in posts))
+        if new:
+            G = hash_token_lists([char_grams(raw_tokens(t)) for t in new], CHAR_N_FEATURES)
+            ptr, ind, cnt = G.indptr.tolist(), G.indices.astype(np.int32), G.data.astype(np.float32)
+            for r, text in enumerate(new):
+                seen[text] = (ind[ptr[r] : ptr[r + 1]], cnt[ptr[r] : ptr[r + 1]])
+        grams = [seen[p.text] for p in posts]
+        indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in grams])]).astype(np.int64)
+        idx = np.concatenate([i for i, _ in grams]).astype(np.int64)
+        cnt = np.concatenate([c for _, c in grams]).astype(np.float64)
+        idf = np.log((1.0 + len(grams)) / (1.0 + np.bincount(idx, minlength=CHAR_N_FEATURES))) + 1.0
+        tf = (1.0 + np.log(np.maximum(cnt, 1.0))) * idf[idx]
+        return normalize(sp.csr_matrix((tf, idx, indptr), shape=(len(grams), CHAR_N_FEATURES)))
+
     def _named(self, text: str) -> set[str]:
         """Talks the text names (codes, hashtags, handles, speakers)."""
         return self._patterns.find(text)
@@ -625,6 +661,7 @@ class TalkAttributor:
         state.pop("_rooms_cache", None)
         state.pop("_candidates_memo", None)
         state.pop("_cg_seen", None)
+        state.pop("_sg_seen", None)
         return state
 
     def _learn(self, guid: str, idx: np.ndarray, cnt: np.ndarray, weight: float) -> None:

@@ -195,6 +195,12 @@ CHAR_GRAM = 4
 CHAR_N_FEATURES = 2**17
 
 
+def raw_tokens(text: str) -> list[str]:
+    """Lower-cased tokens with the stop words kept: a post's function words tell its language, and so which
+    of the talks running at once it can be about (``tokenize`` drops them for topics and labels)."""
+    return _TOKEN_RE.findall(text.lower())
+
+
 def char_grams(tokens: Iterable[str], n: int = CHAR_GRAM) -> list[str]:
     """Character ``n``-grams of each token padded with spaces (a short token is one gram; sigils dropped)."""
     out: list[str] = []

@@ -428,7 +428,7 @@ class EventModel:
             if self._attributor is not None and self.refine_every and self._since_refine >= self.refine_every:
                 self._refine_talks()
         if self._attributor is not None and self._since_refine and len(docs) >= self.refine_every > 0:
-            self._refine_talks()  # a replayed batch ends settled
+            self._refine_talks(final=True)  # a replayed batch ends settled
         return out
 
     def _take_hallway_choices(self, docs: list[PostDoc]) -> list[PostDoc]:
@@ -444,21 +444,26 @@ class EventModel:
             out.append(d)
         return out
 
-    def _refine_talks(self) -> None:
+    def _refine_talks(self, *, final: bool = False) -> None:
         """Attribute the recent posts together (later posts show what earlier ones were about); posts whose
         talk changes are reported as moved."""
         assert self._attributor is not None
         self._since_refine = 0
         kept = self._in_hallway  # not up for revision, and no anchor: the joint step would weigh them as unsure
         recent = list(self._posts.values())[-self.refine_posts :]
-        window = [p for p in recent if p.when is not None and p.id not in kept]
+        # posts that leave the window before the next step (all of them at the end of a replayed batch) get
+        # their last answer now: step 5 may settle them
+        leaving = len(recent) + self.refine_every - self.refine_posts
+        at = [i for i, p in enumerate(recent) if p.when is not None and p.id not in kept]
+        window = [recent[i] for i in at]
+        settle = np.array([final or i < leaving for i in at], bool)
         items = []
         for p in window:
             parent = self._posts.get(p.reply_to) if p.reply_to else None
             # a chosen talk (confidence 1) or the talk of the question answered is not up for revision
             anchor = p.talk if p.confidence >= 1.0 else parent.talk if parent is not None else None
             items.append(RefineItem(p.text, p.idx, p.cnt, p.when, anchor, p.talk))
-        for post, att in zip(window, self._attributor.refine(items), strict=True):
+        for post, att in zip(window, self._attributor.refine(items, settle=settle), strict=True):
             if att.talk == post.talk:
                 continue
             if post.talk is not None and post.confidence >= self._attributor.learn_confidence:

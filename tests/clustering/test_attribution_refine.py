@@ -209,3 +209,30 @@ def test_a_post_pools_with_its_k_nearest_and_with_the_posts_it_is_nearest_to(see
         js = sorted(np.flatnonzero(sims[i]).tolist(), key=lambda j: (-sims[i, j], j))[:k]
         top[i, js] = sims[i, js]
     assert np.array_equal(W, np.maximum(top, top.T))
+
+
+def test_a_stray_post_settles_with_the_talk_whose_posts_it_fits_once_its_answer_is_final() -> None:
+    from clustering.talk_refine import RefineParams, Settle, _settle
+
+    # words: 0-2 the talk's vocabulary, 3-4 a hallway conversation's, 5 a word of the stray post alone
+    rows = [
+        [1, 1, 0, 0, 0, 0],  # on the talk
+        [0, 1, 1, 0, 0, 0],  # on the talk
+        [1, 0, 1, 0, 0, 0],  # on the talk
+        [1, 0, 0, 0, 0, 1],  # the stray: in the hallway, shares a word with the talk's posts, none with the chat
+        [0, 0, 0, 1, 1, 0],  # hallway chat
+        [0, 0, 0, 1, 1, 0],  # hallway chat
+    ]
+    X = sp.csr_matrix(np.array(rows, float) / np.linalg.norm(np.array(rows, float), axis=1, keepdims=True))
+    out = np.array([0, 0, 0, -1, -1, -1])
+    when = np.full(6, 1000.0)
+    candidates = np.ones((6, 1), bool)
+    during = np.ones((6, 1))
+    no_title = np.zeros((6, 1))
+    anchors = np.full(6, -1)
+    final = Settle(np.ones(6, bool), X, when)
+    settled = _settle(final, no_title, out, anchors, candidates, during, RefineParams())
+    assert settled.tolist() == [0, 0, 0, 0, -1, -1]  # the stray joins its talk; the chat stays in the hallway
+    # a post whose answer is not final yet (still in the window) is left for a later step
+    not_yet = Settle(np.array([1, 1, 1, 0, 1, 1], bool), X, when)
+    assert _settle(not_yet, no_title, out, anchors, candidates, during, RefineParams()).tolist() == out.tolist()
