@@ -1,6 +1,6 @@
 """Ingest end to end: Jetstream replay and HTTP notes through normalise → store → cluster → publish, vs raw parse.
 
-``python -m bench.ingest_e2e [--frames 6000] [--followers 1000] [--no-fanout] [--database-url URL --redis-url URL]``
+``python -m bench.ingest_e2e [--frames 20000] [--followers 1000] [--no-fanout] [--database-url URL --redis-url URL]``
 reports, in one run, against the decode rate of the same frames (items/s the source's decode alone yields):
 
 - a local Jetstream (its own process, as a real one is remote) replayed through the real source and
@@ -293,7 +293,7 @@ class _Intake:
 
 def run(
     *,
-    frames: int = 6000,
+    frames: int = 20_000,
     followers: int = 1000,
     notes: int = 300,
     fanout: bool = True,
@@ -403,7 +403,9 @@ def follower_latency(followers: int) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=6000, help="generated Jetstream frames (half under the hashtag)")
+    parser.add_argument(
+        "--frames", type=int, default=20_000, help="generated Jetstream frames (half under the hashtag)"
+    )
     parser.add_argument("--followers", type=int, default=1000)
     parser.add_argument("--notes", type=int, default=300)
     parser.add_argument("--no-fanout", action="store_true", help="skip the post→follower latency phases")
