@@ -62,8 +62,10 @@ def parse_post_line(line: str, n: int) -> PostDoc:
     if not pid:
         raise ValueError(f"line {n}: missing id")
     text = row.get("text")
-    if not isinstance(text, str):
+    if text is None:
         raise ValueError(f"line {n}: missing text")
+    if not isinstance(text, str):
+        raise ValueError(f"line {n}: text must be a string")
     return PostDoc(
         id=pid,
         text=text,

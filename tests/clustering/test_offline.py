@@ -65,6 +65,7 @@ def test_contract_with_schedule(tmp_path: Path) -> None:
         ('["a list"]', "line 2: expected a JSON object"),
         ('{"text": "no id"}', "line 2: missing id"),
         ('{"id": "x"}', "line 2: missing text"),
+        ('{"id": "x", "text": 5}', "line 2: text must be a string"),
         ('{"id": "x", "text": "t", "created_at": "yesterday"}', "line 2: created_at 'yesterday' is not ISO 8601"),
         ('{"id": "p0", "text": "again"}', "line 2: duplicate id 'p0'"),
     ],
