@@ -15,6 +15,7 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
+from matplotlib.text import Annotation
 
 from app.export.summary import ActivityPoint, TalkSummary
 from app.export.text import clean_line, truncate
@@ -29,6 +30,10 @@ _GRID = "#d9d9d9"
 WIDTH_INCHES = 7.2
 HEIGHT_INCHES = 2.6
 MAX_BARS = 240
+# burst labels: the first row's baseline and each further row's drop, as fractions of the plot's height
+_LABEL_TOP = 0.88
+_LABEL_ROW = 0.1
+_LABEL_ROWS = 4
 _BUCKET_SIZES = (1, 2, 5, 10, 15, 30, 60, 120, 240, 720, 1440)
 
 
@@ -92,26 +97,33 @@ def build_activity_figure(talk: TalkSummary) -> Figure:
     if talk.start is not None and talk.end is not None:
         axes.axvspan(talk.start.astimezone(tz), talk.end.astimezone(tz), color=_TALK_SPAN, zorder=0, lw=0)
     peak = max(counts)
-    top = max(peak * 1.3, 3)
     middle = first + (last - first) / 2
+    axes.set_xlim(first, last)
+    labels = []
     for burst in talk.bursts:
-        start, end = burst.start.astimezone(tz), burst.end.astimezone(tz)
+        # ``end`` is the start of the burst's last minute: the span covers that minute's bar too
+        start, end = burst.start.astimezone(tz), burst.end.astimezone(tz) + timedelta(minutes=1)
         axes.axvspan(start, end, color=_BURST, alpha=0.28, lw=0, zorder=1)
         # a burst in the right half is labelled leftwards from its end: from its start the label ran off the page
         right = start > middle
-        axes.annotate(
-            _label(burst.label) + f" ({burst.peak}/min)",
-            xy=(end if right else start, peak * 1.12),
-            horizontalalignment="right" if right else "left",
-            fontsize=8,
-            color="#8a5a00",
-            fontfamily=_FONT_FAMILY,
-            annotation_clip=False,
-            parse_math=False,
+        labels.append(
+            axes.annotate(
+                _label(burst.label) + f" ({burst.peak}/min)",
+                xy=(end if right else start, _LABEL_TOP),
+                xycoords=("data", "axes fraction"),
+                horizontalalignment="right" if right else "left",
+                verticalalignment="bottom",
+                fontsize=8,
+                color="#8a5a00",
+                fontfamily=_FONT_FAMILY,
+                annotation_clip=False,
+                parse_math=False,
+            )
         )
+    rows = _stack(labels, figure)
+    # the bars stay below the lowest row of labels
+    axes.set_ylim(0, max(peak / (_LABEL_TOP - _LABEL_ROW * rows - 0.02), 3))
     axes.bar(minutes, counts, width=timedelta(seconds=50 * bucket), align="edge", color=_BAR, zorder=2)
-    axes.set_xlim(first, last)
-    axes.set_ylim(0, top)
     locator = mdates.AutoDateLocator(tz=tz, minticks=4, maxticks=9)
     axes.xaxis.set_major_locator(locator)
     # Clock times on the ticks; the date only where a day starts (hallway charts span days).
@@ -121,6 +133,31 @@ def build_activity_figure(talk: TalkSummary) -> Figure:
     axes.xaxis.set_major_formatter(formatter)
     axes.yaxis.set_major_locator(_integer_locator())
     return figure
+
+
+def _stack(labels: list[Annotation], figure: Figure) -> int:
+    """Move each label down a row until it overlaps no label placed before it (two bursts minutes apart had
+    their labels drawn over each other), hiding those that would need more than ``_LABEL_ROWS``; the number
+    of rows used."""
+    if not labels:
+        return 0
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    placed: list[list[tuple[float, float]]] = []  # per row, the labels' horizontal extents in pixels
+    pad = 4.0
+    for label in labels:
+        box = label.get_window_extent(renderer)
+        row = 0
+        while row < len(placed) and any(box.x0 < x1 + pad and x0 < box.x1 + pad for x0, x1 in placed[row]):
+            row += 1
+        if row == _LABEL_ROWS:
+            label.set_visible(False)  # the summary's caption lists every burst; the bars keep half the height
+            continue
+        if row == len(placed):
+            placed.append([])
+        placed[row].append((box.x0, box.x1))
+        x, _ = label.xy
+        label.xy = label.xyann = (x, _LABEL_TOP - _LABEL_ROW * row)  # xyann: where the text is drawn
+    return len(placed)
 
 
 def _x_range(talk: TalkSummary, minutes: list[datetime]) -> tuple[datetime, datetime]:

@@ -18,7 +18,7 @@ from app.export.chart import render_activity_svg
 from app.export.references import References, number_citations
 from app.export.summary import EventSummary, TalkSummary, distinct_authors
 from app.export.text import clean_line, clean_text, http_url, truncate
-from app.export.times import format_clock, format_days, format_moment, format_span
+from app.export.times import format_clock, format_days, format_minutes, format_moment, format_span
 
 EXCERPT_LIMIT = 280
 
@@ -50,6 +50,7 @@ def _environment() -> Environment:
         href=http_url,
         truncate_text=truncate,
         clock=format_clock,
+        minutes=format_minutes,
         moment=format_moment,
         span=format_span,
         days=format_days,

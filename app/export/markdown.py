@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from app.export.references import References, number_citations
 from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary, distinct_authors
 from app.export.text import clean_line, http_url, truncate
-from app.export.times import format_clock, format_days, format_moment, format_span
+from app.export.times import format_clock, format_days, format_minutes, format_moment, format_span
 
 # Every ASCII punctuation character that starts or ends markup somewhere (emphasis, code, links,
 # images, raw HTML, entities, tables, strikethrough, math). CommonMark lets any of them be
@@ -133,7 +133,7 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
         lines.append("")
         for burst in talk.bursts:
             lines.append(
-                f"- {format_clock(burst.start, talk.time_zone)}–{format_clock(burst.end, talk.time_zone)}: "
+                f"- {format_minutes(burst.start, burst.end, talk.time_zone)}: "
                 f"{escape(burst.label)} (peak {burst.peak}/min)"
             )
         lines.append("")

@@ -91,8 +91,8 @@ class ActivityPoint:
 class Burst:
     """A stretch of unusually high activity, labelled with what it was about."""
 
-    start: datetime
-    end: datetime
+    start: datetime  # its first minute
+    end: datetime  # the start of its last minute (the same as ``start`` for a one-minute burst)
     peak: int
     label: str
 

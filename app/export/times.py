@@ -26,6 +26,13 @@ def format_clock(moment: datetime, zone_name: str) -> str:
     return moment.astimezone(zone(zone_name)).strftime("%H:%M")
 
 
+def format_minutes(first: datetime, last: datetime, zone_name: str) -> str:
+    """The minutes ``first`` to ``last``, both included: ``12:31–12:32``, or ``12:29`` when they are one minute
+    (a burst's; "12:29–12:29" read as no time at all)."""
+    start, end = format_clock(first, zone_name), format_clock(last, zone_name)
+    return start if start == end else f"{start}–{end}"
+
+
 def format_day(day: date) -> str:
     return day.strftime("%a %d %b %Y")
 

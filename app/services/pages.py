@@ -250,7 +250,8 @@ def build_timeline(talk: TalkRead | None, activity: list[tuple[datetime, int]], 
     bursts = []
     for burst in digest.bursts if digest else []:
         x = max(0.0, (burst.start - start).total_seconds() / 60 * unit)
-        width = max(2.0, (burst.end - burst.start).total_seconds() / 60 * unit)
+        # ``end`` is the start of the burst's last minute: the box covers that minute's bar too
+        width = max(2.0, ((burst.end - burst.start).total_seconds() / 60 + 1) * unit)
         bursts.append(
             BurstBox(
                 x=round(x, 2),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.services.pages import TIMELINE_WIDTH, build_timeline
 from tests.web.digests import put_digest, sample_digest
 
 SLUG = "testcon"
@@ -557,3 +559,17 @@ def test_a_question_i_asked_twice_in_other_words_is_not_said_to_be_asked_by_me_t
     (entry,) = _questions_panel(client).split('<li class="post')[1:]
     assert entry.count("You asked this too") == 1 and f'action="/e/{SLUG}/posts/{first}/delete"' in entry
     assert f'action="/e/{SLUG}/posts/{again}/delete"' in entry
+
+
+def test_a_one_minute_burst_covers_its_minute_on_the_timeline() -> None:
+    """A burst ends at the start of its last minute: its box spans that minute's bar, like the PDF's chart,
+    instead of shrinking to a hairline."""
+    start = datetime(2026, 5, 14, 10, 0, tzinfo=UTC)
+    talk = SimpleNamespace(start=start, end=start + timedelta(minutes=40))
+    minute = start + timedelta(minutes=12)
+    digest = SimpleNamespace(bursts=[SimpleNamespace(start=minute, end=minute, label="live demo", peak=9)])
+    timeline = build_timeline(talk, [(minute, 9)], digest)  # type: ignore[arg-type]
+    [box] = timeline.bursts
+    [bar] = timeline.bars
+    assert box.x == bar.x
+    assert box.width == pytest.approx(TIMELINE_WIDTH / 40, abs=0.01)

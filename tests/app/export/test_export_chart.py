@@ -8,6 +8,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from app.export.chart import build_activity_figure, render_activity_png, render_activity_svg
 from app.export.summary import ActivityPoint, Burst, TalkSummary
 from tests.app.export.examples import BURST_LABEL, START
@@ -88,3 +90,52 @@ def test_a_burst_near_the_end_is_labelled_inside_the_chart(talk: TalkSummary) ->
     [text] = figure.axes[0].texts
     box = text.get_window_extent(renderer)
     assert 0 <= box.x0 and box.x1 <= figure.bbox.x1, (box, figure.bbox)
+
+
+def test_labels_of_bursts_minutes_apart_do_not_cover_each_other(talk: TalkSummary) -> None:
+    """Two bursts three minutes apart (a talk's busiest moments often are) each get a readable label: the
+    second one drops to a row of its own, and every label stays above the bars."""
+    first = min(p.minute for p in talk.activity)
+    bursts = (
+        Burst(
+            start=first + timedelta(minutes=2),
+            end=first + timedelta(minutes=2),
+            peak=23,
+            label="compressed object storage · fourteen days hot",
+        ),
+        Burst(
+            start=first + timedelta(minutes=4),
+            end=first + timedelta(minutes=5),
+            peak=15,
+            label="opentelemetry · golden signals",
+        ),
+        Burst(
+            start=first + timedelta(minutes=5),
+            end=first + timedelta(minutes=6),
+            peak=9,
+            label="sane alert threshold · p99",
+        ),
+    )
+    busy = dataclasses.replace(talk, bursts=bursts)
+    figure = build_activity_figure(busy)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    [axes] = figure.axes
+    boxes = [text.get_window_extent(renderer) for text in axes.texts]
+    assert len(boxes) == 3 and all(text.get_visible() for text in axes.texts)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    [bars] = axes.containers
+    tallest = max(bar.get_window_extent(renderer).y1 for bar in bars)
+    assert tallest < min(box.y0 for box in boxes)
+
+
+def test_a_burst_is_shaded_through_its_last_minute(talk: TalkSummary) -> None:
+    """A burst ends at the start of its last minute; the shading covers that minute's bar, so a one-minute
+    burst is a visible band, not a line."""
+    first = min(p.minute for p in talk.activity)
+    one = Burst(start=first + timedelta(minutes=3), end=first + timedelta(minutes=3), peak=4, label="one minute")
+    [axes] = build_activity_figure(dataclasses.replace(talk, bursts=(one,))).axes
+    [band] = [p for p in axes.patches if p.get_alpha() == 0.28]
+    left, right = band.get_x(), band.get_x() + band.get_width()
+    assert right - left == pytest.approx(1 / (24 * 60))  # matplotlib dates count days

@@ -176,3 +176,13 @@ def test_an_answer_the_room_echoed_reads_once_with_everyone_who_gave_it(talk: Ta
     assert answers.count("<li>") == 2 and answers.count("live long enough") == 1
     assert answers.count('class="who"') == 3  # Finn, Zoe; Mira
     assert answers.count("-cite-") == 4
+
+
+def test_a_one_minute_burst_reads_as_that_minute(talk: TalkSummary) -> None:
+    """A burst is its first to its last minute, both included: one minute is "10:05", not "10:05–10:05"."""
+    [first, *rest] = talk.bursts
+    short = replace(talk, bursts=(replace(first, end=first.start), *rest))
+    markdown = render_talk_markdown(short)
+    assert "- 10:05: live demo (peak 11/min)" in section(markdown, "## Activity")
+    html = " ".join(render_talk_html(short).split())
+    assert "10:05–10:05" not in html and 'shaded bursts: 10:05 <span dir="auto">live demo</span>' in html
