@@ -47,12 +47,23 @@ def _local(value: datetime, zone: object) -> str:
     return value.astimezone(zone).strftime("%H:%M")  # type: ignore[arg-type]
 
 
+def _local_when(value: datetime, page: object, since: datetime | None = None) -> str:
+    """``14:00`` on the page's day (or on ``since``'s, for the end of a span), else ``Mon 14 Dec, 14:00``: on
+    a three-day schedule, "Earlier 14:00–14:30" did not say which day."""
+    zone = page.zone  # type: ignore[attr-defined]
+    local = value.astimezone(zone)
+    now = getattr(page, "now", None)
+    day = (since or now).astimezone(zone).date() if since or now else local.date()
+    return f"{local:%H:%M}" if local.date() == day else f"{local:%a %d %b}, {local:%H:%M}"
+
+
 def _author(author: AuthorRead) -> str:
     # an in-app note without a name has no handle either in a reader's view (see payloads.public_handle)
     return author.name or author.handle or "Anonymous"
 
 
 templates.env.filters["local_time"] = _local
+templates.env.filters["local_when"] = _local_when
 templates.env.filters["author"] = _author
 # the questions list folds the answers given again in the same words (``me``: this browser's, never folded)
 templates.env.globals["fold_echoes"] = lambda answers, me: echoes.fold(

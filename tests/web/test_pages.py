@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -573,3 +574,17 @@ def test_a_one_minute_burst_covers_its_minute_on_the_timeline() -> None:
     [bar] = timeline.bars
     assert box.x == bar.x
     assert box.width == pytest.approx(TIMELINE_WIDTH / 40, abs=0.01)
+
+
+def test_a_talk_on_another_day_says_which_day(client: TestClient, event: dict[str, Any]) -> None:
+    """On a three-day schedule "Later 14:00–14:30" does not say when: a talk not on today's date shows its day,
+    on its card and as a room's next talk."""
+    talk = _talk(client, event["organizer_token"], "Day three keynote", "Room C", "Keynotes", 3 * 1440, 3 * 1440 + 45)
+    starts = datetime.fromisoformat(talk["start"]).astimezone(ZoneInfo("Europe/Berlin"))
+    day = f"{starts:%a %d %b}, {starts:%H:%M}"
+    html = client.get(f"/e/{SLUG}").text
+    card = html.split('id="talks"')[1].split("Day three keynote")[0]
+    assert f">{day}</time>–<time" in card
+    room = html.split('id="rooms"')[1].split('data-room="Room C"')[1].split("</li>")[0]
+    assert '<span class="state">Next</span>' in room
+    assert f">{day}</time>" in room.split("slot-next")[1]
