@@ -11,9 +11,10 @@ import ipaddress
 import logging
 import socket
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import anyio
 
@@ -87,6 +88,27 @@ def talk_fields(talk: ScheduledTalk) -> dict[str, object]:
     return fields
 
 
+def _outside_event_dates(event: Event, schedule: Schedule) -> str | None:
+    """A warning when the schedule's talks fall outside the event's dates: an organizer who imports last
+    year's file, or one whose dates were typed wrong, sees it at once instead of a page with nothing on."""
+    if event.starts_on is None or not schedule.talks:
+        return None
+    zone = ZoneInfo(event.time_zone)
+    last_day = event.ends_on or event.starts_on
+    days = sorted({t.start.astimezone(zone).date() for t in schedule.talks if not t.cancelled})
+    outside = [d for d in days if not event.starts_on <= d <= last_day]
+    if not outside:
+        return None
+
+    def span(first: date, last: date) -> str:
+        return f"{first:%d %b %Y}" if first == last else f"{first:%d %b %Y} – {last:%d %b %Y}"
+
+    return (
+        f"the schedule's talks run {span(days[0], days[-1])}, outside the event's dates "
+        f"({span(event.starts_on, last_day)}); change the event's dates if the schedule is the right one"
+    )
+
+
 def _persons(schedule: Schedule) -> int:
     return len({person.code or person.name for talk in schedule.talks for person in talk.speakers})
 
@@ -100,6 +122,8 @@ async def import_schedule(uow: UnitOfWork, event: Event, schedule: Schedule) -> 
         persons=_persons(schedule),
         warnings=list(schedule.warnings),
     )
+    if (dates := _outside_event_dates(event, schedule)) is not None:
+        report.warnings.insert(0, dates)  # the console shows the first few
     existing = {talk.guid: talk for talk in await talk_store.list_for_event(uow.session, event.id)}
     seen: set[str] = set()
     for talk in schedule.talks:

@@ -252,3 +252,21 @@ def test_a_dry_run_says_what_an_import_would_cancel_and_changes_nothing(
         "/api/events/testcon/schedule?dry_run=maybe", files={"file": (JSON_DEMOCON.name, content)}, headers=auth(event)
     )
     assert bad.status_code == 422 and "dry_run" in bad.text
+
+
+def test_a_schedule_outside_the_events_dates_is_imported_with_a_warning_first(client: TestClient) -> None:
+    """Last year's file (or dates typed wrong) imports, and the report says so before anything else: an organizer
+    would otherwise find an event page where nothing is ever on."""
+    event = create_event(client, starts_on="2026-11-28", ends_on="2026-11-29")
+    report = upload(client, event, JSON_DEMOCON).json()
+    assert report["created"] == len(guids_in(JSON_DEMOCON))
+    assert report["warnings"][0] == (
+        "the schedule's talks run 14 Dec 2020 – 16 Dec 2020, outside the event's dates (28 Nov 2026 – 29 Nov 2026);"
+        " change the event's dates if the schedule is the right one"
+    )
+
+
+def test_a_schedule_within_the_events_dates_has_no_date_warning(client: TestClient) -> None:
+    event = create_event(client, starts_on="2020-12-14", ends_on="2020-12-16")
+    report = upload(client, event, JSON_DEMOCON).json()
+    assert not any("outside the event's dates" in w for w in report["warnings"])
