@@ -43,6 +43,26 @@ def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
     assert not any(w in {"til", "tl", "dr", "takeaway"} for p in phrases for w in p.split()), phrases
 
 
+def test_everyday_verbs_are_no_topic_label() -> None:
+    """ "riskiest input · internal · think" and "data flow · threats come" said nothing the nouns did not."""
+    said = [
+        "I think the riskiest input is the one you think is internal",
+        "Draw the data flow first, threats come from the arrows",
+        "The riskiest input is internal, I think",
+        "threats come from the arrows of the data flow",
+    ]
+    topic, event = BoundedCounter(), BoundedCounter()
+    for text in said:
+        terms = terms_of(tokenize_with_words(text)[1], text)
+        topic.add(terms)
+        event.add(terms)
+    for text in ("Coffee at the edge of the venue", "Wifi is better on the second floor"):
+        event.add(terms_of(tokenize_with_words(text)[1], text))
+    phrases = keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
+    assert "riskiest input" in phrases and "data flow" in phrases
+    assert not any(w in {"think", "come"} for p in phrases for w in p.split()), phrases
+
+
 def test_a_pair_written_with_a_phones_apostrophe_is_a_pair() -> None:
     text = "Rust\u2019s borrow checker"
     assert "rust's borrow" in terms_of(tokenize_with_words(text)[1], text)
