@@ -23,6 +23,18 @@ def test_a_weighted_removal_takes_its_weight() -> None:
     assert counts.counts == {"rust": 1.5}
 
 
+def label_phrases(said: list[str]) -> list[str]:
+    """The phrases of a topic of these posts, in an event that also talked of coffee and wifi."""
+    topic, event = BoundedCounter(), BoundedCounter()
+    for text in said:
+        terms = terms_of(tokenize_with_words(text)[1], text)
+        topic.add(terms)
+        event.add(terms)
+    for text in ("Coffee at the edge of the venue", "Wifi is better on the second floor"):
+        event.add(terms_of(tokenize_with_words(text)[1], text))
+    return keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
+
+
 def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
     """Openings like "TIL …" and "Key takeaway: …" lead most posts of a small topic; its label says what about."""
     said = [
@@ -31,14 +43,7 @@ def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
         "TIL keep every error trace",
         "tl;dr sample at the edge",
     ]
-    topic, event = BoundedCounter(), BoundedCounter()
-    for text in said:
-        terms = terms_of(tokenize_with_words(text)[1], text)
-        topic.add(terms)
-        event.add(terms)
-    for text in ("Coffee at the edge of the venue", "Wifi is better on the second floor"):
-        event.add(terms_of(tokenize_with_words(text)[1], text))
-    phrases = keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
+    phrases = label_phrases(said)
     assert phrases and any("error trace" in p for p in phrases)
     assert not any(w in {"til", "tl", "dr", "takeaway"} for p in phrases for w in p.split()), phrases
 
@@ -51,14 +56,7 @@ def test_everyday_verbs_are_no_topic_label() -> None:
         "The riskiest input is internal, I think",
         "threats come from the arrows of the data flow",
     ]
-    topic, event = BoundedCounter(), BoundedCounter()
-    for text in said:
-        terms = terms_of(tokenize_with_words(text)[1], text)
-        topic.add(terms)
-        event.add(terms)
-    for text in ("Coffee at the edge of the venue", "Wifi is better on the second floor"):
-        event.add(terms_of(tokenize_with_words(text)[1], text))
-    phrases = keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
+    phrases = label_phrases(said)
     assert "riskiest input" in phrases and "data flow" in phrases
     assert not any(w in {"think", "come"} for p in phrases for w in p.split()), phrases
 
