@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -564,10 +564,7 @@ class TalkAttributor:
             return
         if len(seen) + len(new) > self._GRAMS_REMEMBERED:
             seen.clear()
-        G = hash_token_lists([char_grams(tokenize(t)) for t in new], CHAR_N_FEATURES)
-        ptr, ind, cnt = G.indptr.tolist(), G.indices.astype(np.int32), G.data.astype(np.float32)
-        for r, text in enumerate(new):
-            seen[text] = (ind[ptr[r] : ptr[r + 1]], cnt[ptr[r] : ptr[r + 1]])
+        _hash_grams(seen, new, tokenize)
 
     def _grams(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Hashed character 4-gram counts of a text; remembered, as a post is in several refinement windows."""
@@ -606,12 +603,10 @@ class TalkAttributor:
         n = self._cg_n_docs + max(self._n_talks, 1.0)
 
         def rows(grams: Sequence[tuple[np.ndarray, np.ndarray]]) -> sp.csr_matrix:
-            lengths = np.fromiter((len(i) for i, _ in grams), np.int64, len(grams))
-            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            indptr, idx, cnt = _stacked(grams)
             if not indptr[-1]:
                 return sp.csr_matrix((len(grams), CHAR_N_FEATURES))
-            idx = np.concatenate([i for i, _ in grams]).astype(np.int64)
-            cnt = np.concatenate([c for _, c in grams]).astype(np.float64)
+            lengths = np.diff(indptr)
             idf = np.log((1.0 + n) / (1.0 + self._cg_df[idx] + self._cg_talk_df[idx])) + 1.0
             w = (1.0 + np.log(cnt)) * idf
             r = np.repeat(np.arange(len(grams)), lengths)
@@ -630,14 +625,9 @@ class TalkAttributor:
             seen.clear()
             new = list(dict.fromkeys(p.text for p in posts))
         if new:
-            G = hash_token_lists([char_grams(raw_tokens(t)) for t in new], CHAR_N_FEATURES)
-            ptr, ind, cnt = G.indptr.tolist(), G.indices.astype(np.int32), G.data.astype(np.float32)
-            for r, text in enumerate(new):
-                seen[text] = (ind[ptr[r] : ptr[r + 1]], cnt[ptr[r] : ptr[r + 1]])
+            _hash_grams(seen, new, raw_tokens)
         grams = [seen[p.text] for p in posts]
-        indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in grams])]).astype(np.int64)
-        idx = np.concatenate([i for i, _ in grams]).astype(np.int64)
-        cnt = np.concatenate([c for _, c in grams]).astype(np.float64)
+        indptr, idx, cnt = _stacked(grams)
         idf = np.log((1.0 + len(grams)) / (1.0 + np.bincount(idx, minlength=CHAR_N_FEATURES))) + 1.0
         tf = (1.0 + np.log(np.maximum(cnt, 1.0))) * idf[idx]
         return normalize(sp.csr_matrix((tf, idx, indptr), shape=(len(grams), CHAR_N_FEATURES)))
@@ -690,6 +680,27 @@ def _time_score(ts: float, start: float, end: float, after: float) -> float:
     if ts < start:
         return 0.3
     return 2.0 ** (-(ts - end) / max(after / 2.0, 1.0))
+
+
+def _hash_grams(
+    seen: dict[str, tuple[np.ndarray, np.ndarray]], texts: Sequence[str], tokens: Callable[[str], list[str]]
+) -> None:
+    """Hash the character 4-grams of ``tokens(text)`` for many texts in one call and remember each text's
+    (indices, counts) in ``seen``."""
+    G = hash_token_lists([char_grams(tokens(t)) for t in texts], CHAR_N_FEATURES)
+    ptr, ind, cnt = G.indptr.tolist(), G.indices.astype(np.int32), G.data.astype(np.float32)
+    for r, text in enumerate(texts):
+        seen[text] = (ind[ptr[r] : ptr[r + 1]], cnt[ptr[r] : ptr[r + 1]])
+
+
+def _stacked(grams: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remembered (indices, counts) of several texts as one CSR layout: row pointers, columns, counts."""
+    indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in grams])]).astype(np.int64)
+    if not indptr[-1]:
+        return indptr, np.zeros(0, np.int64), np.zeros(0)
+    idx = np.concatenate([i for i, _ in grams]).astype(np.int64)
+    cnt = np.concatenate([c for _, c in grams]).astype(np.float64)
+    return indptr, idx, cnt
 
 
 class _Matcher:

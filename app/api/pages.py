@@ -52,8 +52,7 @@ def _local_when(value: datetime, page: object, since: datetime | None = None) ->
     a three-day schedule, "Earlier 14:00–14:30" did not say which day."""
     zone = page.zone  # type: ignore[attr-defined]
     local = value.astimezone(zone)
-    now = getattr(page, "now", None)
-    day = (since or now).astimezone(zone).date() if since or now else local.date()
+    day = (since or getattr(page, "now", None) or value).astimezone(zone).date()
     return f"{local:%H:%M}" if local.date() == day else f"{local:%a %d %b}, {local:%H:%M}"
 
 
