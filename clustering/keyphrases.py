@@ -32,7 +32,8 @@ TEMPLATE_WORDS = frozenset({"til", "tldr", "tl", "dr", "takeaway", "takeaways"})
 # Verbs of everyday speech and filler that a post needs and a label never does: the demo's topics were labelled
 # "riskiest input · internal · think" and "data flow · threats come", and its bursts "future does · polled".
 # Scikit-learn's stop words hold a few of them ("get", "give", "find"), not these. Only words that are seldom a
-# noun: "use", "need", "change", "work", "test", "run", "cover" or "report" can be what a topic is about.
+# noun: "use", "need", "change", "work", "test", "run", "cover" or "report" can be what a topic is about. The
+# same for the verbs and adverbs a point trails off with: "trust boundary appears", "live traffic safely".
 LABEL_STOP_WORDS = frozenset(
     """
     does doing did think thinks thinking thought come comes came coming know knows knew let lets letting tell tells
@@ -40,6 +41,12 @@ LABEL_STOP_WORDS = frozenset(
     wants wanted try tries tried trying ask asks asking seems seemed gets getting goes going went gone gives gave
     given takes took taken finds showed keep keeps kept become becomes became got gotten gonna wanna actually
     basically probably maybe really pretty thing things stuff lot lots way ways guys
+    exist exists existed apply applies applied appear appears appeared differ differs allow allows allowed
+    include includes included including attend attended detect detects detected arrive arrives arrived accept
+    accepts accepted accepting using used fails evaluated announce announces
+    instead yes sure okay later soon quickly easily simply exactly usually safely slowly directly currently
+    finally literally definitely certainly clearly obviously honestly hopefully especially mostly nearly fully
+    properly correctly
     """.split()
 )
 NOT_IN_LABELS = TEMPLATE_WORDS | LABEL_STOP_WORDS

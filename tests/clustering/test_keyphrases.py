@@ -61,6 +61,20 @@ def test_everyday_verbs_are_no_topic_label() -> None:
     assert not any(w in {"think", "come"} for p in phrases for w in p.split()), phrases
 
 
+def test_a_label_phrase_does_not_trail_off_into_a_verb_or_an_adverb() -> None:
+    """ "trust boundary appears", "live traffic safely" and "notes yes" read as half sentences: the label
+    keeps the nouns the posts are about."""
+    said = [
+        "Redraw the model when a trust boundary appears",
+        "A new trust boundary appears with every queue",
+        "Shadow deployments compare live traffic safely",
+        "Route live traffic safely through the shadow model",
+    ]
+    phrases = label_phrases(said)
+    assert "trust boundary" in phrases and "live traffic" in phrases, phrases
+    assert not any(w in {"appears", "safely"} for p in phrases for w in p.split()), phrases
+
+
 def test_a_pair_written_with_a_phones_apostrophe_is_a_pair() -> None:
     text = "Rust\u2019s borrow checker"
     assert "rust's borrow" in terms_of(tokenize_with_words(text)[1], text)
