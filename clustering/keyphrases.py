@@ -51,6 +51,17 @@ LABEL_STOP_WORDS = frozenset(
 )
 NOT_IN_LABELS = TEMPLATE_WORDS | LABEL_STOP_WORDS
 
+# A label names something, so it ends on what is named: these may open a phrase ("slow query", "best talk")
+# but not end one. Said after the noun they make half sentences ("replication lag low", "type hints slow",
+# "wiki good") and alone they name nothing ("fast", "long"). Not "hot" or "cold": a storage tier
+# ("fourteen days hot").
+NOT_LAST_IN_LABELS = frozenset(
+    """
+    good better best bad worse worst fast faster slow slower early late hard harder easy easier cheap cheaper
+    expensive safe safer ready fine nice great big bigger small smaller low lower high higher long short
+    """.split()
+)
+
 
 class BoundedCounter:
     """A ``str -> float`` counter that keeps at most ``cap`` keys (the smallest are pruned)."""
@@ -145,7 +156,7 @@ def keyphrases(
 ) -> list[str]:
     """The ``top`` phrases that best tell this topic apart from the event (see the module docstring);
     none with a word of ``exclude`` (a talk's own name, which says nothing about a topic inside it), of
-    ``TEMPLATE_WORDS`` or of ``LABEL_STOP_WORDS``."""
+    ``TEMPLATE_WORDS`` or of ``LABEL_STOP_WORDS``, and none ending on a word of ``NOT_LAST_IN_LABELS``."""
     if not topic.counts or n_docs <= 0:
         return []
     scored = []
@@ -177,7 +188,11 @@ def keyphrases(
     for _, term in scored:
         words = term.split(" ")
         # checked here, on the few best terms, not on every candidate while scoring
-        if not NOT_IN_LABELS.isdisjoint(words) or (exclude and not exclude.isdisjoint(words)):
+        if (
+            words[-1] in NOT_LAST_IN_LABELS
+            or not NOT_IN_LABELS.isdisjoint(words)
+            or (exclude and not exclude.isdisjoint(words))
+        ):
             continue
         if len(words) == 1 and term in covered:
             continue
