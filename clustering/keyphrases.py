@@ -24,6 +24,11 @@ from clustering.features import plain_apostrophes
 # phrase of a large topic (hundreds) cost more than all the clustering.
 _CANDIDATES = 60
 
+# A phrase scoring under this share of the label's first names nothing of the topic: in a topic of a few
+# posts, once its own phrases are chosen, the places left went to what posts of every talk say ("huge", "run"
+# of "Huge if you run this in production"; "note", "self"), scoring a tenth of the first or less.
+_MIN_SHARE = 0.2
+
 # The openings people put before a point ("TIL …", "Key takeaway: …", "tl;dr") say nothing about the topic; in
 # an event where they are common their score stays low, but in a topic of a few posts they made chips such as
 # "til sample" and "key takeaway". (Not "learning": machine learning talks need it.)
@@ -185,7 +190,10 @@ def keyphrases(
     scored.sort()
     chosen: list[str] = []
     covered: set[str] = set()
-    for _, term in scored:
+    floor = math.inf
+    for neg, term in scored:
+        if neg > floor:
+            break  # the rest fill places with what every topic says (see _MIN_SHARE)
         words = term.split(" ")
         # checked here, on the few best terms, not on every candidate while scoring
         if (
@@ -202,6 +210,8 @@ def keyphrases(
         # a pair replaces a chosen word it contains
         if len(words) == 2:
             chosen = [c for c in chosen if c not in words]
+        if not chosen:
+            floor = neg * _MIN_SHARE
         chosen.append(term)
         covered.update(words)
         if len(chosen) >= top:

@@ -88,6 +88,25 @@ def test_a_label_phrase_ends_on_what_it_names() -> None:
     assert not any(p.split()[-1] in {"low", "slow"} for p in phrases), phrases
 
 
+def test_a_small_topics_label_stops_where_its_own_phrases_end() -> None:
+    """Once a topic's own phrases are named, what every talk's posts say ("Huge if you run this in production")
+    does not fill the places left."""
+    topic, event = BoundedCounter(), BoundedCounter()
+    said = ["Move cpu-heavy work to spawn_blocking, the escape hatch. Huge if you run this in production."] * 3
+    elsewhere = [
+        f"{point}. Huge if you run this in production."
+        for point in ("Index the foreign keys", "Alert on symptoms", "Shadow the new model", "Measure energy first")
+        for _ in range(8)
+    ]
+    for text in said:
+        topic.add(terms_of(tokenize_with_words(text)[1], text))
+    for text in said + elsewhere:
+        event.add(terms_of(tokenize_with_words(text)[1], text))
+    phrases = keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=5)
+    assert "escape hatch" in phrases, phrases
+    assert not any(w in {"huge", "run", "production"} for p in phrases for w in p.split()), phrases
+
+
 def test_a_pair_written_with_a_phones_apostrophe_is_a_pair() -> None:
     text = "Rust\u2019s borrow checker"
     assert "rust's borrow" in terms_of(tokenize_with_words(text)[1], text)
