@@ -64,6 +64,7 @@ NOT_LAST_IN_LABELS = frozenset(
     """
     good better best bad worse worst fast faster slow slower early late hard harder easy easier cheap cheaper
     expensive safe safer ready fine nice great big bigger small smaller low lower high higher long short
+    identical intact worth possible different available useful important
     """.split()
 )
 
