@@ -10,6 +10,7 @@ that continue each other about equally often are joined ("fourteen days" + "days
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import compress, pairwise
@@ -67,6 +68,16 @@ NOT_LAST_IN_LABELS = frozenset(
     identical intact worth possible different available useful important
     """.split()
 )
+
+# What follows a word tells its part of speech where no lexicon shipped here does: a word written before an
+# article, a quantifier or an object pronoun ("request id beat any amount of grep", "golden signals cover most
+# alerts", "drift crosses a threshold", "lunch near the venue") is a verb or a preposition, not what a topic
+# is about, in this event's own language. A noun seldom stands there ("give users the choice").
+_BEFORE_OBJECT = re.compile(
+    r"\b([\w'-]++) (?:the|a|any|every|each|nothing|most|these|those|their|your|our|my|them|us|me|him)\b"
+)
+# the share of the posts holding a word that write it so, from which it ends no label
+_VERB_SHARE = 0.25
 
 
 class BoundedCounter:
@@ -151,6 +162,15 @@ def terms_of(words: Sequence[str], text: str) -> list[str]:
     return out
 
 
+def before_objects(words: Sequence[str], text: str) -> list[str]:
+    """The content words of one post that it writes before an article or object pronoun, each once (see
+    ``_BEFORE_OBJECT``); counted for the event, they keep verbs off the end of its labels."""
+    found = _BEFORE_OBJECT.findall(plain_apostrophes(text.lower()))
+    if not found:
+        return []
+    return list(dict.fromkeys(filter(set(words).__contains__, found)))
+
+
 def keyphrases(
     topic: BoundedCounter,
     event: BoundedCounter,
@@ -159,10 +179,13 @@ def keyphrases(
     avg_terms: float,
     top: int = 5,
     exclude: frozenset[str] = frozenset(),
+    before_object: BoundedCounter | None = None,
 ) -> list[str]:
     """The ``top`` phrases that best tell this topic apart from the event (see the module docstring);
     none with a word of ``exclude`` (a talk's own name, which says nothing about a topic inside it), of
-    ``TEMPLATE_WORDS`` or of ``LABEL_STOP_WORDS``, and none ending on a word of ``NOT_LAST_IN_LABELS``."""
+    ``TEMPLATE_WORDS`` or of ``LABEL_STOP_WORDS``, none ending on a word of ``NOT_LAST_IN_LABELS``, nor on
+    one that at least a quarter of the event's posts holding it write before an object (``before_object``:
+    the event's counts of ``before_objects``)."""
     if not topic.counts or n_docs <= 0:
         return []
     scored = []
@@ -199,6 +222,7 @@ def keyphrases(
         # checked here, on the few best terms, not on every candidate while scoring
         if (
             words[-1] in NOT_LAST_IN_LABELS
+            or (before_object is not None and _verb_like(words[-1], before_object, event_counts))
             or not NOT_IN_LABELS.isdisjoint(words)
             or (exclude and not exclude.isdisjoint(words))
         ):
@@ -220,6 +244,11 @@ def keyphrases(
             if len(chosen) >= top:
                 return chosen[:top]
     return _chained(chosen, counts)[:top]
+
+
+def _verb_like(word: str, before_object: BoundedCounter, event_counts: dict[str, float]) -> bool:
+    written = before_object.counts.get(word)
+    return written is not None and written >= _VERB_SHARE * event_counts.get(word, written)
 
 
 def _chained(phrases: list[str], counts: dict[str, float], *, closeness: float = 0.75, longest: int = 3) -> list[str]:

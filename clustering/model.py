@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
 from clustering.features import DEFAULT_N_FEATURES, hash_texts_with_words, hash_tokens, tokenize_with_words
-from clustering.keyphrases import BoundedCounter, keyphrases, label_of, terms_of
+from clustering.keyphrases import BoundedCounter, before_objects, keyphrases, label_of, terms_of
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.questions import RepeatedQuestion, SameQuestions
 from clustering.stream import StreamClusterer
@@ -355,6 +355,7 @@ class EventModel:
         self._topics: dict[int, _Topic] = {}
         self._scopes: dict[str | None, _Scope] = {}
         self._event_terms = BoundedCounter(cap=50_000)
+        self._before_object = BoundedCounter(cap=5_000)  # see ``keyphrases.before_objects``
         self._last_minute: int | None = None
         self._dirty_topics: set[str | None] = set()
         self._dirty_takeaways: set[str | None] = set()
@@ -746,10 +747,12 @@ class EventModel:
             self._created.append(first.topic)
             self._cap_topics()
         terms: list[str] = []
+        marks: list[str] = []
         add_group = top.groups.add
         lo = hi = None
         for p in posts:
             terms += terms_of(p.words, p.text)
+            marks += before_objects(p.words, p.text)
             add_group(p)  # queued as it is: made a Member only if it is grouped
             m = p.minute
             if m is not None:
@@ -761,6 +764,8 @@ class EventModel:
                     hi = m
         top.size += len(posts)
         top.terms.add(terms)
+        if marks:
+            self._before_object.add(marks)
         if event_terms is None:
             self._event_terms.add(terms)
         else:
@@ -781,6 +786,7 @@ class EventModel:
         terms = terms_of(post.words, post.text)
         top.terms.remove(terms)
         self._event_terms.remove(terms)
+        self._before_object.remove(before_objects(post.words, post.text))
         top.groups.remove(post.id)
         top.info = top.picks = None
         self._dirty_topics.add(post.talk)
@@ -916,7 +922,12 @@ class EventModel:
                     phrases = labelled[1]
                 else:
                     phrases = keyphrases(
-                        top.terms, self._event_terms, n_docs=top.size, avg_terms=avg, exclude=self._name_words(talk)
+                        top.terms,
+                        self._event_terms,
+                        n_docs=top.size,
+                        avg_terms=avg,
+                        exclude=self._name_words(talk),
+                        before_object=self._before_object,
                     )
                     top.labelled = (top.size, tuple(phrases))
                 info = top.info = TopicInfo(
@@ -1006,6 +1017,7 @@ class EventModel:
             state["_posts"] = _unpack_posts(posts)  # else an OrderedDict of posts, saved before packing
         state.setdefault("_in_hallway", set())  # saved before posts could be put in the hallway on purpose
         state.setdefault("_asked", SameQuestions())  # saved before questions were grouped: new ones are
+        state.setdefault("_before_object", BoundedCounter(cap=5_000))  # saved before: counted from here on
         self.__dict__.update(state)
 
     def dumps(self) -> bytes:
@@ -1127,7 +1139,13 @@ class EventModel:
             avg = max(self._event_terms.total / max(len(self._topics), 1), 1.0)
             phrases = (
                 keyphrases(
-                    inside, self._event_terms, n_docs=max(n, 1), avg_terms=avg, top=3, exclude=self._name_words(talk)
+                    inside,
+                    self._event_terms,
+                    n_docs=max(n, 1),
+                    avg_terms=avg,
+                    top=3,
+                    exclude=self._name_words(talk),
+                    before_object=self._before_object,
                 )
                 if n
                 else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clustering.features import tokenize_with_words
-from clustering.keyphrases import BoundedCounter, keyphrases, terms_of
+from clustering.keyphrases import BoundedCounter, before_objects, keyphrases, terms_of
 
 
 def test_counts_added_and_removed_one_at_a_time_stay_ints() -> None:
@@ -27,14 +27,17 @@ def test_a_weighted_removal_takes_its_weight() -> None:
 
 def label_phrases(said: list[str]) -> list[str]:
     """The phrases of a topic of these posts, in an event that also talked of coffee and wifi."""
-    topic, event = BoundedCounter(), BoundedCounter()
+    topic, event, before_object = BoundedCounter(), BoundedCounter(), BoundedCounter()
     for text in said:
         terms = terms_of(tokenize_with_words(text)[1], text)
         topic.add(terms)
         event.add(terms)
-    for text in ("Coffee at the edge of the venue", "Wifi is better on the second floor"):
-        event.add(terms_of(tokenize_with_words(text)[1], text))
-    return keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6)
+    for text in [*said, "Coffee at the edge of the venue", "Wifi is better on the second floor"]:
+        words = tokenize_with_words(text)[1]
+        before_object.add(before_objects(words, text))
+        if text not in said:
+            event.add(terms_of(words, text))
+    return keyphrases(topic, event, n_docs=len(said), avg_terms=20.0, top=6, before_object=before_object)
 
 
 def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
@@ -85,6 +88,17 @@ def test_the_openings_people_put_before_a_point_are_no_topic_label() -> None:
             {"replication lag", "type hints"},
             {"low", "slow"},
             id="a label ends on what it names: not 'replication lag low', 'type hints slow'",
+        ),
+        pytest.param(
+            [
+                "Structured logs with a request id beat any amount of grep",
+                "a request id beat every grep I ever wrote",
+                "Four golden signals cover most alerts",
+                "golden signals cover the basics, then add your own",
+            ],
+            {"request id", "golden signals"},
+            {"beat", "cover"},
+            id="nor on a verb, told by the object the event's posts write after it: not 'request id beat'",
         ),
     ],
 )
