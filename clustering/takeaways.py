@@ -25,7 +25,12 @@ from typing import Any, Protocol
 _LINK_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.@-]+")
 _WORD_RUN = re.compile(r"\w+")
 _HASHTAG = re.compile(r"(?u)#\b\w[\w'.@-]*\w\b")  # a hashtag token as clustering.features tokenizes it
-_LEAD_IN = re.compile(r"^((?:[^\s:]+ ){0,7}[^\s:]+): +\S")  # up to 8 words, then ": " and the point
+# up to 16 words, then ": " and the point. Past 8 words only before a point at least as long: "Note to self from
+# <talk title>:" is as long as the title (at 8, a copy under a long title and one with a remark after it were two
+# takeaways), while a long clause before a short list is what the sentence says ("there are two protected code
+# regions: the UEFI firmware and SMM").
+_LEAD_IN = re.compile(r"^((?:[^\s:]+ ){0,15}[^\s:]+): +\S")
+_SHORT_LEAD_IN = 8
 # Templated openings people put before the same point ("TIL …", "Key takeaway: …", "RT …"): two posts that
 # differ only there are one takeaway.
 _PREFIX = re.compile(
@@ -56,7 +61,14 @@ def _point_words(text: str, words: frozenset[str]) -> frozenset[str]:
     point: X", "Note to self from <talk title>: X"), when enough words are left to compare."""
     point = words - {tag[1:] for tag in _HASHTAG.findall(text.lower())} if "#" in text else words
     lead = _LEAD_IN.match(text)
-    if lead is not None and "//" not in lead.group(1):
+    if (
+        lead is not None
+        and "//" not in lead.group(1)
+        and (
+            lead.group(1).count(" ") < _SHORT_LEAD_IN
+            or text.count(" ", lead.end(1)) > lead.group(1).count(" ")  # the point as long as the lead-in
+        )
+    ):
         without = point - set(_clean(lead.group(1)).split())
         if len(without) >= _CONTAIN_MIN_WORDS:
             return without

@@ -156,6 +156,34 @@ def test_the_same_point_said_around_other_words_is_one_takeaway_but_a_longer_pos
     assert mutex.kind == "takeaway"
 
 
+def test_a_lead_in_naming_a_long_talk_title_is_left_out_when_copies_are_compared() -> None:
+    # "Note to self from <title>:" is as long as the title: the title's words made the first copy's group
+    # too unlike a copy with a remark after the point, which became a second takeaway saying the same
+    model = EventModel(refine_window=0)
+    point = "a logistic regression baseline often gets you most of the value"
+    texts = [
+        f"Note to self from Shipping small models to production: {point}.",
+        f"Key takeaway: {point}.",
+        f"So {point}. Huge if you run this in production.",
+        f"Writing this down: {point}.",
+    ]
+    model.observe(docs_of(texts))
+    [merged] = [t for t in model.takeaways(None) if "p0" in t.post_ids]
+    assert set(merged.post_ids) == {"p0", "p1", "p2", "p3"}
+
+
+def test_a_long_clause_before_a_short_list_is_what_the_sentence_says_not_a_lead_in() -> None:
+    model = EventModel(refine_window=0)
+    texts = [
+        "On modern Intel based computers there exist two powerful and protected code regions: the UEFI firmware"
+        " and System Management Mode (SMM).",
+        "Besides bootstrapping an operating system, UEFI also instantiates the all powerful System Management"
+        " Mode (SMM).",
+    ]
+    model.observe(docs_of(texts))
+    assert sorted(t.post_ids for t in model.takeaways(None)) == [("p0",), ("p1",)]
+
+
 def test_praise_for_the_speaker_does_not_crowd_out_what_the_talk_taught() -> None:
     texts = [
         "Great talk Ben, async rust finally makes sense to me!",
