@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -804,6 +805,48 @@ def test_my_question_folded_live_under_another_copy_keeps_a_way_to_delete_it(
     expect(entry.locator(".asked")).to_have_count(0)  # asked once now
     expect(page.locator(".post", has_text="any student discount?")).to_have_count(0)
     live_server.put_digest(None, [theirs["id"]], version=41, questions=[])
+
+
+def test_my_folded_question_deleted_while_the_clustering_stage_keeps_announcing_it_stays_gone(
+    page: Any, live_server: LiveServer
+) -> None:
+    # a live event re-renders the questions list many times a minute: a click on "Delete my question" lands
+    # among those updates, and an update computed before the delete still names the question
+    theirs = live_server.post_note("Will the workshop be recorded?", kind="question")
+    _open_event(page, live_server)
+    mine = _ask_from_the_page(page, "will the workshop be recorded??")
+    my_id = int(mine.get_attribute("data-post-id") or 0)
+    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [theirs["id"]], version=50, questions=asked)
+    entry = page.locator(f"#questions > .post[data-post-id='{theirs['id']}']")
+    line = entry.locator(".asked-mine")
+    expect(line).to_have_count(1, timeout=3000)
+    gone = page.locator(f".post[data-post-id='{my_id}'], .asked-mine[data-post-id='{my_id}']")
+
+    stop, versions = threading.Event(), iter(range(51, 10_000))
+
+    def keep_announcing() -> None:
+        while not stop.is_set():
+            live_server.put_digest(None, [theirs["id"]], version=next(versions), questions=asked)
+            live_server.post_note("Room B is full, overflow in C")  # each from another phone: no rate limit
+
+    announcer = threading.Thread(target=keep_announcing)
+    announcer.start()
+    try:
+        page.wait_for_timeout(300)
+        line.get_by_role("button", name="Delete my question").click()
+        expect(gone).to_have_count(0, timeout=3000)
+        page.wait_for_timeout(500)  # updates naming it keep coming: it does not come back
+        expect(gone).to_have_count(0)
+    finally:
+        stop.set()
+        announcer.join()
+    listed = live_server.call("GET", f"/api/events/{live_server.slug}/posts?limit=200")["items"]
+    assert my_id not in {p["id"] for p in listed}
+    page.reload()
+    page.wait_for_selector("#conn.live", timeout=5000)
+    expect(gone).to_have_count(0)
+    live_server.put_digest(None, [theirs["id"]], version=next(versions), questions=[])
 
 
 def test_an_organizer_marks_a_question_answered_on_stage_and_followers_see_it_at_once(
