@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from app.export.references import References, number_citations
 from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary, distinct_authors
-from app.export.text import clean_line, http_url, truncate
+from app.export.text import clean_line, counted, http_url, truncate
 from app.export.times import format_clock, format_days, format_minutes, format_moment, format_span
 
 # Every ASCII punctuation character that starts or ends markup somewhere (emphasis, code, links,
@@ -85,8 +85,8 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
         meta.append(f"**Feedback:** <{target}>")
     meta.append(f"**Event:** {escape(talk.event_name)}")
     meta.append(
-        f"**Activity:** {talk.post_count} posts · {talk.takeaway_count} takeaways · "
-        f"{len(talk.answered_questions)} answered and {len(talk.open_questions)} open questions"
+        f"**Activity:** {counted(talk.post_count, 'post')} · {counted(talk.takeaway_count, 'takeaway')} · "
+        f"{len(talk.answered_questions)} answered and {counted(len(talk.open_questions), 'open question')}"
     )
     lines += [line + "  " for line in meta[:-1]] + [meta[-1], ""]
 

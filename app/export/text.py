@@ -62,3 +62,8 @@ def http_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return quote(url, safe=_URL_SAFE)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """ "1 post", "2 posts", "0 open questions": a count in a sentence of a summary."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

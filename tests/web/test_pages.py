@@ -131,6 +131,17 @@ def test_the_activity_timeline_marks_bursts(client: TestClient, schedule: list[d
     timeline = html.split(f'id="timeline-{talk}"')[1].split("</figure>")[0]
     assert timeline.count('class="bar"') == 5
     assert 'class="burst"' in timeline and "error budget" in timeline
+    assert "<span>19 posts · 1 burst</span>" in timeline
+
+
+def test_a_timeline_of_one_post_says_one_post(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    talk = schedule[1]["id"]
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    digest = {**sample_digest([_note(client, "First!", talk_id=talk)["id"]], start), "bursts": []}
+    digest["activity"] = [[start.isoformat(), 1]]
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk, digest)  # type: ignore[attr-defined]
+    timeline = client.get(f"/e/{SLUG}/talks/{talk}").text.split(f'id="timeline-{talk}"')[1].split("</figure>")[0]
+    assert "Activity: 1 post, at most 1 a minute" in timeline and "<span>1 post</span>" in timeline
 
 
 def test_filters_keep_one_room_and_only_questions(client: TestClient, schedule: list[dict[str, Any]]) -> None:

@@ -186,3 +186,14 @@ def test_a_one_minute_burst_reads_as_that_minute(talk: TalkSummary) -> None:
     assert "- 10:05: live demo (peak 11/min)" in section(markdown, "## Activity")
     html = " ".join(render_talk_html(short).split())
     assert "10:05–10:05" not in html and 'shaded bursts: 10:05 <span dir="auto">live demo</span>' in html
+
+
+def test_the_activity_line_counts_in_words_a_reader_would_write(talk: TalkSummary) -> None:
+    assert "**Activity:** 15 posts · 4 takeaways · 1 answered and 2 open questions" in render_talk_markdown(talk)
+    one_of_each = replace(
+        talk,
+        topics=(replace(talk.topics[0], takeaways=talk.topics[0].takeaways[:1]),),
+        questions=tuple(q for q in talk.questions if not q.answered)[:1],
+        posts=talk.posts[:1],
+    )
+    assert "**Activity:** 1 post · 1 takeaway · 0 answered and 1 open question" in render_talk_markdown(one_of_each)
