@@ -714,15 +714,26 @@ def test_the_keyboard_focus_stays_where_the_writing_is(page: Any, live_server: L
     expect(page.locator(f"{FEED}[data-post-id='{neighbour_id}'] .upvote")).to_be_focused()
 
 
+def _my_question_folded_under_theirs(
+    page: Any, live: LiveServer, theirs_text: str, mine_text: str, version: int
+) -> tuple[dict[str, Any], Any, int, list[dict[str, Any]]]:
+    """Someone asks ``theirs_text``; I open the page and ask ``mine_text``; the clustering stage announces
+    them as one question asked twice. Their post, my entry, my post's id and the questions announced."""
+    theirs = live.post_note(theirs_text, kind="question")
+    _open_event(page, live)
+    mine = _ask_from_the_page(page, mine_text)
+    my_id = int(mine.get_attribute("data-post-id") or 0)
+    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
+    live.put_digest(None, [theirs["id"]], version=version, questions=asked)
+    return theirs, mine, my_id, asked
+
+
 def test_an_answer_to_the_copy_listed_for_my_question_is_highlighted_as_mine(
     page: Any, live_server: LiveServer
 ) -> None:
-    theirs = live_server.post_note("Is the keynote streamed anywhere?", kind="question")
-    _open_event(page, live_server)
-    mine = _ask_from_the_page(page, "is the keynote streamed anywhere??")
-    my_id = int(mine.get_attribute("data-post-id") or 0)
-    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
-    live_server.put_digest(None, [theirs["id"]], version=10, questions=asked)
+    theirs, mine, my_id, asked = _my_question_folded_under_theirs(
+        page, live_server, "Is the keynote streamed anywhere?", "is the keynote streamed anywhere??", version=10
+    )
     expect(mine).to_have_count(0, timeout=3000)  # mine is folded under theirs
     answer = live_server.post_note("Yes, on the event website", reply_to=theirs["id"])
     listed = page.locator(f"#questions > .post[data-post-id='{answer['id']}']")
@@ -791,12 +802,9 @@ def test_my_question_folded_under_another_copy_says_so_and_i_delete_it_from_ther
 def test_my_question_folded_live_under_another_copy_keeps_a_way_to_delete_it(
     page: Any, live_server: LiveServer
 ) -> None:
-    theirs = live_server.post_note("Is there a discount for students?", kind="question")
-    _open_event(page, live_server)
-    mine = _ask_from_the_page(page, "any student discount?")
-    my_id = int(mine.get_attribute("data-post-id") or 0)
-    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
-    live_server.put_digest(None, [theirs["id"]], version=40, questions=asked)  # folded while I watch
+    theirs, mine, my_id, asked = _my_question_folded_under_theirs(
+        page, live_server, "Is there a discount for students?", "any student discount?", version=40
+    )  # folded while I watch
     entry = page.locator(f"#questions > .post[data-post-id='{theirs['id']}']")
     line = entry.locator(".asked-mine")
     expect(line.locator("p")).to_have_text("You asked this too: any student discount?", timeout=3000)
@@ -812,12 +820,9 @@ def test_my_folded_question_deleted_while_the_clustering_stage_keeps_announcing_
 ) -> None:
     # a live event re-renders the questions list many times a minute: a click on "Delete my question" lands
     # among those updates, and an update computed before the delete still names the question
-    theirs = live_server.post_note("Will the workshop be recorded?", kind="question")
-    _open_event(page, live_server)
-    mine = _ask_from_the_page(page, "will the workshop be recorded??")
-    my_id = int(mine.get_attribute("data-post-id") or 0)
-    asked = [{"post_ids": [theirs["id"], my_id], "count": 2, "votes": 0}]
-    live_server.put_digest(None, [theirs["id"]], version=50, questions=asked)
+    theirs, mine, my_id, asked = _my_question_folded_under_theirs(
+        page, live_server, "Will the workshop be recorded?", "will the workshop be recorded??", version=50
+    )
     entry = page.locator(f"#questions > .post[data-post-id='{theirs['id']}']")
     line = entry.locator(".asked-mine")
     expect(line).to_have_count(1, timeout=3000)
