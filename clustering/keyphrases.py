@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, pairwise
 from operator import itemgetter, ne
 
@@ -180,12 +180,15 @@ def keyphrases(
     top: int = 5,
     exclude: frozenset[str] = frozenset(),
     before_object: BoundedCounter | None = None,
+    written: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """The ``top`` phrases that best tell this topic apart from the event (see the module docstring);
     none with a word of ``exclude`` (a talk's own name, which says nothing about a topic inside it), of
     ``TEMPLATE_WORDS`` or of ``LABEL_STOP_WORDS``, none ending on a word of ``NOT_LAST_IN_LABELS``, nor on
     one that at least a quarter of the event's posts holding it write before an object (``before_object``:
-    the event's counts of ``before_objects``)."""
+    the event's counts of ``before_objects``). ``written``: whether a phrase of three words stands in one of the
+    topic's posts; two chosen pairs are joined only then ("new model" and "model registry" were "new model
+    registry", which nobody wrote)."""
     if not topic.counts or n_docs <= 0:
         return []
     scored = []
@@ -240,10 +243,10 @@ def keyphrases(
         chosen.append(term)
         covered.update(words)
         if len(chosen) >= top:
-            chosen = _chained(chosen, counts)  # joining pairs frees places for more phrases
+            chosen = _chained(chosen, counts, written)  # joining pairs frees places for more phrases
             if len(chosen) >= top:
                 return chosen[:top]
-    return _chained(chosen, counts)[:top]
+    return _chained(chosen, counts, written)[:top]
 
 
 def _verb_like(word: str, before_object: BoundedCounter, event_counts: dict[str, float]) -> bool:
@@ -251,11 +254,19 @@ def _verb_like(word: str, before_object: BoundedCounter, event_counts: dict[str,
     return written is not None and written >= _VERB_SHARE * event_counts.get(word, written)
 
 
-def _chained(phrases: list[str], counts: dict[str, float], *, closeness: float = 0.75, longest: int = 3) -> list[str]:
+def _chained(
+    phrases: list[str],
+    counts: dict[str, float],
+    written: Callable[[str], bool] | None = None,
+    *,
+    closeness: float = 0.75,
+    longest: int = 3,
+) -> list[str]:
     """Chosen pairs that continue each other about equally often were one phrase: "fourteen days" and
     "days hot" become "fourteen days hot" (in the first one's place). Counts are kept only for words and
     pairs, so "about equally often" (the smaller count at least ``closeness`` of the larger) stands in for
-    the three words having been written together; labels made of overlapping fragments read as noise."""
+    the three words having been written together, and ``written`` (where the caller holds the posts) checks
+    it; labels made of overlapping fragments read as noise."""
     out = list(phrases)
     i = 0
     while i < len(out):
@@ -268,7 +279,9 @@ def _chained(phrases: list[str], counts: dict[str, float], *, closeness: float =
                 if j == i or len(tail) != 2 or tail[0] != head[-1] or tail[1] in head:
                     continue
                 both = counts.get(other, 0.0)
-                if min(last, both) >= closeness * max(last, both) > 0:
+                if min(last, both) >= closeness * max(last, both) > 0 and (
+                    written is None or written(f"{out[i]} {tail[1]}")
+                ):
                     out[i] = f"{out[i]} {tail[1]}"
                     del out[j]
                     joined = True
@@ -278,6 +291,20 @@ def _chained(phrases: list[str], counts: dict[str, float], *, closeness: float =
         else:
             i += 1
     return out
+
+
+def written_in(texts: Callable[[], Iterable[str]]) -> Callable[[str], bool]:
+    """Whether a phrase stands in one of ``texts`` as the tokenizer read them; the texts are read and lowered
+    on the first question only (most labels join no pairs)."""
+    lowered: list[str] | None = None
+
+    def written(phrase: str) -> bool:
+        nonlocal lowered
+        if lowered is None:
+            lowered = [plain_apostrophes(t.lower()) for t in texts()]
+        return any(phrase in t for t in lowered)
+
+    return written
 
 
 def label_of(phrases: Sequence[str], n: int = 3) -> str:

@@ -18,9 +18,10 @@ import heapq
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from itertools import count, islice
 from operator import attrgetter
 from typing import Any
@@ -31,7 +32,7 @@ import scipy.sparse as sp
 from clustering.attribution import RefineItem, TalkAttributor
 from clustering.bursts import find_peaks
 from clustering.features import DEFAULT_N_FEATURES, hash_texts_with_words, hash_tokens, tokenize_with_words
-from clustering.keyphrases import BoundedCounter, before_objects, keyphrases, label_of, terms_of
+from clustering.keyphrases import BoundedCounter, before_objects, keyphrases, label_of, terms_of, written_in
 from clustering.kinds import PostKind, classify_kinds, rule_kind
 from clustering.questions import RepeatedQuestion, SameQuestions
 from clustering.stream import StreamClusterer
@@ -170,6 +171,17 @@ _POST_FIELDS = tuple(_Post.__dataclass_fields__)
 _PLAIN_FIELDS = tuple(f for f in _POST_FIELDS if f not in ("words", "idx", "cnt"))
 _WORD_SEP, _POST_SEP = "\x1f", "\x1e"  # never in a token (letters, digits and #@'.-)
 _PACKED = "backchannel-posts-columns-1"
+
+
+def _texts_of(groups: TopicGroups) -> Iterator[str]:
+    """What a topic's posts say, as its takeaway groups hold them (the posts themselves may be forgotten)."""
+    for g in groups.groups:
+        for m in g.members.values():
+            yield m.text
+
+
+def _burst_texts(posts: list[_Post], lo: int, hi: int) -> Iterator[str]:
+    return (p.text for p in posts if p.minute is not None and lo <= p.minute <= hi)
 
 
 def _pack_posts(posts: list[_Post]) -> dict[str, object]:
@@ -928,6 +940,7 @@ class EventModel:
                         avg_terms=avg,
                         exclude=self._name_words(talk),
                         before_object=self._before_object,
+                        written=written_in(partial(_texts_of, top.groups)),
                     )
                     top.labelled = (top.size, tuple(phrases))
                 info = top.info = TopicInfo(
@@ -1146,6 +1159,7 @@ class EventModel:
                     top=3,
                     exclude=self._name_words(talk),
                     before_object=self._before_object,
+                    written=written_in(partial(_burst_texts, posts, lo, hi)),
                 )
                 if n
                 else []

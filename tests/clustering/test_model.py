@@ -425,6 +425,16 @@ def test_pairs_that_only_share_a_word_stay_apart_in_a_label() -> None:
     assert "rust async runtime" not in phrases
 
 
+def test_two_pairs_sharing_a_word_join_only_where_someone_wrote_the_three_together() -> None:
+    # "new model" and "model registry", said about equally often, read as "new model registry": nobody wrote it
+    texts = ["Shadow deployments compare a new model on live traffic"] * 4 + ["Which model registry do you use?"] * 4
+    model = EventModel(refine_window=0)
+    model.observe(docs_of(texts))
+    phrases = {p for t in model.topics(None) for p in t.keyphrases}
+    assert "new model registry" not in phrases
+    assert {"new model", "model registry"} & phrases, phrases
+
+
 def test_naming_the_talk_does_not_merge_its_different_points_into_one_topic() -> None:
     from ingest.schedules.records import ScheduledPerson, ScheduledTalk
 
