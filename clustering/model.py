@@ -173,13 +173,6 @@ _WORD_SEP, _POST_SEP = "\x1f", "\x1e"  # never in a token (letters, digits and #
 _PACKED = "backchannel-posts-columns-1"
 
 
-def _texts_of(groups: TopicGroups) -> Iterator[str]:
-    """What a topic's posts say, as its takeaway groups hold them (the posts themselves may be forgotten)."""
-    for g in groups.groups:
-        for m in g.members.values():
-            yield m.text
-
-
 def _burst_texts(posts: list[_Post], lo: int, hi: int) -> Iterator[str]:
     return (p.text for p in posts if p.minute is not None and lo <= p.minute <= hi)
 
@@ -940,7 +933,7 @@ class EventModel:
                         avg_terms=avg,
                         exclude=self._name_words(talk),
                         before_object=self._before_object,
-                        written=written_in(partial(_texts_of, top.groups)),
+                        written=written_in(top.groups.texts),
                     )
                     top.labelled = (top.size, tuple(phrases))
                 info = top.info = TopicInfo(

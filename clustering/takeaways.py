@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
@@ -300,6 +300,14 @@ class TopicGroups:
     def groups(self) -> list[Group]:
         self._flush()
         return list(self._groups.values())
+
+    def texts(self) -> Iterator[str]:
+        """What the topic's posts say, one copy per group and every post still waiting, without grouping the
+        waiting ones (a label's check of a phrase should not pay for that)."""
+        for g in self._groups.values():
+            yield next(iter(g.members.values())).text
+        for m in self._pending.values():
+            yield m.text
 
     def add(self, m: QueuedPost) -> None:
         self._pending[m.id] = m
