@@ -63,13 +63,11 @@ def _point_words(text: str, words: frozenset[str]) -> frozenset[str]:
     lead = _LEAD_IN.match(text)
     if (
         lead is not None
-        and "//" not in lead.group(1)
-        and (
-            lead.group(1).count(" ") < _SHORT_LEAD_IN
-            or text.count(" ", lead.end(1)) > lead.group(1).count(" ")  # the point as long as the lead-in
-        )
+        and "//" not in (head := lead.group(1))
+        # a short lead-in, or a point at least as long as it
+        and ((gaps := head.count(" ")) < _SHORT_LEAD_IN or text.count(" ", lead.end(1)) > gaps)
     ):
-        without = point - set(_clean(lead.group(1)).split())
+        without = point - set(_clean(head).split())
         if len(without) >= _CONTAIN_MIN_WORDS:
             return without
     return point
