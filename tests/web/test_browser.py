@@ -984,3 +984,45 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
         expect(console.locator("#console-status")).to_have_text("Post moved to the hallway.")
         expect(item.get_by_label("Talk")).to_have_value("hallway")
     expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(0, timeout=3000)
+
+
+@contextmanager
+def _drawn_again(console: Any, post_id: int) -> Iterator[None]:
+    """What the block does makes the console draw its list afresh: on leaving, the post's row is a new one."""
+    row = f".queue-item[data-post-id='{post_id}']"
+    console.locator(row).evaluate("li => { li.dataset.stale = '1'; }")
+    yield
+    console.locator(f"{row}:not([data-stale])").wait_for()
+
+
+def test_a_talk_the_organizer_picks_stays_picked_while_the_list_is_drawn_again(
+    browser: Any, live_server: LiveServer
+) -> None:
+    talk = live_server.talks[1]
+    note = live_server.post_note("Pinning finally clicked for me at the executor example")
+    with _console_tab(browser, live_server, "recent") as console:
+        item = console.locator(f".queue-item[data-post-id='{note['id']}']")
+        picker = item.get_by_label("Talk")
+        expect(picker).to_have_value("hallway")
+        # picked, not yet moved, when the list refreshes (it does every 20 s): the pick is still there
+        picker.select_option(str(talk["id"]))
+        with _drawn_again(console, note["id"]):
+            console.click("#queue-refresh")
+        expect(picker).to_have_value(str(talk["id"]))
+        # moved; on a slow network the list is drawn again only after the organizer picks the hallway instead
+        held: list[Any] = []
+        redraw = re.compile(r"/posts\?limit=50$")
+        console.route(redraw, lambda route: held.append(route))
+        item.get_by_role("button", name="Move").click()
+        expect(console.locator("#console-status")).to_have_text(re.compile(r"Post moved to “.+”\."))
+        while not held:
+            console.wait_for_timeout(20)
+        picker.select_option("hallway")
+        with _drawn_again(console, note["id"]):
+            held[0].continue_()
+        console.unroute(redraw)
+        expect(picker).to_have_value("hallway")
+        item.get_by_role("button", name="Move").click()
+        expect(console.locator("#console-status")).to_have_text("Post moved to the hallway.")
+    posts = live_server.call("GET", f"/api/events/{live_server.slug}/posts?limit=50")["items"]
+    assert [p["talk_id"] for p in posts if p["id"] == note["id"]] == [None]

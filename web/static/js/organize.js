@@ -123,6 +123,9 @@
   // ---- moderation queue ----
   let queue = "queue";
   let queueLoads = 0;
+  // A talk picked but not yet filed (Move not pressed) outlives the list being drawn again: the 20 s refresh, or
+  // the redraw after the previous Move, must not put the picker back under the organizer's hand.
+  const picked = new Map();
   let talks = []; // the event's talks (``loadTalks``), for putting a post on the one it is about
   let talksLoading = Promise.resolve();
   async function loadQueue() {
@@ -207,6 +210,9 @@
       if (group.children.length) select.append(group);
     }
     select.value = current ? String(current.id) : "hallway";
+    const choice = picked.get(String(p.id));
+    if (choice && select.querySelector(`option[value="${choice}"]`)) select.value = choice;
+    select.addEventListener("change", () => picked.set(String(p.id), select.value));
     label.append(select);
     row.append(label, button("Move", "file"));
     return row;
@@ -266,10 +272,11 @@
         status(`Blocked ${result.handle}; ${hidden} post${hidden === 1 ? "" : "s"} hidden.`);
         loadBlocks();
       } else if (b.dataset.action === "file") {
-        const choice = b.closest(".queue-item").querySelector("select[data-role=talk]");
-        const toHallway = choice.value === "hallway";
-        await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: toHallway ? null : Number(choice.value) } });
-        status(toHallway ? "Post moved to the hallway." : `Post moved to “${choice.selectedOptions[0].textContent}”.`);
+        const select = b.closest(".queue-item").querySelector("select[data-role=talk]");
+        const [choice, title] = [select.value, select.selectedOptions[0].textContent];
+        await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: choice === "hallway" ? null : Number(choice) } });
+        if (picked.get(id) === choice) picked.delete(id); // filed; a newer pick made meanwhile stays
+        status(choice === "hallway" ? "Post moved to the hallway." : `Post moved to “${title}”.`);
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
         status({
