@@ -37,9 +37,24 @@ class TextFormatter(logging.Formatter):
         return base + ("  " + " ".join(f"{k}={v}" for k, v in extra.items()) if extra else "")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record, as ``logging.lastResort`` does.
+
+    A host that swaps stderr (pytest's capture, a supervisor re-opening it) would otherwise leave the handler
+    writing to a closed file: "Logging error ... I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+
 def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     """Install one stderr handler on the root logger. Called by entry points only."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         JsonFormatter() if json_lines else TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
