@@ -25,6 +25,7 @@ from app.api.schemas import EventCreate, event_field_errors
 from app.api.talks import TalkId
 from app.api.throttle import count_event_creation, enforce
 from app.errors import BackchannelError, InvalidInput, NotFound, PageRoute, TooManyRequests
+from app.export.text import counted
 from app.services import echoes
 from app.services import events as event_service
 from app.services import posts as post_service
@@ -64,6 +65,7 @@ def _author(author: AuthorRead) -> str:
 templates.env.filters["local_time"] = _local
 templates.env.filters["local_when"] = _local_when
 templates.env.filters["author"] = _author
+templates.env.filters["counted"] = counted
 # the questions list folds the answers given again in the same words (``me``: this browser's, never folded)
 templates.env.globals["fold_echoes"] = lambda answers, me: echoes.fold(
     answers, mine=lambda post: post.written_by(me), name=lambda post: _author(post.author)

@@ -64,6 +64,11 @@ def http_url(url: str | None) -> str | None:
     return quote(url, safe=_URL_SAFE)
 
 
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """ "1 post", "2 posts", "0 open questions": a count in a sentence of a summary."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+def noun(n: int, singular: str, plural: str | None = None) -> str:
+    """The noun for ``n`` of a thing: "post" for 1, "posts" for 0 or 2 (a tile shows the number above it)."""
+    return singular if n == 1 else plural or singular + "s"
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """ "1 post", "2 posts", "0 open questions": a count in a sentence of a summary or a page."""
+    return f"{n} {noun(n, singular, plural)}"

@@ -188,12 +188,26 @@ def test_a_one_minute_burst_reads_as_that_minute(talk: TalkSummary) -> None:
     assert "10:05–10:05" not in html and 'shaded bursts: 10:05 <span dir="auto">live demo</span>' in html
 
 
-def test_the_activity_line_counts_in_words_a_reader_would_write(talk: TalkSummary) -> None:
-    assert "**Activity:** 15 posts · 4 takeaways · 1 answered and 2 open questions" in render_talk_markdown(talk)
-    one_of_each = replace(
+def _one_of_each(talk: TalkSummary) -> TalkSummary:
+    """The talk cut down to one post, one takeaway and one open question."""
+    return replace(
         talk,
         topics=(replace(talk.topics[0], takeaways=talk.topics[0].takeaways[:1]),),
         questions=tuple(q for q in talk.questions if not q.answered)[:1],
         posts=talk.posts[:1],
     )
+
+
+def test_the_activity_line_counts_in_words_a_reader_would_write(talk: TalkSummary) -> None:
+    assert "**Activity:** 15 posts · 4 takeaways · 1 answered and 2 open questions" in render_talk_markdown(talk)
+    one_of_each = _one_of_each(talk)
     assert "**Activity:** 1 post · 1 takeaway · 0 answered and 1 open question" in render_talk_markdown(one_of_each)
+
+
+def test_the_html_tiles_name_one_of_a_thing_in_the_singular(talk: TalkSummary) -> None:
+    tiles = " ".join(render_talk_html(talk).split())
+    assert "<strong>15</strong>posts" in tiles and "<strong>2</strong>open questions" in tiles
+    one_of_each = _one_of_each(talk)
+    tiles = " ".join(render_talk_html(one_of_each).split())
+    assert "<strong>1</strong>post</li>" in tiles and "<strong>1</strong>takeaway</li>" in tiles
+    assert "<strong>1</strong>open question</li>" in tiles
