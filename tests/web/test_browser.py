@@ -283,11 +283,14 @@ def _unlock_console(page: Any, live: LiveServer, token: str, slug: str | None = 
 
 
 @contextmanager
-def _console_tab(browser: Any, live: LiveServer, tab: str) -> Iterator[Any]:
-    """The organizer's console in a browser of its own, unlocked, on the moderation queue's ``tab``."""
+def _console_tab(browser: Any, live: LiveServer, tab: str, *, clock: bool = False) -> Iterator[Any]:
+    """The organizer's console in a browser of its own, unlocked, on the moderation queue's ``tab``; with
+    ``clock``, its timers wait for the test to move the page's clock on."""
     organizer = browser.new_context()
     try:
         console = organizer.new_page()
+        if clock:
+            console.clock.install()
         _unlock_console(console, live, live.token)
         console.click(f"button[data-queue={tab}]")
         yield console
@@ -925,6 +928,28 @@ def test_the_console_lists_a_question_asked_again_once_and_a_copy_can_be_hidden_
     live_server.put_digest(None, [first["id"]], version=61, questions=[])
 
 
+def test_working_down_the_questions_by_keyboard_the_refresh_keeps_my_place_and_the_copies_i_opened(
+    browser: Any, live_server: LiveServer
+) -> None:
+    first = live_server.post_note("Is the workshop room reachable by lift?", kind="question")
+    again = live_server.post_note("workshop room lift access??", kind="question")
+    asked = [{"post_ids": [first["id"], again["id"]], "count": 2, "votes": 0}]
+    live_server.put_digest(None, [first["id"]], version=62, questions=asked)
+    with _console_tab(browser, live_server, "questions", clock=True) as console:
+        entry = console.locator(f"#queue-list > .queue-item[data-post-id='{first['id']}']")
+        summary = entry.locator("details.copies > summary")
+        summary.focus()
+        console.keyboard.press("Enter")  # the copies unfolded
+        entry.get_by_role("button", name="Pin").first.focus()
+        live_server.post_note("Will the slides be online?", kind="question")  # something new to draw
+        with _drawn_again(console, first["id"]):
+            console.clock.run_for("00:21")  # the console's own 20 s refresh
+        expect(entry.get_by_role("button", name="Pin").first).to_be_focused()
+        expect(entry.locator("details.copies")).to_have_attribute("open", "")
+        expect(console.locator("#queue-notice")).to_have_text("")
+    live_server.put_digest(None, [first["id"]], version=63, questions=[])
+
+
 def test_an_answer_the_room_gives_again_and_again_reads_once_with_who_else_said_it(
     page: Any, live_server: LiveServer
 ) -> None:
@@ -1004,8 +1029,9 @@ def test_a_talk_the_organizer_picks_stays_picked_while_the_list_is_drawn_again(
         item = console.locator(f".queue-item[data-post-id='{note['id']}']")
         picker = item.get_by_label("Talk")
         expect(picker).to_have_value("hallway")
-        # picked, not yet moved, when the list refreshes (it does every 20 s): the pick is still there
+        # picked, not yet moved, when new posts redraw the list: the pick is still there
         picker.select_option(str(talk["id"]))
+        live_server.post_note("Another note, so the list has something new to draw")
         with _drawn_again(console, note["id"]):
             console.click("#queue-refresh")
         expect(picker).to_have_value(str(talk["id"]))

@@ -162,6 +162,20 @@ def test_every_column_of_the_sources_table_is_named(page: Any, live_server: Live
     assert [h.strip() for h in headers.all_text_contents()] == ["Source", "Health", "Posts", "Actions"]
 
 
+def test_the_sources_refresh_leaves_the_keyboard_on_the_button_it_was_on(page: Any, live_server: LiveServer) -> None:
+    slug, token = _own_event(live_server)
+    source = {"kind": "mastodon", "config": {"instance_url": "https://mastodon.example", "hashtag": "uxconf"}}
+    live_server.call("POST", f"/api/events/{slug}/sources", source, {"Authorization": f"Bearer {token}"})
+    page.clock.install()
+    _console(page, live_server, slug, token)
+    remove = page.locator("#sources-body").get_by_role("button", name="Remove")
+    remove.focus()
+    page.locator("#sources-body table").evaluate("table => { table.dataset.stale = '1'; }")
+    page.clock.run_for("00:21")  # the console's own 20 s refresh draws the table again
+    page.locator("#sources-body table:not([data-stale])").wait_for()
+    expect(remove).to_be_focused()
+
+
 def test_the_waiting_tab_counts_the_posts_held_for_approval(page: Any, live_server: LiveServer) -> None:
     # held posts waited unseen while the organizer read "Recent posts": nothing said any were there
     slug, token = _own_event(live_server)

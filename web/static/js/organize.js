@@ -126,6 +126,7 @@
   // A talk picked but not yet filed (Move not pressed) outlives the list being drawn again: the 20 s refresh, or
   // the redraw after the previous Move, must not put the picker back under the organizer's hand.
   const picked = new Map();
+  let drawn = ""; // the items the list shows, as fetched: a refresh that brings the same draws nothing
   let talks = []; // the event's talks (``loadTalks``), for putting a post on the one it is about
   let talksLoading = Promise.resolve();
   async function loadQueue() {
@@ -133,7 +134,7 @@
     const notice = $("queue-notice");
     const shown = queue;
     const load = ++queueLoads;
-    notice.textContent = "Loading…";
+    if (list.dataset.shows !== shown) notice.textContent = "Loading…"; // the tab in view is refreshed quietly
     try {
       if (shown !== "queue" && shown !== "hidden") await talksLoading; // their pickers list the talks
       const path = { recent: "/posts?limit=50", questions: "/moderation/questions?limit=100", hidden: "/moderation/hidden" }[shown] || "/moderation/queue";
@@ -141,13 +142,19 @@
       // a slower answer for the tab the organizer just left must not draw over the one they chose
       if (load !== queueLoads) return;
       if (shown === "queue") showWaiting(data.items.length, 100); else countWaiting();
+      const items = JSON.stringify([talks, data.items]); // the talks too: the pickers list them
+      if (list.dataset.shows === shown && items === drawn) return; // nothing new: nothing moves under the organizer
+      const held = heldInList(list);
       list.replaceChildren(...data.items.map(shown === "questions" ? renderQuestion : renderQueueItem));
+      [list.dataset.shows, drawn] = [shown, items];
+      restoreInList(list, held);
       notice.textContent = data.items.length ? "" : {
         queue: "Nothing is waiting for approval.", recent: "No posts yet.", questions: "No questions yet.", hidden: "No hidden posts.",
       }[shown];
     } catch (error) {
       if (load !== queueLoads) return;
       list.replaceChildren();
+      list.dataset.shows = "";
       notice.textContent = unavailable(error) ? "Moderation is not available on this server yet." : `Could not load: ${error.message}`;
     }
   }
@@ -247,18 +254,35 @@
     });
   }
   $("queue-refresh").addEventListener("click", loadQueue);
-  // The list was drawn again, so the pressed button is gone: focus the same post's first button (still listed,
-  // e.g. after a pin) or the post that took its place, or the list's heading, never the page's top.
+  // The list was drawn again, so the control in hand is gone: focus the same post's (`control`, a selector), else
+  // its first button (still listed, e.g. after a pin), or the post that took its place, or the list's heading,
+  // never the page's top.
   const UNDO = { pin: "unpin", unpin: "pin", "mark-answered": "unmark-answered", "unmark-answered": "mark-answered" };
-  function refocusQueue(id, action) {
+  const pressed = (action) => `button[data-action="${UNDO[action] || action}"]`;
+  function refocusQueue(id, control) {
     const items = [...$("queue-list").children];
     const same = $("queue-list").querySelector(`.queue-item[data-post-id="${id}"]`);
     const folded = same?.closest("details");
     if (folded) folded.open = true; // a question's copy acted on: its copies stay in view
-    const target = same?.querySelector(`button[data-action="${UNDO[action] || action}"]`)
+    const target = (control && same?.querySelector(control))
       || same?.querySelector("button") || items.find((li) => Number(li.dataset.postId) < Number(id))?.querySelector("button")
       || items.at(-1)?.querySelector("button") || $("moderation-h");
     target.focus();
+  }
+  // What the organizer has in hand when new posts redraw the list (the 20 s refresh): the copies they unfolded
+  // and the control they are on, found again on the same post. Without it a keyboard or screen-reader user
+  // working down the queue is thrown back to the page's top every 20 s.
+  function heldInList(list) {
+    const open = [...list.querySelectorAll(".queue-item > details[open]")].map((d) => d.parentElement.dataset.postId);
+    const active = list.contains(document.activeElement) ? document.activeElement : null;
+    const item = active?.closest(".queue-item");
+    const control = !item ? null : active.dataset.action ? `button[data-action="${active.dataset.action}"]`
+      : active.dataset.role ? `select[data-role="${active.dataset.role}"]` : active.tagName === "SUMMARY" ? "summary" : null;
+    return { open, id: item?.dataset.postId, control };
+  }
+  function restoreInList(list, held) {
+    for (const id of held.open) list.querySelector(`.queue-item[data-post-id="${id}"] > details`)?.setAttribute("open", "");
+    if (held.id) refocusQueue(held.id, held.control);
   }
   $("queue-list").addEventListener("click", async (event) => {
     const b = event.target.closest("button[data-action]");
@@ -285,7 +309,7 @@
         }[b.dataset.action]);
       }
       await loadQueue();
-      refocusQueue(id, b.dataset.action);
+      refocusQueue(id, pressed(b.dataset.action));
     } catch (error) {
       const doing = { "mark-answered": "mark it answered", "unmark-answered": "take the mark back", file: "move it" }[b.dataset.action] || b.dataset.action;
       $("queue-notice").textContent = `Could not ${doing}: ${error.message}`;
@@ -388,7 +412,10 @@
         row.append(what, health, counts, act);
         table.tBodies[0].append(row);
       }
+      // the 20 s refresh redraws the table: the organizer's hand stays on the same source's button
+      const active = body.contains(document.activeElement) ? document.activeElement.dataset : null;
       body.replaceChildren(table);
+      if (active?.id) body.querySelector(`button[data-id="${active.id}"][data-action="${active.action}"]`)?.focus();
     } catch (error) {
       body.replaceChildren(el("p", "notice", unavailable(error) ? "Source management is not available on this server yet." : `Could not load: ${error.message}`));
     }
