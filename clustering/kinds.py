@@ -54,6 +54,17 @@ _FEEDBACK = re.compile(
     r"(bigger|larger) font|speaker|slides? (were|was))\b",
     re.IGNORECASE,
 )
+# A request to the speaker about how the talk reaches the room ("Could you speak up?", "Can you zoom in?"): asked
+# with a question mark, but nobody in the audience answers it; it is feedback to the speaker, not one for Q&A.
+_DELIVERY = re.compile(
+    r"\b(?:(?:speak|talk)(?:ing)? (?:a (?:bit|little) |much )?(?:up|louder|slower|more slowly|closer)|louder|"
+    r"slow down|zoom in|(?:bigger|larger) (?:font|text|slides?)|(?:font|text) (?:size )?(?:bigger|larger)|"
+    r"hard to (?:hear|read)|can ?(?:no|'|’)t (?:hear|read)|repeat the (?:audience )?questions?)\b",
+    re.IGNORECASE,
+)
+_DELIVERY_HINTS = (
+    "speak", "talk", "louder", "slow", "zoom", "bigger", "larger", "hard to", "t hear", "t read", "repeat",
+)  # fmt: skip
 
 
 # Literal pieces one of which every match of the pattern above contains (lower case): a post without any
@@ -95,7 +106,7 @@ def rule_kind(text: str, *, reply_to_kind: str | None = None, hint: str | None =
     if reply_to_kind == PostKind.QUESTION and not asks:
         return PostKind.ANSWER
     if asks:
-        return PostKind.QUESTION
+        return PostKind.FEEDBACK if _asks_the_speaker_to_change(text, low) else PostKind.QUESTION
     if _matches(_TAKEAWAY, _TAKEAWAY_HINTS, text, low):
         return PostKind.TAKEAWAY
     if _matches(_FEEDBACK, _FEEDBACK_HINTS, text, low):
@@ -377,13 +388,21 @@ def _combine(text: str, reply: str | None, hint: str | None, guess: PostKind, as
     if guess == PostKind.ANSWER:
         # an answer is a reply to a question; anything else that reads like one is a statement
         return PostKind.QUESTION if asks else PostKind.OTHER
-    if guess == PostKind.QUESTION and not asks and not _asks_for_help(text):
-        return PostKind.OTHER  # every labelled question asks (a mark, an opening, a plea); this one does not
+    if guess == PostKind.QUESTION:
+        if not asks and not _asks_for_help(text):
+            return PostKind.OTHER  # every labelled question asks (a mark, an opening, a plea); this one does not
+        if _asks_the_speaker_to_change(text, text.lower()):
+            return PostKind.FEEDBACK
     return guess
 
 
 def _asks_for_help(text: str) -> bool:
     return _matches(_ASKING, _ASKING_HINTS, text, text.lower())
+
+
+def _asks_the_speaker_to_change(text: str, low: str) -> bool:
+    """ "Could you speak up?", "Can you zoom in on the code?": a request about the delivery, for the speaker."""
+    return _matches(_DELIVERY, _DELIVERY_HINTS, text, low)
 
 
 _KIND_VALUES = frozenset(k.value for k in PostKind)

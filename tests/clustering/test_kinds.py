@@ -45,6 +45,11 @@ from clustering.kinds import (
         ("Great talk, thank you so much!", None, None, PostKind.FEEDBACK),
         ("Slides were too small to read from the back", None, None, PostKind.FEEDBACK),
         ("On my way to hall 1", None, None, PostKind.OTHER),
+        # asked of the speaker about how the talk reaches the room: feedback, not a question for the Q&A list
+        ("Could you speak up a bit, Sam? We lose half of it at the back.", None, None, PostKind.FEEDBACK),
+        ("can you zoom in on that code please?", None, None, PostKind.FEEDBACK),
+        ("Can you talk about the failure modes?", None, None, PostKind.QUESTION),
+        ("Anyone else unable to hear the speaker in the back?", None, None, PostKind.QUESTION),
         ("anything at all", None, "question", PostKind.QUESTION),
     ],
 )
