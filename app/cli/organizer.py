@@ -1,4 +1,5 @@
-"""`backchannel create-event`, `import-schedule`, `export` and `purge`: the organizer's work from a shell."""
+"""`backchannel create-event`, `rotate-token`, `import-schedule`, `export` and `purge`: the organizer's work from
+a shell."""
 
 from __future__ import annotations
 
@@ -93,10 +94,31 @@ def cmd_create_event(args: argparse.Namespace, settings: Settings) -> int:
         return token
 
     token = _run(settings, work)
-    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
     sys.stdout.write(
         f"created {body.slug} ({body.name}); organizer token (shown once): {token}; "
-        f"console: {base.rstrip('/')}/e/{body.slug}/organize\n"
+        f"console: {_console(settings, body.slug)}\n"
+    )
+    return 0
+
+
+def _console(settings: Settings, slug: str) -> str:
+    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    return f"{base.rstrip('/')}/e/{slug}/organize"
+
+
+def cmd_rotate_token(args: argparse.Namespace, settings: Settings) -> int:
+    """A new organizer token for an event whose token was lost (only a hash is stored): a shell on the store
+    needs none. The old token stops working."""
+    from app.services import events as event_service
+    from app.services.moderation import rotate_token
+
+    async def work(uow: Any) -> str:
+        return await rotate_token(uow, await event_service.get_event(uow.session, args.event))
+
+    token = _run(settings, work)
+    sys.stdout.write(
+        f"new organizer token for {args.event} (shown once; the old one no longer works): {token}; "
+        f"console: {_console(settings, args.event)}\n"
     )
     return 0
 
@@ -254,6 +276,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--ends-on", metavar="YYYY-MM-DD", help="last day")
     create.add_argument("--description", help="a sentence or two about the event")
     create.set_defaults(func=cmd_create_event)
+
+    rotate = sub.add_parser("rotate-token", help="print a new organizer token for an event (the old one stops working)")
+    rotate.add_argument("event", help="event slug")
+    rotate.set_defaults(func=cmd_rotate_token)
 
     schedule = sub.add_parser("import-schedule", help="import a pretalx/frab JSON, frab XML or iCalendar schedule")
     schedule.add_argument("event", help="event slug")

@@ -56,9 +56,12 @@ def _serve(settings: Settings, *, host: str, port: int) -> None:
     )
 
 
-async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
+async def _prepare_demo(settings: Settings) -> tuple[str, str]:
+    """The demo event, made or re-anchored, and an organizer token for it: made with the event, else a new one
+    (only a hash is kept, so a second start could not show the first token again; the old one stops working)."""
     from app.broadcast.broker import broker_for
     from app.services.demo import ensure_demo_event
+    from app.services.moderation import rotate_token
     from app.services.unit_of_work import UnitOfWork
     from app.store.db import create_engine, migrate, sessionmaker
 
@@ -72,6 +75,8 @@ async def _prepare_demo(settings: Settings) -> tuple[str, str | None]:
             event, token = await ensure_demo_event(
                 uow, slug=settings.demo_slug, seed=settings.demo_seed, speed=settings.demo_speed
             )
+            if token is None:
+                token = await rotate_token(uow, event)
             await uow.commit()
         await broker.close()
         return event.slug, token
@@ -102,8 +107,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     require_store(settings)
     slug, token = asyncio.run(_prepare_demo(settings))
     sys.stderr.write(f"\n  Backchannel demo: open http://{host}:{port}/e/{slug}\n")
-    if token:
-        sys.stderr.write(f"  Organizer token for {slug} (shown once): {token}\n")
+    sys.stderr.write(f"  Organizer console: http://{host}:{port}/e/{slug}/organize\n")
+    sys.stderr.write(f"  Organizer token for {slug} (new each start; the last one stops working): {token}\n")
     sys.stderr.write("\n")
     _serve(settings, host=host, port=port)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import zipfile
@@ -126,6 +127,35 @@ def test_create_event_prints_the_organizer_token_once_and_it_organizes_the_event
         client.get("/api/events/shellcon/moderation/policy", headers=auth({"organizer_token": token})).status_code
         == 200
     )
+
+
+def test_an_organizer_who_lost_the_token_gets_a_new_one_from_the_shell_and_the_old_one_stops(
+    client: TestClient, event: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["rotate-token", "testcon"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("new organizer token for testcon (shown once; the old one no longer works): ")
+    assert out.rstrip().endswith("/e/testcon/organize") and out.count("\n") == 1
+    token = out.split("no longer works): ")[1].split(";")[0]
+    policy = "/api/events/testcon/moderation/policy"
+    assert client.get(policy, headers=auth({"organizer_token": token})).status_code == 200
+    assert client.get(policy, headers=auth(event)).status_code == 403
+    assert main(["rotate-token", "nocon"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("backchannel: ") and "no event 'nocon'" in err and "\n" not in err
+
+
+def test_every_demo_start_shows_a_token_that_opens_the_demo_console(client: TestClient) -> None:
+    # only a hash is kept: a second start cannot show the first token again, so it makes a new one
+    from app.cli.serve import _prepare_demo
+
+    settings = get_settings()
+    slug, first = asyncio.run(_prepare_demo(settings))
+    again, second = asyncio.run(_prepare_demo(settings))
+    assert (slug, again) == (settings.demo_slug, settings.demo_slug) and first != second
+    policy = f"/api/events/{slug}/moderation/policy"
+    assert client.get(policy, headers=auth({"organizer_token": second})).status_code == 200
+    assert client.get(policy, headers=auth({"organizer_token": first})).status_code == 403
 
 
 def test_create_event_errors_name_the_option_and_create_nothing(
