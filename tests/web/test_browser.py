@@ -1052,3 +1052,34 @@ def test_a_talk_the_organizer_picks_stays_picked_while_the_list_is_drawn_again(
         expect(console.locator("#console-status")).to_have_text("Post moved to the hallway.")
     posts = live_server.call("GET", f"/api/events/{live_server.slug}/posts?limit=50")["items"]
     assert [p["talk_id"] for p in posts if p["id"] == note["id"]] == [None]
+
+
+def test_an_answer_being_written_survives_the_questions_being_drawn_again_with_the_cursor_in_place(
+    browser: Any, live_server: LiveServer
+) -> None:
+    question = live_server.post_note("Where do the slides go after the talk?", kind="question")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.clock.install()
+        _open_event(page, live_server)
+        item = page.locator(f"#questions > .post[data-post-id='{question['id']}']")
+        item.locator("summary", has_text="Answer").click()
+        box = item.locator("textarea")
+        box.fill("On the talk page")
+        box.evaluate("t => t.setSelectionRange(3, 3)")  # going back to add a word
+        page.locator("#questions").evaluate("list => { list.dataset.stale = '1'; }")
+        # the hallway's topics changed: the page fetches its parts again, the questions list with them
+        live_server.put_digest(None, [question["id"]], version=70)
+        for _ in range(60):
+            page.clock.run_for(1000)
+            if page.locator("#questions:not([data-stale])").count():
+                break
+        expect(page.locator("#questions:not([data-stale])")).to_have_count(1)
+        expect(item.locator("details.answer")).to_have_attribute("open", "")
+        expect(box).to_have_value("On the talk page")
+        expect(box).to_be_focused()
+        page.keyboard.type("new ")
+        expect(box).to_have_value("On new the talk page")
+    finally:
+        context.close()

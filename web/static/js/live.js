@@ -147,19 +147,41 @@
   const allCopies = (id) => document.querySelectorAll(`.post[data-post-id="${CSS.escape(String(id))}"]`);
   const capOf = (list, fallback) => Number(list.dataset.cap || fallback);
 
+  // An answer being written survives its question being drawn again (a vote, its talk attributed, a digest, a
+  // resync of the list): the form itself moves into the new drawing, open, with its text; the returned function,
+  // called once the new drawing is in the page, puts the cursor back where it was.
+  function carryAnswers(from, to) {
+    const active = document.activeElement;
+    let cursor = null;
+    for (const writing of from.querySelectorAll(".post > details.answer")) {
+      if (!writing.open && !writing.querySelector("textarea")?.value) continue;
+      const id = CSS.escape(writing.parentElement.dataset.postId);
+      const slot = to.matches(`.post[data-post-id="${id}"]`)
+        ? to.querySelector(":scope > details.answer") : to.querySelector(`.post[data-post-id="${id}"] > details.answer`);
+      if (!slot) continue;
+      if (writing.contains(active)) cursor = [active, active.selectionStart, active.selectionEnd];
+      slot.replaceWith(writing);
+    }
+    return () => {
+      if (!cursor) return;
+      const [field, start, end] = cursor;
+      field.focus({ preventScroll: true });
+      if (start != null) field.setSelectionRange(start, end);
+    };
+  }
+
   function upsertInto(list, p, { prepend = true, cap = FEED_CAP, anchor = false, answerable = false } = {}) {
     if (!list) return;
     const existing = list.querySelector(`:scope > .post[data-post-id="${p.id}"]`);
     const fresh = renderPost(p, anchor, answerable);
     if (existing) {
       if (Number(existing.dataset.version) >= p.version) return;
-      // an answer being written survives the question's update (a vote, its talk attributed)
-      const writing = existing.querySelector("details.answer");
-      if (writing && (writing.open || writing.querySelector("textarea")?.value)) fresh.querySelector("details.answer")?.replaceWith(writing);
+      const restore = carryAnswers(existing, fresh);
       // my copies folded under it stay said (the server names some this browser holds no token for)
       const myCopies = existing.querySelectorAll(":scope > .asked-mine");
       if (myCopies.length) fresh.querySelector(":scope > .text, :scope > details")?.after(...myCopies);
       existing.replaceWith(fresh);
+      restore();
       return;
     }
     if (!calm) fresh.classList.add("fresh");
@@ -499,11 +521,13 @@
       if (fresh.dataset.version && current.dataset.version && Number(fresh.dataset.version) < Number(current.dataset.version)) continue;
       const openSources = new Set([...current.querySelectorAll("details[open] [data-post-ids], details[open]")].map((d) => d.closest("[data-post-ids]")?.dataset.postIds));
       const node = document.importNode(fresh, true);
+      const restore = carryAnswers(current, node);
       // keep the disclosures a reader opened
       for (const item of node.querySelectorAll("[data-post-ids]")) {
         if (openSources.has(item.dataset.postIds)) item.querySelector("details")?.setAttribute("open", "");
       }
       current.replaceWith(node);
+      restore();
     }
     document.querySelectorAll(".post").forEach(decorate);
     document.dispatchEvent(new CustomEvent("backchannel:parts"));
