@@ -1054,6 +1054,18 @@ def test_a_talk_the_organizer_picks_stays_picked_while_the_list_is_drawn_again(
     assert [p["talk_id"] for p in posts if p["id"] == note["id"]] == [None]
 
 
+def _parts_fetched_again(page: Any, live: LiveServer, part: str, post_ids: list[int], version: int) -> None:
+    """The hallway's topics change (a digest naming ``post_ids``): the page, its clock installed, fetches its live
+    parts again; returns once ``part`` is a new drawing."""
+    page.locator(part).evaluate("part => { part.dataset.stale = '1'; }")
+    live.put_digest(None, post_ids, version=version)
+    for _ in range(60):  # the frame comes over the socket in real time; the page's timers run on its clock
+        page.clock.run_for(1000)
+        if page.locator(f"{part}:not([data-stale])").count():
+            break
+    expect(page.locator(f"{part}:not([data-stale])")).to_have_count(1)
+
+
 def test_an_answer_being_written_survives_the_questions_being_drawn_again_with_the_cursor_in_place(
     browser: Any, live_server: LiveServer
 ) -> None:
@@ -1068,18 +1080,30 @@ def test_an_answer_being_written_survives_the_questions_being_drawn_again_with_t
         box = item.locator("textarea")
         box.fill("On the talk page")
         box.evaluate("t => t.setSelectionRange(3, 3)")  # going back to add a word
-        page.locator("#questions").evaluate("list => { list.dataset.stale = '1'; }")
-        # the hallway's topics changed: the page fetches its parts again, the questions list with them
-        live_server.put_digest(None, [question["id"]], version=70)
-        for _ in range(60):
-            page.clock.run_for(1000)
-            if page.locator("#questions:not([data-stale])").count():
-                break
-        expect(page.locator("#questions:not([data-stale])")).to_have_count(1)
+        _parts_fetched_again(page, live_server, "#questions", [question["id"]], version=70)
         expect(item.locator("details.answer")).to_have_attribute("open", "")
         expect(box).to_have_value("On the talk page")
         expect(box).to_be_focused()
         page.keyboard.type("new ")
         expect(box).to_have_value("On new the talk page")
+    finally:
+        context.close()
+
+
+def test_the_keyboard_stays_on_the_upvote_it_was_on_when_the_feed_is_drawn_again(
+    browser: Any, live_server: LiveServer
+) -> None:
+    note = live_server.post_note("Pairing the demo with the slides helped a lot")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.clock.install()
+        _open_event(page, live_server)
+        upvote = page.locator(f"#feed-list > .post[data-post-id='{note['id']}'] .upvote")
+        upvote.focus()
+        _parts_fetched_again(page, live_server, "#feed-list", [note["id"]], version=71)
+        expect(upvote).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(upvote.locator(".count")).to_have_text("1")
     finally:
         context.close()

@@ -513,12 +513,35 @@
     if (card.dataset.start !== undefined && (card.dataset.start !== t.start || card.dataset.end !== t.end)) scheduleRefresh();
   }
 
+  // Where the keyboard is, said so that a new drawing of its part can be searched for it: the part, the post or
+  // takeaway it is in, and the control (an upvote, a disclosure, a link). A part drawn again under a keyboard or
+  // screen-reader user would otherwise drop them at the page's top.
+  function spotOf(control, part) {
+    const href = control.getAttribute("href");
+    return {
+      part,
+      post: control.closest("[data-post-id]")?.dataset.postId,
+      item: control.closest("[data-post-ids]")?.dataset.postIds,
+      control: control.tagName.toLowerCase() + [...control.classList].map((c) => `.${CSS.escape(c)}`).join("")
+        + (href ? `[href="${CSS.escape(href)}"]` : ""),
+    };
+  }
+  function findSpot(spot) {
+    const part = document.getElementById(spot.part);
+    const scope = spot.post ? part?.querySelector(`[data-post-id="${CSS.escape(spot.post)}"]`)
+      : spot.item ? part?.querySelector(`[data-post-ids="${CSS.escape(spot.item)}"]`) : part;
+    return scope?.matches(spot.control) ? scope : scope?.querySelector(spot.control);
+  }
+
   // ---- swapping server-rendered parts: each element with data-part replaces its namesake by id ----
   function swapParts(doc) {
+    const active = document.activeElement;
+    let spot = null;
     for (const fresh of doc.querySelectorAll("[data-part][id]")) {
       const current = document.getElementById(fresh.id);
       if (!current) continue;
       if (fresh.dataset.version && current.dataset.version && Number(fresh.dataset.version) < Number(current.dataset.version)) continue;
+      if (active && active !== document.body && current.contains(active)) spot = spotOf(active, fresh.id);
       const openSources = new Set([...current.querySelectorAll("details[open] [data-post-ids], details[open]")].map((d) => d.closest("[data-post-ids]")?.dataset.postIds));
       const node = document.importNode(fresh, true);
       const restore = carryAnswers(current, node);
@@ -530,6 +553,7 @@
       restore();
     }
     document.querySelectorAll(".post").forEach(decorate);
+    if (spot && !active.isConnected) findSpot(spot)?.focus({ preventScroll: true }); // an answer's form moved along
     document.dispatchEvent(new CustomEvent("backchannel:parts"));
   }
 
