@@ -1054,6 +1054,19 @@ def test_a_talk_the_organizer_picks_stays_picked_while_the_list_is_drawn_again(
     assert [p["talk_id"] for p in posts if p["id"] == note["id"]] == [None]
 
 
+@contextmanager
+def _event_page_on_its_clock(browser: Any, live: LiveServer) -> Iterator[Any]:
+    """The event page, live, in a browser of its own whose timers wait for the test to move its clock on."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.clock.install()
+        _open_event(page, live)
+        yield page
+    finally:
+        context.close()
+
+
 def _parts_fetched_again(page: Any, live: LiveServer, part: str, post_ids: list[int], version: int) -> None:
     """The hallway's topics change (a digest naming ``post_ids``): the page, its clock installed, fetches its live
     parts again; returns once ``part`` is a new drawing."""
@@ -1070,11 +1083,7 @@ def test_an_answer_being_written_survives_the_questions_being_drawn_again_with_t
     browser: Any, live_server: LiveServer
 ) -> None:
     question = live_server.post_note("Where do the slides go after the talk?", kind="question")
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.clock.install()
-        _open_event(page, live_server)
+    with _event_page_on_its_clock(browser, live_server) as page:
         item = page.locator(f"#questions > .post[data-post-id='{question['id']}']")
         item.locator("summary", has_text="Answer").click()
         box = item.locator("textarea")
@@ -1086,24 +1095,16 @@ def test_an_answer_being_written_survives_the_questions_being_drawn_again_with_t
         expect(box).to_be_focused()
         page.keyboard.type("new ")
         expect(box).to_have_value("On new the talk page")
-    finally:
-        context.close()
 
 
 def test_the_keyboard_stays_on_the_upvote_it_was_on_when_the_feed_is_drawn_again(
     browser: Any, live_server: LiveServer
 ) -> None:
     note = live_server.post_note("Pairing the demo with the slides helped a lot")
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.clock.install()
-        _open_event(page, live_server)
+    with _event_page_on_its_clock(browser, live_server) as page:
         upvote = page.locator(f"#feed-list > .post[data-post-id='{note['id']}'] .upvote")
         upvote.focus()
         _parts_fetched_again(page, live_server, "#feed-list", [note["id"]], version=71)
         expect(upvote).to_be_focused()
         page.keyboard.press("Enter")
         expect(upvote.locator(".count")).to_have_text("1")
-    finally:
-        context.close()
