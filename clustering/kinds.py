@@ -62,12 +62,9 @@ _DELIVERY = re.compile(
     r"hard to (?:hear|read)|can ?(?:no|'|’)t (?:hear|read)|repeat the (?:audience )?questions?)\b",
     re.IGNORECASE,
 )
-_DELIVERY_HINTS = (
-    "speak", "talk", "louder", "slow", "zoom", "bigger", "larger", "hard to", "t hear", "t read", "repeat",
-)  # fmt: skip
 
 
-# Literal pieces one of which every match of the pattern above contains (lower case): a post without any
+# Literal pieces one of which every match of the patterns above contains (lower case): a post without any
 # skips the pattern, which scans every position of the text for its dozens of alternatives.
 _ASKING_HINTS = ("can ", "help", "looking for", "wonder", "curious", "any idea", "does anyone")
 _TAKEAWAY_HINTS = (
@@ -77,6 +74,9 @@ _TAKEAWAY_HINTS = (
 _FEEDBACK_HINTS = (
     "great", "amazing", "awesome", "brilliant", "excellent", "fantastic", "wonderful", "love", "enjoyed", "thank",
     "kudos", "well done", "congrat", "bravo", "too ", "hard to", "font", "speaker", "slide",
+)  # fmt: skip
+_DELIVERY_HINTS = (
+    "speak", "talk", "louder", "slow", "zoom", "bigger", "larger", "hard to", "t hear", "t read", "repeat",
 )  # fmt: skip
 
 
