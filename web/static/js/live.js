@@ -155,9 +155,8 @@
     let cursor = null;
     for (const writing of from.querySelectorAll(".post > details.answer")) {
       if (!writing.open && !writing.querySelector("textarea")?.value) continue;
-      const id = CSS.escape(writing.parentElement.dataset.postId);
-      const slot = to.matches(`.post[data-post-id="${id}"]`)
-        ? to.querySelector(":scope > details.answer") : to.querySelector(`.post[data-post-id="${id}"] > details.answer`);
+      const post = `.post[data-post-id="${CSS.escape(writing.parentElement.dataset.postId)}"]`;
+      const slot = (to.matches(post) ? to : to.querySelector(post))?.querySelector(":scope > details.answer");
       if (!slot) continue;
       if (writing.contains(active)) cursor = [active, active.selectionStart, active.selectionEnd];
       slot.replaceWith(writing);
