@@ -124,6 +124,22 @@ def test_the_event_page_says_what_is_on_now_and_next_in_each_room(
     assert "Threat modelling" in main_hall.split("slot-next")[1]
 
 
+def test_after_the_last_session_the_page_says_the_schedule_ended_instead_of_every_room_being_empty(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    token = event["organizer_token"]
+    _talk(client, token, "Opening", "Main hall", "Keynotes", -300, -240)
+    _talk(client, token, "Closing", "Main hall", "Keynotes", -120, -60)
+    _talk(client, token, "Lightning talks", "Room B", "Community", -180, -150)
+    rooms = client.get(f"/e/{SLUG}").text.split('id="rooms"')[1].split("</section>")[0]
+    assert "Nothing on now" not in rooms and "data-room=" not in rooms
+    ended = (datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=60)).astimezone(
+        ZoneInfo("Europe/Berlin")
+    )
+    assert "The last session ended <time" in rooms
+    assert f"{ended:%H:%M}</time>" in rooms
+
+
 def test_the_activity_timeline_marks_bursts(client: TestClient, schedule: list[dict[str, Any]]) -> None:
     talk = schedule[0]["id"]
     _digest(client, talk, [_note(client, "Burst!", talk_id=talk)["id"]])
