@@ -140,6 +140,32 @@ def test_an_organizer_downloads_one_sessions_summary_in_every_format(browser: An
         context.close()
 
 
+def test_while_a_slow_summary_is_prepared_the_console_says_so_and_then_downloads_it(
+    browser: Any, live_server: LiveServer
+) -> None:
+    """A big event's PDF takes seconds to print: a greyed-out button alone looked like nothing happened."""
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        _console(page, live_server)
+        held: list[Any] = []
+        page.route("**/export?format=pdf", lambda route: held.append(route))  # the server still printing
+        page.click("button[data-export=pdf]")
+        progress = page.locator("#export-progress")
+        expect(progress).to_have_text("Preparing the whole event's summaries as PDF…")
+        expect(page.locator("button[data-export=pdf]")).to_be_disabled()
+        with page.expect_download() as download:
+            held[0].continue_()
+        assert download.value.suggested_filename == f"{live_server.slug}-summaries.pdf"
+        expect(progress).to_have_text("")
+        expect(page.locator("button[data-export=pdf]")).to_be_enabled()
+        with page.expect_download():
+            page.click("button[data-export=md]")  # a quick one leaves no line behind
+        expect(progress).to_have_text("")
+    finally:
+        context.close()
+
+
 def test_a_refused_new_event_puts_the_cursor_in_the_first_field_to_fix(page: Any, live_server: LiveServer) -> None:
     page.goto(f"{live_server.url}/new")
     page.fill("#name", "Cursor Conf")

@@ -506,13 +506,19 @@
   });
 
   // ---- exports: fetched with the token, then saved as a file ----
+  // A big event's PDF takes seconds to print: a greyed button alone looked like nothing was happening.
+  const preparing = new Map();
+  const showPreparing = () => { $("export-progress").textContent = [...preparing.values()].join(" "); };
   $("export-buttons").addEventListener("click", async (event) => {
     const b = event.target.closest("button[data-export]");
     if (!b) return;
     $("export-error").textContent = "";
     b.disabled = true;
+    const talk = $("export-talk").value;
+    const what = talk ? "this session's summary" : "the whole event's summaries";
+    const format = b.dataset.export === "zip" ? "ZIP" : b.textContent.trim();
+    const slow = setTimeout(() => { preparing.set(b, `Preparing ${what} as ${format}…`); showPreparing(); }, 600);
     try {
-      const talk = $("export-talk").value;
       const path = talk ? `/talks/${encodeURIComponent(talk)}/export` : "/export";
       const response = await api(`${path}?format=${b.dataset.export}`, { raw: true });
       const disposition = response.headers.get("Content-Disposition") || "";
@@ -529,7 +535,11 @@
     } catch (error) {
       $("export-error").textContent = unavailable(error) ? "Exports are not available on this server yet." : `Export failed: ${error.message}`;
     } finally {
+      clearTimeout(slow);
+      preparing.delete(b);
+      showPreparing();
       b.disabled = false;
+      showExportChoice();  // a session chosen meanwhile still leaves the ZIP off
     }
   });
 
