@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from app.errors import InvalidInput, NotFound
 from app.services import audit
@@ -25,6 +25,7 @@ from ingest.times import as_utc
 
 KINDS = ("mastodon", "bluesky")
 _TAG = re.compile(r"^#?(\w{1,100})$")
+_HANDLE = re.compile(r"^@?[\w.-]+@([\w.-]+\.[a-z]{2,})/?$", re.IGNORECASE)
 MAX_SOURCES_PER_EVENT = 50
 
 
@@ -42,11 +43,17 @@ class StatusView:
     reported_at: datetime | None
 
 
-def _url(value: Any, field: str, schemes: tuple[str, ...]) -> str:
+def _url(value: Any, field: str, schemes: tuple[str, ...], *, root: bool = False) -> str:
+    """``schemes`` ends with the secure one, which a bare host name ("chaos.social", as people say an
+    instance) gets; ``root`` keeps only scheme, host and port."""
     if not isinstance(value, str) or not value.strip() or len(value) > 1000:
         raise InvalidInput(f"{field} must be a URL", field=field)
+    text = value.strip()
+    if "://" not in text:
+        handle = _HANDLE.match(text)  # "@alice@chaos.social": the instance is the part after the last @
+        text = f"{schemes[-1]}://{handle.group(1) if handle else text}"
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(text)
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
         raise InvalidInput(f"{field} is not a URL: {exc}", field=field) from None
@@ -54,7 +61,9 @@ def _url(value: Any, field: str, schemes: tuple[str, ...]) -> str:
         raise InvalidInput(f"{field} must start with {' or '.join(s + '://' for s in schemes)}", field=field)
     if parts.username or parts.password:
         raise InvalidInput(f"{field} must not carry credentials", field=field)
-    return value.strip().rstrip("/")
+    if root:
+        return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), "", "", ""))
+    return text.rstrip("/")
 
 
 def _tag(value: Any, field: str) -> str:
@@ -99,7 +108,9 @@ def clean_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"{key!r} is not a {kind} setting", field=str(key)[:100])
     cleaned: dict[str, Any] = {}
     if kind == "mastodon":
-        cleaned["instance_url"] = _url(config.get("instance_url"), "instance_url", ("http", "https"))
+        # Mastodon serves its API from the domain's root: a pasted profile or tag page ("…/@alice",
+        # "…/tags/39c3") kept its path, and every call of the worker then went to a page that is no API
+        cleaned["instance_url"] = _url(config.get("instance_url"), "instance_url", ("http", "https"), root=True)
         cleaned["hashtag"] = _tag(config.get("hashtag"), "hashtag")
         token = config.get("access_token")
         if token is not None:

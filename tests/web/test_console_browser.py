@@ -88,10 +88,14 @@ def test_console_errors_use_the_forms_words_not_the_apis_field_names(page: Any, 
     expect(page.locator("#source-error")).to_have_text("Not added: The Jetstream URL must start with ws:// or wss://")
     page.select_option("#source-kind", "mastodon")
     expect(page.locator("#source-error")).to_have_text("")  # the other network's complaint does not linger
+    page.fill("#source-url", "chaos.social")  # an instance as people name it
+    page.click("#source-form button[type=submit]")
+    expect(page.locator("#console-status")).to_have_text("Source added.")
+    expect(page.locator("#sources-body")).to_contain_text("https://chaos.social")
     page.set_input_files("#schedule-file", {"name": "x.png", "mimeType": "image/png", "buffer": b"\x89PNG garbage"})
     page.click("#schedule-form button[type=submit]")
     expect(page.locator("#schedule-error")).to_contain_text("Not imported: x.png: ")  # a file name is not a sentence
-    assert page.get_attribute("#source-url", "placeholder").startswith("https://")
+    assert page.get_attribute("#source-url", "placeholder") == "mastodon.social"
 
 
 def test_the_keyboard_stays_in_the_console_after_unlocking_and_moderating(page: Any, live_server: LiveServer) -> None:

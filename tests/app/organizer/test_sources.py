@@ -67,6 +67,9 @@ def test_bad_source_configs_are_refused_naming_the_field(client: TestClient, eve
         ({"kind": "twitter", "config": {}}, "kind"),
         ({"kind": "mastodon", "config": {"hashtag": "x"}}, "instance_url"),
         ({"kind": "mastodon", "config": {"instance_url": "ftp://x", "hashtag": "x"}}, "instance_url"),
+        ({"kind": "mastodon", "config": {"instance_url": "x:99999", "hashtag": "x"}}, "instance_url"),
+        ({"kind": "mastodon", "config": {"instance_url": "https://", "hashtag": "x"}}, "instance_url"),
+        ({"kind": "mastodon", "config": {"instance_url": "https://u:p@chaos.social", "hashtag": "x"}}, "instance_url"),
         ({"kind": "mastodon", "config": {"instance_url": "https://x", "hashtag": "not a tag"}}, "hashtag"),
         ({"kind": "mastodon", "config": {**masto, "access_token": 5}}, "access_token"),
         ({"kind": "mastodon", "config": {**masto, "evil": 1}}, "evil"),
@@ -87,6 +90,27 @@ def test_bad_source_configs_are_refused_naming_the_field(client: TestClient, eve
         assert response.json()["error"]["field"] in (field, "body"), (body, response.json())
     assert client.get(BASE, headers=auth(event)).json()["items"] == []
     assert client.patch(f"{BASE}/999", json={"paused": True}, headers=auth(event)).status_code == 404
+
+
+def test_an_instance_is_taken_as_people_write_it_a_bare_name_or_any_page_of_it(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    typed = {
+        "chaos.social": "https://chaos.social",
+        " Chaos.Social/ ": "https://chaos.social",
+        "https://chaos.social/@alice": "https://chaos.social",
+        "https://chaos.social/tags/39c3?page=2": "https://chaos.social",
+        "http://127.0.0.1:3000/explore": "http://127.0.0.1:3000",
+        "@alice@chaos.social": "https://chaos.social",  # a handle names its instance
+    }
+    for url, stored in typed.items():
+        body = {"kind": "mastodon", "config": {"instance_url": url, "hashtag": "39c3"}}
+        response = client.post(BASE, json=body, headers=auth(event))
+        assert response.status_code == 201, (url, response.text)
+        assert response.json()["config"]["instance_url"] == stored, url
+    bluesky = {"kind": "bluesky", "config": {"jetstream_url": "jetstream2.us-east.bsky.network", "hashtags": ["a"]}}
+    response = client.post(BASE, json=bluesky, headers=auth(event))
+    assert response.json()["config"]["jetstream_url"] == "wss://jetstream2.us-east.bsky.network"
 
 
 def test_status_persisted_by_the_worker_is_shown_on_any_replica(client: TestClient, event: dict[str, Any]) -> None:

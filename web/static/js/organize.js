@@ -35,7 +35,7 @@
   // The API names its fields as the wire does (time_zone, jetstream_url); the console says them as its labels do.
   const FIELDS = {
     name: "name", hashtags: "hashtags", hashtag: "hashtag", time_zone: "time zone", starts_on: "first day",
-    ends_on: "last day", description: "description", instance_url: "instance URL", jetstream_url: "Jetstream URL",
+    ends_on: "last day", description: "description", instance_url: "instance", jetstream_url: "Jetstream URL",
     url: "URL", keywords: "words to hide", max_posts_per_minute: "posts per author per minute", handle: "author",
   };
   const capital = (text) => text.charAt(0).toUpperCase() + text.slice(1);
@@ -443,9 +443,10 @@
     }
     loadSources();
   });
-  // Mastodon wants the instance's https:// address, Bluesky a Jetstream wss:// one: say which, as the kind changes.
+  // Mastodon wants an instance (its name, address or any page of it), Bluesky a Jetstream wss:// address: say
+  // which, as the kind changes. Not an <input type=url>: the browser refused "chaos.social" without a word.
   const SOURCE_URLS = {
-    mastodon: { label: "Instance URL", placeholder: "https://mastodon.social" },
+    mastodon: { label: "Instance", placeholder: "mastodon.social" },
     bluesky: { label: "Jetstream URL", placeholder: "wss://jetstream2.us-east.bsky.network/subscribe" },
   };
   function showSourceKind() {
