@@ -188,7 +188,7 @@ class EventPage:
     filters: Filters
     options: Options
     talks: dict[int, TalkRead]
-    schedule_ended: datetime | None = None  # the last session's end, once no room has anything on or next
+    schedule_ended: datetime | None = None  # the last session's end, once it is past
 
 
 @dataclass(slots=True)
@@ -429,10 +429,9 @@ async def _views(
     return [post_read(p, authors.get(p.author_id) if p.author_id else None, event.slug) for p in posts]
 
 
-def _schedule_ended(talks: list[TalkRead], rooms: list[RoomNow]) -> datetime | None:
-    if not rooms or any(slot.now or slot.next for slot in rooms):
-        return None
-    return max((t.end for t in talks if t.room and not t.cancelled), default=None)
+def _schedule_ended(talks: list[TalkRead], now: datetime) -> datetime | None:
+    last = max((t.end for t in talks if not t.cancelled), default=None)
+    return last if last is not None and last <= now else None
 
 
 def _rooms(talks: list[TalkRead], states: dict[int, str]) -> list[RoomNow]:
@@ -499,7 +498,6 @@ async def build_event_page(
         hallway = await _topic_groups(session, hallway_digest, known, event, budget, kind=filters.kind)
     repeated = await _repeated_now(session, event, digests.values(), (v.id for v in views))
     listed = _question_list(shown, views, repeated, 30)
-    rooms = _rooms(all_talks, states)
     languages = sorted(
         {v.language.split("-")[0].lower() for v in views if v.language}
         | {t.language.split("-")[0].lower() for t in all_talks if t.language}
@@ -514,7 +512,7 @@ async def build_event_page(
         answers=listed.answers,
         asked=listed.asked,
         answered=listed.answered,
-        rooms=rooms,
+        rooms=_rooms(all_talks, states),
         trending=trending[:12],
         hallway=hallway,
         filters=filters,
@@ -524,7 +522,7 @@ async def build_event_page(
             languages=languages,
         ),
         talks=talk_map,
-        schedule_ended=_schedule_ended(all_talks, rooms),
+        schedule_ended=_schedule_ended(all_talks, now),
     )
 
 
