@@ -1,9 +1,5 @@
 """A conference schedule as plain records, whatever format it came from."""
 
-# LEAD NOTE TO THE SCHEDULE HELPER (delete this comment when you have read it):
-# before anything else read /tmp/common.md: working rules (commit only your own paths with
-# `git commit -m ... -- <paths>`, use /work/main/.venv, hard deadline 21:00 UTC for your final report).
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
