@@ -6,10 +6,11 @@ per client; ``BACKCHANNEL_EXPORTS_PUBLIC=false`` makes them organizer-only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated
 
-import anyio
+import anyio.to_process
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import BearerToken, SettingsDep, UoW
@@ -27,7 +28,16 @@ from app.store.tables import Event
 router = APIRouter(prefix="/api/events/{slug}", tags=["exports"])
 
 FormatQuery = Annotated[str, Query(max_length=10, description="md, html, pdf, json, csv (and zip for an event)")]
-_HEAVY = (ExportFormat.PDF, ExportFormat.ZIP)
+# Drawn (charts) and printed in a worker process, not a thread: matplotlib and WeasyPrint hold the GIL for
+# most of their work, and every await of every other request on this replica then waited its turn. A
+# follower's page took 3-6 s while a 215-talk PDF printed; the HTML's charts blocked the loop outright.
+_DRAWN = (ExportFormat.HTML, ExportFormat.PDF, ExportFormat.ZIP)
+
+
+async def _rendered(render: Callable[[], bytes], fmt: ExportFormat) -> bytes:
+    if fmt not in _DRAWN:
+        return render()
+    return await anyio.to_process.run_sync(render, cancellable=True)
 
 
 def _format(value: str) -> ExportFormat:
@@ -64,8 +74,7 @@ async def export_event_summary(
     _check_access(event, token, settings)
     fmt = _format(format)
     summary = await summary_service.build_event_summary(uow.session, event)
-    render = partial(export_event, summary, fmt, include_pdf=pdf)
-    body = await anyio.to_thread.run_sync(render) if fmt in _HEAVY else render()
+    body = await _rendered(partial(export_event, summary, fmt, include_pdf=pdf), fmt)
     return _download(body, fmt, event_filename(summary, fmt))
 
 
@@ -88,6 +97,5 @@ async def export_talk_summary(
         )
     talk = await talk_service.get_talk(uow, event, talk_id)
     summary = await summary_service.build_talk_summary(uow.session, event, talk)
-    render = partial(export_talk, summary, fmt)
-    body = await anyio.to_thread.run_sync(render) if fmt in _HEAVY else render()
+    body = await _rendered(partial(export_talk, summary, fmt), fmt)
     return _download(body, fmt, export_talk_filename(summary, fmt))

@@ -175,7 +175,17 @@ def _serving(database_url: str, broker_url: str) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        loop.close()
+        _close(loop)
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """As ``asyncio.run`` ends: what is still pending (anyio's reaper of export worker processes) is cancelled
+    and let finish, instead of being destroyed pending."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
 
 
 @pytest.fixture(scope="module")
