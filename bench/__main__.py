@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, printed as one table of figures beside same-run baselines and ratios.
 
-``python -m bench [--full] [--only fanout ingest reconnect soak parse cluster]``. The default is a quick,
+``python -m bench [--full] [--only fanout ingest reconnect soak parse export cluster]``. The default is a quick,
 bounded run (a few minutes on two cores); ``--full`` runs the whole matrix: longer fan-out phases, a
 10-minute soak, more Jetstream frames. Every figure is read against a baseline measured in the same run
 (a bare websockets server, the raw parse rate, ...) so a busy shared machine cancels out of the ratio.
@@ -18,7 +18,7 @@ from bench.figures import Figure, table
 
 logger = logging.getLogger(__name__)
 
-PARTS = ("parse", "ingest", "fanout", "reconnect", "soak", "cluster")
+PARTS = ("parse", "ingest", "fanout", "reconnect", "soak", "export", "cluster")
 
 
 def parse_figures(frames: int) -> list[Figure]:
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
                 from bench import soak
 
                 figures += soak.run(seconds=600 if args.full else 60)
+            elif part == "export":
+                from bench import export
+
+                figures += export.run()
             elif part == "cluster":
                 extra = cluster_section()
         except Exception:
