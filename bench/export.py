@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.figures import Figure, percentile, table
-from bench.processes import REPO, free_port
+from bench.processes import REPO, children, free_port, rss_bytes
 
 SCHEDULE = REPO.parent / "shared" / "data" / "fixtures" / "frab_schedule_39c3.xml"
 SLUG = "bench-39c3"
@@ -78,6 +78,13 @@ def _pages(pdf: bytes, directory: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def run(*, reads: int = 150) -> list[Figure]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
@@ -107,6 +114,9 @@ def run(*, reads: int = 150) -> list[Figure]:
                 reader.join()
                 pdf.raise_for_status()
                 pages = _pages(pdf.content, Path(tmp))
+                workers = [pid for pid in children(server.pid) if b"anyio.to_process" in _cmdline(pid)]
+                worker_mib = sum(rss_bytes(pid) for pid in workers) / 2**20
+                server_mib = rss_bytes(server.pid) / 2**20
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -118,6 +128,9 @@ def run(*, reads: int = 150) -> list[Figure]:
                percentile(idle, 50) * 1000, "idle", ""),
         Figure(name, "event page p99 while it prints", percentile(during, 99) * 1000, "ms",
                percentile(idle, 99) * 1000, "idle", "≤ 3×"),
+        # the worker leaves after 5 idle minutes, and its memory with it
+        Figure(name, f"RSS of the export worker{'s' if len(workers) != 1 else ''} after it", worker_mib, "MiB",
+               server_mib, "the server", ""),
     ]  # fmt: skip
 
 

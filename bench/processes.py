@@ -48,6 +48,16 @@ def _schedstat(pid: int, field: int) -> float:
     return total / 1e9
 
 
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -103,10 +113,7 @@ class Child:
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
     def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        return rss_bytes(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -17,7 +17,6 @@ from typing import Any
 from app.cli.arguments import port_number, positive_number
 from app.cli.errors import CommandError, require_store
 from app.settings import Settings
-from clustering.offline import run_offline
 from ingest.schedules.errors import ScheduleError
 
 logger = logging.getLogger(__name__)
@@ -144,6 +143,10 @@ def cmd_cluster_offline(args: argparse.Namespace) -> None:
         raise CommandError(f"--out {args.out}: no such directory {args.out.parent}")
     if args.out.resolve() == args.posts.resolve():
         raise CommandError(f"--out {args.out}: is the --posts file (it would be overwritten)")
+    # imported here: scikit-learn costs every other command (and each export worker, which loads the CLI's
+    # main module again) 1.2 s and about 120 MB before it does anything
+    from clustering.offline import run_offline
+
     try:
         stats = run_offline(args.posts, args.out, args.schedule)
     except ScheduleError as exc:
