@@ -173,8 +173,8 @@ def _is_page(request: Request) -> bool:
     return not request.url.path.startswith(_MACHINE_PREFIXES)
 
 
-# (request, status code, message, headers) -> the error as a page in the site's look
-ErrorPage = Callable[[Request, int, str, dict[str, str]], Response]
+# (request, status code, message, headers, field) -> the error as a page in the site's look
+ErrorPage = Callable[[Request, int, str, dict[str, str], str | None], Response]
 
 
 def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) -> None:
@@ -189,7 +189,7 @@ def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) ->
     ) -> Response:
         if error_page is not None and _is_page(request):
             message = page_message or body["error"]["message"]
-            return error_page(request, status_code, message, dict(headers or {}))
+            return error_page(request, status_code, message, dict(headers or {}), body["error"].get("field"))
         return JSONResponse(body, status_code=status_code, headers=headers)
 
     @app.exception_handler(BackchannelError)

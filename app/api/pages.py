@@ -96,12 +96,17 @@ ERROR_TITLES = {
 _FIELD_FIRST = re.compile(r"^[\w.\[\]\"]+: ")  # a validation message opens with the field it is about
 
 
-def error_page(request: Request, status_code: int, message: str, headers: dict[str, str]) -> Response:
-    """An error on a page route, in the site's look: what went wrong, in the API's words, and the way home."""
+def error_page(
+    request: Request, status_code: int, message: str, headers: dict[str, str], field: str | None = None
+) -> Response:
+    """An error on a page route, in the site's look: what went wrong, in the API's words, and the way back:
+    to the event when it was something in it that was not found (an old link to a talk), else home."""
     title = ERROR_TITLES.get(status_code) or (HTTPStatus(status_code).phrase if 400 <= status_code < 600 else "Error")
     if not _FIELD_FIRST.match(message):
         message = message[:1].upper() + message[1:]  # "no event 'nope'" opens a sentence here
-    context = {"title": title, "message": message, "status_code": status_code}
+    slug = request.path_params.get("slug")
+    event = f"/e/{slug}" if status_code == 404 and field not in (None, "slug") and isinstance(slug, str) else None
+    context = {"title": title, "message": message, "status_code": status_code, "event_url": event}
     return templates.TemplateResponse(
         request, "error.html", context, status_code=status_code, headers={**NO_STORE, **headers}
     )

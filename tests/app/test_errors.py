@@ -40,6 +40,18 @@ def test_an_unknown_event_or_talk_in_a_browser_is_a_404_page_with_the_way_home(
     assert '{"error"' not in page.text
 
 
+def test_a_talk_the_event_does_not_have_leads_back_to_the_event_and_an_unknown_event_only_home(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    """An old or mistyped link to a talk: the event is there, and the page says how to get to it."""
+    html = {"Accept": "text/html"}
+    for path in ("/e/testcon/talks/99999", "/embed/testcon/talks/99999"):
+        back = """<a href="/e/testcon" class="event">Go to the event's page</a>"""
+        assert back in client.get(path, headers=html).text, path
+    for path in ("/e/nope", "/e/nope/talks/1", "/e/testcon/talk/5"):
+        assert 'class="event"' not in client.get(path, headers=html).text, path
+
+
 def test_a_form_posted_to_an_unknown_event_answers_a_page(client: TestClient) -> None:
     answer = client.post("/e/nope/posts", data={"text": "hello"}, follow_redirects=False)
     assert answer.status_code == 404
