@@ -6,17 +6,19 @@ per client; ``BACKCHANNEL_EXPORTS_PUBLIC=false`` makes them organizer-only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated
 
 import anyio.to_process
+from anyio import BrokenWorkerProcess
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import BearerToken, SettingsDep, UoW
 from app.api.events import Slug
 from app.api.throttle import ExportRateLimit
-from app.errors import InvalidInput
+from app.errors import BackchannelError, InvalidInput
 from app.export.formats import CONTENT_TYPES, ExportFormat, event_filename, export_event, export_talk, parse_format
 from app.export.formats import talk_filename as export_talk_filename
 from app.services import events as event_service
@@ -25,6 +27,7 @@ from app.services import talks as talk_service
 from app.settings import Settings
 from app.store.tables import Event
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/events/{slug}", tags=["exports"])
 
 FormatQuery = Annotated[str, Query(max_length=10, description="md, html, pdf, json, csv (and zip for an event)")]
@@ -37,7 +40,14 @@ _DRAWN = (ExportFormat.HTML, ExportFormat.PDF, ExportFormat.ZIP)
 async def _rendered(render: Callable[[], bytes], fmt: ExportFormat) -> bytes:
     if fmt not in _DRAWN:
         return render()
-    return await anyio.to_process.run_sync(render, cancellable=True)
+    try:
+        return await anyio.to_process.run_sync(render, cancellable=True)
+    except BrokenWorkerProcess:
+        # killed (out of memory, an operator) or failed to start: the next export starts a new worker
+        logger.exception("export.worker_failed", extra={"format": fmt.value})
+        error = BackchannelError("the summary could not be drawn right now; please try again", status_code=503)
+        error.headers = {"Retry-After": "5"}
+        raise error from None
 
 
 def _format(value: str) -> ExportFormat:
