@@ -266,6 +266,15 @@ def test_with_no_talk_on_the_wall_shows_the_hallways_topics(client: TestClient, 
     assert html.count('id="digest-hallway"') == 1
 
 
+def test_after_the_last_session_the_walls_hallway_is_not_between_sessions(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    _talk(client, event["organizer_token"], "Closing", "Main hall", "Keynotes", -120, -60)
+    _digest(client, None, [_note(client, "Burn-rate alerts beat raw thresholds")["id"]])
+    html = client.get(f"/e/{SLUG}/wall").text
+    assert '<p class="wall-room">After the last session</p>' in html and "Between sessions" not in html
+
+
 def test_only_the_embed_may_be_framed_by_other_sites(client: TestClient, schedule: list[dict[str, Any]]) -> None:
     talk = schedule[0]["id"]
     page = client.get(f"/e/{SLUG}/talks/{talk}")

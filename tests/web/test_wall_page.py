@@ -38,3 +38,14 @@ def test_a_next_talk_later_today_shows_only_its_time(client: TestClient, event: 
         assert f"Hall A · Next, at {local:%H:%M}</p>" in html
     else:
         assert f"Hall A · Next, on {local:%a %d %b} at {local:%H:%M}</p>" in html
+
+
+def test_after_the_last_session_the_wall_says_so_instead_of_nothing_on_right_now(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    start = (datetime.now(UTC) - timedelta(days=2)).replace(second=0, microsecond=0)
+    _next_talk(client, event, start)  # the last talk, two days ago
+    html = client.get(f"/e/{SLUG}/wall").text
+    ended = (start + timedelta(minutes=45)).astimezone(BERLIN)
+    assert f"The last session ended {ended:%a %d %b}, {ended:%H:%M}. Thank you for the conversation under #" in html
+    assert "Nothing on right now" not in html
