@@ -329,6 +329,10 @@ def test_an_organizer_creates_an_event_and_imports_its_schedule_from_the_browser
     expect(page.locator("h1")).to_have_text("Café Conf 2026 is ready")
     token = page.input_value("#organizer-token")
     assert len(token) >= 32
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.click("#copy-token")  # shown once: one press puts it where it can be pasted
+    expect(page.locator("#copy-status")).to_have_text("Copied: paste it somewhere safe.")
+    assert page.evaluate("navigator.clipboard.readText()") == token
     page.click("#open-console")  # the console opens unlocked: the token came along in this tab
     expect(page.locator("#console")).to_be_visible()
     page.set_input_files("#schedule-file", str(SHARED_DATA / "fixtures" / "pretalx_schedule_democon.json"))
@@ -376,6 +380,10 @@ def _correct_and_rotate(page: Any, live_server: LiveServer) -> None:
     assert asked == ["Replace the organizer token? The current one stops working everywhere at once."]
     new = page.input_value("#token-new-value")
     assert new and new != old
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.click("#token-new-copy")
+    expect(page.locator("#token-new-copied")).to_have_text("Copied: paste it somewhere safe.")
+    assert page.evaluate("navigator.clipboard.readText()") == new
     with pytest.raises(HTTPError) as refused:
         live_server.call("GET", f"/api/events/{slug}/moderation/policy", headers={"Authorization": f"Bearer {old}"})
     assert refused.value.code == 403

@@ -32,7 +32,6 @@
   const link = $("open-console");
   if (created && link) {
     const token = $("organizer-token");
-    token.addEventListener("focus", () => token.select());
     link.addEventListener("click", () => {
       try { sessionStorage.setItem(`bc_token:${created}`, token.value); } catch { /* private mode: paste it */ }
     });
