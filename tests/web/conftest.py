@@ -184,7 +184,11 @@ def _close(loop: asyncio.AbstractEventLoop) -> None:
     pending = asyncio.all_tasks(loop)
     for task in pending:
         task.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+    async def finished() -> None:  # gathered on this loop: outside it, gather would pick another
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(finished())
     loop.close()
 
 
