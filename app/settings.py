@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # alone stop nobody who changes it). A venue's NAT carries a hall of phones: these are a crowd's ceilings.
     rate_limit_posts_per_address: str = "600/minute"
     rate_limit_votes_per_address: str = "2400/minute"
+    # Exports are drawn in a worker of a small pool: a client changing its id queued prints without end.
+    rate_limit_exports_per_address: str = "120/minute"
     # Creating events per address while anyone may (no BACKCHANNEL_ADMIN_TOKEN set).
     rate_limit_events_per_address: str = "10/hour"
 
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
         "rate_limit_exports",
         "rate_limit_posts_per_address",
         "rate_limit_votes_per_address",
+        "rate_limit_exports_per_address",
         "rate_limit_events_per_address",
     )
     @classmethod

@@ -88,7 +88,7 @@ class LocalMovingWindow:
 
 class RateLimiter:
     """Named categories (``posts``, ``votes``, ``exports`` per client; ``posts_per_address``, ``votes_per_address``,
-    ``events_per_address`` per network address), each a list of limits that must all pass."""
+    ``exports_per_address``, ``events_per_address`` per network address), each a list of limits that must all pass."""
 
     def __init__(self, limits: dict[str, str], url: str = "async+memory://", *, key_prefix: str = "LIMITS") -> None:
         self.limits: dict[str, list[RateLimitItem]] = {name: parse_many(value) for name, value in limits.items()}
@@ -133,6 +133,7 @@ def create_rate_limiter(settings: Settings) -> RateLimiter:
             "exports": settings.rate_limit_exports,
             "posts_per_address": settings.rate_limit_posts_per_address,
             "votes_per_address": settings.rate_limit_votes_per_address,
+            "exports_per_address": settings.rate_limit_exports_per_address,
             "events_per_address": settings.rate_limit_events_per_address,
         },
         storage_url(settings.broker_url),

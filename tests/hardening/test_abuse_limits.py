@@ -155,6 +155,18 @@ def test_changing_the_client_id_does_not_escape_the_per_address_ceiling(settings
         assert len(client.get("/api/events/testcon/posts").json()["items"]) == 5
 
 
+def test_changing_the_client_id_does_not_escape_the_per_address_ceiling_on_exports(settings: Settings) -> None:
+    crowd = settings.model_copy(update={"rate_limit_exports": "3/minute", "rate_limit_exports_per_address": "4/minute"})
+    with TestClient(create_app(crowd)) as client:
+        create_event(client)
+        codes = [
+            client.get("/api/events/testcon/export", params={"format": "md"}, headers={"X-Client-Id": f"id-{i}"})
+            for i in range(5)
+        ]
+        assert [r.status_code for r in codes] == [200] * 4 + [429]
+        assert "network address" in codes[-1].json()["error"]["message"]
+
+
 def test_the_no_javascript_form_is_limited_like_the_api(strict: TestClient) -> None:
     pages = [strict.post("/e/testcon/posts", data={"text": f"form note {i}"}, follow_redirects=False) for i in range(4)]
     assert [p.headers["location"] for p in pages[:3]] == ["/e/testcon#feed"] * 3

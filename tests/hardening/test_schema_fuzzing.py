@@ -35,6 +35,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
             rate_limit_exports="10000/minute",
             rate_limit_posts_per_address="10000/minute",
             rate_limit_votes_per_address="10000/minute",
+            rate_limit_exports_per_address="10000/minute",
             rate_limit_events_per_address="10000/hour",
         )
     )
