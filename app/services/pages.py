@@ -468,12 +468,14 @@ async def build_event_page(
             by_talk.setdefault(view.talk_id, []).append(view)
     order = {"now": 0, "next": 1, "past": 2, "later": 3}
     cards: list[TalkCard] = []
-    # Now and next first, then the most recent past talks (their takeaways are what followers catch up on).
+    ended = _schedule_ended(all_talks, now)
+    # Now and next first, then the most recent past talks (their takeaways are what followers catch up on);
+    # once the schedule is over, in the program's order: the closing ceremony led a reader back through it.
     for talk in sorted(
         talks,
         key=lambda t: (
             order[states[t.id]],
-            -t.start.timestamp() if states[t.id] == "past" else t.start.timestamp(),
+            -t.start.timestamp() if states[t.id] == "past" and not ended else t.start.timestamp(),
             t.room or "",
         ),
     ):
@@ -522,7 +524,7 @@ async def build_event_page(
             languages=languages,
         ),
         talks=talk_map,
-        schedule_ended=_schedule_ended(all_talks, now),
+        schedule_ended=ended,
     )
 
 

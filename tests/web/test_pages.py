@@ -138,6 +138,9 @@ def test_after_the_last_session_the_page_says_the_schedule_ended_instead_of_ever
     )
     assert "The last session ended <time" in rooms
     assert f"{ended:%H:%M}</time>" in rooms
+    sessions = client.get(f"/e/{SLUG}").text.split('id="talks"')[1]
+    # read after the event, the program runs from its start, not back from the closing
+    assert sessions.index("Opening") < sessions.index("Lightning talks") < sessions.index("Closing")
 
 
 def test_the_activity_timeline_marks_bursts(client: TestClient, schedule: list[dict[str, Any]]) -> None:
