@@ -10,10 +10,8 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,48 +38,13 @@ from app.store.db import create_engine, sessionmaker
 from ingest.runner import SourceRunner
 from ingest.sources.bluesky import JetstreamSource
 from ingest.sources.mastodon import MastodonSource
-from tests.conftest import REPO, create_event
+from tests.conftest import create_event
 from tests.disk import FullDisk
 from tests.fakes import JsonFileCursorStore
 from tests.live import Follower
 from tests.ports import free_port
+from tests.served import Served
 from tests.servers.jetstream import JetstreamServer
-
-
-class Served:
-    """`backchannel serve` in a subprocess (on a SQLite file, or any database URL); kill() is kill -9."""
-
-    def __init__(self, database: Path | str, port: int, *, workers: bool = False, log: Path | None = None) -> None:
-        self.port = port
-        self.log = log
-        self.url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "BACKCHANNEL_DATABASE_URL": database if isinstance(database, str) else f"sqlite:///{database}",
-            "BACKCHANNEL_RATE_LIMIT_POSTS": "100000/minute",
-            "BACKCHANNEL_LOG_LEVEL": "WARNING",
-        }
-        env.pop("BACKCHANNEL_BROKER_URL", None)
-        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-        command += [] if workers else ["--no-workers"]
-        out = log.open("ab") if log is not None else subprocess.DEVNULL
-        self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        if log is not None:
-            out.close()  # type: ignore[union-attr]
-        deadline = time.monotonic() + 90  # generous: the machine may be busy with benchmarks
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, "the server exited at start"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
 
 
 @pytest.fixture
