@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.figures import Figure, percentile, table
-from bench.processes import REPO, children, free_port, rss_bytes
+from bench.processes import REPO, children, cmdline, free_port, rss_bytes
 
 SCHEDULE = REPO.parent / "shared" / "data" / "fixtures" / "frab_schedule_39c3.xml"
 SLUG = "bench-39c3"
@@ -78,13 +78,6 @@ def _pages(pdf: bytes, directory: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 def run(*, reads: int = 150) -> list[Figure]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
@@ -114,7 +107,7 @@ def run(*, reads: int = 150) -> list[Figure]:
                 reader.join()
                 pdf.raise_for_status()
                 pages = _pages(pdf.content, Path(tmp))
-                workers = [pid for pid in children(server.pid) if b"anyio.to_process" in _cmdline(pid)]
+                workers = [pid for pid in children(server.pid) if b"anyio.to_process" in cmdline(pid)]
                 worker_mib = sum(rss_bytes(pid) for pid in workers) / 2**20
                 server_mib = rss_bytes(server.pid) / 2**20
         finally:

@@ -48,6 +48,14 @@ def _schedstat(pid: int, field: int) -> float:
     return total / 1e9
 
 
+def cmdline(pid: int) -> bytes:
+    """The command line of ``pid``, arguments NUL-separated; empty once it has gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def rss_bytes(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -7,11 +7,11 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from bench.processes import children, cmdline
 from tests.app.organizer.conftest import auth
 from tests.conftest import SHARED_DATA
 
@@ -19,12 +19,7 @@ BASE = "/api/events/testcon"
 
 
 def _workers() -> list[int]:
-    found = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            if b"anyio.to_process" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(int(child))
-    return found
+    return [pid for pid in children(os.getpid()) if b"anyio.to_process" in cmdline(pid)]
 
 
 def test_a_worker_killed_mid_print_answers_try_again_and_the_next_export_draws(
