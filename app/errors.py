@@ -21,13 +21,16 @@ logger = logging.getLogger(__name__)
 class BackchannelError(Exception):
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, status_code: int | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         if status_code is not None:
             self.status_code = status_code
-        self.headers: dict[str, str] = {}
+        self.retry_after = retry_after
+        self.headers: dict[str, str] = {"Retry-After": str(retry_after)} if retry_after is not None else {}
 
 
 class NotFound(BackchannelError):
@@ -54,9 +57,7 @@ class TooManyRequests(BackchannelError):
     status_code = 429
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(message, retry_after=retry_after)
 
 
 def _body(message: str, field: str | None = None, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:

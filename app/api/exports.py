@@ -45,9 +45,8 @@ async def _rendered(render: Callable[[], bytes], fmt: ExportFormat) -> bytes:
     except BrokenWorkerProcess:
         # killed (out of memory, an operator) or failed to start: the next export starts a new worker
         logger.exception("export.worker_failed", extra={"format": fmt.value})
-        error = BackchannelError("the summary could not be drawn right now; please try again", status_code=503)
-        error.headers = {"Retry-After": "5"}
-        raise error from None
+        message = "the summary could not be drawn right now; please try again"
+        raise BackchannelError(message, status_code=503, retry_after=5) from None
 
 
 def _format(value: str) -> ExportFormat:
