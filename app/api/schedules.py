@@ -78,8 +78,9 @@ async def _read_url(request: Request, settings: Settings) -> tuple[bytes, str]:
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         field = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else "url"
         raise InvalidInput('send JSON {"url": "https://…"} or a multipart file', field=field) from None
+    url = schedule_service.bare_address(body.url) or body.url.strip()
     allow_private = settings.schedule_fetch_allow_private
-    await schedule_service.check_fetch_url(body.url, allow_private=allow_private)
+    await schedule_service.check_fetch_url(url, allow_private=allow_private)
 
     async def check_hop(hop: httpx.Request) -> None:
         # Every redirect hop is checked too, so a public URL cannot bounce the fetch to a private one.
@@ -89,12 +90,12 @@ async def _read_url(request: Request, settings: Settings) -> tuple[bytes, str]:
     headers = {"User-Agent": USER_AGENT}
     async with httpx.AsyncClient(timeout=timeout, headers=headers, event_hooks={"request": [check_hop]}) as client:
         try:
-            data = await fetch_schedule(body.url, client=client, max_bytes=settings.schedule_max_bytes, timeout=timeout)
+            data = await fetch_schedule(url, client=client, max_bytes=settings.schedule_max_bytes, timeout=timeout)
         except ScheduleError:
             raise
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             raise InvalidInput(f"cannot fetch this URL: {exc}", field="url") from None
-    return data, name_from_url(body.url)[:200]
+    return data, name_from_url(url)[:200]
 
 
 def _schedule_error(exc: ScheduleError) -> JSONResponse:

@@ -127,7 +127,7 @@ def cmd_rotate_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _read_schedule(settings: Settings, location: str) -> tuple[bytes, str]:
-    from app.services.schedules import check_fetch_url
+    from app.services.schedules import bare_address, check_fetch_url
     from ingest.schedules import ScheduleError, fetch_schedule
     from ingest.schedules.loader import name_from_url
 
@@ -147,6 +147,10 @@ async def _read_schedule(settings: Settings, location: str) -> tuple[bytes, str]
             )
         return data, name_from_url(location)
     path = Path(location)
+    address = bare_address(location)
+    if address is not None and not path.exists():
+        # A file path and a URL without its scheme look alike; say which was meant rather than guess.
+        raise CommandError(f"{location}: no such file; to fetch it from the web, give {address}")
     try:
         size = path.stat().st_size
         if size > settings.schedule_max_bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -180,6 +181,20 @@ def _lookup_failure(exc: OSError | UnicodeError) -> str:
     if isinstance(exc, socket.gaierror):
         return _LOOKUP_FAILURES.get(exc.errno, "the host name could not be looked up")
     return "the host name could not be looked up"
+
+
+# A host name of two or more labels (or an IPv4 address), an optional port, then a path: a schedule is a file
+# on a site, and "schedule.json" alone is a file name, not a host.
+_BARE_ADDRESS = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?::\d{1,5})?/\S*", re.IGNORECASE
+)
+
+
+def bare_address(text: str) -> str | None:
+    """``https://`` + ``text`` when it is an address without its scheme, as people copy one out of the address
+    bar ("pretalx.com/39c3/schedule/export/schedule.json"); None otherwise."""
+    text = text.strip()
+    return f"https://{text}" if _BARE_ADDRESS.fullmatch(text) else None
 
 
 async def check_fetch_url(url: str, *, allow_private: bool) -> None:

@@ -95,6 +95,10 @@ def test_console_errors_use_the_forms_words_not_the_apis_field_names(page: Any, 
     page.set_input_files("#schedule-file", {"name": "x.png", "mimeType": "image/png", "buffer": b"\x89PNG garbage"})
     page.click("#schedule-form button[type=submit]")
     expect(page.locator("#schedule-error")).to_contain_text("Not imported: x.png: ")  # a file name is not a sentence
+    page.set_input_files("#schedule-file", [])
+    page.fill("#schedule-url", "pretalx.invalid/39c3/schedule.json")  # as copied out of an address bar
+    page.click("#schedule-form button[type=submit]")  # sent, not held back by the browser as "not a URL"
+    expect(page.locator("#schedule-error")).to_contain_text("pretalx.invalid")
     assert page.get_attribute("#source-url", "placeholder") == "mastodon.social"
 
 

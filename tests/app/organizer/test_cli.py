@@ -70,6 +70,10 @@ def test_import_errors_are_one_line_with_a_non_zero_exit(
         (["import-schedule", "testcon", str(tmp_path / "missing.json")], "cannot read the file"),
         (["import-schedule", "nocon", str(SCHEDULE)], "no event 'nocon'"),
         (["import-schedule", "testcon", "ftp://example.org/x.json"], None),
+        (
+            ["import-schedule", "testcon", "pretalx.example/39c3/schedule.json"],
+            "no such file; to fetch it from the web, give https://pretalx.example/39c3/schedule.json",
+        ),
     ]
     for argv, expected in cases:
         assert main(argv) == 1, argv

@@ -175,6 +175,43 @@ def test_local_and_non_http_urls_are_refused(settings: Settings) -> None:
             assert response.json()["error"]["field"] == "url"
 
 
+def test_an_address_pasted_without_https_is_fetched_over_https(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As copied out of an address bar: the host is looked up (here it does not exist), not refused as non-http."""
+
+    async def unknown(*_: object, **__: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(schedule_service.anyio, "getaddrinfo", unknown)
+    strict = settings.model_copy(update={"schedule_fetch_allow_private": False})
+    with TestClient(create_app(strict)) as client:
+        event = create_event(client)
+        url = "  pretalx.example/39c3/schedule/export/schedule.json "
+        response = client.post("/api/events/testcon/schedule", json={"url": url}, headers=auth(event))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "url"
+    assert error["message"].startswith("cannot resolve 'pretalx.example': no such host name")
+
+
+@pytest.mark.parametrize(
+    ("typed", "fetched"),
+    [
+        ("pretalx.com/39c3/schedule/export/schedule.json", "https://pretalx.com/39c3/schedule/export/schedule.json"),
+        ("fahrplan.events.ccc.de:8443/congress/2025/schedule.xml",
+         "https://fahrplan.events.ccc.de:8443/congress/2025/schedule.xml"),
+        ("http://pretalx.com/x.json", None),  # has its scheme already
+        ("schedule.json", None),  # a file name
+        ("schedules/39c3.json", None),  # a relative path
+        ("../shared/schedule.xml", None),
+        ("not a url", None),
+    ],
+)  # fmt: skip
+def test_only_an_address_without_its_scheme_gets_https(typed: str, fetched: str | None) -> None:
+    assert schedule_service.bare_address(typed) == fetched
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("errno", "said"),
