@@ -47,6 +47,22 @@ def _feed_texts(page: Any) -> list[str]:
     return [t.strip() for t in page.locator(f"{FEED} .text").all_text_contents()]
 
 
+def test_the_room_i_say_i_am_in_chooses_its_talk_and_is_remembered(page: Any, live_server: LiveServer) -> None:
+    _open_event(page, live_server)
+    room_b = str(live_server.talks[1]["id"])
+    assert page.input_value("#post-talk") == ""  # two rooms are busy: the page does not guess which I am in
+    page.select_option("#post-room", "Room B")
+    assert page.input_value("#post-talk") == room_b
+    page.reload()
+    page.wait_for_selector("#conn.live", timeout=5000)
+    assert (page.input_value("#post-room"), page.input_value("#post-talk")) == ("Room B", room_b)
+    page.fill("#post-text", "Notes from Room B")
+    page.click("#post-form button[type=submit]")
+    page.wait_for_selector(f"{FEED}.mine >> text=Notes from Room B", timeout=2000)
+    posts = live_server.call("GET", f"/api/events/{live_server.slug}/posts")["items"]
+    assert [p["talk_id"] for p in posts if p["text"] == "Notes from Room B"] == [int(room_b)]
+
+
 def test_a_post_from_another_browser_appears_within_two_seconds(
     page: Any, browser: Any, live_server: LiveServer
 ) -> None:

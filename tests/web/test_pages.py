@@ -320,6 +320,24 @@ def test_a_post_of_only_invisible_characters_without_javascript_explains_itself(
     assert client.get(f"/api/events/{SLUG}/posts").json()["items"] == []
 
 
+def _preselected_talk(html: str) -> str | None:
+    about = html.split('id="post-talk"')[1].split("</select>")[0]
+    chosen = re.search(r'<option value="(\d*)"[^>]*\bselected\b', about)
+    return chosen.group(1) if chosen else None
+
+
+def test_with_two_talks_on_the_posting_form_guesses_neither(client: TestClient, schedule: list[dict[str, Any]]) -> None:
+    """Two rooms are busy: a guess would file a note from Room B under the main hall's talk, and the stage trusts a
+    chosen talk. The note goes as "No particular talk" unless its writer picks a room or a talk."""
+    assert _preselected_talk(client.get(f"/e/{SLUG}").text) is None
+
+
+def test_with_one_talk_on_the_posting_form_has_it_chosen(client: TestClient, event: dict[str, Any]) -> None:
+    talk = _talk(client, event["organizer_token"], "The only talk now", "Main hall", "Operations", -10, 30)
+    _talk(client, event["organizer_token"], "Later in Room B", "Room B", "Security", 40, 80)
+    assert _preselected_talk(client.get(f"/e/{SLUG}").text) == str(talk["id"])
+
+
 def test_a_plain_form_post_keeps_the_talk_it_was_written_for(
     client: TestClient, schedule: list[dict[str, Any]]
 ) -> None:
