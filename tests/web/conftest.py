@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 
 from app.main import create_app
+from app.services import events as event_service
 from app.settings import Settings
 from tests.conftest import fresh_broker, fresh_database
 from tests.web.digests import put_digest, sample_digest
@@ -68,6 +69,19 @@ class LiveServer:
         body = {"text": text, **fields}
         headers = {"X-Client-Id": client or uuid.uuid4().hex}
         return self.call("POST", f"/api/events/{self.slug}/posts", body, headers)["post"]  # type: ignore[no-any-return]
+
+    def own_event(self) -> tuple[str, str]:
+        """A fresh event for one test (slug, organizer token), made in the store on the server's loop: POST
+        /api/events counts against the per-address creation limit (10 an hour) that the other tests' events share."""
+        slug = f"ux-{uuid.uuid4().hex[:8]}"
+
+        async def create() -> str:
+            async with self.app.state.sessionmaker() as session:
+                _, token = await event_service.create_event(session, slug=slug, name="UX Conf", hashtags=["uxconf"])
+                await session.commit()
+            return token
+
+        return slug, asyncio.run_coroutine_threadsafe(create(), self.loop).result(timeout=30)
 
     def put_digest(
         self,

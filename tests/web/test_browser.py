@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
@@ -61,6 +63,40 @@ def test_the_room_i_say_i_am_in_chooses_its_talk_and_is_remembered(page: Any, li
     page.wait_for_selector(f"{FEED}.mine >> text=Notes from Room B", timeout=2000)
     posts = live_server.call("GET", f"/api/events/{live_server.slug}/posts")["items"]
     assert [p["talk_id"] for p in posts if p["text"] == "Notes from Room B"] == [int(room_b)]
+
+
+def test_when_the_next_talk_begins_the_posting_form_follows_the_room_but_keeps_a_talk_picked_by_hand(
+    browser: Any, live_server: LiveServer
+) -> None:
+    slug, token = live_server.own_event()
+    now = datetime.now(UTC)
+    made, auth = {}, {"Authorization": f"Bearer {token}"}
+    for title, room, start, end in [
+        ("Ending in a moment", "Room C", now - timedelta(minutes=30), now + timedelta(seconds=4)),
+        ("Beginning in a moment", "Room C", now + timedelta(seconds=4), now + timedelta(minutes=60)),
+        ("All afternoon", "Room D", now - timedelta(minutes=30), now + timedelta(minutes=60)),
+    ]:
+        body = {"title": title, "room": room, "start": start.isoformat(), "end": end.isoformat()}
+        made[title] = str(live_server.call("POST", f"/api/events/{slug}/talks", body, auth)["id"])
+    context = browser.new_context()
+    try:
+        by_room, by_hand = context.new_page(), context.new_page()
+        for page in (by_room, by_hand):
+            page.clock.install()  # the page checks for a talk's end every 30 s; the test moves its clock on
+            page.goto(f"{live_server.url}/e/{slug}")
+            page.wait_for_selector("#conn.live", timeout=5000)
+        by_room.select_option("#post-room", "Room C")
+        by_hand.select_option("#post-talk", made["Ending in a moment"])
+        assert by_room.input_value("#post-talk") == made["Ending in a moment"]
+        while datetime.now(UTC) < now + timedelta(seconds=5):
+            time.sleep(0.2)
+        for page in (by_room, by_hand):
+            page.clock.run_for(31_000)
+            expect(page.locator(f"#talk-{made['Beginning in a moment']}.state-now")).to_have_count(1)
+        expect(by_room.locator("#post-talk")).to_have_value(made["Beginning in a moment"])
+        expect(by_hand.locator("#post-talk")).to_have_value(made["Ending in a moment"])
+    finally:
+        context.close()
 
 
 def test_a_post_from_another_browser_appears_within_two_seconds(

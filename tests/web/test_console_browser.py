@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from app.services import events as event_service
 from tests.web.conftest import LiveServer
 from tests.web.digests import put_digest, sample_digest
 
@@ -26,23 +24,9 @@ def _console(page: Any, live: LiveServer, slug: str | None = None, token: str | 
     expect(page.locator("#console")).to_be_visible()
 
 
-def _own_event(live: LiveServer) -> tuple[str, str]:
-    """A fresh event for one test, made in the store on the server's loop: POST /api/events counts against the
-    per-address creation limit (10 an hour) that the other browser tests' events share."""
-    slug = f"ux-{uuid.uuid4().hex[:8]}"
-
-    async def create() -> str:
-        async with live.app.state.sessionmaker() as session:
-            _, token = await event_service.create_event(session, slug=slug, name="UX Conf", hashtags=["uxconf"])
-            await session.commit()
-        return token
-
-    return slug, asyncio.run_coroutine_threadsafe(create(), live.loop).result(timeout=30)
-
-
 def test_what_an_action_did_is_shown_where_the_organizer_is_looking(page: Any, live_server: LiveServer) -> None:
     # the confirmation lived in a 1-pixel screen-reader-only line: saving the rules changed nothing anyone could see
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     page.set_viewport_size({"width": 390, "height": 844})
     _console(page, live_server, slug, token)
     save = page.locator("#policy-form button[type=submit]")
@@ -64,7 +48,7 @@ def test_what_an_action_did_is_shown_where_the_organizer_is_looking(page: Any, l
 
 
 def test_console_errors_use_the_forms_words_not_the_apis_field_names(page: Any, live_server: LiveServer) -> None:
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     _console(page, live_server, slug, token)
     expect(page.locator("#details-form button[type=submit]")).to_be_enabled()
     page.fill("#details-zone", "Nowhere/City")
@@ -103,7 +87,7 @@ def test_console_errors_use_the_forms_words_not_the_apis_field_names(page: Any, 
 
 
 def test_the_keyboard_stays_in_the_console_after_unlocking_and_moderating(page: Any, live_server: LiveServer) -> None:
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     for n in range(3):
         live_server.call("POST", f"/api/events/{slug}/posts", {"text": f"Note {n} to moderate"})
     _console(page, live_server, slug, token)
@@ -187,7 +171,7 @@ def test_a_refused_new_event_puts_the_cursor_in_the_first_field_to_fix(page: Any
 
 def test_every_column_of_the_sources_table_is_named(page: Any, live_server: LiveServer) -> None:
     # the buttons' column had an empty header: a screen reader announced the Pause/Remove cells as unnamed
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     source = {"kind": "mastodon", "config": {"instance_url": "https://mastodon.example", "hashtag": "uxconf"}}
     live_server.call("POST", f"/api/events/{slug}/sources", source, {"Authorization": f"Bearer {token}"})
     _console(page, live_server, slug, token)
@@ -197,7 +181,7 @@ def test_every_column_of_the_sources_table_is_named(page: Any, live_server: Live
 
 
 def test_the_sources_refresh_leaves_the_keyboard_on_the_button_it_was_on(page: Any, live_server: LiveServer) -> None:
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     source = {"kind": "mastodon", "config": {"instance_url": "https://mastodon.example", "hashtag": "uxconf"}}
     live_server.call("POST", f"/api/events/{slug}/sources", source, {"Authorization": f"Bearer {token}"})
     page.clock.install()
@@ -212,7 +196,7 @@ def test_the_sources_refresh_leaves_the_keyboard_on_the_button_it_was_on(page: A
 
 def test_the_waiting_tab_counts_the_posts_held_for_approval(page: Any, live_server: LiveServer) -> None:
     # held posts waited unseen while the organizer read "Recent posts": nothing said any were there
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     organizer = {"Authorization": f"Bearer {token}"}
     live_server.call("PATCH", f"/api/events/{slug}/moderation/policy", {"premoderation": True}, organizer)
     for n in range(2):
@@ -232,7 +216,7 @@ def test_the_waiting_tab_counts_the_posts_held_for_approval(page: Any, live_serv
 
 def test_the_event_details_offer_time_zone_names(page: Any, live_server: LiveServer) -> None:
     # the new-event form suggests IANA names; the console's correction field took free text with no help
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     _console(page, live_server, slug, token)
     zone = page.locator("#details-zone")
     expect(zone).to_have_value("UTC")
@@ -243,7 +227,7 @@ def test_the_event_details_offer_time_zone_names(page: Any, live_server: LiveSer
 
 
 def test_blocking_an_author_counts_their_hidden_posts_in_words(page: Any, live_server: LiveServer) -> None:
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     live_server.call("POST", f"/api/events/{slug}/posts", {"text": "The one thing I posted"}, {"X-Client-Id": "solo"})
     _console(page, live_server, slug, token)
     page.click("button[data-queue=recent]")
@@ -256,7 +240,7 @@ def test_blocking_an_author_counts_their_hidden_posts_in_words(page: Any, live_s
 
 def test_one_unbroken_word_never_widens_a_phones_page(browser: Any, live_server: LiveServer) -> None:
     # a 60-letter name and a topic label made of a pasted URL widened the talk page to 9,327 px at 390 px
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     talk = {"guid": "long", "title": "Long words", "room": "Hall", "start": (now - timedelta(minutes=10)).isoformat(),
             "end": (now + timedelta(minutes=30)).isoformat()}  # fmt: skip
@@ -290,7 +274,7 @@ def test_one_unbroken_word_never_widens_a_phones_page(browser: Any, live_server:
 def test_a_slow_answer_for_the_tab_just_left_does_not_draw_over_the_chosen_one(
     page: Any, live_server: LiveServer
 ) -> None:
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     live_server.call("POST", f"/api/events/{slug}/posts", {"text": "A recent note"}, {"X-Client-Id": "tabs"})
     slow: list[Any] = []
     page.route("**/moderation/queue*", lambda route: slow.append(route))  # held until the other tab has loaded
@@ -310,7 +294,7 @@ def test_an_import_that_would_cancel_talks_asks_first(context: Any, live_server:
 
     page = context.new_page()  # not the page fixture: that one fails a test on any dialog, and this one asks
 
-    slug, token = _own_event(live_server)
+    slug, token = live_server.own_event()
     schedule = (SHARED_DATA / "fixtures" / "pretalx_schedule_democon.json").read_bytes()
     headers = {"Authorization": f"Bearer {token}"}
     when = datetime.now(UTC).replace(microsecond=0)

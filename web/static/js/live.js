@@ -553,7 +553,7 @@
     }
     document.querySelectorAll(".post").forEach(decorate);
     if (spot && !active.isConnected) findSpot(spot)?.focus({ preventScroll: true }); // an answer's form moved along
-    document.dispatchEvent(new CustomEvent("backchannel:parts"));
+    document.dispatchEvent(new CustomEvent("backchannel:parts", { detail: { doc } }));
   }
 
   async function fetchParts(url) {
@@ -760,12 +760,38 @@
     const talk = option.dataset.now || option.dataset.next || "";
     if ([...talkSelect.options].some((o) => o.value === talk)) talkSelect.value = talk;
   }
+  // a talk the writer picks stays picked; one the page picked follows the schedule while the page is open
+  let talkPickedByHand = false;
   roomSelect?.addEventListener("change", () => {
     localStorage.setItem(`bc_room:${slug}`, roomSelect.value);
+    talkPickedByHand = false;
     pickRoom(roomSelect.value);
   });
+  talkSelect?.addEventListener("change", () => { talkPickedByHand = true; });
   const savedRoom = localStorage.getItem(`bc_room:${slug}`);
   if (savedRoom) pickRoom(savedRoom);
+  // A talk ends and the next begins while the page is open (the schedule parts are fetched again then): the
+  // form learns the new now/next of each room and the talks just begun, or notes would go to the talk that
+  // was on when the page loaded.
+  document.addEventListener("backchannel:parts", (event) => {
+    const doc = event.detail?.doc;
+    const freshTalks = doc?.getElementById("post-talk");
+    if (!freshTalks || !talkSelect || document.activeElement === talkSelect) return;
+    const freshRooms = doc.getElementById("post-room");
+    for (const option of roomSelect ? roomSelect.options : []) {
+      const fresh = [...(freshRooms?.options || [])].find((o) => o.value === option.value);
+      option.dataset.now = fresh?.dataset.now || "";
+      option.dataset.next = fresh?.dataset.next || "";
+    }
+    const kept = talkSelect.selectedOptions[0];
+    const guessed = freshTalks.value;
+    talkSelect.replaceChildren(...[...freshTalks.options].map((o) => document.importNode(o, true)));
+    if (talkPickedByHand && kept) {
+      if (![...talkSelect.options].some((o) => o.value === kept.value)) talkSelect.append(kept);
+      talkSelect.value = kept.value;
+    } else if (roomSelect?.value) pickRoom(roomSelect.value);
+    else talkSelect.value = guessed;
+  });
   const savedName = localStorage.getItem("bc_name");
   const nameInput = document.getElementById("post-name");
   if (savedName && nameInput) nameInput.value = savedName;
