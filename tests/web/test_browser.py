@@ -75,6 +75,8 @@ def test_when_the_next_talk_begins_the_posting_form_follows_the_room_but_keeps_a
         ("Ending in a moment", "Room C", now - timedelta(minutes=30), now + timedelta(seconds=4)),
         ("Beginning in a moment", "Room C", now + timedelta(seconds=4), now + timedelta(minutes=60)),
         ("All afternoon", "Room D", now - timedelta(minutes=30), now + timedelta(minutes=60)),
+        ("Just over", "Room E", now - timedelta(minutes=60), now - timedelta(minutes=5)),
+        ("After the break", "Room E", now + timedelta(minutes=10), now + timedelta(minutes=60)),
     ]:
         body = {"title": title, "room": room, "start": start.isoformat(), "end": end.isoformat()}
         made[title] = str(live_server.call("POST", f"/api/events/{slug}/talks", body, auth)["id"])
@@ -85,6 +87,8 @@ def test_when_the_next_talk_begins_the_posting_form_follows_the_room_but_keeps_a
             page.clock.install()  # the page checks for a talk's end every 30 s; the test moves its clock on
             page.goto(f"{live_server.url}/e/{slug}")
             page.wait_for_selector("#conn.live", timeout=5000)
+        by_room.select_option("#post-room", "Room E")
+        assert by_room.input_value("#post-talk") == ""  # a break: about the talk just over, or the next? no guess
         by_room.select_option("#post-room", "Room C")
         by_hand.select_option("#post-talk", made["Ending in a moment"])
         assert by_room.input_value("#post-talk") == made["Ending in a moment"]

@@ -751,13 +751,14 @@
   const error = document.getElementById("post-error");
   const roomSelect = document.getElementById("post-room");
   const talkSelect = document.getElementById("post-talk");
-  // the talk is preselected from what is on now (or next) in the room you say you are in
+  // the talk is preselected from what is on now in the room you say you are in; in a break none is, since a
+  // note then is as often about the talk just over as the next, and the clustering stage trusts a chosen talk
   function pickRoom(room) {
     if (!roomSelect || !talkSelect) return;
     const option = [...roomSelect.options].find((o) => o.value === room);
     if (!option) return;
     roomSelect.value = room;
-    const talk = option.dataset.now || option.dataset.next || "";
+    const talk = option.dataset.now || "";
     if ([...talkSelect.options].some((o) => o.value === talk)) talkSelect.value = talk;
   }
   // a talk the writer picks stays picked; one the page picked follows the schedule while the page is open
@@ -781,7 +782,6 @@
     for (const option of roomSelect ? roomSelect.options : []) {
       const fresh = [...(freshRooms?.options || [])].find((o) => o.value === option.value);
       option.dataset.now = fresh?.dataset.now || "";
-      option.dataset.next = fresh?.dataset.next || "";
     }
     const kept = talkSelect.selectedOptions[0];
     const guessed = freshTalks.value;
