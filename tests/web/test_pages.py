@@ -332,10 +332,21 @@ def test_with_two_talks_on_the_posting_form_guesses_neither(client: TestClient, 
     assert _preselected_talk(client.get(f"/e/{SLUG}").text) is None
 
 
-def test_with_one_talk_on_the_posting_form_has_it_chosen(client: TestClient, event: dict[str, Any]) -> None:
-    talk = _talk(client, event["organizer_token"], "The only talk now", "Main hall", "Operations", -10, 30)
-    _talk(client, event["organizer_token"], "Later in Room B", "Room B", "Security", 40, 80)
+def test_in_a_single_track_event_the_posting_form_has_the_talk_on_now_chosen(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    talk = _talk(client, event["organizer_token"], "The talk now", "Main hall", "Operations", -10, 30)
+    _talk(client, event["organizer_token"], "The talk after", "Main hall", "Security", 40, 80)
     assert _preselected_talk(client.get(f"/e/{SLUG}").text) == str(talk["id"])
+
+
+def test_with_one_room_busy_and_another_in_a_break_the_posting_form_guesses_neither(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    """A note from Room B's break is as likely about its talk just over as about the main hall's."""
+    _talk(client, event["organizer_token"], "The only talk now", "Main hall", "Operations", -10, 30)
+    _talk(client, event["organizer_token"], "Just over in Room B", "Room B", "Security", -60, -5)
+    assert _preselected_talk(client.get(f"/e/{SLUG}").text) is None
 
 
 def test_a_plain_form_post_keeps_the_talk_it_was_written_for(
