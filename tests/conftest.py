@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import os
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -19,6 +21,25 @@ from app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that pytest-timeout stops hung on an await somewhere: the threads' stacks it prints end in a
+    lock's ``acquire``; the coroutine each pending task waits in says which await it was."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and call.excinfo is not None and str(call.excinfo.value).startswith("Timeout"):
+        report.sections.append(("pending asyncio tasks", _pending_tasks()))
+
+
+def _pending_tasks() -> str:
+    out = io.StringIO()
+    loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and o.is_running()]
+    for loop in loops:
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(limit=20, file=out)
+    return out.getvalue() or "none"
 
 
 @pytest.fixture
