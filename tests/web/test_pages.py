@@ -340,6 +340,14 @@ def test_in_a_single_track_event_the_posting_form_has_the_talk_on_now_chosen(
     assert _preselected_talk(client.get(f"/e/{SLUG}").text) == str(talk["id"])
 
 
+def test_with_two_talks_on_and_no_rooms_named_the_posting_form_guesses_neither(
+    client: TestClient, event: dict[str, Any]
+) -> None:
+    for title in ("One of two talks now", "The other talk now"):
+        _talk(client, event["organizer_token"], title, "", "Operations", -10, 30)
+    assert _preselected_talk(client.get(f"/e/{SLUG}").text) is None
+
+
 def test_with_one_room_busy_and_another_in_a_break_the_posting_form_guesses_neither(
     client: TestClient, event: dict[str, Any]
 ) -> None:

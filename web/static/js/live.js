@@ -772,7 +772,7 @@
   const savedRoom = localStorage.getItem(`bc_room:${slug}`);
   if (savedRoom) pickRoom(savedRoom);
   // A talk ends and the next begins while the page is open (the schedule parts are fetched again then): the
-  // form learns the new now/next of each room and the talks just begun, or notes would go to the talk that
+  // form learns what is now on in each room and the talks just begun, or notes would go to the talk that
   // was on when the page loaded.
   document.addEventListener("backchannel:parts", (event) => {
     const doc = event.detail?.doc;
