@@ -57,6 +57,18 @@ LABEL_STOP_WORDS = frozenset(
 )
 NOT_IN_LABELS = TEMPLATE_WORDS | LABEL_STOP_WORDS
 
+# The same for the openings people write before a note's point, up to the colon: "Note to self from <talk>:",
+# "Writing this down:", "Learning at #py:", "Key takeaway:". Their words are in every talk's notes, so in a
+# topic of a post or two they filled the chips after its own ("request id · structured logs · grep · note ·
+# self"). Only these words of a post are left out, and only when they open it: "self-hosted", "writing tests".
+_OPENING = re.compile(
+    r"\W*(?:(?:key|main|big(?:gest)?|my) take ?aways?|take ?aways?|notes? to (?:self|myself)|mental note"
+    r"|writing (?:this|that|it) down|noting (?:this|that)(?: down)?|lessons? learned|today i learned|learning"
+    r"|learned|pro tip)\b(?: (?:at|from|of|in) [^:\n]{1,120})? ?:",
+    re.IGNORECASE,
+)
+_OPENING_WORD = re.compile(r"#?\w[\w'-]*")
+
 # A label names something, so it ends on what is named: these may open a phrase ("slow query", "best talk")
 # but not end one. Said after the noun they make half sentences ("replication lag low", "type hints slow",
 # "wiki good") and alone they name nothing ("fast", "long"). Not "hot" or "cold": a storage tier
@@ -148,7 +160,14 @@ class BoundedCounter:
 def terms_of(words: Sequence[str], text: str) -> list[str]:
     """Words and pairs ("rust async") of one post's content words, each once: a pair only where the two words
     stand side by side in ``text``. Stop words, handles and punctuation dropped between two words used to make
-    pairs nobody wrote ("alert on symptoms" labelled "alert symptoms", "code has been live" "code live")."""
+    pairs nobody wrote ("alert on symptoms" labelled "alert symptoms", "code has been live" "code live").
+    The words of a templated opening (``_OPENING``) are left out."""
+    if ":" in text and (opening := _OPENING.match(text)) is not None:
+        said = set(_OPENING_WORD.findall(opening.group(0).lower()))
+        first = 0  # the opening's words lead the post's; the same words in its point stay
+        while first < len(words) and words[first] in said:
+            first += 1
+        words = words[first:]
     out = list(dict.fromkeys(words))
     if len(words) > 1:
         # the pairs joined, tested against the text and collected by iterators run in C: no Python code runs

@@ -129,6 +129,40 @@ def test_a_small_topics_label_stops_where_its_own_phrases_end() -> None:
     assert not any(w in {"huge", "run", "production"} for p in phrases for w in p.split()), phrases
 
 
+def test_a_one_post_topics_chips_are_its_point_not_the_opening_every_talks_notes_share() -> None:
+    """The wall showed "riskiest input · internal · note · self" for a note opened "Note to self from <talk>:"."""
+    topic, event = BoundedCounter(), BoundedCounter()
+    said = "Note to self from Threat modelling for busy teams: the riskiest input is the one you think is internal."
+    elsewhere = [
+        opening + point
+        for opening in (
+            "Note to self from the keynote: ",
+            "Writing this down: ",
+            "Learning at #ops: ",
+            "Key takeaway: ",
+        )
+        for point in ("index the foreign keys", "alert on symptoms", "shadow the new model", "measure energy first")
+    ]
+    topic.add(terms_of(tokenize_with_words(said)[1], said))
+    for text in [said, *elsewhere]:
+        event.add(terms_of(tokenize_with_words(text)[1], text))
+    phrases = keyphrases(topic, event, n_docs=1, avg_terms=20.0, top=5)
+    assert "riskiest input" in phrases, phrases
+    assert not {"note", "self", "writing", "learning", "key", "ops"} & {w for p in phrases for w in p.split()}, phrases
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Key takeaway: writing tests first pays off", "writing tests"),  # the point's words are the point's
+        ("Machine learning: models drift", "machine learning"),  # no opening, a subject before a colon
+        ("Notes to self: self-hosted runners are cheap", "self-hosted runners"),
+    ],
+)
+def test_only_the_opening_itself_is_left_out(text: str, kept: str) -> None:
+    assert kept in terms_of(tokenize_with_words(text)[1], text)
+
+
 def test_a_pair_written_with_a_phones_apostrophe_is_a_pair() -> None:
     text = "Rust\u2019s borrow checker"
     assert "rust's borrow" in terms_of(tokenize_with_words(text)[1], text)
