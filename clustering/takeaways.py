@@ -7,9 +7,9 @@ it; hashtags and a short lead-in ending in a colon left out): a group counts its
 sums their upvotes ("votes") and cites every post id. Groups are bounded per topic.
 
 Picking: each group scores ``centrality * (1 + log1p(engagement))`` (centrality = cosine of the group's
-words to the topic's words; engagement = votes + boosts + replies + extra copies), less for praise and chatter
+words to the topic's words; engagement = votes + boosts + replies + extra copies), less for chatter
 (``KIND_WEIGHT``), then Maximal Marginal Relevance picks groups that are good and unlike the ones already
-picked.
+picked. Praise for the speaker is picked only in a topic that is all praise.
 """
 
 from __future__ import annotations
@@ -486,9 +486,11 @@ def _cosine(words: Iterable[str], centroid: dict[str, float], norm: float) -> fl
 
 # A topic's takeaways say what the talk taught. Praise for the speaker ("Great slides, Ben!", "Loving this
 # talk") sits among a talk's points, shares their words (the speaker's name) and is engaged with, so it scored
-# as central as the points: a quarter of the takeaways on the demo's pages were praise. Weighed down, not out:
-# a topic that is all praise still shows it.
-KIND_WEIGHT = {"feedback": 0.1, "other": 0.5}
+# as central as the points: a quarter of the takeaways on the demo's pages were praise. Weighed down to a tenth,
+# it still filled the places a topic of one or two points left ("Great slides, Hugo!" under "callback ·
+# paramspec · signature" on the wall), so it is left out of a topic that has a point; a topic that is all praise
+# still shows it.
+KIND_WEIGHT = {"other": 0.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,9 +500,12 @@ class Pick:
 
 
 def pick(groups: Sequence[Group], centroid: dict[str, float], *, top: int = 3, mmr_lambda: float = 0.7) -> list[Pick]:
-    """MMR over the groups: relevance = centrality x engagement, redundancy = word overlap with picks."""
+    """MMR over the groups: relevance = centrality x engagement, redundancy = word overlap with picks. Praise
+    (``feedback``) only where the groups are all praise."""
     if not groups:
         return []
+    if any(g.shown_kind != "feedback" for g in groups):
+        groups = [g for g in groups if g.shown_kind != "feedback"]
     norm = math.sqrt(sum(v * v for v in centroid.values()))
     rel = []
     for g in groups:

@@ -210,6 +210,21 @@ def test_praise_for_the_speaker_does_not_crowd_out_what_the_talk_taught() -> Non
     assert [t.kind for t in model.takeaways(None)] == ["feedback"] * len(model.takeaways(None)) != []
 
 
+def test_praise_does_not_fill_the_places_a_topic_of_one_point_leaves() -> None:
+    """The wall showed "Great slides, Hugo!" as the second takeaway of "callback · paramspec · signature"."""
+    texts = [
+        "Writing this down: typing a callback with ParamSpec keeps the signature intact.",
+        "TIL typing a callback with ParamSpec keeps the signature intact.",
+        "Great slides Hugo, typing a callback with ParamSpec finally clicked!",
+        "Great slides Hugo, the ParamSpec callback signature part finally clicked!",
+    ]
+    model = EventModel(refine_window=0)
+    results = model.observe(docs_of(texts))
+    assert [r.kind for r in results[2:]] == ["feedback", "feedback"] and len({r.topic for r in results}) == 1
+    takeaways = model.takeaways(None)
+    assert [t.kind for t in takeaways] == ["takeaway"], [(t.kind, t.text) for t in takeaways]
+
+
 def test_a_topic_of_praise_comes_after_the_topics_of_what_was_taught() -> None:
     texts = [
         "Thanks Ben, this was the best talk of the day for me.",
