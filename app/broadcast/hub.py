@@ -31,6 +31,7 @@ from typing import Protocol
 
 from app.broadcast.broker import Broker, BrokerUnavailable, ResumeGap
 from app.broadcast.sinks import Message, Sink
+from app.stopping import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ MAX_BATCH = 64  # frames per message when several go out at once
 # reads need the rest): the dearer a round (more followers, a busier loop), the fewer rounds, each
 # carrying more frames. A lone frame after a quiet spell still goes out at once.
 LOAD_FACTOR = 3.0
+# A feed's tasks hold nothing to save: past this, shutdown goes on without one that ignores its cancellation.
+STOP_SECONDS = 5.0
 MAX_REPLAY_BATCH = 256  # frames per message of a replay (one write for all of them)
 REPLAY_CACHE_FRAMES = 1000  # replays up to this long are built once for every follower resuming from the same id
 # Frames that take a post's text out of the ring: a delete, or an erase's redaction (``data.ids``).
@@ -171,11 +174,7 @@ class ChannelFeed:
             self._flush.cancel()
             self._send_pending()
         tasks = [*self._tasks, *([self._heartbeats] if self._heartbeats else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks, within=STOP_SECONDS, what=f"feed:{self.channel}")
         # The server closes the sockets themselves (uvicorn sends 1012 on shutdown): no resync, nothing to reload.
         self.subscribers.clear()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
 import pytest
 
+from app.broadcast import hub as hub_module
 from app.broadcast.hub import Frame, Hub
 from app.broadcast.memory import InMemoryBroker
 from app.broadcast.sinks import Message
@@ -210,3 +211,31 @@ async def test_an_erase_takes_the_text_out_of_every_replicas_memory() -> None:
         assert "someone else" in replayed
         assert "my secret note" not in replayed and "deleted later" not in replayed and "Lea" not in replayed
         await hub.close()
+
+
+class StubbornBroker(InMemoryBroker):
+    """A broker whose subscription shrugs off its first cancellation, as a driver retrying a read might."""
+
+    async def subscribe(self, channel: str, after: str | None = None) -> AsyncIterator[tuple[str, str]]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(3600)
+        yield "0-0", ""
+
+
+@pytest.mark.anyio
+async def test_a_feed_task_that_ignores_its_cancellation_does_not_hold_up_shutdown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's shutdown waited on it forever, and never closed the store's connections after it."""
+    monkeypatch.setattr(hub_module, "STOP_SECONDS", 0.2)
+    hub = Hub(StubbornBroker(), ListLog(), poll_interval=60)
+    assert await hub.attach(1, "e", Socket(), after=None, talk_id=None) is not None
+    await asyncio.sleep(0.05)  # the subscription is waiting
+    with anyio.fail_after(5):
+        await hub.close()
+    assert any(r.msg == "shutdown.tasks_stuck" and r.what == "feed:event:e" for r in caplog.records)  # type: ignore[attr-defined]
+    for task in asyncio.all_tasks():
+        if task.get_name() == "feed:event:e":
+            task.cancel()  # the test's own loop ends cleanly: the stuck task is cancelled again until it goes
