@@ -504,13 +504,18 @@ def pick(groups: Sequence[Group], centroid: dict[str, float], *, top: int = 3, m
     (``feedback``) only where the groups are all praise."""
     if not groups:
         return []
-    if any(g.shown_kind != "feedback" for g in groups):
-        groups = [g for g in groups if g.shown_kind != "feedback"]
+    # a group's shown kind is its most engaged copy's: worked out once per group, not per use
+    kinds = [g.shown_kind for g in groups]
+    if any(k != "feedback" for k in kinds):
+        groups, kinds = (
+            [g for g, k in zip(groups, kinds, strict=True) if k != "feedback"],
+            [k for k in kinds if k != "feedback"],
+        )
     norm = math.sqrt(sum(v * v for v in centroid.values()))
     rel = []
-    for g in groups:
+    for g, kind in zip(groups, kinds, strict=True):
         central = _cosine(g.words, centroid, norm)
-        rel.append(central * (1.0 + math.log1p(g.engagement)) * KIND_WEIGHT.get(g.shown_kind, 1.0))
+        rel.append(central * (1.0 + math.log1p(g.engagement)) * KIND_WEIGHT.get(kind, 1.0))
     hi = max(rel) or 1.0
     rel = [r / hi for r in rel]
     chosen: list[int] = []
