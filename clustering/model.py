@@ -375,6 +375,7 @@ class EventModel:
         # posts put in the hallway on purpose (``HALLWAY``), never moved: kept when a post is forgotten, as a
         # re-delivered post is forgotten first (an organizer's few choices; filed elsewhere, one leaves)
         self._in_hallway: set[str] = set()
+        self._replies: dict[str, list[str]] = {}  # held post id -> ids of the replies to it, in arrival order
         self._since_refine = 0  # posts observed since the recent window was last attributed jointly
 
     # ------------------------------------------------------------------ schedule
@@ -491,7 +492,6 @@ class EventModel:
                 self.forget(d.id)  # a re-delivered post replaces the old copy
         seq0 = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
         labels, moves = self._clusterer.learn_batch(X, [d.talk_ref for d in docs])
-        out = []
         ip, ind, dat = X.indptr.tolist(), X.indices, X.data
         topics = labels.tolist()
         posts = self._posts
@@ -528,16 +528,15 @@ class EventModel:
                 group.append(post)
             batch.append(post)
             if d.reply_to:
+                self._note_reply(d.reply_to, pid)
                 parent = posts.get(d.reply_to)
                 if parent is not None:
                     # a parent of this batch has not joined its topic yet: it joins with the new count
                     self.update_engagement(
                         parent.id, upvotes=parent.upvotes, boosts=parent.boosts, replies=parent.replies + 1
                     )
-            out.append(PostResult(pid, talk, topic, kind, 1.0))
         self._last_minute = last
-        while len(posts) > self.max_posts:
-            posts.popitem(last=False)  # old posts stay counted (and cited) in their topics
+        self._trim_posts()
         event_terms: list[str] = []
         for group in by_topic.values():
             self._join_many(group, event_terms)
@@ -548,8 +547,19 @@ class EventModel:
         self._count_new(batch)
         for s, new_id in moves:
             self._move(s, new_id)
+        # clustered on their own words with the batch, answers then join their questions' topics
+        for post in batch:
+            if posts.get(post.id) is not post:
+                continue  # trimmed already
+            if post.kind == "question":
+                self._follow_question(post)
+            elif post.reply_to:
+                into = _question_topic(post.kind, posts.get(post.reply_to), post.talk)
+                if into is not None and into != post.topic:
+                    for s, new_id in self._relearn(post, post.talk):
+                        self._move(s, new_id)
         self._trim_seq_post()
-        return out
+        return [PostResult(p.id, p.talk, p.topic, p.kind, 1.0) for p in batch]
 
     def _observe_one(
         self, d: PostDoc, words: tuple[str, ...], idx: np.ndarray, cnt: np.ndarray, kind: PostKind
@@ -581,7 +591,7 @@ class EventModel:
         elif d.talk_ref is not None:
             talk = d.talk_ref
         seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
-        topic, moves = self._clusterer.learn_one(*self._topic_features(idx, cnt, talk), talk)
+        topic, moves = self._learn_topic(idx, cnt, talk, _question_topic(kind.value, parent, talk))
         post = _Post(
             id=d.id,
             talk=talk,
@@ -603,6 +613,8 @@ class EventModel:
         )
         self._store(post)
         self._seq_post[seq] = d.id
+        if d.reply_to:
+            self._note_reply(d.reply_to, d.id)
         self._join_topic(post)
         if post.kind == "question":
             self._ask(post)
@@ -611,6 +623,8 @@ class EventModel:
         self._count_minute(post, +1)
         for s, new_id in moves:
             self._move(s, new_id)
+        if post.kind == "question":
+            self._follow_question(post)  # answered before it came (again): filed by an organizer, edited
         self._trim_seq_post()
         result = PostResult(d.id, talk, post.topic, post.kind, post.confidence)
         if pending:
@@ -702,24 +716,64 @@ class EventModel:
 
     def _reassign(self, post: _Post, talk: str | None, confidence: float) -> None:
         """Move a post to another talk (its topic is chosen anew inside that talk)."""
-        self._leave_topic(post)
         self._count_minute(post, -1)
-        if post.topic != NO_TOPIC:
-            self._clusterer.forget_one(post.topic, *self._topic_features(post.idx, post.cnt, post.talk), post.seq)
-        self._seq_post.pop(post.seq, None)
-        post.talk = talk
         post.confidence = round(float(confidence), 4)
-        post.seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
-        topic, moves = self._clusterer.learn_one(*self._topic_features(post.idx, post.cnt, talk), talk)
-        post.topic = topic
-        self._seq_post[post.seq] = post.id
-        self._join_topic(post)
+        moves = self._relearn(post, talk)
         if post.kind == "question":
             self._ask(post)  # asked again of the talk it moved to, no longer of the one it left
         self._count_minute(post, +1)
         self._moved[post.id] = PostResult(post.id, post.talk, post.topic, post.kind, post.confidence)
+        if post.kind == "question":
+            self._follow_question(post)  # its answers already on that talk
         for s, new_id in moves:
             self._move(s, new_id)
+
+    def _relearn(self, post: _Post, talk: str | None) -> list[tuple[int, int]]:
+        """Take a post out of its topic and cluster and learn it again inside ``talk``; returns the moves of
+        other posts that learning made."""
+        self._leave_topic(post)
+        if post.topic != NO_TOPIC:
+            self._clusterer.forget_one(post.topic, *self._topic_features(post.idx, post.cnt, post.talk), post.seq)
+        self._seq_post.pop(post.seq, None)
+        post.talk = talk
+        post.seq = self._clusterer.t_ if hasattr(self._clusterer, "t_") else 0
+        parent = self._posts.get(post.reply_to) if post.reply_to else None
+        post.topic, moves = self._learn_topic(post.idx, post.cnt, talk, _question_topic(post.kind, parent, talk))
+        self._seq_post[post.seq] = post.id
+        self._join_topic(post)
+        return moves
+
+    def _learn_topic(
+        self, idx: np.ndarray, cnt: np.ndarray, talk: str | None, into: int | None
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """The clusterer learns a post inside ``talk``: into the topic ``into`` when given (an answer's
+        question's), else into the topic its words fit."""
+        features = self._topic_features(idx, cnt, talk)
+        if into is not None:
+            return self._clusterer.learn_into(*features, into, talk)
+        return self._clusterer.learn_one(*features, talk)
+
+    def _note_reply(self, parent_id: str, reply_id: str) -> None:
+        replies = self._replies.setdefault(parent_id, [])
+        if reply_id not in replies:  # a re-delivered reply is forgotten, then observed again
+            replies.append(reply_id)
+        if len(self._replies) > 2 * max(self.max_posts, 1):
+            # kept through a forget (a re-delivered question keeps its answers); dropped once not held
+            self._replies = {pid: ids for pid, ids in self._replies.items() if pid in self._posts}
+
+    def _follow_question(self, question: _Post) -> None:
+        """The answers to a question that moved to another topic (of its talk, or of the talk it moved to, where
+        they are) move along with it."""
+        for reply_id in self._replies.get(question.id, ()):
+            answer = self._posts.get(reply_id)
+            if answer is None or answer.topic == question.topic:
+                continue
+            if _question_topic(answer.kind, question, answer.talk) is None:
+                continue  # not an answer, or on another talk than the question
+            moves = self._relearn(answer, answer.talk)
+            self._moved[answer.id] = PostResult(answer.id, answer.talk, answer.topic, answer.kind, answer.confidence)
+            for s, new_id in moves:
+                self._move(s, new_id)
 
     def _trim_seq_post(self) -> None:
         """Keep the stream index of every post still held: the clusterer may move any of them (a split or
@@ -729,8 +783,12 @@ class EventModel:
 
     def _store(self, post: _Post) -> None:
         self._posts[post.id] = post
+        self._trim_posts()
+
+    def _trim_posts(self) -> None:
         while len(self._posts) > self.max_posts:
-            self._posts.popitem(last=False)  # old posts stay counted (and cited) in their topics
+            old, _ = self._posts.popitem(last=False)  # old posts stay counted (and cited) in their topics
+            self._replies.pop(old, None)
 
     def _join_topic(self, post: _Post) -> None:
         self._join_many([post])
@@ -820,6 +878,8 @@ class EventModel:
         post.topic = new_topic
         self._join_topic(post)
         self._moved[post.id] = PostResult(post.id, post.talk, post.topic, post.kind, post.confidence)
+        if post.kind == "question":
+            self._follow_question(post)
 
     def update_engagement(self, post_id: str, *, upvotes: int, boosts: int, replies: int) -> None:
         """New counts for a post (e.g. from a later poll); its talk's takeaways are re-ranked."""
@@ -1024,6 +1084,12 @@ class EventModel:
         state.setdefault("_in_hallway", set())  # saved before posts could be put in the hallway on purpose
         state.setdefault("_asked", SameQuestions())  # saved before questions were grouped: new ones are
         state.setdefault("_before_object", BoundedCounter(cap=5_000))  # saved before: counted from here on
+        if "_replies" not in state:  # saved before answers followed their questions
+            replies: dict[str, list[str]] = {}
+            for p in state["_posts"].values():
+                if p.reply_to:
+                    replies.setdefault(p.reply_to, []).append(p.id)
+            state["_replies"] = replies
         self.__dict__.update(state)
 
     def dumps(self) -> bytes:
@@ -1172,6 +1238,15 @@ class EventModel:
 
 
 _KIND_VALUE = {k: k.value for k in PostKind}
+
+
+def _question_topic(kind: str, parent: _Post | None, talk: str | None) -> int | None:
+    """The topic an answer joins: its question's, when the question is held, in a topic, and on the answer's
+    talk. Clustered on its own words an answer often went elsewhere ("Around two seconds, then retry with
+    backoff." opened a topic of its own), and a follower met it there without the question it answers."""
+    if kind != "answer" or parent is None or parent.kind != "question" or parent.talk != talk:
+        return None
+    return None if parent.topic == NO_TOPIC else parent.topic
 
 
 def _minute_stamp(when: datetime) -> int:

@@ -204,6 +204,23 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         labels, moves = self._add_many(indptr, idx, np.asarray(counts, np.float32), np.array([code], np.int64))
         return int(labels[0]), moves
 
+    def learn_into(
+        self, indices: np.ndarray, counts: np.ndarray, cluster_id: int, scope: Any = None
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """Learn one post into the cluster ``cluster_id`` (or the one it was merged into), chosen by the
+        caller: an answer goes where its question is. The post stays out of the refinement window, so no
+        sweep moves it on its own words; when that cluster is closed or of another scope it is learned as
+        ``learn_one`` would."""
+        if hasattr(self, "CT_") and len(indices):
+            z = self._slot_of(self._merged_target(cluster_id))
+            if z >= 0 and self.scope_names_[int(self.scope_[z])] == scope:
+                if (self.t_ - self.origin_) / self.halflife > _RENORM:
+                    self._renormalise()
+                self.t_ += 1
+                self._put(z, np.asarray(indices, np.int32), np.asarray(counts, np.float32), self._gain())
+                return int(self.ids_[z]), []
+        return self.learn_one(indices, counts, scope)
+
     def forget_one(self, cluster_id: int, indices: np.ndarray, counts: np.ndarray, stream_index: int) -> None:
         """Take a post (deleted, hidden) back out of its cluster and out of the refinement window."""
         if not hasattr(self, "CT_"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from clustering.model import Changes, EventModel, PostDoc, _Pending
+from clustering.model import HALLWAY, Changes, EventModel, PostDoc, PostResult, _Pending
 from clustering.takeaways import Member
+from ingest.schedules.records import ScheduledTalk
 from tests.clustering.conftest import TOPICS, make_stream
 
 T0 = datetime(2025, 12, 27, 10, 0, tzinfo=UTC)
@@ -451,7 +453,7 @@ def test_two_pairs_sharing_a_word_join_only_where_someone_wrote_the_three_togeth
 
 
 def test_naming_the_talk_does_not_merge_its_different_points_into_one_topic() -> None:
-    from ingest.schedules.records import ScheduledPerson, ScheduledTalk
+    from ingest.schedules.records import ScheduledPerson
 
     talk = ScheduledTalk(
         guid="obs",
@@ -480,3 +482,89 @@ def test_naming_the_talk_does_not_merge_its_different_points_into_one_topic() ->
     assert len(set().union(*topics_of_point)) == 3  # ...of its own
     labels = " ".join(t.label for t in model.topics("obs"))
     assert not {"dev", "patel", "observability", "budget", "obsbudget"} & set(labels.replace("·", " ").split())
+
+
+MIGRATION_POINTS = [
+    "set a lock_timeout so a migration fails fast instead of queueing behind a long query",
+    "create indexes concurrently or you block every writer",
+    "backfill in small batches keyed by primary key to keep replication lag low",
+]
+QUESTION = "What lock_timeout do you use in production?"
+ANSWER = "Around two seconds, then retry with backoff."  # not one word of the question's
+
+
+def migration_talk() -> ScheduledTalk:
+    return ScheduledTalk(guid="pgmig", title="Zero-downtime migrations", start=T0, end=T0 + timedelta(minutes=40))
+
+
+def migration_stream(talk_ref: str | None) -> list[PostDoc]:
+    """A talk's notes on three points, a question about one of them ("q") and two answers to it ("a0", "a1")."""
+    said = ["{}", "TIL {}", "{}!"]
+    texts = [said[i // 3 % 3].format(MIGRATION_POINTS[i % 3]) for i in range(24)] + [QUESTION, ANSWER, ANSWER]
+    ids = [f"n{i}" for i in range(24)] + ["q", "a0", "a1"]
+    return [
+        PostDoc(
+            id=pid,
+            text=text,
+            created_at=T0 + timedelta(minutes=i / 2),
+            talk_ref=talk_ref,
+            reply_to="q" if pid.startswith("a") else None,
+        )
+        for i, (pid, text) in enumerate(zip(ids, texts, strict=True))
+    ]
+
+
+def assert_answers_sit_with_their_question(model: EventModel, results: list[PostResult], talk: str | None) -> None:
+    by_id = {r.id: r for r in results}
+    assert by_id["q"].kind == "question" and by_id["a0"].kind == "answer"
+    assert by_id["a0"].topic == by_id["a1"].topic == by_id["q"].topic
+    # a follower reads the answer among that topic's takeaways, beside the question it answers
+    topic_of = {t.text: t.topic for t in model.takeaways(talk)}
+    assert topic_of[ANSWER] == topic_of[QUESTION]
+    assert all("backoff" not in t.label for t in model.topics(talk))  # no topic of the answer alone
+
+
+def test_an_answer_sits_in_its_questions_topic_though_it_shares_no_word_with_it() -> None:
+    model = EventModel()
+    model.set_schedule([migration_talk()])
+    assert_answers_sit_with_their_question(model, model.observe(migration_stream("pgmig")), "pgmig")
+
+
+def test_without_a_schedule_an_answer_sits_in_its_questions_topic_too() -> None:
+    model = EventModel()
+    assert_answers_sit_with_their_question(model, model.observe(migration_stream(None)), None)
+
+
+def test_when_the_clusterer_moves_a_question_its_answers_move_along() -> None:
+    model = EventModel()
+    first = {r.id: r for r in model.observe(migration_stream(None))}
+    model.drain_changes()
+    question = model._posts["q"]
+    target = first["n1"].topic  # the notes on another point
+    assert target != question.topic
+    learn = model._clusterer.learn_batch
+
+    def learn_and_move(X, scopes):  # type: ignore[no-untyped-def]
+        labels, moves = learn(X, scopes)
+        return labels, [*moves, (question.seq, target)]
+
+    model._clusterer.learn_batch = learn_and_move  # type: ignore[method-assign]
+    model.observe([PostDoc(id="late", text=MIGRATION_POINTS[2], created_at=T0 + timedelta(minutes=20))])
+    assert {model.result(pid).topic for pid in ("q", "a0", "a1")} == {target}
+    assert {"q", "a0", "a1"} <= {r.id for r in model.drain_changes().moved}
+    model.forget("a0")  # a deleted answer leaves the topic it moved to
+    assert sum(t.size for t in model.topics(None) if t.id == target) == 8 + 2
+
+
+def test_a_question_filed_on_a_talk_later_gathers_the_answers_already_there() -> None:
+    """An organizer files a question the stage left in the hallway on the talk its answers were filed on."""
+    model = EventModel()
+    model.set_schedule([migration_talk()])
+    stream = migration_stream("pgmig")
+    question = next(d for d in stream if d.id == "q")
+    model.observe([replace(d, talk_ref=HALLWAY) if d is question else d for d in stream])
+    assert model.result("q").talk is None and model.result("a0").talk == "pgmig"
+    model.drain_changes()
+    [filed] = model.observe([replace(question, talk_ref="pgmig")])
+    assert {model.result(a).topic for a in ("a0", "a1")} == {filed.topic}
+    assert {"a0", "a1"} <= {r.id for r in model.drain_changes().moved}
