@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from app.export.chart import render_activity_svg
 from app.export.references import References, number_citations
 from app.export.summary import EventSummary, TalkSummary, distinct_authors
-from app.export.text import clean_line, clean_text, counted, http_url, noun, truncate
+from app.export.text import clean_line, clean_text, counted, handle_text, http_url, noun, truncate
 from app.export.times import format_clock, format_days, format_minutes, format_moment, format_span
 
 EXCERPT_LIMIT = 280
@@ -57,6 +57,7 @@ def _environment() -> Environment:
         authors=distinct_authors,
         counted=counted,
         noun=noun,
+        handle=handle_text,
     )
     env.globals["EXCERPT_LIMIT"] = EXCERPT_LIMIT
     return env

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from app.export.references import References, number_citations
 from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary, distinct_authors
-from app.export.text import clean_line, counted, http_url, truncate
+from app.export.text import clean_line, counted, handle_text, http_url, truncate
 from app.export.times import format_clock, format_days, format_minutes, format_moment, format_span
 
 # Every ASCII punctuation character that starts or ends markup somewhere (emphasis, code, links,
@@ -34,12 +34,10 @@ def link(label: str, url: str | None) -> str:
 
 
 def _author(citation: Citation) -> str:
-    """``Name (@handle)``; handles are shown as given when they already start with ``@``."""
+    """``Name (@handle)``."""
     name = escape(citation.author_name) or "anonymous"
-    handle = citation.author_handle.strip()
-    if not handle:
-        return name
-    return f"{name} ({escape(handle if handle.startswith('@') else '@' + handle)})"
+    handle = handle_text(citation.author_handle)
+    return f"{name} ({escape(handle)})" if handle else name
 
 
 def _refs(citations: tuple[Citation, ...] | list[Citation], refs: References) -> str:
@@ -147,7 +145,7 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
     if talk.top_contributors:
         lines += [f"{h}# Top contributors", "", "| Contributor | Handle | Posts |", "| --- | --- | ---: |"]
         for person in talk.top_contributors:
-            lines.append(f"| {escape(person.name)} | {escape(person.handle)} | {person.count} |")
+            lines.append(f"| {escape(person.name)} | {escape(handle_text(person.handle))} | {person.count} |")
         lines.append("")
 
     if refs.ordered:

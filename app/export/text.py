@@ -72,3 +72,10 @@ def noun(n: int, singular: str, plural: str | None = None) -> str:
 def counted(n: int, singular: str, plural: str | None = None) -> str:
     """ "1 post", "2 posts", "0 open questions": a count in a sentence of a summary or a page."""
     return f"{n} {noun(n, singular, plural)}"
+
+
+def handle_text(handle: str) -> str:
+    """A handle as the summaries show it, ``@ada`` or ``@ada@social.example``: stored as the source gave it,
+    with or without its ``@``."""
+    handle = clean_line(handle)
+    return handle if not handle or handle.startswith("@") else "@" + handle

@@ -140,3 +140,10 @@ def test_empty_talk_renders(empty_talk: TalkSummary) -> None:
     text = Tags(render_talk_html(empty_talk)).visible_text
     assert "No takeaways yet." in text
     assert "No questions were asked." in text
+
+
+def test_people_are_named_with_their_handle_as_in_markdown(talk_html: str) -> None:
+    text = Tags(talk_html).visible_text
+    assert "Ada Lovelace (@ada@social.example)" in text  # a source, as the Markdown lists it
+    assert "Speaker (@speaker@democon.example)" in text  # who answered
+    assert "Ada Lovelace @ada@social.example 4" in text  # top contributors: name, handle, posts
