@@ -57,6 +57,24 @@ def test_classify_kind(text: str, reply_to: str | None, hint: str | None, kind: 
     assert classify_kind(text, reply_to_kind=reply_to, hint=hint) == kind
 
 
+def test_advice_in_the_second_person_is_a_takeaway_and_praise_of_the_speaker_feedback() -> None:
+    # "you" leans to feedback ("thank you", "you nailed it"), and feedback is kept out of a topic's takeaways
+    # beside its points: a point put this way was hidden ("create indexes concurrently or you block every writer")
+    advice = [
+        "create indexes concurrently or you block every writer",
+        "Protocols give you structural typing without inheritance",
+        "you don't need kubernetes for a side project",
+        "If you log user ids as labels your metrics bill explodes",
+    ]
+    assert classify_kinds(advice) == [PostKind.TAKEAWAY] * 4
+    praise = [
+        "You rock, Ana!",
+        "You explained async better than the docs ever did",
+        "Thanks for the talk, you nailed it",
+    ]
+    assert classify_kinds(praise) == [PostKind.FEEDBACK] * 3
+
+
 def test_looks_like_question() -> None:
     assert looks_like_question("what is this")
     assert looks_like_question("I wonder. Is it open source")
