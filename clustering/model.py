@@ -470,7 +470,13 @@ class EventModel:
             # a chosen talk (confidence 1) or the talk of the question answered is not up for revision
             anchor = p.talk if p.confidence >= 1.0 else parent.talk if parent is not None else None
             items.append(RefineItem(p.text, p.idx, p.cnt, p.when, anchor, p.talk))
-        for post, att in zip(window, self._attributor.refine(items, settle=settle), strict=True):
+        atts = self._attributor.refine(items, settle=settle)
+        row = {p.id: r for r, p in enumerate(window)}
+        for r, p in enumerate(window):
+            q = row.get(p.reply_to) if p.reply_to and p.confidence < 1.0 else None
+            if q is not None and atts[q].talk is not None and p.kind == "answer":
+                atts[r] = atts[q]  # anchored to where its question was, and the question moved on to a talk
+        for post, att in zip(window, atts, strict=True):
             if att.talk == post.talk:
                 continue
             if post.talk is not None and post.confidence >= self._attributor.learn_confidence:

@@ -119,6 +119,31 @@ def test_an_answer_goes_where_its_question_went(model: EventModel) -> None:
     assert a.kind == "answer"
 
 
+def test_when_the_joint_step_moves_a_question_to_another_talk_its_answer_goes_along() -> None:
+    """The joint step holds an answer to its question's talk as it was, while it may move the question: the
+    answer follows it there (a follower met the answer under one talk and its question under another)."""
+    from clustering.attribution import Attribution
+
+    model = EventModel(refine_every=1_000_000)  # the step runs once, below
+    model.set_schedule(TALKS)
+    model.observe([PostDoc(id="q", text="does the rust kernel code need nightly?", created_at=at(20))])
+    model.observe([PostDoc(id="a", text="no, stable is enough now", created_at=at(21), reply_to="q")])
+    assert (model.result("q").talk, model.result("a").talk) == ("t-rust", "t-rust")
+    assert model.result("a").confidence < 1.0  # not filed by its poster: the step may move it
+    attributor = model._attributor
+    assert attributor is not None
+    refine = attributor.refine
+
+    def question_to_mesh(items, **kw):  # type: ignore[no-untyped-def]
+        out = refine(items, **kw)
+        return [Attribution("t-mesh", 0.9, "text"), *out[1:]]  # the question is the window's first post
+
+    attributor.refine = question_to_mesh  # type: ignore[method-assign]
+    model._refine_talks(final=True)
+    assert (model.result("q").talk, model.result("a").talk) == ("t-mesh", "t-mesh")
+    assert model.result("a").topic == model.result("q").topic
+
+
 def test_profiles_learn_from_confident_posts(model: EventModel) -> None:
     # "borrow checker" is not in the schedule; after confident rust posts mention it, it points to rust
     for i in range(4):
