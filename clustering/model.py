@@ -18,7 +18,7 @@ import heapq
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -1057,7 +1057,7 @@ class EventModel:
                     kind=g.shown_kind,
                 )
             )
-        return tuple(out)
+        return _answers_after_questions(out, self._posts)
 
     def repeated_questions(self, talk: str | None) -> tuple[RepeatedQuestion, ...]:
         """The questions of the talk asked more than once (near-duplicates, across topics and sources),
@@ -1253,6 +1253,31 @@ def _question_topic(kind: str, parent: _Post | None, talk: str | None) -> int | 
     if kind != "answer" or parent is None or parent.kind != "question" or parent.talk != talk:
         return None
     return None if parent.topic == NO_TOPIC else parent.topic
+
+
+def _answers_after_questions(picks: list[Takeaway], posts: Mapping[str, _Post]) -> tuple[Takeaway, ...]:
+    """A topic's takeaways with an answer right after the question it answers, when both are picked, at that
+    question's score (pages order a topic's takeaways by score): picked by relevance, "Only when drift crosses
+    a threshold" came above "Do you retrain on a schedule?"."""
+    asked = {pid: i for i, t in enumerate(picks) if t.kind == "question" for pid in t.post_ids}
+    if not asked:
+        return tuple(picks)
+    answers: dict[int, list[Takeaway]] = {}
+    rest: list[tuple[int, Takeaway]] = []
+    for i, t in enumerate(picks):
+        q = None
+        if t.kind == "answer":
+            parents = (p.reply_to for pid in t.post_ids if (p := posts.get(pid)) is not None and p.reply_to)
+            q = next((asked[r] for r in parents if r in asked), None)
+        if q is None:
+            rest.append((i, t))
+        else:
+            answers.setdefault(q, []).append(replace(t, score=picks[q].score))
+    out: list[Takeaway] = []
+    for i, t in rest:
+        out.append(t)
+        out += answers.pop(i, [])
+    return tuple(out)
 
 
 def _minute_stamp(when: datetime) -> int:

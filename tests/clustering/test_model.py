@@ -568,3 +568,16 @@ def test_a_question_filed_on_a_talk_later_gathers_the_answers_already_there() ->
     [filed] = model.observe([replace(question, talk_ref="pgmig")])
     assert {model.result(a).topic for a in ("a0", "a1")} == {filed.topic}
     assert {"a0", "a1"} <= {r.id for r in model.drain_changes().moved}
+
+
+def test_an_answer_is_listed_right_after_its_question_even_when_it_ranks_above_it() -> None:
+    model = EventModel()
+    model.set_schedule([migration_talk()])
+    model.observe([replace(d, upvotes=9) if d.id.startswith("a") else d for d in migration_stream("pgmig")])
+    topic = model.result("q").topic
+    listed = [t for t in model.takeaways("pgmig") if t.topic == topic]
+    texts = [t.text for t in listed]
+    assert texts.index(ANSWER) == texts.index(QUESTION) + 1
+    # pages order a topic's takeaways by score: the answer keeps its place there too
+    assert listed[texts.index(ANSWER)].score == listed[texts.index(QUESTION)].score
+    assert [t.text for t in sorted(listed, key=lambda t: -t.score)] == texts
