@@ -559,11 +559,8 @@ class EventModel:
                 continue  # trimmed already
             if post.kind == "question":
                 self._follow_question(post)
-            elif post.reply_to:
-                into = _question_topic(post.kind, posts.get(post.reply_to), post.talk)
-                if into is not None and into != post.topic:
-                    for s, new_id in self._relearn(post, post.talk):
-                        self._move(s, new_id)
+            elif post.reply_to and (parent := posts.get(post.reply_to)) is not None:
+                self._seat_answer(post, parent)
         self._trim_seq_post()
         return [PostResult(p.id, p.talk, p.topic, p.kind, 1.0) for p in batch]
 
@@ -772,14 +769,19 @@ class EventModel:
         they are) move along with it."""
         for reply_id in self._replies.get(question.id, ()):
             answer = self._posts.get(reply_id)
-            if answer is None or answer.topic == question.topic:
-                continue
-            if _question_topic(answer.kind, question, answer.talk) is None:
-                continue  # not an answer, or on another talk than the question
-            moves = self._relearn(answer, answer.talk)
-            self._moved[answer.id] = PostResult(answer.id, answer.talk, answer.topic, answer.kind, answer.confidence)
-            for s, new_id in moves:
-                self._move(s, new_id)
+            if answer is not None:
+                self._seat_answer(answer, question)
+
+    def _seat_answer(self, answer: _Post, question: _Post) -> None:
+        """An answer not in its question's topic moves there (a reply that is no answer, or one on another talk
+        than the question, stays)."""
+        into = _question_topic(answer.kind, question, answer.talk)
+        if into is None or into == answer.topic:
+            return
+        moves = self._relearn(answer, answer.talk)
+        self._moved[answer.id] = PostResult(answer.id, answer.talk, answer.topic, answer.kind, answer.confidence)
+        for s, new_id in moves:
+            self._move(s, new_id)
 
     def _trim_seq_post(self) -> None:
         """Keep the stream index of every post still held: the clusterer may move any of them (a split or

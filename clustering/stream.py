@@ -214,9 +214,7 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         if hasattr(self, "CT_") and len(indices):
             z = self._slot_of(self._merged_target(cluster_id))
             if z >= 0 and self.scope_names_[int(self.scope_[z])] == scope:
-                if (self.t_ - self.origin_) / self.halflife > _RENORM:
-                    self._renormalise()
-                self.t_ += 1
+                self._advance()  # no drop of closed clusters here: it could close the one chosen
                 self._put(z, np.asarray(indices, np.int32), np.asarray(counts, np.float32), self._gain())
                 return int(self.ids_[z]), []
         return self.learn_one(indices, counts, scope)
@@ -606,10 +604,14 @@ class StreamClusterer(ClusterMixin, BaseEstimator):
         for seq, new_id in self._maybe_refine():
             moved[seq] = new_id
 
-    def _add_one(self, indices: np.ndarray, counts: np.ndarray, code: int) -> int:
+    def _advance(self) -> None:
+        """One post more in the stream, the recency weights renormalised when due."""
         if (self.t_ - self.origin_) / self.halflife > _RENORM:
             self._renormalise()
         self.t_ += 1
+
+    def _add_one(self, indices: np.ndarray, counts: np.ndarray, code: int) -> int:
+        self._advance()
         if self.t_ % 32 == 0:
             self._drop_closed()
         if len(indices) == 0:
