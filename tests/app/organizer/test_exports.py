@@ -238,6 +238,17 @@ def test_bad_export_requests_are_refused(client: TestClient, demo: dict[str, Any
     assert client.get("/api/events/nocon/export").status_code == 404
 
 
+def test_a_parameter_an_export_does_not_take_is_refused_not_ignored(client: TestClient, demo: dict[str, Any]) -> None:
+    """``?talk=`` on the event's export would download the whole event as if it were that talk's summary."""
+    one_talk = client.get(f"{BASE}/export", params={"format": "md", "talk": demo["talk"]["id"]})
+    assert one_talk.status_code == 422
+    error = one_talk.json()["error"]
+    assert error["field"] == "talk" and "/talks/{id}/export" in error["message"]
+    typo = client.get(f"{BASE}/talks/{demo['talk']['id']}/export", params={"fromat": "pdf"})
+    assert typo.status_code == 422 and typo.json()["error"]["field"] == "fromat"
+    assert client.get(f"{BASE}/export", params={"format": "zip", "pdf": "true"}).status_code == 200
+
+
 def test_exports_can_be_organizer_only(settings: Settings) -> None:
     private = settings.model_copy(update={"exports_public": False})
     with TestClient(create_app(private)) as client:
