@@ -14,7 +14,7 @@ from typing import Any
 from app.export.summary import Citation, EventSummary, QuestionEntry, TalkSummary
 from app.export.text import clean_text, http_url
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 JsonObject = dict[str, Any]
 
 
@@ -80,6 +80,7 @@ def talk_document(talk: TalkSummary) -> JsonObject:
                         "count": t.count,
                         "votes": t.votes,
                         "citations": [_citation(c) for c in t.citations],
+                        "in_reply_to": None if t.in_reply_to is None else _citation(t.in_reply_to),
                     }
                     for t in topic.takeaways
                 ],

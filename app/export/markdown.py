@@ -103,7 +103,13 @@ def talk_markdown_lines(talk: TalkSummary, *, level: int = 1) -> list[str]:
                 extra.append(f"{takeaway.votes} vote{'s' if takeaway.votes != 1 else ''}")
             suffix = f" *({', '.join(extra)})*" if extra else ""
             asked = "**Asked:** " if takeaway.kind == "question" else ""
-            lines.append(f"{number}. {asked}{escape(takeaway.text)}{suffix} {_refs(takeaway.citations, refs)}".rstrip())
+            if (question := takeaway.in_reply_to) is not None:
+                quoted = escape(truncate(clean_line(question.text), EXCERPT_LIMIT))
+                lines.append(f"{number}. *In reply to {_author(question)}: “{quoted}”* {_refs([question], refs)}  ")
+                lead = " " * (len(str(number)) + 2)  # the answer on the item's next line
+            else:
+                lead = f"{number}. "
+            lines.append(f"{lead}{asked}{escape(takeaway.text)}{suffix} {_refs(takeaway.citations, refs)}".rstrip())
         lines.append("")
 
     lines += [f"{h}# Questions", ""]

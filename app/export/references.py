@@ -29,6 +29,8 @@ def number_citations(talk: TalkSummary) -> References:
 
     for topic in talk.topics:
         for takeaway in topic.takeaways:
+            if takeaway.in_reply_to is not None:  # shown above the answer, so read first
+                add(takeaway.in_reply_to)
             for citation in takeaway.citations:
                 add(citation)
     for question in talk.questions:

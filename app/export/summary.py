@@ -38,6 +38,7 @@ class TakeawayEntry:
     count: int = 1  # how many near-duplicate posts were merged into this entry
     votes: int = 0
     citations: tuple[Citation, ...] = ()
+    in_reply_to: Citation | None = None  # an answer's question, when not listed above it in the topic
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.services.answer_context import Listed, questions_to_show
 from app.services.asked_again import group_copies
 from app.services.payloads import (
     DigestRead,
@@ -76,6 +77,7 @@ class TakeawayView:
     votes: int
     post_ids: list[int]
     sources: list[PostRead]
+    in_reply_to: PostRead | None = None  # an answer's question, when not listed above it in the topic
 
 
 @dataclass(slots=True)
@@ -329,7 +331,26 @@ async def _topic_groups(
                 sources=sources,
             )
         )
+    for group in groups.values():
+        await _show_questions(session, group, known, event, budget)
     return sorted(groups.values(), key=lambda g: order[g.id])
+
+
+async def _show_questions(
+    session: AsyncSession, group: TopicGroup, known: dict[int, PostRead], event: Event, budget: list[int]
+) -> None:
+    """Give each answer among the group's takeaways its question when the question is not listed above it
+    (it sits on another talk, say): the question is looked up like a cited post, and shown only while visible."""
+
+    def reply_to(post_id: int) -> int | None:
+        view = known.get(post_id)
+        return view.reply_to_id if view is not None else None
+
+    listed = [Listed(t.kind, t.post_ids) for t in group.takeaways]
+    for takeaway, question in zip(group.takeaways, questions_to_show(listed, reply_to), strict=True):
+        if question is not None:
+            found = await _cited(session, [question], known, event, budget)
+            takeaway.in_reply_to = found[0] if found else None
 
 
 def _trending(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from app.export.summary import (
     TalkSummary,
     TopicSummary,
 )
+from app.services.answer_context import Listed, questions_to_show
 from app.services.asked_again import group_copies
 from app.services.payloads import RepeatedQuestionRead
 from app.services.tokens import is_anon_handle
@@ -105,6 +107,8 @@ def _topics(digest: TalkDigest | None, context: _Context) -> tuple[TopicSummary,
                 citations=citations,
             )
         )
+    for topic_id, entries in grouped.items():
+        grouped[topic_id] = _with_questions(entries, context)
     topics: list[TopicSummary] = []
     order = list(grouped)  # the clustering stage's order: biggest topic first, those of praise last
     for index, topic_id in enumerate(order):
@@ -119,6 +123,22 @@ def _topics(digest: TalkDigest | None, context: _Context) -> tuple[TopicSummary,
             )
         )
     return tuple(topics)
+
+
+def _with_questions(entries: list[TakeawayEntry], context: _Context) -> list[TakeawayEntry]:
+    """A topic's entries, an answer given its question when that is visible and not listed above it."""
+
+    def reply_to(post_id: int) -> int | None:
+        post = context.posts.get(post_id)
+        return post.reply_to_id if post is not None else None
+
+    listed = [Listed(e.kind, [c.post_id for c in e.citations]) for e in entries]
+    return [
+        replace(entry, in_reply_to=context.citation(context.posts[question]))
+        if question is not None and question in context.posts
+        else entry
+        for entry, question in zip(entries, questions_to_show(listed, reply_to), strict=True)
+    ]
 
 
 def _repeated(digest: TalkDigest | None) -> list[RepeatedQuestionRead]:
@@ -279,6 +299,11 @@ async def _context(
     }
     known = {p.id for p in posts}
     extra = await summary_store.posts_by_id(session, event_id, [i for i in cited if i not in known])
+    # the questions that cited answers reply to, shown with an answer listed apart from its question
+    asked = {
+        q for p in (*posts, *extra.values()) if p.id in cited and (q := p.reply_to_id) is not None and q not in known
+    }
+    extra |= await summary_store.posts_by_id(session, event_id, [q for q in asked if q not in extra])
     replies = await summary_store.visible_replies(
         session, event_id, [p.id for p in posts if p.kind == "question" and p.id is not None]
     )

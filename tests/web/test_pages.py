@@ -83,6 +83,60 @@ def test_a_question_many_asked_stands_among_the_takeaways_marked_as_asked(
     assert "Asked" not in plain
 
 
+def test_an_answer_listed_apart_from_its_question_says_what_it_answers(
+    client: TestClient, event: dict[str, Any], schedule: list[dict[str, Any]]
+) -> None:
+    """Where nobody files posts an answer can end on another talk than its question: "Around two seconds,
+    then back off." alone tells a follower nothing, on the page or in the talk's summary."""
+    talk, other = schedule[0]["id"], schedule[1]["id"]
+    asked = "How long should a client wait before it retries?"
+    question = _note(client, asked, kind="question", talk_id=talk, display_name="Li")
+    body = {"text": "Around two seconds, then back off.", "reply_to": question["id"], "display_name": "Sasha"}
+    answered = client.post(f"/api/events/{SLUG}/posts", json=body, headers={"X-Client-Id": "phone-of-sasha"})
+    answer = answered.json()["post"]
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+
+    apart = sample_digest([answer["id"]], start)
+    apart["takeaways"][0].update(text=answer["text"], kind="answer")
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, other, apart)  # type: ignore[attr-defined]
+    for html in (client.get(f"/e/{SLUG}/talks/{other}").text, client.get(f"/e/{SLUG}").text):
+        item = html.split('class="takeaway kind-answer"')[1].split('class="takeaway-text"')[0]
+        assert f'<p class="in-reply">In reply to Li: <q dir="auto">{asked}</q></p>' in item
+    summary = client.get(f"/api/events/{SLUG}/talks/{other}/export?format=md").text
+    quoted = f"1. *In reply to Li: “{asked}”* \\[1\\]  \n"
+    assert quoted + "   Around two seconds, then back off. *(2 votes)* \\[2\\]" in summary
+    exported = client.get(f"/api/events/{SLUG}/talks/{other}/export?format=json").json()
+    first = exported["talk"]["topics"][0]["takeaways"][0]
+    assert (first["in_reply_to"]["text"], first["in_reply_to"]["author_name"]) == (asked, "Li")
+    html = client.get(f"/api/events/{SLUG}/talks/{other}/export?format=html").text
+    assert f'In reply to <span class="who" dir="auto">Li</span>: <span dir="auto">“{asked}”</span>' in html
+
+    # listed right after its question, the answer needs no reminder of it
+    together = sample_digest([question["id"]], start)
+    together["takeaways"][0].update(text=asked, kind="question")
+    together["takeaways"].insert(
+        1,
+        {
+            **together["takeaways"][0],
+            "text": answer["text"],
+            "kind": "answer",
+            "post_ids": [answer["id"]],
+            "score": 0.8,
+        },
+    )
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk, together)  # type: ignore[attr-defined]
+    assert 'class="in-reply' not in client.get(f"/e/{SLUG}/talks/{talk}").text
+    summary = client.get(f"/api/events/{SLUG}/talks/{talk}/export?format=md").text
+    assert "In reply to" not in summary and "2. Around two seconds, then back off." in summary
+
+    # a question a moderator hid is not quoted
+    organizer = {"Authorization": f"Bearer {event['organizer_token']}"}
+    hidden = client.post(f"/api/events/{SLUG}/moderation/posts/{question['id']}/hide", headers=organizer)
+    assert hidden.status_code == 200, hidden.text
+    assert asked not in client.get(f"/e/{SLUG}/talks/{other}").text
+    assert asked not in client.get(f"/api/events/{SLUG}/talks/{other}/export?format=md").text
+
+
 def test_a_topic_of_praise_for_the_speaker_comes_after_what_the_talk_taught(
     client: TestClient, schedule: list[dict[str, Any]]
 ) -> None:
