@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +16,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app.api import digests, events, exports, health, live, moderation, pages, posts, schedules, sources, talks
 from app.api import metrics as metrics_api
+from app.api.deps import known_query
 from app.api.pages import WEB_DIR
 from app.broadcast.broker import broker_for
 from app.broadcast.hub import Hub
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The live socket's router first: a mass reconnect then matches it without walking every other route.
     for module in (live, health, events, talks, posts, digests, pages, schedules, moderation, exports, sources):
-        app.include_router(module.router)
+        # a mistyped API parameter is refused; a page keeps ignoring what links add (utm_source, fbclid)
+        api = module in (events, talks, posts, digests, schedules, moderation, exports, sources)
+        app.include_router(module.router, dependencies=[Depends(known_query)] if api else None)
     app.include_router(metrics_api.router)
     return app

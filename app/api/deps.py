@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.broadcast.broker import Broker
 from app.broadcast.hub import Hub
+from app.errors import InvalidInput
 from app.metrics import Tally
 from app.services.note_writer import NoteWriter
 from app.services.tokens import client_key
@@ -55,6 +57,27 @@ async def _uow(request: Request) -> AsyncIterator[UnitOfWork]:
                 # (often after the response started), so throwing it away is all that is left to do.
                 logger.warning("store.connection_lost", extra={"path": request.url.path, "error": str(exc)[:200]})
                 await session.invalidate()
+
+
+async def known_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take, naming it, rather than ignore it: ``?talk=12`` on
+    the event's export downloaded the whole event's summary as if it were that talk's, and ``?talk_id=3``
+    on the posts listed every post of the event."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    declared: set[str] = set()  # what the route and its dependencies take: a few lists, walked when asked
+    dependants = [route.dependant]
+    while dependants:
+        dependant = dependants.pop()
+        declared.update(param.alias for param in dependant.query_params)
+        dependants += dependant.dependencies
+    for key in request.query_params:
+        if key not in declared:
+            takes = f"it takes {', '.join(sorted(declared))}" if declared else "it takes none"
+            raise InvalidInput(f"unknown query parameter {key[:100]!r}: {takes}", field=key[:100])
 
 
 # The note route's dependencies are coroutines: FastAPI runs a plain function in the threadpool, a round

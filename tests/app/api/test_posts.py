@@ -46,6 +46,13 @@ def test_a_note_about_a_talk_is_listed_under_that_talk(client: TestClient, event
     assert [p["id"] for p in listed] == [on_talk["id"]]
     hallway = client.get("/api/events/testcon/posts", params={"hallway": "true"}).json()["items"]
     assert [p["text"] for p in hallway] == ["Coffee is great"]
+    # a parameter the listing does not take would list every post as if filtered: refused, named
+    mistyped = client.get("/api/events/testcon/posts", params={"talk_id": talk["id"]})
+    assert mistyped.status_code == 422
+    assert mistyped.json()["error"] == {
+        "message": "unknown query parameter 'talk_id': it takes cursor, hallway, kind, limit, since, talk",
+        "field": "talk_id",
+    }
 
 
 def test_listing_filters_by_kind_and_pages_with_a_cursor(client: TestClient, event: dict[str, Any]) -> None:

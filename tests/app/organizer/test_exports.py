@@ -243,7 +243,7 @@ def test_a_parameter_an_export_does_not_take_is_refused_not_ignored(client: Test
     one_talk = client.get(f"{BASE}/export", params={"format": "md", "talk": demo["talk"]["id"]})
     assert one_talk.status_code == 422
     error = one_talk.json()["error"]
-    assert error["field"] == "talk" and "/talks/{id}/export" in error["message"]
+    assert error == {"message": "unknown query parameter 'talk': it takes format, pdf", "field": "talk"}
     typo = client.get(f"{BASE}/talks/{demo['talk']['id']}/export", params={"fromat": "pdf"})
     assert typo.status_code == 422 and typo.json()["error"]["field"] == "fromat"
     assert client.get(f"{BASE}/export", params={"format": "zip", "pdf": "true"}).status_code == 200
