@@ -1259,8 +1259,8 @@ def _question_topic(kind: str, parent: _Post | None, talk: str | None) -> int | 
 
 def _answers_after_questions(picks: list[Takeaway], posts: Mapping[str, _Post]) -> tuple[Takeaway, ...]:
     """A topic's takeaways with an answer right after the question it answers, when both are picked, at that
-    question's score (pages order a topic's takeaways by score): picked by relevance, "Only when drift crosses
-    a threshold" came above "Do you retrain on a schedule?"."""
+    question's score (a reader ranking the digest by score keeps the pair together): picked by relevance, "Only
+    when drift crosses a threshold" came above "Do you retrain on a schedule?"."""
     asked = {pid: i for i, t in enumerate(picks) if t.kind == "question" for pid in t.post_ids}
     if not asked:
         return tuple(picks)

@@ -305,7 +305,9 @@ async def _topic_groups(
     topics = {t.id: t for t in digest.topics}
     order = {topic_id: rank for rank, topic_id in enumerate(dict.fromkeys(t.topic_id for t in digest.takeaways))}
     groups: dict[int | None, TopicGroup] = {}
-    for takeaway in sorted(digest.takeaways, key=lambda t: -t.score):
+    # in the stage's order: a topic's first pick stands for it best, the next ones for what it adds (MMR), as
+    # the summaries list them; by score, a pick close to the first came before one that says something else
+    for takeaway in digest.takeaways:
         if kind and takeaway.kind != kind:
             continue
         topic = topics.get(takeaway.topic_id) if takeaway.topic_id is not None else None

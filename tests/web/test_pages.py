@@ -137,6 +137,31 @@ def test_an_answer_listed_apart_from_its_question_says_what_it_answers(
     assert asked not in client.get(f"/api/events/{SLUG}/talks/{other}/export?format=md").text
 
 
+def test_a_topics_takeaways_read_in_the_same_order_on_the_page_and_in_the_summary(
+    client: TestClient, schedule: list[dict[str, Any]]
+) -> None:
+    """The stage picks a topic's first takeaway by relevance and the next for what they add (MMR): a pick that
+    adds something comes before a more relevant one that repeats the first, on the page as in the summary."""
+    talk = schedule[0]["id"]
+    texts = [
+        "Alert on the error budget burn rate, not on raw p99 latency.",
+        "Page a human only when the budget burns fast.",
+        "Alert on burn rate instead of raw latency thresholds.",
+    ]
+    ids = [_note(client, text, talk_id=talk)["id"] for text in texts]
+    digest = sample_digest(ids[:1], datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5))
+    first = digest["takeaways"][0]
+    digest["takeaways"][1:] = [
+        {**first, "text": texts[1], "post_ids": ids[1:2], "score": 0.4},
+        {**first, "text": texts[2], "post_ids": ids[2:3], "score": 0.8},
+    ]
+    client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk, digest)  # type: ignore[attr-defined]
+    page = client.get(f"/e/{SLUG}/talks/{talk}").text.split('class="digest')[1]
+    summary = client.get(f"/api/events/{SLUG}/talks/{talk}/export?format=md").text
+    for text in (page, summary):
+        assert 0 < text.index(texts[0]) < text.index(texts[1]) < text.index(texts[2])
+
+
 def test_a_topic_of_praise_for_the_speaker_comes_after_what_the_talk_taught(
     client: TestClient, schedule: list[dict[str, Any]]
 ) -> None:
