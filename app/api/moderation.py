@@ -37,6 +37,10 @@ class ModeratedPost(PostRead):
     moderation_reason: str | None
 
 
+class FiledPost(ModeratedPost):
+    answers_moved: int = Field(description="A question's answers that went along (those that sat where it was).")
+
+
 class ModeratedPostList(BaseModel):
     items: list[ModeratedPost]
 
@@ -268,14 +272,16 @@ async def unmark_answered(slug: Slug, post_id: PostId, uow: UoW, token: BearerTo
     return await _one(uow, event, await moderation_service.mark_answered(uow, event, post_id, False))
 
 
-@router.post("/moderation/posts/{post_id}/talk", response_model=ModeratedPost)
-async def file_post(slug: Slug, post_id: PostId, body: FileRequest, uow: UoW, token: BearerToken) -> ModeratedPost:
+@router.post("/moderation/posts/{post_id}/talk", response_model=FiledPost)
+async def file_post(slug: Slug, post_id: PostId, body: FileRequest, uow: UoW, token: BearerToken) -> FiledPost:
     """Put a post on the talk it is about, or in the hallway (``talk_id`` null) when it is about none (organizer):
-    followers see it move, and the clustering stage keeps it there as if its poster had chosen so."""
+    followers see it move, and the clustering stage keeps it there as if its poster had chosen so. A question
+    takes along its answers that sat where it was."""
     event = await _organizer_event(uow, slug, token)
-    post = await moderation_service.file_post(uow, event, post_id, body.talk_id)
+    post, answers = await moderation_service.file_post(uow, event, post_id, body.talk_id)
     await uow.commit()
-    return await _one(uow, event, post)
+    moved = await _one(uow, event, post)
+    return FiledPost(**moved.model_dump(), answers_moved=answers)
 
 
 @router.get("/moderation/blocks", response_model=BlockList)

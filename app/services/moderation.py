@@ -323,12 +323,14 @@ async def mark_answered(uow: UnitOfWork, event: Event, post_id: int, answered: b
     return post
 
 
-async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int | None) -> Post:
+async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int | None) -> tuple[Post, int]:
     """Put a post the clustering stage attributed wrongly (or not at all) on the talk it is about, or in the
-    hallway (``talk_id`` None) when it is about no talk.
+    hallway (``talk_id`` None) when it is about no talk; a question takes along the answers that sat where it
+    was (an answer belongs where its question is: it went there with it). The post and how many answers
+    went along.
 
-    Followers see it move (a ``post.filed`` frame: the post as stored), and the clustering stage takes it in
-    again as filed there, as if its poster had chosen the talk, so no later step moves it back. In the
+    Followers see each move (a ``post.filed`` frame: the post as stored), and the clustering stage takes it
+    in again as filed there, as if its poster had chosen the talk, so no later step moves it back. In the
     hallway it is stored with no talk at confidence 1.0, what the stage stores for a post surely about none.
     """
     assert event.id is not None
@@ -336,11 +338,19 @@ async def file_post(uow: UnitOfWork, event: Event, post_id: int, talk_id: int | 
     if talk_id is not None and await talk_store.get(uow.session, event.id, talk_id) is None:
         raise NotFound(f"no talk {talk_id} in this event", field="talk_id")
     if post.talk_id == talk_id and post.talk_confidence == 1.0:
-        return post
+        return post, 0
     before = post.talk_id
     await _updated(uow, event, post, "post.filed", talk_id=talk_id, talk_confidence=1.0)
-    await audit.record(uow, event, "post.file", f"post:{post_id}", talk_id=talk_id, previous_talk_id=before)
-    return post
+    answers = 0
+    if post.kind == "question":
+        for reply in await moderation_store.replies_to(uow.session, event.id, post_id):
+            if reply.talk_id == before and reply.talk_id != talk_id:
+                await _updated(uow, event, reply, "post.filed", talk_id=talk_id, talk_confidence=1.0)
+                answers += 1
+    await audit.record(
+        uow, event, "post.file", f"post:{post_id}", talk_id=talk_id, previous_talk_id=before, answers_moved=answers
+    )
+    return post, answers
 
 
 async def held_queue(uow: UnitOfWork, event: Event, limit: int) -> list[Post]:

@@ -54,6 +54,12 @@ async def author_posts(
     return list((await session.exec(stmt.order_by(col(Post.id)))).all())
 
 
+async def replies_to(session: AsyncSession, event_id: int, post_id: int) -> list[Post]:
+    """The posts replying to ``post_id``, deleted ones left out, oldest first."""
+    stmt = select(Post).where(Post.event_id == event_id, Post.reply_to_id == post_id, Post.status != "deleted")
+    return list((await session.exec(stmt.order_by(col(Post.id)))).all())
+
+
 async def any_author(session: AsyncSession, source: str, handles: Sequence[str]) -> bool:
     """Whether an author row of ``source`` goes by one of ``handles``."""
     stmt = select(Author.id).where(Author.source == source, col(Author.handle).in_(handles)).limit(1)

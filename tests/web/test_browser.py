@@ -1076,6 +1076,29 @@ def test_an_organizer_moves_a_post_to_the_talk_it_is_about_and_followers_see_it_
     expect(card.locator(f".post[data-post-id='{note['id']}']")).to_have_count(0, timeout=3000)
 
 
+def test_an_organizer_moves_a_question_and_its_answer_goes_along_for_followers(
+    page: Any, browser: Any, live_server: LiveServer
+) -> None:
+    wrong, right = live_server.talks[0], live_server.talks[1]
+    question = live_server.post_note("How do you cancel a future that is stuck?", kind="question", talk_id=wrong["id"])
+    answer = live_server.post_note("Drop it: every await point is a cancellation point.", reply_to=question["id"])
+    with _console_tab(browser, live_server, "recent") as console:
+        item = console.locator(f".queue-item[data-post-id='{question['id']}']")
+        item.get_by_label("Talk").select_option(str(right["id"]))
+        item.get_by_role("button", name="Move").click()
+        expect(console.locator("#console-status")).to_have_text(
+            f"Question moved to “{right['title']} (Room B)” with its answer."
+        )
+        moved = console.locator(f".queue-item[data-post-id='{answer['id']}']").get_by_label("Talk")
+        expect(moved).to_have_value(str(right["id"]))
+    page.goto(f"{live_server.url}/e/{live_server.slug}/talks/{right['id']}")
+    thread = page.locator("#questions")
+    expect(thread.locator(f".post[data-post-id='{question['id']}']")).to_be_visible()
+    expect(thread.locator(f".post[data-post-id='{answer['id']}']")).to_contain_text("every await point")
+    page.goto(f"{live_server.url}/e/{live_server.slug}/talks/{wrong['id']}")
+    expect(page.locator(f"#questions .post[data-post-id='{answer['id']}']")).to_have_count(0)
+
+
 @contextmanager
 def _drawn_again(console: Any, post_id: int) -> Iterator[None]:
     """What the block does makes the console draw its list afresh: on leaving, the post's row is a new one."""

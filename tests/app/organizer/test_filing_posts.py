@@ -76,6 +76,44 @@ def test_a_post_moved_back_to_the_hallway_leaves_its_talk_for_followers_at_once(
     assert again.json()["version"] == moved.json()["version"]
 
 
+def test_a_question_moved_to_its_talk_takes_its_answers_along(client: TestClient, event: dict[str, Any]) -> None:
+    """An answer belongs where its question is: it went to the question's talk with it, and an organizer who
+    moves the question moves the thread. An answer already put elsewhere stays there."""
+    wrong = add_talk(client, event, "otel", "Observability on a budget", 10)
+    right = add_talk(client, event, "mlops", "Shipping small models", 11)
+    other = add_talk(client, event, "a11y", "Accessibility is a feature", 12)
+    question = post_note(client, "Which model registry do you use?", kind="question", talk_id=wrong["id"])
+    answers = [
+        post_note(client, text, client_id=who, reply_to=question["id"])
+        for text, who in (("MLflow, mostly for lineage.", "bob"), ("A bucket and a naming rule.", "cy"))
+    ]
+    assert {a["talk_id"] for a in answers} == {wrong["id"]}  # each went where its question was
+    elsewhere = post_note(client, "Ask the speaker after the talk", client_id="dee", reply_to=question["id"])
+    file(client, event, elsewhere["id"], {"talk_id": other["id"]})
+
+    last_id = client.get(BASE).json()["last_id"]
+    with client.websocket_connect(f"/ws/events/testcon?after={last_id}") as ws:
+        moved = file(client, event, question["id"], {"talk_id": right["id"]})
+        marker = post_note(client, "Posted after the move", client_id="eve")
+        frames = Follower(ws).frames_until(lambda f: f["data"].get("id") == marker["id"])
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["talk_id"] == right["id"] and moved.json()["answers_moved"] == 2
+    filed = [(f["data"]["id"], f["data"]["talk_id"]) for f in frames if f["type"] == "post.filed"]
+    assert filed == [(question["id"], right["id"]), *((a["id"], right["id"]) for a in answers)]
+    on_right = client.get(f"{BASE}/posts", params={"talk": right["id"]}).json()["items"]
+    assert sorted(p["id"] for p in on_right) == sorted([question["id"], *(a["id"] for a in answers)])
+    assert all(p["talk_confidence"] == 1.0 for p in on_right)
+    assert [p["id"] for p in client.get(f"{BASE}/posts", params={"talk": other["id"]}).json()["items"]] == [
+        elsewhere["id"]
+    ]
+    entry = next(
+        e
+        for e in client.get(f"{BASE}/moderation/audit", headers=auth(event)).json()["items"]
+        if e["target"] == f"post:{question['id']}"
+    )
+    assert entry["details"]["answers_moved"] == 2
+
+
 @pytest.mark.parametrize("body", [{}, {"talk_id": "abc"}, {"talk_id": 0}, {"talk": 1}, {"talk_id": None, "x": 1}, [1]])
 def test_a_bad_body_is_refused_naming_the_field(client: TestClient, event: dict[str, Any], body: Any) -> None:
     note = post_note(client, "Great keynote")

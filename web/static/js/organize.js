@@ -298,9 +298,10 @@
       } else if (b.dataset.action === "file") {
         const select = b.closest(".queue-item").querySelector("select[data-role=talk]");
         const [choice, title] = [select.value, select.selectedOptions[0].textContent];
-        await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: choice === "hallway" ? null : Number(choice) } });
+        const filed = await api(`/moderation/posts/${id}/talk`, { method: "POST", body: { talk_id: choice === "hallway" ? null : Number(choice) } });
         if (picked.get(id) === choice) picked.delete(id); // filed; a newer pick made meanwhile stays
-        status(choice === "hallway" ? "Post moved to the hallway." : `Post moved to “${title}”.`);
+        const along = filed.answers_moved ? ` with its ${filed.answers_moved === 1 ? "answer" : `${filed.answers_moved} answers`}` : "";
+        status(`${filed.kind === "question" ? "Question" : "Post"} moved to ${choice === "hallway" ? "the hallway" : `“${title}”`}${along}.`);
       } else {
         await api(`/moderation/posts/${id}/${b.dataset.action}`, { method: "POST", body: b.dataset.action === "hide" ? {} : undefined });
         status({
