@@ -23,6 +23,7 @@ COLUMNS = (
     "boosts",
     "text",
     "url",
+    "reply_to",  # last: a column added later must not move the ones readers index
 )
 # A spreadsheet evaluates a cell starting with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -50,6 +51,7 @@ def _row(post: PostRow) -> list[str | int]:
         post.boosts,
         text(post.text),
         http_url(post.url) or "",
+        "" if post.reply_to_id is None else post.reply_to_id,
     ]
 
 

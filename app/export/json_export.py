@@ -117,6 +117,7 @@ def talk_document(talk: TalkSummary) -> JsonObject:
                 "boosts": p.boosts,
                 "text": clean_text(p.text),
                 "url": http_url(p.url),
+                "reply_to": p.reply_to_id,
             }
             for p in talk.posts
         ],

@@ -123,6 +123,7 @@ class PostRow:
     boosts: int
     text: str
     url: str | None
+    reply_to_id: int | None = None  # the post it answers: an answer's question
 
 
 @dataclass(frozen=True, slots=True)

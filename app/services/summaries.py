@@ -242,6 +242,7 @@ def _rows(posts: Sequence[Post], context: _Context, guid: str | None, labels: di
                 boosts=post.boosts,
                 text=post.text,
                 url=post.url,
+                reply_to_id=post.reply_to_id,
             )
         )
     return tuple(rows)

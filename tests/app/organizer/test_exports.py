@@ -200,6 +200,13 @@ def test_the_csv_parses_with_one_row_per_visible_post(client: TestClient, demo: 
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) == 4
     assert all(row["text"] != "Buy followers now" for row in rows)
+    # an answer's row names the question it answers, so a spreadsheet can put the two together
+    by_text = {row["text"]: row for row in rows}
+    assert by_text["They are never reused"]["reply_to"] == by_text["How do topic ids stay stable?"]["id"]
+    assert by_text["How do topic ids stay stable?"]["reply_to"] == ""
+    exported = client.get(f"{BASE}/export", params={"format": "json"}).json()
+    posts = {p["text"]: p for t in exported["talks"] for p in t["posts"]}
+    assert posts["They are never reused"]["reply_to"] == posts["How do topic ids stay stable?"]["id"]
 
 
 def test_the_event_zip_has_every_talk_and_an_index(client: TestClient, demo: dict[str, Any]) -> None:
