@@ -581,3 +581,19 @@ def test_an_answer_is_listed_right_after_its_question_even_when_it_ranks_above_i
     # pages order a topic's takeaways by score: the answer keeps its place there too
     assert listed[texts.index(ANSWER)].score == listed[texts.index(QUESTION)].score
     assert [t.text for t in sorted(listed, key=lambda t: -t.score)] == texts
+
+
+def test_in_the_hallway_of_a_scheduled_event_talk_alone_does_not_make_a_topic() -> None:
+    """Between sessions, "Loving this talk" and "Where is the lightning talk signup?" share only the word
+    "talk": two topics, each labelled with what it says."""
+    model = EventModel()
+    start = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    model.set_schedule([ScheduledTalk(guid="k", title="Keynote", start=start, end=start + timedelta(minutes=45))])
+    texts = ["Where is the lightning talk signup?", "Loving this talk, very clear examples."]
+    docs = [PostDoc(id=f"p{i}", text=texts[i % 2], created_at=start + timedelta(hours=3, minutes=i)) for i in range(24)]
+    results = model.observe(docs)
+    assert {r.talk for r in results} == {None}
+    topics = {r.id: r.topic for r in results}
+    assert topics["p0"] != topics["p1"]
+    labels = {t.label for t in model.topics(None)}
+    assert "lightning talk signup" in labels and not any("signup" in label and "loving" in label for label in labels)
