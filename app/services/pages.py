@@ -191,6 +191,7 @@ class EventPage:
     options: Options
     talks: dict[int, TalkRead]
     schedule_ended: datetime | None = None  # the last session's end, once it is past
+    replied: dict[int, PostRead] = field(default_factory=dict)  # question id -> question, for answers in the feed
 
 
 @dataclass(slots=True)
@@ -205,6 +206,7 @@ class TalkPage:
     asked: dict[int, AskedAgain]
     answered: set[int]  # listed questions answered: by an answer post, or marked by an organizer
     feed: list[PostRead]
+    replied: dict[int, PostRead] = field(default_factory=dict)  # question id -> question, for answers in the feed
 
 
 def _state(talk: TalkRead, now: datetime, next_start: dict[str | None, datetime]) -> str:
@@ -353,6 +355,15 @@ async def _show_questions(
         if question is not None:
             found = await _cited(session, [question], known, event, budget)
             takeaway.in_reply_to = found[0] if found else None
+
+
+async def _replied(
+    session: AsyncSession, feed: Iterable[PostRead], known: dict[int, PostRead], event: Event, budget: list[int]
+) -> dict[int, PostRead]:
+    """The questions the feed's answers reply to, visible ones only: in a newest-first feed an answer is far
+    from its question, and "On the speaker page, within the hour." says nothing alone."""
+    asked = {p.reply_to_id for p in feed if p.kind == "answer" and p.reply_to_id is not None}
+    return {q.id: q for question in sorted(asked) for q in await _cited(session, [question], known, event, budget)}
 
 
 def _trending(
@@ -527,12 +538,14 @@ async def build_event_page(
         {v.language.split("-")[0].lower() for v in views if v.language}
         | {t.language.split("-")[0].lower() for t in all_talks if t.language}
     )
+    feed = shown[:feed_size]
     return EventPage(
         event=event,
         zone=ZoneInfo(event.time_zone),
         now=now,
         cards=cards,
-        feed=shown[:feed_size],
+        feed=feed,
+        replied=await _replied(session, feed, known, event, budget),
         questions=listed.questions,
         answers=listed.answers,
         asked=listed.asked,
@@ -585,6 +598,7 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
         asked=listed.asked,
         answered=listed.answered,
         feed=views[:100],
+        replied=await _replied(session, views[:100], known, event, [MAX_FETCHED_CITATIONS]),
     )
 
 

@@ -646,6 +646,12 @@ def test_a_follower_answers_a_question_and_the_asker_sees_it_under_the_question(
         expect(answer.locator(".badge")).to_have_text("answer")
         expect(asking.locator(f"#questions > .post[data-post-id='{question['id']}'] .badge.answered")).to_have_count(1)
         expect(page.locator("#questions > .post.mine", has_text="Yes, the videos go up tonight")).to_have_count(1)
+        # in the newest-first feed, far from its question, the answer says what it answers: live as on reload
+        in_feed = asking.locator("#feed-list > .post", has_text="Yes, the videos go up tonight").locator(".in-reply")
+        expect(in_feed).to_have_text("In reply to Anonymous: Is the workshop recorded?")
+        asking.reload()
+        expect(in_feed).to_have_text("In reply to Anonymous: Is the workshop recorded?")
+        expect(asking.locator("#questions .in-reply")).to_have_count(0)
     finally:
         asker.close()
 

@@ -125,7 +125,8 @@ def test_an_answer_listed_apart_from_its_question_says_what_it_answers(
         },
     )
     client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, talk, together)  # type: ignore[attr-defined]
-    assert 'class="in-reply' not in client.get(f"/e/{SLUG}/talks/{talk}").text
+    takeaways = client.get(f"/e/{SLUG}/talks/{talk}").text.split('class="digest')[1].split('id="feed-list"')[0]
+    assert "Around two seconds" in takeaways and 'class="in-reply' not in takeaways
     summary = client.get(f"/api/events/{SLUG}/talks/{talk}/export?format=md").text
     assert "In reply to" not in summary and "2. Around two seconds, then back off." in summary
 
@@ -135,6 +136,31 @@ def test_an_answer_listed_apart_from_its_question_says_what_it_answers(
     assert hidden.status_code == 200, hidden.text
     assert asked not in client.get(f"/e/{SLUG}/talks/{other}").text
     assert asked not in client.get(f"/api/events/{SLUG}/talks/{other}/export?format=md").text
+
+
+def test_an_answer_in_the_newest_first_feed_says_what_it_answers(
+    client: TestClient, event: dict[str, Any], schedule: list[dict[str, Any]]
+) -> None:
+    talk, other = schedule[0]["id"], schedule[1]["id"]
+    asked = "Which collector do you run at the edge?"
+    question = _note(client, asked, kind="question", talk_id=talk, display_name="Li")
+    body = {"text": "The OpenTelemetry one, with tail sampling.", "reply_to": question["id"], "display_name": "Sasha"}
+    answer = client.post(f"/api/events/{SLUG}/posts", json=body, headers={"X-Client-Id": "phone-of-sasha"})
+    answer_id = answer.json()["post"]["id"]
+    line = f'<p class="in-reply" data-question-id="{question["id"]}">In reply to Li: <q dir="auto">{asked}</q></p>'
+    page = client.get(f"/e/{SLUG}").text
+    feed = page.split('id="feed-list"')[1]
+    assert line in feed.split(f'data-post-id="{answer_id}"')[1].split("</li>")[0]
+    questions = page.split('id="questions"')[1].split("</ol>")[0]
+    assert "in-reply" not in questions  # under its question it needs no reminder
+    # put on another talk, that talk's page says what it answers too
+    organizer = {"Authorization": f"Bearer {event['organizer_token']}"}
+    moved = client.post(
+        f"/api/events/{SLUG}/moderation/posts/{answer_id}/talk", json={"talk_id": other}, headers=organizer
+    )
+    assert moved.status_code == 200, moved.text
+    feed = client.get(f"/e/{SLUG}/talks/{other}").text.split(f'data-post-id="{answer_id}"')[1].split("</li>")[0]
+    assert line in feed
 
 
 def test_a_topics_takeaways_read_in_the_same_order_on_the_page_and_in_the_summary(

@@ -103,6 +103,7 @@
     if (p.pinned) meta.append(" ", el("span", "badge pin", "pinned"));
     if (p.kind !== "other") meta.append(" ", el("span", "badge", p.kind));
     li.append(meta);
+    if (anchor && p.reply_to_id != null) li.append(...inReply(p.reply_to_id));
     if (p.spoiler_text) {
       const details = el("details");
       details.append(el("summary", null, p.spoiler_text), el("p", "text", p.text));
@@ -126,6 +127,19 @@
     }
     decorate(li);
     return li;
+  }
+
+  // in the feed an answer says what it answers, as the server draws it: the question as the page shows it
+  function inReply(questionId) {
+    const question = document.querySelector(`.post[data-post-id="${questionId}"]`);
+    const said = question?.querySelector(":scope > .text, :scope > details > .text");
+    if (!said) return [];
+    const line = el("p", "in-reply", `In reply to ${question.querySelector(".meta .author")?.textContent || "Anonymous"}: `);
+    line.dataset.questionId = questionId;
+    const quote = el("q", null, said.textContent);
+    quote.dir = "auto";
+    line.append(quote);
+    return [line];
   }
 
   function decorate(li) {
@@ -215,6 +229,7 @@
       upsertInto(document.querySelector(`.card[data-talk-id="${p.talk_id}"] .talk-posts`), p, { cap: PER_TALK });
     }
     if (p.kind === "question" && p.marked_answered) markedIds.add(Number(p.id)); else markedIds.delete(Number(p.id));
+    for (const quote of document.querySelectorAll(`.in-reply[data-question-id="${p.id}"] > q`)) quote.textContent = p.text; // edited
     const questions = document.getElementById("questions");
     if (questions && p.kind === "question") {
       const speaker = listedSpeaker(questions, p.id);
@@ -316,6 +331,8 @@
     }
     for (const copy of allCopies(id)) copy.remove();
     for (const line of document.querySelectorAll(`.asked-mine[data-post-id="${own}"]`)) line.remove();
+    // a question deleted, hidden or erased is quoted nowhere: its answers in the feed stop saying it
+    if (leaving) for (const line of document.querySelectorAll(`.in-reply[data-question-id="${own}"]`)) line.remove();
     heldCopies.delete(own);
     if (leaving) { markedIds.delete(own); gone.add(own); }
     if (speaker != null) copyOf.delete(own); // counted out once: a second word of its removal changes nothing
