@@ -101,7 +101,10 @@ def test_an_answer_listed_apart_from_its_question_says_what_it_answers(
     client.portal.call(put_digest, client.app.state.sessionmaker, SLUG, other, apart)  # type: ignore[attr-defined]
     for html in (client.get(f"/e/{SLUG}/talks/{other}").text, client.get(f"/e/{SLUG}").text):
         item = html.split('class="takeaway kind-answer"')[1].split('class="takeaway-text"')[0]
-        assert f'<p class="in-reply">In reply to Li: <q dir="auto">{asked}</q></p>' in item
+        assert (
+            f'<p class="in-reply" data-question-id="{question["id"]}">In reply to Li: <q dir="auto">{asked}</q></p>'
+            in item
+        )
     summary = client.get(f"/api/events/{SLUG}/talks/{other}/export?format=md").text
     quoted = f"1. *In reply to Li: “{asked}”* \\[1\\]  \n"
     assert quoted + "   Around two seconds, then back off. *(2 votes)* \\[2\\]" in summary

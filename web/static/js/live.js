@@ -331,7 +331,8 @@
     }
     for (const copy of allCopies(id)) copy.remove();
     for (const line of document.querySelectorAll(`.asked-mine[data-post-id="${own}"]`)) line.remove();
-    // a question deleted, hidden or erased is quoted nowhere: its answers in the feed stop saying it
+    // a question deleted, hidden or erased is quoted nowhere: its answers (in the feed, among takeaways) stop
+    // saying it at once, not only when the talk's takeaways are drawn again
     if (leaving) for (const line of document.querySelectorAll(`.in-reply[data-question-id="${own}"]`)) line.remove();
     heldCopies.delete(own);
     if (leaving) { markedIds.delete(own); gone.add(own); }
