@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The live socket's router first: a mass reconnect then matches it without walking every other route.
     for module in (live, health, events, talks, posts, digests, pages, schedules, moderation, exports, sources):
         # a mistyped API parameter is refused; a page keeps ignoring what links add (utm_source, fbclid)
-        api = module in (events, talks, posts, digests, schedules, moderation, exports, sources)
+        api = module.router.prefix.startswith("/api/")
         app.include_router(module.router, dependencies=[Depends(known_query)] if api else None)
     app.include_router(metrics_api.router)
     return app

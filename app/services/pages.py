@@ -578,10 +578,11 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
     known = {v.id: v for v in views}
     stored = await digest_store.get(session, event.id, talk.id)
     digest = digest_read(stored) if stored else None
+    budget = [MAX_FETCHED_CITATIONS]  # the takeaways' citations and the feed's questions look up posts from it
     card = TalkCard(talk=talk, state=state, digest_version=digest.version if digest else 0)
     card.posts = [v for v in views if v.kind != "answer"][:5]
     if digest:
-        card.topics = await _topic_groups(session, digest, known, event, [MAX_FETCHED_CITATIONS])
+        card.topics = await _topic_groups(session, digest, known, event, budget)
     card.timeline = build_timeline(
         talk, digest.activity if digest and digest.activity else _activity_from_posts(views), digest
     )
@@ -598,7 +599,7 @@ async def build_talk_page(session: AsyncSession, event: Event, talk_id: int) -> 
         asked=listed.asked,
         answered=listed.answered,
         feed=views[:100],
-        replied=await _replied(session, views[:100], known, event, [MAX_FETCHED_CITATIONS]),
+        replied=await _replied(session, views[:100], known, event, budget),
     )
 
 
